@@ -1,0 +1,25 @@
+package domain
+
+import "fmt"
+
+// NotClaimableError is returned when a claim's compare-and-set fails: the step
+// was not pending-with-dependencies-satisfied or enqueued. Current carries the
+// state the loser saw so it can re-decide (contract §9.3, D-b).
+type NotClaimableError struct {
+	StepUUID string
+	Current  StepState
+	// DependenciesSatisfied is meaningful when Current is pending.
+	DependenciesSatisfied bool
+}
+
+func (e *NotClaimableError) Error() string {
+	return fmt.Sprintf("step %s not claimable in state %s", e.StepUUID, e.Current)
+}
+
+// ValidationError names the offending field and why it was rejected.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }

@@ -1,0 +1,53 @@
+package ports
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+// StepSnapshot is what the worker reads about a step to decide what to do
+// with its message (contract §9.3 step 2) and to build the handler payload.
+type StepSnapshot struct {
+	Step                  domain.StepInfo
+	State                 domain.StepState
+	DependenciesSatisfied bool
+	Processed             bool
+	LastAttemptedAt       *time.Time
+	Task                  domain.TaskInfo
+	TaskState             domain.TaskState
+	// Configuration is the task's named task configuration: the unresolved template JSON.
+	Configuration json.RawMessage
+}
+
+// StepOutcome is a handler outcome to persist (contract §9.3 step 5).
+type StepOutcome struct {
+	TaskUUID uuid.UUID
+	StepUUID uuid.UUID
+	Result   domain.StepExecutionResult
+	// Queue and MsgID identify the step message deleted in the same transaction.
+	Queue    string
+	MsgID    int64
+	WorkerID string
+}
+
+// StepStore is the worker's view of workflow steps.
+type StepStore interface {
+	// LoadStep returns the step, its current state and its task; ErrNotFound if missing.
+	LoadStep(ctx context.Context, stepUUID uuid.UUID) (StepSnapshot, error)
+	// ClaimStep atomically moves a pending (dependencies satisfied) or enqueued
+	// step to in_progress. Losers get *domain.NotClaimableError with the current state.
+	ClaimStep(ctx context.Context, stepUUID uuid.UUID, workerID string) (StepSnapshot, error)
+	// DependencyResults maps step name → result over all processed transitive
+	// ancestors with results (contract §9.1, D-r).
+	DependencyResults(ctx context.Context, stepUUID uuid.UUID) (map[string]json.RawMessage, error)
+	// PersistOutcome, in one transaction: compare-and-set in_progress →
+	// complete/error with results, send the completion message and delete the
+	// step message. It returns false (and still deletes the message, sending
+	// nothing) when the step was no longer in_progress.
+	PersistOutcome(ctx context.Context, o StepOutcome) (bool, error)
+}
