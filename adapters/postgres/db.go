@@ -1,0 +1,124 @@
+// Package postgres implements the stores of the ports package over
+// PostgreSQL with sqlx and lib/pq: workflow steps, task templates and the
+// transition writer shared by worker and orchestration (contract §2, §3).
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Pool defaults. The worker runs up to max_concurrent_steps handlers, each of
+// which needs a connection for its claim and outcome transactions, plus intake
+// reads and heartbeats; 20 leaves headroom for the default of 10 steps.
+const (
+	DefaultMaxOpenConns    = 20
+	DefaultMaxIdleConns    = 10
+	DefaultConnMaxLifetime = 30 * time.Minute
+	DefaultConnMaxIdleTime = 5 * time.Minute
+)
+
+// PoolConfig sizes the connection pool. Zero values select the defaults above.
+type PoolConfig struct {
+	// MaxOpenConns caps concurrent connections (database/sql SetMaxOpenConns).
+	MaxOpenConns int
+	// MaxIdleConns is how many idle connections are kept for reuse.
+	MaxIdleConns int
+	// ConnMaxLifetime recycles connections so server-side memory and
+	// failovers do not pin a connection forever.
+	ConnMaxLifetime time.Duration
+	// ConnMaxIdleTime closes connections idle for longer than this.
+	ConnMaxIdleTime time.Duration
+}
+
+func (p PoolConfig) withDefaults() PoolConfig {
+	if p.MaxOpenConns <= 0 {
+		p.MaxOpenConns = DefaultMaxOpenConns
+	}
+	if p.MaxIdleConns <= 0 {
+		p.MaxIdleConns = DefaultMaxIdleConns
+	}
+	if p.MaxIdleConns > p.MaxOpenConns {
+		p.MaxIdleConns = p.MaxOpenConns
+	}
+	if p.ConnMaxLifetime <= 0 {
+		p.ConnMaxLifetime = DefaultConnMaxLifetime
+	}
+	if p.ConnMaxIdleTime <= 0 {
+		p.ConnMaxIdleTime = DefaultConnMaxIdleTime
+	}
+	return p
+}
+
+// Open connects to PostgreSQL at url (URL or key=value form) and pings it.
+//
+// Every connection is opened with the run-time parameter TimeZone=UTC,
+// overriding any time zone in the URL: all tasker timestamps are `timestamp
+// without time zone` holding UTC, so NOW() is only correct when the session
+// time zone is UTC (contract §1 rule 3).
+func Open(ctx context.Context, url string, pool PoolConfig) (*sqlx.DB, error) {
+	if strings.TrimSpace(url) == "" {
+		return nil, errors.New("open database: empty database url")
+	}
+	cfg, err := pq.NewConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: parse url: %w", err)
+	}
+	rt := make(map[string]string, len(cfg.Runtime)+1)
+	for k, v := range cfg.Runtime {
+		if strings.EqualFold(k, "timezone") {
+			continue
+		}
+		rt[k] = v
+	}
+	rt["TimeZone"] = "UTC"
+	cfg.Runtime = rt
+	connector, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	p := pool.withDefaults()
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
+	db.SetMaxOpenConns(p.MaxOpenConns)
+	db.SetMaxIdleConns(p.MaxIdleConns)
+	db.SetConnMaxLifetime(p.ConnMaxLifetime)
+	db.SetConnMaxIdleTime(p.ConnMaxIdleTime)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open database: ping %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
+	}
+	return db, nil
+}
+
+// WithTx runs fn in a transaction on db and commits when fn returns nil. It
+// rolls back when fn returns an error or panics (the panic is re-raised after
+// the rollback), so callers never leak an open transaction or its row locks.
+func WithTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
