@@ -1,0 +1,158 @@
+package handler
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+// ErrMissing is wrapped by accessors when the requested key or dependency is
+// absent, so handlers can tell "not there" (errors.Is) from "wrong shape".
+var ErrMissing = errors.New("missing value")
+
+// StepContext is everything a handler may read about its step (contract
+// §9.1). Accessors decode JSON into the caller's type; numbers decode with
+// UseNumber semantics when the target is `any`, so large integers survive.
+type StepContext struct {
+	task        domain.TaskInfo
+	step        domain.StepInfo
+	definition  domain.StepDefinition
+	deps        map[string]json.RawMessage
+	attempts    int
+	retryLimit  int
+	deadline    time.Time
+	contextKeys map[string]json.RawMessage
+}
+
+// NewStepContext builds the handler's view of an execution event. It fails
+// when the task context is present but not a JSON object, which the
+// orchestration's validation should have made impossible.
+func NewStepContext(ev domain.StepExecutionEvent) (*StepContext, error) {
+	sc := &StepContext{
+		task:       ev.Task,
+		step:       ev.Step,
+		definition: ev.StepDefinition,
+		deps:       ev.DependencyResults,
+		attempts:   ev.Claim.Attempts,
+		retryLimit: ev.Claim.RetryLimit,
+		deadline:   ev.Deadline,
+	}
+	if sc.deps == nil {
+		sc.deps = map[string]json.RawMessage{}
+	}
+	if raw := bytes.TrimSpace(ev.Task.Context); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, &sc.contextKeys); err != nil {
+			return nil, fmt.Errorf("task %s context is not a JSON object: %w", ev.Task.TaskUUID, err)
+		}
+	}
+	return sc, nil
+}
+
+// Task returns the task the step belongs to.
+func (c *StepContext) Task() domain.TaskInfo { return c.task }
+
+// TaskUUID is a shortcut for Task().TaskUUID.
+func (c *StepContext) TaskUUID() uuid.UUID { return c.task.TaskUUID }
+
+// Step returns the workflow step row as handlers see it.
+func (c *StepContext) Step() domain.StepInfo { return c.step }
+
+// StepUUID is a shortcut for Step().WorkflowStepUUID.
+func (c *StepContext) StepUUID() uuid.UUID { return c.step.WorkflowStepUUID }
+
+// StepName is the template step name.
+func (c *StepContext) StepName() string { return c.step.Name }
+
+// Definition is the template step definition resolved for the worker's
+// environment (D-q): handler initialization, dependencies, retry, timeout.
+func (c *StepContext) Definition() domain.StepDefinition { return c.definition }
+
+// HandlerConfig is the step's handler.initialization (environment-resolved).
+func (c *StepContext) HandlerConfig() map[string]any { return c.definition.Handler.Initialization }
+
+// Attempts counts this run: 1 on the first execution (D-s).
+func (c *StepContext) Attempts() int { return c.attempts }
+
+// RetryLimit is the maximum number of attempts of this step.
+func (c *StepContext) RetryLimit() int { return c.retryLimit }
+
+// IsLastAttempt reports whether a retryable failure would still not be retried.
+func (c *StepContext) IsLastAttempt() bool { return c.attempts >= c.retryLimit }
+
+// Deadline returns the time by which the handler must finish (timeout_seconds),
+// and false when the step has no timeout.
+func (c *StepContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+
+// ContextRaw returns the raw JSON of one top-level task context field.
+func (c *StepContext) ContextRaw(key string) (json.RawMessage, bool) {
+	v, ok := c.contextKeys[key]
+	return v, ok
+}
+
+// ContextValue decodes the task context field key into dst.
+func (c *StepContext) ContextValue(key string, dst any) error {
+	raw, ok := c.contextKeys[key]
+	if !ok {
+		return fmt.Errorf("task context field %q: %w", key, ErrMissing)
+	}
+	if err := decode(raw, dst); err != nil {
+		return fmt.Errorf("task context field %q: %w", key, err)
+	}
+	return nil
+}
+
+// Inputs decodes the step's stored inputs (template handler.initialization
+// at task creation) into dst; ErrMissing when the step has none.
+func (c *StepContext) Inputs(dst any) error {
+	raw := bytes.TrimSpace(c.step.Inputs)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return fmt.Errorf("step inputs: %w", ErrMissing)
+	}
+	if err := decode(raw, dst); err != nil {
+		return fmt.Errorf("step inputs: %w", err)
+	}
+	return nil
+}
+
+// DependencyNames lists the steps (all processed transitive ancestors) whose
+// results are available, sorted.
+func (c *StepContext) DependencyNames() []string {
+	out := make([]string, 0, len(c.deps))
+	for k := range c.deps {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DependencyRaw returns the raw result of the named ancestor step.
+func (c *StepContext) DependencyRaw(step string) (json.RawMessage, bool) {
+	v, ok := c.deps[step]
+	return v, ok
+}
+
+// DependencyResult decodes the named ancestor's result (its handler's
+// `result`, unwrapped per D-r) into dst.
+func (c *StepContext) DependencyResult(step string, dst any) error {
+	raw, ok := c.deps[step]
+	if !ok {
+		return fmt.Errorf("dependency result %q: %w", step, ErrMissing)
+	}
+	if err := decode(raw, dst); err != nil {
+		return fmt.Errorf("dependency result %q: %w", step, err)
+	}
+	return nil
+}
+
+func decode(raw json.RawMessage, dst any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	return d.Decode(dst)
+}
