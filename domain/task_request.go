@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -36,4 +37,56 @@ type TaskCreationResponse struct {
 	StepCount           int                  `json:"step_count"`
 	StepMapping         map[string]uuid.UUID `json:"step_mapping"`
 	HandlerConfigName   string               `json:"handler_config_name"`
+}
+
+// Task request defaults and limits (contract §7.2, D-o). The 128-character
+// limit is the width of the tasker_tasks columns; the context limits bound
+// what one request can make the database and every handler carry.
+const (
+	DefaultRequestActor        = "UNKNOWN"
+	DefaultTaskPriority        = 0
+	DefaultClaimTimeoutSeconds = 60
+	MaxRequestActorLength      = 128
+	MaxContextBytes            = 1 << 20
+	MaxContextDepth            = 10
+	MaxContextContainerItems   = 1000
+	MaxContextStringLength     = 10000
+	emptyJSONObject            = "{}"
+)
+
+// ApplyDefaults fills the optional fields the server defaults (D-o):
+// initiator, source_system and reason "UNKNOWN"; tags and bypass_steps [];
+// context {} when absent or null; priority 0; claim_timeout_seconds 60.
+func (r *TaskRequest) ApplyDefaults() {
+	if r.Initiator == "" {
+		r.Initiator = DefaultRequestActor
+	}
+	if r.SourceSystem == "" {
+		r.SourceSystem = DefaultRequestActor
+	}
+	if r.Reason == "" {
+		r.Reason = DefaultRequestActor
+	}
+	if r.Tags == nil {
+		r.Tags = []string{}
+	}
+	if r.BypassSteps == nil {
+		r.BypassSteps = []string{}
+	}
+	if isAbsentJSON(r.Context) {
+		r.Context = json.RawMessage(emptyJSONObject)
+	}
+	if r.Priority == nil {
+		p := DefaultTaskPriority
+		r.Priority = &p
+	}
+	if r.ClaimTimeoutSeconds == nil {
+		c := DefaultClaimTimeoutSeconds
+		r.ClaimTimeoutSeconds = &c
+	}
+}
+
+func isAbsentJSON(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || bytes.Equal(t, []byte("null"))
 }

@@ -1,0 +1,187 @@
+package domain
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Validate checks a task request against contract §7.2 and D-k and returns
+// the first problem as a *ValidationError whose Reason is the client-facing
+// message (e.g. "Task name cannot be empty"); the web adapter maps it to 400.
+// It does not require ApplyDefaults first: absent optional fields are valid.
+func (r TaskRequest) Validate() error {
+	required := []struct{ field, label, value string }{
+		{"name", "name", r.Name},
+		{"namespace", "namespace", r.Namespace},
+		{"version", "version", r.Version},
+	}
+	for _, f := range required {
+		if strings.TrimSpace(f.value) == "" {
+			return &ValidationError{Field: f.field, Reason: "Task " + f.label + " cannot be empty"}
+		}
+	}
+	if reason := namespaceProblem(r.Namespace); reason != "" {
+		return &ValidationError{Field: "namespace", Reason: "Task namespace " + reason}
+	}
+	actors := []struct{ field, value string }{
+		{"initiator", r.Initiator},
+		{"source_system", r.SourceSystem},
+		{"reason", r.Reason},
+	}
+	for _, f := range actors {
+		if n := utf8.RuneCountInString(f.value); n > MaxRequestActorLength {
+			return &ValidationError{Field: f.field, Reason: fmt.Sprintf("%s must be at most %d characters; got %d", f.field, MaxRequestActorLength, n)}
+		}
+	}
+	if !isAbsentJSON(r.Context) {
+		if err := ValidateContext(r.Context); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateContext checks a task context against the limits of contract §7.2:
+// a JSON object of at most MaxContextBytes, nested at most MaxContextDepth
+// containers deep, with at most MaxContextContainerItems keys or items per
+// container and strings (keys included) of at most MaxContextStringLength
+// characters. The context is only inspected, never rewritten (D-p). It walks
+// the document as a token stream so an oversized context is rejected without
+// building it in memory.
+func ValidateContext(raw json.RawMessage) error {
+	bad := func(format string, args ...any) error {
+		return &ValidationError{Field: "context", Reason: fmt.Sprintf(format, args...)}
+	}
+	if len(raw) > MaxContextBytes {
+		return bad("Context exceeds maximum size of %d bytes; got %d", MaxContextBytes, len(raw))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	type frame struct {
+		object    bool
+		items     int
+		expectKey bool
+	}
+	var stack []*frame
+	afterValue := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].expectKey = true
+		}
+	}
+	first := true
+walk:
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return bad("Context is not valid JSON: %v", err)
+		}
+		if first {
+			if d, ok := tok.(json.Delim); !ok || d != '{' {
+				return bad("Context must be a JSON object")
+			}
+			first = false
+		}
+		if n := len(stack); n > 0 {
+			top := stack[n-1]
+			if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+				stack = stack[:n-1]
+				if len(stack) == 0 {
+					break walk
+				}
+				afterValue()
+				continue
+			}
+			if top.object && top.expectKey {
+				top.items++
+				if top.items > MaxContextContainerItems {
+					return bad("Context object exceeds maximum of %d keys", MaxContextContainerItems)
+				}
+				if k, _ := tok.(string); utf8.RuneCountInString(k) > MaxContextStringLength {
+					return bad("Context key exceeds maximum length of %d characters", MaxContextStringLength)
+				}
+				top.expectKey = false
+				continue
+			}
+			if !top.object {
+				top.items++
+				if top.items > MaxContextContainerItems {
+					return bad("Context array exceeds maximum of %d items", MaxContextContainerItems)
+				}
+			}
+		}
+		switch v := tok.(type) {
+		case json.Delim: // '{' or '['; closers were handled above
+			if len(stack) == MaxContextDepth {
+				return bad("Context exceeds maximum nesting depth of %d", MaxContextDepth)
+			}
+			stack = append(stack, &frame{object: v == '{', expectKey: v == '{'})
+		case string:
+			if utf8.RuneCountInString(v) > MaxContextStringLength {
+				return bad("Context string exceeds maximum length of %d characters", MaxContextStringLength)
+			}
+			afterValue()
+		default:
+			afterValue()
+		}
+	}
+	if first {
+		return bad("Context must be a JSON object")
+	}
+	if len(stack) > 0 {
+		return bad("Context is not valid JSON: unexpected end of input")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return bad("Context must be a single JSON object")
+	}
+	return nil
+}
+
+// CanonicalJSON re-encodes a JSON document compactly with object keys sorted
+// and numbers kept as written, so equal documents give equal bytes whatever
+// their key order or whitespace. Absent or null input reads as {} (the default
+// context).
+func CanonicalJSON(raw json.RawMessage) ([]byte, error) {
+	if isAbsentJSON(raw) {
+		return []byte(emptyJSONObject), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("canonical JSON: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("canonical JSON: %w", err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// IdentityHash is tasker_tasks.identity_hash (contract §10.1): the lower-case
+// hex SHA-256 of the named task's uuid string followed by the canonical JSON
+// of the context. It is deterministic (key order and whitespace do not
+// matter) but deliberately not unique: identical requests make distinct tasks.
+func IdentityHash(namedTaskUUID uuid.UUID, context json.RawMessage) (string, error) {
+	canon, err := CanonicalJSON(context)
+	if err != nil {
+		return "", fmt.Errorf("identity hash: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte(namedTaskUUID.String()))
+	h.Write(canon)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
