@@ -1,0 +1,160 @@
+// Package outcome turns handler outcomes and worker-detected failures into
+// the full StepExecutionResult stored in tasker_workflow_steps.results
+// (contract §5, §9.2, D-a). Both the dispatcher (handler outcomes) and the
+// pipeline (worker_lost, worker_shutdown, correlation timeouts) build
+// results here so the two can never disagree on shape.
+package outcome
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+// ErrorTypeSerialization marks a success whose result cannot be encoded as
+// JSON; it is permanent because the same handler will produce it again.
+const ErrorTypeSerialization = "serialization_error"
+
+// Builder stamps results with the worker's identity.
+type Builder struct {
+	// WorkerID goes to metadata.worker_id.
+	WorkerID string
+	// Hostname goes to metadata.worker_hostname; empty writes null.
+	Hostname string
+}
+
+func (b Builder) metadata(started, completed time.Time) domain.StepExecutionMetadata {
+	m := domain.StepExecutionMetadata{
+		ExecutionTimeMs: completed.Sub(started).Milliseconds(),
+		CompletedAt:     completed.UTC(),
+		Custom:          map[string]any{},
+		Context:         map[string]any{},
+	}
+	if !started.IsZero() {
+		s := started.UTC()
+		m.StartedAt = &s
+	} else {
+		m.ExecutionTimeMs = 0
+	}
+	if b.WorkerID != "" {
+		id := b.WorkerID
+		m.WorkerID = &id
+	}
+	if b.Hostname != "" {
+		h := b.Hostname
+		m.WorkerHostname = &h
+	}
+	return m
+}
+
+// Success builds the result of a handler that returned s. A result that
+// cannot be marshalled becomes a permanent serialization_error failure.
+func (b Builder) Success(stepUUID uuid.UUID, started, completed time.Time, s handler.Success) domain.StepExecutionResult {
+	raw, err := marshalResult(s.Result)
+	if err != nil {
+		return b.Failure(stepUUID, started, completed,
+			handler.Permanent(ErrorTypeSerialization, "encode handler result: %v", err))
+	}
+	md := b.metadata(started, completed)
+	for k, v := range s.Metadata {
+		md.Custom[k] = v
+	}
+	if _, err := json.Marshal(md.Custom); err != nil {
+		return b.Failure(stepUUID, started, completed,
+			handler.Permanent(ErrorTypeSerialization, "encode handler metadata: %v", err))
+	}
+	return domain.StepExecutionResult{
+		StepUUID: stepUUID,
+		Success:  true,
+		Result:   raw,
+		Metadata: md,
+		Status:   domain.ResultStatusCompleted,
+	}
+}
+
+func marshalResult(v any) (json.RawMessage, error) {
+	switch r := v.(type) {
+	case json.RawMessage:
+		if len(r) == 0 {
+			return json.RawMessage("null"), nil
+		}
+		if !json.Valid(r) {
+			_, err := json.Marshal(r) // produces the descriptive error
+			return nil, err
+		}
+		return r, nil
+	default:
+		return json.Marshal(v)
+	}
+}
+
+// Failure builds the result of a failed execution from he (contract §9.2):
+// result {}, error{message,error_type,backtrace,retryable}, the same
+// retryable/error_type/error_code/context in metadata, and the retry-after
+// header and backoff hint in orchestration_metadata when the handler asked
+// for a delay.
+func (b Builder) Failure(stepUUID uuid.UUID, started, completed time.Time, he *handler.Error) domain.StepExecutionResult {
+	md := b.metadata(started, completed)
+	md.Retryable = he.Retryable
+	var errType *string
+	if he.Type != "" {
+		t := he.Type
+		errType = &t
+		md.ErrorType = &t
+	}
+	if he.Code != "" {
+		c := he.Code
+		md.ErrorCode = &c
+	}
+	for k, v := range he.Context {
+		md.Context[k] = v
+	}
+	if _, err := json.Marshal(md.Context); err != nil {
+		md.Context = map[string]any{"context_encoding_error": err.Error()}
+	}
+	res := domain.StepExecutionResult{
+		StepUUID: stepUUID,
+		Success:  false,
+		Result:   json.RawMessage("{}"),
+		Metadata: md,
+		Status:   domain.ResultStatusFailed,
+		Error: &domain.StepExecutionError{
+			Message:   he.Message,
+			ErrorType: errType,
+			Backtrace: he.Backtrace,
+			Retryable: he.Retryable,
+		},
+	}
+	if he.RetryAfterSeconds != nil || he.Backoff != nil {
+		om := &domain.OrchestrationMetadata{Headers: map[string]string{}, Custom: map[string]any{}}
+		if he.RetryAfterSeconds != nil {
+			om.Headers["retry-after"] = strconv.FormatUint(uint64(*he.RetryAfterSeconds), 10)
+		}
+		if he.Backoff != nil {
+			hint := &domain.BackoffHint{BackoffType: domain.BackoffType(he.Backoff.Type), DelaySeconds: he.Backoff.DelaySeconds}
+			if hint.BackoffType == "" {
+				hint.BackoffType = domain.BackoffCustom
+			}
+			if he.Backoff.Context != "" {
+				c := he.Backoff.Context
+				hint.Context = &c
+			}
+			om.BackoffHint = hint
+		}
+		res.OrchestrationMetadata = om
+	}
+	return res
+}
+
+// WorkerFailure builds a retryable failure the worker itself detected
+// (handler_panic, timeout, handler_not_found, configuration_error,
+// worker_lost, worker_shutdown): attempts were counted at the claim, so the
+// orchestration's retry policy decides what happens next.
+func (b Builder) WorkerFailure(stepUUID uuid.UUID, started, completed time.Time, errorType, message string) domain.StepExecutionResult {
+	return b.Failure(stepUUID, started, completed, &handler.Error{Message: message, Type: errorType, Retryable: true})
+}
