@@ -1,13 +1,13 @@
 // Package outcome turns handler outcomes and worker-detected failures into
 // the full StepExecutionResult stored in tasker_workflow_steps.results
-// (contract §5, §9.2, D-a). Both the dispatcher (handler outcomes) and the
+// (contract §5, §9.2, D-a) via the domain constructors, adding the SDK
+// error mapping and the worker hostname. Both the dispatcher (handler outcomes) and the
 // pipeline (worker_lost, worker_shutdown, correlation timeouts) build
 // results here so the two can never disagree on shape.
 package outcome
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,28 +28,12 @@ type Builder struct {
 	Hostname string
 }
 
-func (b Builder) metadata(started, completed time.Time) domain.StepExecutionMetadata {
-	m := domain.StepExecutionMetadata{
-		ExecutionTimeMs: completed.Sub(started).Milliseconds(),
-		CompletedAt:     completed.UTC(),
-		Custom:          map[string]any{},
-		Context:         map[string]any{},
-	}
-	if !started.IsZero() {
-		s := started.UTC()
-		m.StartedAt = &s
-	} else {
-		m.ExecutionTimeMs = 0
-	}
-	if b.WorkerID != "" {
-		id := b.WorkerID
-		m.WorkerID = &id
-	}
+func (b Builder) stamp(r domain.StepExecutionResult) domain.StepExecutionResult {
 	if b.Hostname != "" {
 		h := b.Hostname
-		m.WorkerHostname = &h
+		r.Metadata.WorkerHostname = &h
 	}
-	return m
+	return r
 }
 
 // Success builds the result of a handler that returned s. A result that
@@ -60,21 +44,15 @@ func (b Builder) Success(stepUUID uuid.UUID, started, completed time.Time, s han
 		return b.Failure(stepUUID, started, completed,
 			handler.Permanent(ErrorTypeSerialization, "encode handler result: %v", err))
 	}
-	md := b.metadata(started, completed)
+	custom := make(map[string]any, len(s.Metadata))
 	for k, v := range s.Metadata {
-		md.Custom[k] = v
+		custom[k] = v
 	}
-	if _, err := json.Marshal(md.Custom); err != nil {
+	if _, err := json.Marshal(custom); err != nil {
 		return b.Failure(stepUUID, started, completed,
 			handler.Permanent(ErrorTypeSerialization, "encode handler metadata: %v", err))
 	}
-	return domain.StepExecutionResult{
-		StepUUID: stepUUID,
-		Success:  true,
-		Result:   raw,
-		Metadata: md,
-		Status:   domain.ResultStatusCompleted,
-	}
+	return b.stamp(domain.NewSuccessResult(stepUUID, raw, custom, started, completed, b.WorkerID))
 }
 
 func marshalResult(v any) (json.RawMessage, error) {
@@ -99,56 +77,35 @@ func marshalResult(v any) (json.RawMessage, error) {
 // header and backoff hint in orchestration_metadata when the handler asked
 // for a delay.
 func (b Builder) Failure(stepUUID uuid.UUID, started, completed time.Time, he *handler.Error) domain.StepExecutionResult {
-	md := b.metadata(started, completed)
-	md.Retryable = he.Retryable
-	var errType *string
-	if he.Type != "" {
-		t := he.Type
-		errType = &t
-		md.ErrorType = &t
+	f := domain.StepFailure{
+		Message:           he.Message,
+		Retryable:         he.Retryable,
+		ErrorType:         he.Type,
+		ErrorCode:         he.Code,
+		Backtrace:         he.Backtrace,
+		RetryAfterSeconds: he.RetryAfterSeconds,
 	}
-	if he.Code != "" {
-		c := he.Code
-		md.ErrorCode = &c
-	}
-	for k, v := range he.Context {
-		md.Context[k] = v
-	}
-	if _, err := json.Marshal(md.Context); err != nil {
-		md.Context = map[string]any{"context_encoding_error": err.Error()}
-	}
-	res := domain.StepExecutionResult{
-		StepUUID: stepUUID,
-		Success:  false,
-		Result:   json.RawMessage("{}"),
-		Metadata: md,
-		Status:   domain.ResultStatusFailed,
-		Error: &domain.StepExecutionError{
-			Message:   he.Message,
-			ErrorType: errType,
-			Backtrace: he.Backtrace,
-			Retryable: he.Retryable,
-		},
-	}
-	if he.RetryAfterSeconds != nil || he.Backoff != nil {
-		om := &domain.OrchestrationMetadata{Headers: map[string]string{}, Custom: map[string]any{}}
-		if he.RetryAfterSeconds != nil {
-			om.Headers["retry-after"] = strconv.FormatUint(uint64(*he.RetryAfterSeconds), 10)
+	if len(he.Context) > 0 {
+		f.Context = make(map[string]any, len(he.Context))
+		for k, v := range he.Context {
+			f.Context[k] = v
 		}
-		if he.Backoff != nil {
-			hint := &domain.BackoffHint{BackoffType: domain.BackoffType(he.Backoff.Type), DelaySeconds: he.Backoff.DelaySeconds}
-			if hint.BackoffType == "" {
-				hint.BackoffType = domain.BackoffCustom
-			}
-			if he.Backoff.Context != "" {
-				c := he.Backoff.Context
-				hint.Context = &c
-			}
-			om.BackoffHint = hint
+		if _, err := json.Marshal(f.Context); err != nil {
+			f.Context = map[string]any{"context_encoding_error": err.Error()}
 		}
-		res.OrchestrationMetadata = om
 	}
-	return res
+	if he.Backoff != nil {
+		hint := &domain.BackoffHint{BackoffType: domain.BackoffType(he.Backoff.Type), DelaySeconds: he.Backoff.DelaySeconds}
+		if hint.BackoffType == "" {
+			hint.BackoffType = domain.BackoffCustom
+		}
+		if he.Backoff.Context != "" {
+			c := he.Backoff.Context
+			hint.Context = &c
+		}
+		f.BackoffHint = hint
+	}
+	return b.stamp(domain.NewFailureResult(stepUUID, f, started, completed, b.WorkerID))
 }
 
 // WorkerFailure builds a retryable failure the worker itself detected
