@@ -1,0 +1,273 @@
+// Package config loads and validates the settings of the Tasker services
+// (worker, orchestration, taskerctl) with koanf.
+//
+// Layers, later wins: built-in defaults (the Default* constants) →
+// base/*.toml (sorted by file name) → environments/<env>/*.toml →
+// environment variables. Tables merge key by key; scalars and arrays
+// replace. See docs/configuration.md for every key and the env rule.
+package config
+
+// Config is the complete configuration of one Tasker process. Every service
+// loads the same tree and reads the sections it needs, so one set of files
+// (and one env rule) describes a whole deployment.
+type Config struct {
+	// Environment is the detected or requested environment (development,
+	// test or production). It is not a file key: it chooses which
+	// environments/<env> directory is merged, and templates are resolved for
+	// it (contract D-q).
+	Environment string `koanf:"-"`
+	// Source says where the files came from: the config directory path, or
+	// "embedded" when the built-in copy was used because no directory was
+	// found. Logged at start so an operator can tell which files applied.
+	Source string `koanf:"-"`
+
+	// Database is the PostgreSQL connection shared by stores and queues.
+	Database DatabaseConfig `koanf:"database"`
+	// Pgmq tunes reading from the pgmq queues (both services).
+	Pgmq PgmqConfig `koanf:"pgmq"`
+	// CommandProcessing bounds the worker's command channel.
+	CommandProcessing CommandProcessingConfig `koanf:"command_processing"`
+	// EventIntegration sizes the worker's in-process event bus.
+	EventIntegration EventIntegrationConfig `koanf:"event_integration"`
+	// Worker holds what the worker serves and how many steps it runs.
+	Worker WorkerConfig `koanf:"worker"`
+	// WorkerWeb configures the worker's HTTP API (contract §8).
+	WorkerWeb WorkerWebConfig `koanf:"worker_web"`
+	// Orchestration configures the orchestration service and its HTTP API
+	// (contract §7, §10).
+	Orchestration OrchestrationConfig `koanf:"orchestration"`
+	// OrchestrationAPI configures the HTTP client that workers and taskerctl
+	// use to call the orchestration.
+	OrchestrationAPI OrchestrationAPIConfig `koanf:"orchestration_api"`
+	// Logging chooses the zap level and encoder.
+	Logging LoggingConfig `koanf:"logging"`
+}
+
+// DatabaseConfig is the PostgreSQL connection.
+type DatabaseConfig struct {
+	// URL is the lib/pq connection string (postgres:// URL or key=value DSN).
+	// Empty by default because there is no safe guess; DATABASE_URL sets it,
+	// and both services refuse to start without it.
+	URL string `koanf:"url"`
+	// Pool sizes the database/sql pool.
+	Pool PoolConfig `koanf:"pool"`
+}
+
+// PoolConfig sizes the database/sql connection pool.
+type PoolConfig struct {
+	// MaxOpenConns caps open connections. 20 leaves room for the worker's
+	// default 10 concurrent steps (each holds one transaction at outcome time)
+	// plus polling and the web API; LISTEN uses its own extra connection.
+	MaxOpenConns int `koanf:"max_open_conns"`
+	// MaxIdleConns keeps this many idle connections for reuse; must not
+	// exceed max_open_conns.
+	MaxIdleConns int `koanf:"max_idle_conns"`
+	// ConnMaxLifetimeSeconds recycles connections after this age so that
+	// failovers and pgbouncer rebalancing are picked up; 0 means forever.
+	ConnMaxLifetimeSeconds int `koanf:"conn_max_lifetime_seconds"`
+	// ConnectTimeoutSeconds bounds establishing one connection (lib/pq
+	// connect_timeout) so a dead server fails start-up instead of hanging.
+	ConnectTimeoutSeconds int `koanf:"connect_timeout_seconds"`
+}
+
+// PgmqConfig tunes queue reads (contract §4.7).
+type PgmqConfig struct {
+	// PollIntervalMs is the fallback poll period. NOTIFY wakes consumers
+	// immediately; polling still runs because notifications can be lost
+	// (reconnects, queues created before the trigger) — contract D-h.
+	PollIntervalMs int `koanf:"poll_interval_ms"`
+	// VisibilityTimeoutSeconds hides a read message for this long. A holder
+	// extends it every vt/3 while it works, so a crash redelivers within vt.
+	VisibilityTimeoutSeconds int `koanf:"visibility_timeout_seconds"`
+	// BatchSize is the number of messages taken per pgmq.read (1..1000).
+	BatchSize int `koanf:"batch_size"`
+	// MaxReceiveCount archives a message as poison once its read_ct exceeds
+	// this; 0 disables. It must leave room for the redeliveries that happen
+	// before an abandoned step reaches worker.step_claim_timeout_seconds
+	// (checked by ValidateWorker), otherwise the step would be stranded.
+	MaxReceiveCount int `koanf:"max_receive_count"`
+	// ShutdownTimeoutSeconds is how long a service waits for in-flight work
+	// after SIGTERM before persisting the rest as shutdown failures.
+	ShutdownTimeoutSeconds int `koanf:"shutdown_timeout_seconds"`
+	// ListenEnabled turns LISTEN/NOTIFY wake-ups on; polling runs either way.
+	// Disable it behind poolers in transaction mode, where LISTEN is unsafe.
+	ListenEnabled bool `koanf:"listen_enabled"`
+}
+
+// CommandProcessingConfig bounds the worker's command channel (issue 3).
+type CommandProcessingConfig struct {
+	// CommandBufferSize is the channel capacity; a full channel blocks the
+	// sender (back-pressure) instead of dropping commands.
+	CommandBufferSize int `koanf:"command_buffer_size"`
+	// CommandTimeoutMs bounds handling one command (never a step handler).
+	CommandTimeoutMs int `koanf:"command_timeout_ms"`
+	// MaxConcurrentCommands caps commands in flight at once.
+	MaxConcurrentCommands int `koanf:"max_concurrent_commands"`
+}
+
+// EventIntegrationConfig sizes the worker's in-process event bus (issue 3).
+type EventIntegrationConfig struct {
+	// PublisherBufferSize is the bus's inbound channel capacity.
+	PublisherBufferSize int `koanf:"publisher_buffer_size"`
+	// SubscriberBufferSize is each subscriber's channel capacity.
+	SubscriberBufferSize int `koanf:"subscriber_buffer_size"`
+	// CorrelationTimeoutSeconds fails a published step as "timeout" when no
+	// completion event arrives in time; 300 matches step_claim_timeout.
+	CorrelationTimeoutSeconds int `koanf:"correlation_timeout_seconds"`
+}
+
+// WorkerConfig is what the worker serves (contract §4.7, §8, §9).
+type WorkerConfig struct {
+	// WorkerID names this worker in claims and the API. Empty (the default)
+	// means "generate worker-<uuid v7> at start" via EnsureID, so replicas
+	// sharing one config file still get distinct ids.
+	WorkerID string `koanf:"worker_id"`
+	// Namespaces are the namespaces served; each needs a {ns}_queue. No
+	// default: a worker must be told what to serve (ValidateWorker).
+	// Each must match ^[a-z0-9_]{1,41}$ (contract D-k).
+	Namespaces []string `koanf:"namespaces"`
+	// MaxConcurrentSteps caps handlers running at once; intake stops reading
+	// while the cap is reached (back-pressure, never drop).
+	MaxConcurrentSteps int `koanf:"max_concurrent_steps"`
+	// StepClaimTimeoutSeconds: an in_progress step whose message is
+	// redelivered after this long is treated as abandoned (worker_lost, D-g).
+	StepClaimTimeoutSeconds int `koanf:"step_claim_timeout_seconds"`
+	// TemplateDir is searched recursively for *.yml/*.yaml task templates;
+	// relative paths are relative to the working directory.
+	TemplateDir string `koanf:"template_dir"`
+	// SkipInvalidTemplates logs and skips a bad template instead of refusing
+	// to start. Off by default: a typo should not silently drop a workflow.
+	SkipInvalidTemplates bool `koanf:"skip_invalid_templates"`
+}
+
+// WorkerWebConfig configures the worker HTTP API (contract §8, issue 5).
+type WorkerWebConfig struct {
+	// Enabled starts the HTTP server; off for pure queue workers.
+	Enabled bool `koanf:"enabled"`
+	// BindAddress is host:port; 0.0.0.0 so container probes can reach it.
+	// Port 0 picks a free port (tests).
+	BindAddress string `koanf:"bind_address"`
+	// RequestTimeoutMs answers 408 after this long (contract: 30 s).
+	RequestTimeoutMs int `koanf:"request_timeout_ms"`
+	// AuthenticationEnabled requires "Authorization: Bearer <token>" with one
+	// of Tokens on every non-health route. Off by default like the reference.
+	AuthenticationEnabled bool `koanf:"authentication_enabled"`
+	// Tokens are the accepted bearer tokens (compared in constant time).
+	// Prefer TASKER_WORKER_WEB__TOKENS over files so secrets stay out of git.
+	Tokens []string `koanf:"tokens"`
+	// CORSEnabled answers CORS for any origin/method/header (contract §8).
+	CORSEnabled bool `koanf:"cors_enabled"`
+	// MetricsEnabled serves /metrics and /metrics/worker.
+	MetricsEnabled bool `koanf:"metrics_enabled"`
+	// HealthCheckIntervalSeconds is how often readiness re-checks the
+	// database in the background, so probes never block on a slow database.
+	HealthCheckIntervalSeconds int `koanf:"health_check_interval_seconds"`
+}
+
+// OrchestrationConfig configures the orchestration service (contract §7, §10).
+type OrchestrationConfig struct {
+	// BindAddress is host:port of the HTTP API (contract default 0.0.0.0:8080).
+	BindAddress string `koanf:"bind_address"`
+	// CycleIntervalMs is the period of the enqueue cycle, which also picks up
+	// expired retry backoffs (contract §10.2: 250 ms).
+	CycleIntervalMs int `koanf:"cycle_interval_ms"`
+	// TasksPerCycle caps the tasks locked per cycle so one instance does not
+	// starve the others (contract: 5).
+	TasksPerCycle int `koanf:"tasks_per_cycle"`
+	// ClaimTimeoutSeconds is how long another instance's claim on a task is
+	// honoured (matches the TaskRequest claim_timeout_seconds default, 60).
+	ClaimTimeoutSeconds int `koanf:"claim_timeout_seconds"`
+	// Backoff shapes the retry delay written after a retryable failure.
+	Backoff OrchestrationBackoffConfig `koanf:"backoff"`
+	// RequestTimeoutMs answers 408 TIMEOUT after this long (contract: 30 s).
+	RequestTimeoutMs int `koanf:"request_timeout_ms"`
+	// MaxBodyBytes rejects larger request bodies before parsing. 2 MiB leaves
+	// room for the 1 MiB context limit of contract §7.2 plus the envelope.
+	MaxBodyBytes int `koanf:"max_body_bytes"`
+	// ShutdownTimeoutSeconds bounds draining HTTP requests and loops.
+	ShutdownTimeoutSeconds int `koanf:"shutdown_timeout_seconds"`
+	// Auth protects selected routes (contract §7.1); off by default.
+	Auth OrchestrationAuthConfig `koanf:"auth"`
+}
+
+// OrchestrationBackoffConfig is the retry backoff of contract §10.3.
+type OrchestrationBackoffConfig struct {
+	// MaxBackoffSeconds caps both the exponential 2^attempts delay and a
+	// handler's retry-after hint (contract: 300).
+	MaxBackoffSeconds int `koanf:"max_backoff_seconds"`
+	// JitterEnabled adds ±10 % jitter so retries of many tasks do not align;
+	// the test environment turns it off to make timings assertable.
+	JitterEnabled bool `koanf:"jitter_enabled"`
+}
+
+// OrchestrationAuthConfig is the optional route protection of contract §7.1.
+type OrchestrationAuthConfig struct {
+	// Enabled turns protection on for ProtectedRoutes. Off by default like
+	// the reference; health and metrics routes are never protected.
+	Enabled bool `koanf:"enabled"`
+	// Tokens are static bearer tokens accepted on protected routes.
+	Tokens []string `koanf:"tokens"`
+	// ProtectedRoutes are "<METHOD> <path template>" entries that need a
+	// token. Defaults are the two destructive routes of contract §7.1.
+	ProtectedRoutes []string `koanf:"protected_routes"`
+	// JWTPublicKey is a PEM RSA public key; when set, bearer JWTs signed
+	// RS256 are accepted too (contract §7.1).
+	JWTPublicKey string `koanf:"jwt_public_key"`
+	// JWTIssuer is the required "iss" claim (contract default tasker-core).
+	JWTIssuer string `koanf:"jwt_issuer"`
+	// JWTAudience is the required "aud" claim (contract default tasker-api).
+	JWTAudience string `koanf:"jwt_audience"`
+}
+
+// OrchestrationAPIConfig configures the orchestration HTTP client (issue 6).
+type OrchestrationAPIConfig struct {
+	// BaseURL is the orchestration's http(s) root, without /v1.
+	BaseURL string `koanf:"base_url"`
+	// TimeoutMs bounds one HTTP attempt (not the whole retry sequence).
+	TimeoutMs int `koanf:"timeout_ms"`
+	// MaxRetries is the number of retries after the first attempt, only for
+	// network errors, 5xx and 429; 0 disables retrying.
+	MaxRetries int `koanf:"max_retries"`
+	// Backoff spaces the retries (cenkalti/backoff exponential).
+	Backoff ClientBackoffConfig `koanf:"backoff"`
+	// AuthToken is sent as "Authorization: Bearer <token>" when non-empty.
+	AuthToken string `koanf:"auth_token"`
+	// CircuitBreaker fails fast while the orchestration is down.
+	CircuitBreaker CircuitBreakerConfig `koanf:"circuit_breaker"`
+}
+
+// ClientBackoffConfig is the client's exponential retry backoff.
+type ClientBackoffConfig struct {
+	// InitialMs is the first retry delay.
+	InitialMs int `koanf:"initial_ms"`
+	// MaxMs caps a single delay; must be ≥ initial_ms.
+	MaxMs int `koanf:"max_ms"`
+	// Multiplier grows the delay per retry; must be ≥ 1.
+	Multiplier float64 `koanf:"multiplier"`
+	// Jitter is the randomization factor in [0, 1] (delay ± jitter×delay);
+	// 0 disables it. 0.5 is cenkalti/backoff's default and de-synchronises
+	// many workers retrying against one recovering orchestration.
+	Jitter float64 `koanf:"jitter"`
+}
+
+// CircuitBreakerConfig maps to sony/gobreaker settings.
+type CircuitBreakerConfig struct {
+	// Enabled wraps client calls in the breaker.
+	Enabled bool `koanf:"enabled"`
+	// FailureThreshold opens the breaker after this many consecutive failures.
+	FailureThreshold int `koanf:"failure_threshold"`
+	// TimeoutSeconds is how long the breaker stays open before half-opening.
+	TimeoutSeconds int `koanf:"timeout_seconds"`
+	// HalfOpenMaxRequests is the number of trial requests allowed while
+	// half-open; that many successes close the breaker.
+	HalfOpenMaxRequests int `koanf:"half_open_max_requests"`
+}
+
+// LoggingConfig chooses the zap logger.
+type LoggingConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `koanf:"level"`
+	// Format is json (log shippers; production default) or console
+	// (humans; development and test default).
+	Format string `koanf:"format"`
+}
