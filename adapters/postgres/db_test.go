@@ -1,0 +1,48 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
+)
+
+func TestOpenForcesUTCSessions(t *testing.T) {
+	db := newDB(t)
+	// Open a second pool whose URL asks for another time zone: Open must override it.
+	url := "postgres://postgres@127.0.0.1:5432/" + scratchDB + "?sslmode=disable&timezone=America/New_York"
+	other, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 2})
+	require.NoError(t, err)
+	defer other.Close()
+	for name, d := range map[string]interface {
+		GetContext(context.Context, any, string, ...any) error
+	}{"default": db, "url with timezone": other} {
+		var tz string
+		require.NoError(t, d.GetContext(context.Background(), &tz, `SHOW TimeZone`), name)
+		require.Equal(t, "UTC", tz, name)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cases := []struct {
+		name, url, want string
+	}{
+		{"empty url", "  ", "empty database url"},
+		{"unparseable url", "postgres://%zz", "parse url"},
+		{"unreachable server", "postgres://postgres@127.0.0.1:1/none_test?sslmode=disable&connect_timeout=2", "ping postgres@127.0.0.1/none_test"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := postgres.Open(ctx, tc.url, postgres.PoolConfig{})
+			require.Error(t, err)
+			require.Nil(t, db)
+			require.True(t, strings.Contains(err.Error(), tc.want), "error %q should contain %q", err, tc.want)
+		})
+	}
+}
