@@ -1,0 +1,243 @@
+package migrations_test
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/postgres/migrations"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
+)
+
+// emptyDB is a fresh database with nothing migrated.
+func emptyDB(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db, err := sqlx.Open("postgres", testdb.EmptyURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func embeddedCount(t *testing.T) int {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS(), "*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, names)
+	return len(names)
+}
+
+func TestApplyTwiceOnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := emptyDB(t)
+
+	applied, err := migrations.Migrate(ctx, db.DB)
+	require.NoError(t, err)
+	require.Len(t, applied, embeddedCount(t))
+	require.Equal(t, "00001_uuid_v7.sql", applied[0].Name)
+
+	again, err := migrations.Migrate(ctx, db.DB)
+	require.NoError(t, err)
+	require.Empty(t, again, "nothing pending the second time")
+
+	// Forget the bookkeeping so every file runs again over its own objects: the SQL
+	// itself must be idempotent, not just goose's version table.
+	_, err = db.ExecContext(ctx, "DROP TABLE goose_db_version")
+	require.NoError(t, err)
+	rerun, err := migrations.Migrate(ctx, db.DB)
+	require.NoError(t, err)
+	require.Len(t, rerun, embeddedCount(t))
+
+	status, err := migrations.StatusOf(ctx, db.DB)
+	require.NoError(t, err)
+	for _, s := range status {
+		require.True(t, s.Applied, s.Name)
+	}
+	requireProjectPgmq(t, db)
+}
+
+func requireProjectPgmq(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	var comment sql.NullString
+	require.NoError(t, db.Get(&comment, "SELECT obj_description('pgmq'::regnamespace, 'pg_namespace')"))
+	require.Contains(t, comment.String, "tasker:")
+	var staging bool
+	require.NoError(t, db.Get(&staging, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tasker_pgmq_install')"))
+	require.False(t, staging, "staging schema removed")
+}
+
+func TestUUIDv7Default(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	before := time.Now().Add(-time.Second)
+	var ids []uuid.UUID
+	require.NoError(t, db.Select(&ids, "SELECT uuid_generate_v7() FROM generate_series(1, 200)"))
+	after := time.Now().Add(time.Second)
+	seen := map[uuid.UUID]bool{}
+	var prev time.Time
+	for _, id := range ids {
+		require.Equal(t, uuid.Version(7), id.Version(), id.String())
+		require.Equal(t, uuid.RFC4122, id.Variant(), id.String())
+		sec, nsec := id.Time().UnixTime()
+		ts := time.Unix(sec, nsec)
+		require.True(t, ts.After(before) && ts.Before(after), "timestamp %s of %s", ts, id)
+		require.False(t, ts.Before(prev), "time-ordered")
+		prev = ts
+		require.False(t, seen[id], "duplicate %s", id)
+		seen[id] = true
+	}
+}
+
+func TestExistingUUIDv7FunctionIsKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := emptyDB(t)
+	const sentinel = "00000000-0000-7000-8000-000000000007"
+	_, err := db.ExecContext(ctx, `CREATE FUNCTION public.uuid_generate_v7() RETURNS uuid
+		LANGUAGE sql AS $$ SELECT '`+sentinel+`'::uuid $$`)
+	require.NoError(t, err)
+	require.NoError(t, migrations.Apply(ctx, db.DB))
+	var got string
+	require.NoError(t, db.Get(&got, "SELECT uuid_generate_v7()::text"))
+	require.Equal(t, sentinel, got)
+}
+
+// A database that has the real pgmq (extension or reference) must keep it: the
+// sentinel functions survive and none of the project's pgmq objects appear, while
+// existing queue tables still get the headers column and the notify trigger.
+func TestExistingPgmqIsLeftAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := emptyDB(t)
+	_, err := db.ExecContext(ctx, `
+		CREATE SCHEMA pgmq;
+		CREATE TABLE pgmq.meta (queue_name varchar UNIQUE NOT NULL, is_partitioned bool NOT NULL,
+			is_unlogged bool NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE pgmq.q_legacy_queue (msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+			read_ct int NOT NULL DEFAULT 0, enqueued_at timestamptz NOT NULL DEFAULT now(),
+			vt timestamptz NOT NULL, message jsonb);
+		CREATE TABLE pgmq.a_legacy_queue (msg_id bigint PRIMARY KEY, read_ct int NOT NULL DEFAULT 0,
+			enqueued_at timestamptz NOT NULL DEFAULT now(), archived_at timestamptz NOT NULL DEFAULT now(),
+			vt timestamptz NOT NULL, message jsonb);
+		CREATE FUNCTION pgmq.read(queue_name text, vt integer, qty integer) RETURNS integer
+			LANGUAGE sql AS $$ SELECT 42 $$;
+		COMMENT ON FUNCTION pgmq.read(text, integer, integer) IS 'sentinel: real pgmq read';
+		CREATE FUNCTION pgmq.send(queue_name text, msg jsonb) RETURNS bigint
+			LANGUAGE sql AS $$ SELECT 4242::bigint $$;`)
+	require.NoError(t, err)
+
+	require.NoError(t, migrations.Apply(ctx, db.DB))
+	require.NoError(t, migrations.Apply(ctx, db.DB))
+
+	var comment string
+	require.NoError(t, db.Get(&comment, "SELECT obj_description('pgmq.read(text,integer,integer)'::regprocedure, 'pg_proc')"))
+	require.Equal(t, "sentinel: real pgmq read", comment)
+	var readResult int
+	require.NoError(t, db.Get(&readResult, "SELECT pgmq.read('x', 1, 1)"))
+	require.Equal(t, 42, readResult)
+
+	var ours int
+	require.NoError(t, db.Get(&ours, `SELECT count(*) FROM pg_proc WHERE pronamespace = 'pgmq'::regnamespace
+		AND proname IN ('create', 'archive', 'set_vt', 'metrics', 'validate_queue_name')`))
+	require.Zero(t, ours, "project pgmq functions must not be installed over a real pgmq")
+	var sends int
+	require.NoError(t, db.Get(&sends, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'pgmq'::regnamespace AND proname = 'send'"))
+	require.Equal(t, 1, sends)
+	var types int
+	require.NoError(t, db.Get(&types, "SELECT count(*) FROM pg_type WHERE typnamespace = 'pgmq'::regnamespace AND typname IN ('message_record', 'metrics_result')"))
+	require.Zero(t, types)
+	var schemaComment sql.NullString
+	require.NoError(t, db.Get(&schemaComment, "SELECT obj_description('pgmq'::regnamespace, 'pg_namespace')"))
+	require.False(t, schemaComment.Valid)
+
+	for _, tbl := range []string{"pgmq.q_legacy_queue", "pgmq.a_legacy_queue"} {
+		var hasHeaders bool
+		require.NoError(t, db.Get(&hasHeaders, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+			WHERE attrelid = $1::regclass AND attname = 'headers' AND NOT attisdropped)`, tbl))
+		require.True(t, hasHeaders, tbl)
+	}
+	require.Equal(t, []string{"pgmq_message_ready_trigger_q_legacy_queue"}, triggersOn(t, db, "pgmq.q_legacy_queue"))
+	require.Equal(t, []string{"pgmq_queue_created_trigger"}, triggersOn(t, db, "pgmq.meta"))
+}
+
+func triggersOn(t *testing.T, db *sqlx.DB, table string) []string {
+	t.Helper()
+	var names []string
+	require.NoError(t, db.Select(&names, `SELECT tgname FROM pg_trigger
+		WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname`, table))
+	return names
+}
+
+func TestEmptyPgmqSchemaGetsProjectImplementation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := emptyDB(t)
+	_, err := db.ExecContext(ctx, "CREATE SCHEMA pgmq")
+	require.NoError(t, err)
+	require.NoError(t, migrations.Apply(ctx, db.DB))
+	requireProjectPgmq(t, db)
+	_, err = db.ExecContext(ctx, "SELECT pgmq.create('moved_queue')")
+	require.NoError(t, err)
+	var id int64
+	require.NoError(t, db.Get(&id, "SELECT pgmq.send('moved_queue'::text, '{}'::jsonb)"))
+	require.Equal(t, int64(1), id)
+}
+
+// Tables created after the migration (by our pgmq.create or directly, as the real
+// extension's create does) get the headers column and the message-ready trigger
+// from the event trigger.
+func TestQueueTablesCreatedLaterAreAttached(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	_, err := db.ExecContext(ctx, `
+		SELECT pgmq.create('later_queue');
+		CREATE TABLE pgmq.q_manual (msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+			read_ct int NOT NULL DEFAULT 0, enqueued_at timestamptz NOT NULL DEFAULT now(),
+			vt timestamptz NOT NULL, message jsonb);
+		CREATE TABLE public.not_a_queue (id int);`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"pgmq_message_ready_trigger_q_later_queue"}, triggersOn(t, db, "pgmq.q_later_queue"))
+	require.Equal(t, []string{"pgmq_message_ready_trigger_q_manual"}, triggersOn(t, db, "pgmq.q_manual"))
+	require.Empty(t, triggersOn(t, db, "public.not_a_queue"))
+	var hasHeaders bool
+	require.NoError(t, db.Get(&hasHeaders, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = 'pgmq.q_manual'::regclass AND attname = 'headers')`))
+	require.True(t, hasHeaders)
+
+	var attached bool
+	require.NoError(t, db.Get(&attached, "SELECT pgmq_ensure_message_ready_trigger('later_queue')"))
+	require.False(t, attached, "already attached: idempotent")
+	require.Len(t, triggersOn(t, db, "pgmq.q_later_queue"), 1)
+}
+
+func TestQueueNameValidation(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	cases := []struct{ name, queue, want string }{
+		{"upper case", "Bad", "must match ^[a-z0-9_]+$"},
+		{"dash", "a-b", "must match ^[a-z0-9_]+$"},
+		{"injection", "x; DROP TABLE pgmq.meta", "must match ^[a-z0-9_]+$"},
+		{"empty", "", "must match ^[a-z0-9_]+$"},
+		{"48 chars", "a123456789012345678901234567890123456789012345678"[:48], "longer than 47 characters"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := db.Exec("SELECT pgmq.create($1)", tc.queue)
+			require.ErrorContains(t, err, tc.want)
+			_, err = db.Exec("SELECT pgmq.send($1::text, '{}'::jsonb)", tc.queue)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := db.Exec("SELECT pgmq.create($1)", "a123456789012345678901234567890123456789012345678"[:47])
+	require.NoError(t, err, "47 characters is the limit, inclusive")
+	var metaRows int
+	require.NoError(t, db.Get(&metaRows, "SELECT count(*) FROM pgmq.meta"))
+	require.Equal(t, 1, metaRows)
+}
