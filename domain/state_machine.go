@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -168,18 +169,16 @@ func NextTaskState(from TaskState, ev EventType, g TaskGuard) (TaskState, error)
 // row (contract §3.3): {"event": "<compact event JSON as a string>", "timestamp":
 // RFC 3339 UTC}. extra keys (e.g. worker_id) are added at top level.
 func TransitionMetadata(ev EventType, data any, hasData bool, at time.Time, extra map[string]any) (json.RawMessage, error) {
-	var encoded []byte
-	var err error
+	var event any = struct {
+		Type EventType `json:"type"`
+	}{ev}
 	if hasData {
-		encoded, err = json.Marshal(struct {
+		event = struct {
 			Type EventType `json:"type"`
 			Data any       `json:"data"`
-		}{ev, data})
-	} else {
-		encoded, err = json.Marshal(struct {
-			Type EventType `json:"type"`
-		}{ev})
+		}{ev, data}
 	}
+	encoded, err := marshalNoEscape(event)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", ev, err)
 	}
@@ -188,12 +187,28 @@ func TransitionMetadata(ev EventType, data any, hasData bool, at time.Time, extr
 		m[k] = v
 	}
 	m["event"] = string(encoded)
-	m["timestamp"] = at.UTC().Format("2006-01-02T15:04:05.000000Z")
-	out, err := json.Marshal(m)
+	m["timestamp"] = at.UTC().Format(TransitionTimestampLayout)
+	out, err := marshalNoEscape(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode transition metadata: %w", err)
 	}
 	return out, nil
+}
+
+// TransitionTimestampLayout is the metadata timestamp format: RFC 3339 UTC
+// with exactly six fractional digits, e.g. 2025-08-27T22:18:32.123456Z (§3.3).
+const TransitionTimestampLayout = "2006-01-02T15:04:05.000000Z"
+
+// marshalNoEscape is compact json.Marshal without HTML escaping of <, > and &,
+// so messages read the same as the reference's serde_json output.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // StepEventMetadata encodes the metadata of a step event per contract §3.3:
