@@ -103,7 +103,7 @@ func TestBaseFilesSetEveryKey(t *testing.T) {
 func TestMergeOrderDefaultsBaseEnvironmentEnvVars(t *testing.T) {
 	t.Parallel()
 	dir := writeTree(t, map[string]string{
-		"base/pgmq.toml": "[pgmq]\nbatch_size = 20\npoll_interval_ms = 100\nvisibility_timeout_seconds = 7\n",
+		"base/pgmq.toml":              "[pgmq]\nbatch_size = 20\npoll_interval_ms = 100\nvisibility_timeout_seconds = 7\n",
 		"environments/test/pgmq.toml": "[pgmq]\nbatch_size = 30\npoll_interval_ms = 200\n",
 	})
 	cfg, err := Load(LoadOptions{ConfigDir: dir, Environ: []string{"TASKER_ENV=test", "TASKER_PGMQ__BATCH_SIZE=40"}})
@@ -128,10 +128,10 @@ func TestOtherEnvironmentDirectoriesAreIgnored(t *testing.T) {
 func TestFilesInOneDirectoryMergeInNameOrder(t *testing.T) {
 	t.Parallel()
 	dir := writeTree(t, map[string]string{
-		"base/b.toml":  "[pgmq]\nbatch_size = 2\n",
-		"base/a.toml":  "[pgmq]\nbatch_size = 1\npoll_interval_ms = 11\n",
-		"base/c.txt":   "not toml, ignored",
-		"base/README":  "ignored",
+		"base/b.toml":        "[pgmq]\nbatch_size = 2\n",
+		"base/a.toml":        "[pgmq]\nbatch_size = 1\npoll_interval_ms = 11\n",
+		"base/c.txt":         "not toml, ignored",
+		"base/README":        "ignored",
 		"base/nested/x.toml": "[pgmq]\nbatch_size = 500\n",
 	})
 	cfg, err := Load(LoadOptions{ConfigDir: dir, Environ: []string{}})
@@ -143,8 +143,8 @@ func TestFilesInOneDirectoryMergeInNameOrder(t *testing.T) {
 func TestArraysReplaceInsteadOfAppending(t *testing.T) {
 	t.Parallel()
 	dir := writeTree(t, map[string]string{
-		"base/worker.toml": "[worker]\nnamespaces = [\"a\", \"b\", \"c\"]\n",
-		"base/orch.toml":   "[orchestration.auth]\nprotected_routes = [\"POST /v1/tasks\"]\n",
+		"base/worker.toml":                     "[worker]\nnamespaces = [\"a\", \"b\", \"c\"]\n",
+		"base/orch.toml":                       "[orchestration.auth]\nprotected_routes = [\"POST /v1/tasks\"]\n",
 		"environments/development/worker.toml": "[worker]\nnamespaces = [\"d\"]\n",
 	})
 	cfg, err := Load(LoadOptions{ConfigDir: dir, Environ: []string{}})

@@ -138,7 +138,7 @@ func (d DatabaseConfig) check(ch *checker) {
 	}
 	p := d.Pool
 	ch.positive("database.pool.max_open_conns", p.MaxOpenConns)
-	if p.MaxIdleConns < 0 || p.MaxIdleConns > p.MaxOpenConns {
+	if p.MaxIdleConns < 0 || (p.MaxOpenConns > 0 && p.MaxIdleConns > p.MaxOpenConns) {
 		ch.add("database.pool.max_idle_conns", "must be between 0 and max_open_conns (%d), got %d", p.MaxOpenConns, p.MaxIdleConns)
 	}
 	ch.nonNegative("database.pool.conn_max_lifetime_seconds", p.ConnMaxLifetimeSeconds)
