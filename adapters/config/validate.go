@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,11 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-)
 
-// namespacePattern is contract D-k: queue "<ns>_queue" must fit pgmq's
-// 47-character limit and the NOTIFY channel PostgreSQL's 63 bytes.
-var namespacePattern = regexp.MustCompile(`^[a-z0-9_]{1,41}$`)
+	"github.com/tasker-systems/tasker-go/domain"
+)
 
 var workerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 
@@ -191,8 +190,8 @@ func (w WorkerConfig) check(ch *checker) {
 	seen := map[string]bool{}
 	for i, ns := range w.Namespaces {
 		key := fmt.Sprintf("worker.namespaces[%d]", i)
-		if err := validateNamespace(ns); err != nil {
-			ch.add(key, "%v", err)
+		if reason := namespaceProblem(ns); reason != "" {
+			ch.add(key, "%s", reason)
 		} else if seen[ns] {
 			ch.add(key, "duplicate namespace %q", ns)
 		}
@@ -205,12 +204,18 @@ func (w WorkerConfig) check(ch *checker) {
 	}
 }
 
-// validateNamespace applies contract D-k.
-func validateNamespace(ns string) error {
-	if !namespacePattern.MatchString(ns) {
-		return fmt.Errorf("namespace %q must match ^[a-z0-9_]{1,41}$ (lower-case letters, digits, underscore; at most 41 so \"<ns>_queue\" fits pgmq's 47-character limit)", ns)
+// namespaceProblem applies contract D-k through the domain rule, so worker
+// config, templates and task creation reject exactly the same namespaces.
+func namespaceProblem(ns string) string {
+	err := domain.ValidateNamespace(ns)
+	if err == nil {
+		return ""
 	}
-	return nil
+	var verr *domain.ValidationError
+	if errors.As(err, &verr) {
+		return verr.Reason
+	}
+	return err.Error()
 }
 
 func (w WorkerWebConfig) check(ch *checker) {
