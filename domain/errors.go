@@ -12,6 +12,7 @@ type NotClaimableError struct {
 	DependenciesSatisfied bool
 }
 
+// Error names the step and the state that made the claim fail.
 func (e *NotClaimableError) Error() string {
 	return fmt.Sprintf("step %s not claimable in state %s", e.StepUUID, e.Current)
 }
@@ -22,4 +23,5 @@ type ValidationError struct {
 	Reason string
 }
 
+// Error is "field: reason", the shape validation messages are reported in.
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }

@@ -59,6 +59,7 @@ type InvalidTransitionError struct {
 	Reason string
 }
 
+// Error names the entity, event, from-state and the reason it was rejected.
 func (e *InvalidTransitionError) Error() string {
 	msg := fmt.Sprintf("invalid %s transition: %s from state %s", e.Entity, e.Event, e.From)
 	if e.Reason != "" {

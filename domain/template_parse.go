@@ -13,13 +13,18 @@ import (
 // default policy; a present `retry` object only defaults retryable, limit and
 // backoff, and leaves the millisecond bounds null.
 const (
-	DefaultRetryLimit     int64       = 3
-	DefaultBackoff        BackoffKind = BackoffExponential
-	DefaultBackoffBaseMs  uint64      = 1000
-	DefaultMaxBackoffMs   uint64      = 30000
-	DefaultPrimarySystem              = "default"
-	allBackoffKindsPhrase             = "none, linear, exponential or fibonacci"
+	DefaultRetryLimit    int64       = 3
+	DefaultBackoff       BackoffKind = BackoffExponential
+	DefaultBackoffBaseMs uint64      = 1000
+	DefaultMaxBackoffMs  uint64      = 30000
 )
+
+// DefaultPrimarySystem is system_dependencies.primary when the template names
+// none: steps without a system_dependency belong to the dependent system
+// "default" (contract §6.1, §10.1).
+const DefaultPrimarySystem = "default"
+
+const allBackoffKindsPhrase = "none, linear, exponential or fibonacci"
 
 // DefaultRetryConfiguration is the policy of a step whose template has no
 // `retry` key (contract §6.1).

@@ -38,6 +38,7 @@ type TemplateValidationError struct {
 	Problems []*ValidationError
 }
 
+// Error joins every problem into one line prefixed with the template identity.
 func (e *TemplateValidationError) Error() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
