@@ -70,8 +70,10 @@ func TestTransitionStepTx(t *testing.T) {
 		},
 		{
 			name: "in_progress Complete → complete stores the full result", setup: []domain.StepState{domain.StepInProgress},
-			want:      domain.StepComplete,
-			event:     func(id uuid.UUID) domain.StepEvent { return domain.StepEvent{Type: domain.EventComplete, Result: okResult(id)} },
+			want: domain.StepComplete,
+			event: func(id uuid.UUID) domain.StepEvent {
+				return domain.StepEvent{Type: domain.EventComplete, Result: okResult(id)}
+			},
 			wantEvent: map[string]any{"type": "Complete"},
 			check: func(t *testing.T, before, after stepColumns, id uuid.UUID) {
 				require.True(t, after.Processed)

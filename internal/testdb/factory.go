@@ -292,13 +292,19 @@ func SetStepResults(t testing.TB, db *sqlx.DB, stepUUID uuid.UUID, results json.
 	require.NoError(t, err)
 }
 
+// CreateQueue creates a pgmq queue idempotently (pgmq.create).
+func CreateQueue(t testing.TB, db *sqlx.DB, queue string) {
+	t.Helper()
+	_, err := db.ExecContext(context.Background(), `SELECT pgmq.create($1::text)`, queue)
+	require.NoError(t, err, "create queue %s", queue)
+}
+
 // SendStepMessage creates queue if needed and sends the step message
 // {"task_uuid","step_uuid"} (contract §4.3) with delay 0; it returns the msg_id.
 func SendStepMessage(t testing.TB, db *sqlx.DB, queue string, taskUUID, stepUUID uuid.UUID) int64 {
 	t.Helper()
 	ctx := context.Background()
-	_, err := db.ExecContext(ctx, `SELECT pgmq.create($1::text)`, queue)
-	require.NoError(t, err, "create queue %s", queue)
+	CreateQueue(t, db, queue)
 	msg, err := json.Marshal(domain.SimpleStepMessage{TaskUUID: taskUUID, StepUUID: stepUUID})
 	require.NoError(t, err)
 	var id int64
