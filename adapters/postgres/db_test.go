@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -9,13 +10,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
 
 func TestOpenForcesUTCSessions(t *testing.T) {
 	db := newDB(t)
 	// Open a second pool whose URL asks for another time zone: Open must override it.
-	url := "postgres://postgres@127.0.0.1:5432/" + scratchDB + "?sslmode=disable&timezone=America/New_York"
-	other, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 2})
+	u, err := url.Parse(testdb.URL(t))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("timezone", "America/New_York")
+	u.RawQuery = q.Encode()
+	other, err := postgres.Open(context.Background(), u.String(), postgres.PoolConfig{MaxOpenConns: 2})
 	require.NoError(t, err)
 	defer other.Close()
 	for name, d := range map[string]interface {
@@ -31,7 +37,7 @@ func TestOpenErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cases := []struct {
-		name, url, want string
+		name, dsn, want string
 	}{
 		{"empty url", "  ", "empty database url"},
 		{"unparseable url", "postgres://%zz", "parse url"},
@@ -39,7 +45,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			db, err := postgres.Open(ctx, tc.url, postgres.PoolConfig{})
+			db, err := postgres.Open(ctx, tc.dsn, postgres.PoolConfig{})
 			require.Error(t, err)
 			require.Nil(t, db)
 			require.True(t, strings.Contains(err.Error(), tc.want), "error %q should contain %q", err, tc.want)
