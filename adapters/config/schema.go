@@ -5,7 +5,6 @@ import (
 	"math"
 	"reflect"
 	"sort"
-	"strings"
 )
 
 // leafKind is the type of a configuration value as files and env vars see it.
@@ -201,9 +200,4 @@ func toMap(v reflect.Value) map[string]any {
 		}
 	}
 	return out
-}
-
-// envKeyFor is the TASKER_ variable that sets a key (for docs and errors).
-func envKeyFor(key string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", envNestingSeparator))
 }
