@@ -176,7 +176,7 @@ func TestFileProblemsNameFileAndKey(t *testing.T) {
 		"base/pgmq.toml": "[pgmq]\nbatchsize = 5\nbatch_size = 10.5\n[pgmq.extra]\nx = 1\n",
 		"base/web.toml":  "[worker_web]\nenabled = \"yes\"\ntokens = [1, 2]\n",
 		"base/log.toml":  "logging = \"debug\"\n",
-		"base/top.toml":  "unknown_section = 1\n",
+		"base/top.toml":  "unknown_section = 1\n\"pgmq.batch_size\" = 5\n",
 	})
 	_, err := Load(LoadOptions{ConfigDir: dir, Environ: []string{}})
 	src := func(f string) string { return filepath.ToSlash(filepath.Join(dir, "base", f)) }
@@ -187,6 +187,7 @@ func TestFileProblemsNameFileAndKey(t *testing.T) {
 	requireProblem(t, err, src("web.toml"), "worker_web.tokens", "must be a list of strings")
 	requireProblem(t, err, src("log.toml"), "logging", "must be a table")
 	requireProblem(t, err, src("top.toml"), "unknown_section", "unknown key")
+	requireProblem(t, err, src("top.toml"), "pgmq.batch_size", "quoted keys")
 }
 
 func TestTOMLSyntaxErrorNamesFileAndLine(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"sort"
+	"strings"
 )
 
 // leafKind is the type of a configuration value as files and env vars see it.
@@ -98,6 +99,12 @@ func (s schema) checkMap(source, prefix string, m map[string]any) []Problem {
 			key = prefix + "." + k
 		}
 		v := m[k]
+		if strings.Contains(k, ".") {
+			// A quoted dotted key would be merged as one literal key and
+			// never reach the struct; write a table or a bare dotted key.
+			problems = append(problems, Problem{Source: source, Key: key, Reason: "quoted keys containing '.' are not supported"})
+			continue
+		}
 		if s.tables[key] {
 			sub, ok := v.(map[string]any)
 			if !ok {
