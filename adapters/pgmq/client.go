@@ -1,0 +1,239 @@
+// Package pgmq implements the Queue port (contract §4) over the pgmq 1.5 SQL
+// functions, with sqlx and lib/pq. It behaves the same on the real pgmq extension
+// and on the project's own pgmq SQL (adapters/postgres/migrations), because it only
+// calls the public pgmq functions, every parameter explicitly cast (the functions
+// are overloaded, so uncast parameters would be ambiguous).
+//
+// A Client wraps any sqlx.ExtContext: a *sqlx.DB for autocommit operations (reads,
+// the worker's visibility heartbeats) or a *sqlx.Tx when a send or delete must
+// commit or roll back together with business writes (contract §9.3, §10.2):
+//
+//	tx, _ := db.BeginTxx(ctx, nil)
+//	// ... persist the step outcome ...
+//	_, err := pgmq.New(tx).Send(ctx, domain.QueueStepResults, msg, 0)
+//	ok, err := pgmq.New(tx).Delete(ctx, queue, msgID)
+//	err = tx.Commit()
+package pgmq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// Client calls the pgmq functions through q. It holds no state besides q, so
+// creating one per transaction is cheap.
+type Client struct {
+	q sqlx.ExtContext
+}
+
+var _ ports.Queue = (*Client)(nil)
+
+// New returns a Client that runs its statements on q (a *sqlx.DB, *sqlx.Conn or *sqlx.Tx).
+func New(q sqlx.ExtContext) *Client { return &Client{q: q} }
+
+// ErrQueueNotFound reports an operation on a queue whose tables do not exist.
+// Callers creating queues lazily (the orchestration's {ns}_queue) branch on it.
+var ErrQueueNotFound = errors.New("queue does not exist")
+
+// CreateQueue creates the queue with pgmq.create (idempotent), then makes sure the
+// headers column exists on q_/a_ and the message-ready trigger is attached (D-h),
+// so queues made by older clients or before the migration get both too.
+func (c *Client) CreateQueue(ctx context.Context, queue string) error {
+	if err := ValidateQueueName(queue); err != nil {
+		return err
+	}
+	if _, err := c.q.ExecContext(ctx, `SELECT pgmq.create($1::text)`, queue); err != nil {
+		return wrap("create queue", queue, err)
+	}
+	return c.EnsureNotifications(ctx, queue)
+}
+
+// Send enqueues msg (a JSON document) on queue, visible after delay, and returns its
+// msg_id. pgmq delays are whole seconds: a fractional delay is rounded up so a
+// message is never visible early.
+func (c *Client) Send(ctx context.Context, queue string, msg json.RawMessage, delay time.Duration) (int64, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return 0, err
+	}
+	if !json.Valid(msg) {
+		return 0, fmt.Errorf("pgmq send to %q: message is not valid JSON", queue)
+	}
+	secs, err := delaySeconds(delay)
+	if err != nil {
+		return 0, fmt.Errorf("pgmq send to %q: %w", queue, err)
+	}
+	var id int64
+	if err := c.q.QueryRowxContext(ctx, `SELECT pgmq.send($1::text, $2::jsonb, $3::integer)`,
+		queue, string(msg), secs).Scan(&id); err != nil {
+		return 0, wrap("send to", queue, err)
+	}
+	return id, nil
+}
+
+// SendBatch enqueues msgs in order in one statement and returns their msg_ids in
+// the same order.
+func (c *Client) SendBatch(ctx context.Context, queue string, msgs []json.RawMessage, delay time.Duration) ([]int64, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	docs := make([]string, len(msgs))
+	for i, m := range msgs {
+		if !json.Valid(m) {
+			return nil, fmt.Errorf("pgmq send batch to %q: message %d is not valid JSON", queue, i)
+		}
+		docs[i] = string(m)
+	}
+	secs, err := delaySeconds(delay)
+	if err != nil {
+		return nil, fmt.Errorf("pgmq send batch to %q: %w", queue, err)
+	}
+	var ids []int64
+	if err := sqlx.SelectContext(ctx, c.q, &ids, `SELECT * FROM pgmq.send_batch($1::text, $2::jsonb[], $3::integer)`,
+		queue, pq.Array(docs), secs); err != nil {
+		return nil, wrap("send batch to", queue, err)
+	}
+	return ids, nil
+}
+
+// Read takes up to qty visible messages in msg_id order and hides them for
+// vtSeconds; each read increments read_ct (at-least-once delivery, §4.2).
+func (c *Client) Read(ctx context.Context, queue string, vtSeconds int, qty int) ([]ports.QueueMessage, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	if qty < 1 {
+		return nil, fmt.Errorf("pgmq read %q: qty must be at least 1, got %d", queue, qty)
+	}
+	if vtSeconds < 0 {
+		return nil, fmt.Errorf("pgmq read %q: visibility timeout must not be negative, got %d", queue, vtSeconds)
+	}
+	var rows []messageRow
+	if err := sqlx.SelectContext(ctx, c.q, &rows, `SELECT msg_id, read_ct, enqueued_at, vt, message, headers
+		FROM pgmq.read($1::text, $2::integer, $3::integer) ORDER BY msg_id`, queue, vtSeconds, qty); err != nil {
+		return nil, wrap("read", queue, err)
+	}
+	out := make([]ports.QueueMessage, len(rows))
+	for i, r := range rows {
+		out[i] = r.toPort()
+	}
+	return out, nil
+}
+
+// Delete removes a message; false when no such message is in the queue.
+func (c *Client) Delete(ctx context.Context, queue string, msgID int64) (bool, error) {
+	return c.boolCall(ctx, "delete from", `SELECT pgmq.delete($1::text, $2::bigint)`, queue, msgID)
+}
+
+// Archive moves a message to a_<queue>, where it stays for inspection; false when
+// no such message is in the queue. Used for poison messages (D-g).
+func (c *Client) Archive(ctx context.Context, queue string, msgID int64) (bool, error) {
+	return c.boolCall(ctx, "archive in", `SELECT pgmq.archive($1::text, $2::bigint)`, queue, msgID)
+}
+
+func (c *Client) boolCall(ctx context.Context, op, query, queue string, msgID int64) (bool, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return false, err
+	}
+	var ok bool
+	if err := c.q.QueryRowxContext(ctx, query, queue, msgID).Scan(&ok); err != nil {
+		return false, wrap(op, queue, fmt.Errorf("message %d: %w", msgID, err))
+	}
+	return ok, nil
+}
+
+// SetVT makes the message invisible for vtSeconds from now (0 makes it visible at
+// once); false when no such message is in the queue. The worker's heartbeat uses
+// it to keep a message hidden while its handler runs (D-g).
+func (c *Client) SetVT(ctx context.Context, queue string, msgID int64, vtSeconds int) (bool, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return false, err
+	}
+	if vtSeconds < 0 {
+		return false, fmt.Errorf("pgmq set_vt %q: visibility timeout must not be negative, got %d", queue, vtSeconds)
+	}
+	var ids []int64
+	if err := sqlx.SelectContext(ctx, c.q, &ids, `SELECT msg_id FROM pgmq.set_vt($1::text, $2::bigint, $3::integer)`,
+		queue, msgID, vtSeconds); err != nil {
+		return false, wrap("set_vt in", queue, fmt.Errorf("message %d: %w", msgID, err))
+	}
+	return len(ids) > 0, nil
+}
+
+// Metrics reports depth and age of one queue (pgmq.metrics).
+func (c *Client) Metrics(ctx context.Context, queue string) (ports.QueueMetrics, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return ports.QueueMetrics{}, err
+	}
+	var m metricsRow
+	if err := sqlx.GetContext(ctx, c.q, &m, `SELECT * FROM pgmq.metrics($1::text)`, queue); err != nil {
+		return ports.QueueMetrics{}, wrap("metrics of", queue, err)
+	}
+	return m.toPort(), nil
+}
+
+// MetricsAll reports Metrics for every queue in pgmq.meta, for dashboards and the
+// /metrics endpoint.
+func (c *Client) MetricsAll(ctx context.Context) ([]ports.QueueMetrics, error) {
+	var rows []metricsRow
+	if err := sqlx.SelectContext(ctx, c.q, &rows, `SELECT * FROM pgmq.metrics_all() ORDER BY queue_name`); err != nil {
+		return nil, fmt.Errorf("pgmq metrics_all: %w", err)
+	}
+	out := make([]ports.QueueMetrics, len(rows))
+	for i, r := range rows {
+		out[i] = r.toPort()
+	}
+	return out, nil
+}
+
+// PurgeQueue deletes every message of the queue and returns how many there were.
+func (c *Client) PurgeQueue(ctx context.Context, queue string) (int64, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := c.q.QueryRowxContext(ctx, `SELECT pgmq.purge_queue($1::text)`, queue).Scan(&n); err != nil {
+		return 0, wrap("purge", queue, err)
+	}
+	return n, nil
+}
+
+// DropQueue drops the queue's tables and meta row; false when it did not exist.
+func (c *Client) DropQueue(ctx context.Context, queue string) (bool, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return false, err
+	}
+	var ok bool
+	if err := c.q.QueryRowxContext(ctx, `SELECT pgmq.drop_queue($1::text)`, queue).Scan(&ok); err != nil {
+		return false, wrap("drop", queue, err)
+	}
+	return ok, nil
+}
+
+func delaySeconds(d time.Duration) (int, error) {
+	if d < 0 {
+		return 0, fmt.Errorf("delay must not be negative, got %s", d)
+	}
+	secs := math.Ceil(d.Seconds())
+	if secs > math.MaxInt32 {
+		return 0, fmt.Errorf("delay %s is too long", d)
+	}
+	return int(secs), nil
+}
+
+// wrap adds the operation and queue, and maps a missing queue table to ErrQueueNotFound.
+func wrap(op, queue string, err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.SQLState() == "42P01" {
+		return fmt.Errorf("pgmq %s %q: %w (%s)", op, queue, ErrQueueNotFound, pqErr.Message)
+	}
+	return fmt.Errorf("pgmq %s %q: %w", op, queue, err)
+}
