@@ -1,0 +1,169 @@
+// Package result consumes the orchestration's queues (contract §10.3, §4.5):
+// step completion messages on orchestration_step_results (backoff
+// bookkeeping, finalization, immediate re-enqueue), task requests on
+// orchestration_task_requests and finalization requests on
+// orchestration_task_finalizations. Each queue is read in batches on every
+// wake-up notification and on a polling fallback.
+package result
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// Defaults (contract §4.7, §10.3).
+const (
+	DefaultPollInterval             = 500 * time.Millisecond
+	DefaultBatchSize                = 10
+	DefaultVisibilityTimeoutSeconds = 30
+	DefaultMaxBackoffSeconds        = 300
+)
+
+// Config tunes the consumers and the backoff policy.
+type Config struct {
+	// PollInterval is the polling fallback; notifications are only hints.
+	PollInterval time.Duration
+	// BatchSize is the qty of each pgmq.read.
+	BatchSize int
+	// VisibilityTimeoutSeconds hides a message being processed; if the
+	// process dies it is redelivered after this long (processing is idempotent).
+	VisibilityTimeoutSeconds int
+	// MaxBackoffSeconds caps backoff_request_seconds (300 per §10.3).
+	MaxBackoffSeconds int
+	// Jitter adds ±10 % to exponential backoff so that many steps failing
+	// together do not retry in lock step. Keep it off in tests.
+	Jitter bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.VisibilityTimeoutSeconds <= 0 {
+		c.VisibilityTimeoutSeconds = DefaultVisibilityTimeoutSeconds
+	}
+	if c.MaxBackoffSeconds <= 0 {
+		c.MaxBackoffSeconds = DefaultMaxBackoffSeconds
+	}
+	return c
+}
+
+// disposition is what happens to a message after handling.
+type disposition int
+
+const (
+	dispDelete  disposition = iota // processed
+	dispArchive                    // poison or permanently invalid
+	dispLeave                      // transient failure: redelivered after vt
+)
+
+// handler processes one message body.
+type handler func(ctx context.Context, body []byte) disposition
+
+// consumeLoop drains queue on every wake-up and poll tick until ctx ends.
+// Work runs on a context detached from ctx, so a message being processed at
+// shutdown finishes its transactions before the loop returns.
+func (p *Processor) consumeLoop(ctx context.Context, queue string, wake <-chan struct{}, h handler) {
+	ticker := time.NewTicker(p.cfg.PollInterval)
+	defer ticker.Stop()
+	work := context.WithoutCancel(ctx)
+	for {
+		p.drain(ctx, work, queue, h)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// drain reads batches until the queue has no visible message or ctx ends.
+func (p *Processor) drain(ctx, work context.Context, queue string, h handler) {
+	for ctx.Err() == nil {
+		msgs, err := p.queue.Read(work, queue, p.cfg.VisibilityTimeoutSeconds, p.cfg.BatchSize)
+		if err != nil {
+			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
+			return
+		}
+		for _, m := range msgs {
+			p.settle(work, queue, m, h(work, m.Message))
+		}
+		if len(msgs) < p.cfg.BatchSize {
+			return
+		}
+	}
+}
+
+func (p *Processor) settle(ctx context.Context, queue string, m ports.QueueMessage, d disposition) {
+	switch d {
+	case dispDelete:
+		if _, err := p.queue.Delete(ctx, queue, m.MsgID); err != nil {
+			p.log.Warn("delete message", zap.String("queue", queue), zap.Int64("msg_id", m.MsgID), zap.Error(err))
+		}
+		p.metrics.ResultProcessed(queue, "processed")
+	case dispArchive:
+		if _, err := p.queue.Archive(ctx, queue, m.MsgID); err != nil {
+			p.log.Warn("archive message", zap.String("queue", queue), zap.Int64("msg_id", m.MsgID), zap.Error(err))
+		}
+		p.metrics.ResultProcessed(queue, "archived")
+	default:
+		p.metrics.ResultProcessed(queue, "failed")
+	}
+}
+
+// Run consumes the three orchestration queues until ctx ends. Wake-ups from
+// notifier (may be nil) are routed by queue name; names of other queues are
+// ignored (D-h: the global channel carries every queue's notifications).
+func (p *Processor) Run(ctx context.Context, notifier ports.QueueNotifier) error {
+	handlers := map[string]handler{
+		domain.QueueStepResults:       p.handleStepResult,
+		domain.QueueTaskRequests:      p.handleTaskRequest,
+		domain.QueueTaskFinalizations: p.handleFinalization,
+	}
+	wakes := make(map[string]chan struct{}, len(handlers))
+	for q := range handlers {
+		wakes[q] = make(chan struct{}, 1)
+	}
+	var wg sync.WaitGroup
+	if notifier != nil {
+		events, err := notifier.Wakeups(ctx)
+		if err != nil {
+			p.log.Warn("listen for queue notifications; polling only", zap.Error(err))
+		} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for q := range events {
+					for name, w := range wakes {
+						if q != name && q != "" { // "" = reconnected: wake every consumer
+							continue
+						}
+						select {
+						case w <- struct{}{}:
+						default: // a wake-up is already pending
+						}
+					}
+				}
+			}()
+		}
+	}
+	for q, h := range handlers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.consumeLoop(ctx, q, wakes[q], h)
+		}()
+	}
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,189 @@
+// Package service wires the orchestration's parts into one runnable unit:
+// task initialization, the enqueue loop and the queue consumers, with a
+// graceful stop (stop intake, let in-flight transactions commit, return).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
+	"github.com/tasker-systems/tasker-go/app/orchestration/result"
+	"github.com/tasker-systems/tasker-go/app/orchestration/taskinit"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// DefaultShutdownGrace bounds how long Stop waits for in-flight work (§4.7).
+const DefaultShutdownGrace = 30 * time.Second
+
+// DefaultEnvironment is used when Config.Environment is empty (§4.7).
+const DefaultEnvironment = "development"
+
+// Config is the orchestration service configuration.
+type Config struct {
+	// ID identifies this instance (claimed_by, logs). Several instances may
+	// share one database; a random "orchestrator-<uuid>" is used when empty.
+	ID string
+	// Environment selects template environment overrides (D-q).
+	Environment string
+	// Enqueue tunes the enqueue cycle (§10.2).
+	Enqueue enqueue.Config
+	// Results tunes the queue consumers and the backoff policy (§10.3).
+	Results result.Config
+	// ShutdownGrace bounds how long Run waits for loops to finish after its
+	// context ends.
+	ShutdownGrace time.Duration
+}
+
+// Deps are the adapters the service runs on. Metrics, Notifier and Log may be nil.
+type Deps struct {
+	Templates taskinit.TemplateFinder
+	Creator   ports.TaskCreator
+	Enqueuer  ports.StepEnqueuer
+	Steps     ports.StepResultStore
+	Finalizer ports.TaskFinalizer
+	Canceller ports.TaskCanceller
+	Queue     ports.Queue
+	Notifier  ports.QueueNotifier
+	Metrics   ports.OrchestrationMetrics
+	Log       *zap.Logger
+}
+
+// Service is a running orchestration core.
+type Service struct {
+	cfg      Config
+	deps     Deps
+	init     *taskinit.Service
+	enqueuer *enqueue.Service
+	results  *result.Processor
+	log      *zap.Logger
+	running  atomic.Bool
+	stopping atomic.Bool
+}
+
+// OwnedQueues are the queues the orchestration creates at startup and consumes.
+var OwnedQueues = []string{domain.QueueStepResults, domain.QueueTaskRequests, domain.QueueTaskFinalizations}
+
+// New builds the service.
+func New(cfg Config, d Deps) *Service {
+	if cfg.ID == "" {
+		cfg.ID = "orchestrator-" + uuid.NewString()
+	}
+	if cfg.Environment == "" {
+		cfg.Environment = DefaultEnvironment
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	if d.Metrics == nil {
+		d.Metrics = ports.NopOrchestrationMetrics{}
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	cfg.Enqueue.ClaimerID = cfg.ID
+	s := &Service{cfg: cfg, deps: d, log: d.Log}
+	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
+	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Queue, d.Metrics, d.Log.Named("enqueue"))
+	s.results = result.New(cfg.Results, result.Deps{
+		Queue: d.Queue, Steps: d.Steps, Finalizer: d.Finalizer, Enqueuer: s.enqueuer, Creator: s.init,
+		Metrics: d.Metrics, Log: d.Log.Named("results"),
+	})
+	return s
+}
+
+// ID is this instance's identifier.
+func (s *Service) ID() string { return s.cfg.ID }
+
+// Environment is the environment templates are resolved for.
+func (s *Service) Environment() string { return s.cfg.Environment }
+
+// Running reports whether the loops are running and not shutting down (readiness).
+func (s *Service) Running() bool { return s.running.Load() && !s.stopping.Load() }
+
+// Stopping reports whether shutdown has begun.
+func (s *Service) Stopping() bool { return s.stopping.Load() }
+
+// CreateTask creates a task (§10.1) and triggers its first enqueue without
+// waiting for it.
+func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+	if s.stopping.Load() {
+		return domain.TaskCreationResponse{}, ErrShuttingDown
+	}
+	resp, err := s.init.CreateTask(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	s.deps.Metrics.TaskCreated(req.Namespace)
+	s.enqueuer.Trigger(resp.TaskUUID)
+	return resp, nil
+}
+
+// CancelTask cancels a task (§10.5).
+func (s *Service) CancelTask(ctx context.Context, taskUUID uuid.UUID) error {
+	_, err := s.deps.Canceller.CancelTask(ctx, taskUUID)
+	return err
+}
+
+// ResolveStep resolves a step manually (§7.5) and enqueues what became ready.
+func (s *Service) ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ports.ManualResolution) error {
+	rep, err := s.deps.Canceller.ResolveStep(ctx, taskUUID, stepUUID, r)
+	if err != nil {
+		return err
+	}
+	if rep.To != rep.From {
+		s.deps.Metrics.TaskFinalized(rep.To)
+	}
+	if !rep.To.IsTerminal() && rep.To != domain.TaskError {
+		s.enqueuer.Trigger(taskUUID)
+	}
+	return nil
+}
+
+// ErrShuttingDown rejects new work during shutdown.
+var ErrShuttingDown = errors.New("orchestration is shutting down")
+
+// Run creates the owned queues, then runs the enqueue loop and the queue
+// consumers until ctx ends. It then stops intake and waits (up to
+// ShutdownGrace) for the loops, which finish their current transaction.
+func (s *Service) Run(ctx context.Context) error {
+	for _, q := range OwnedQueues {
+		if err := s.deps.Queue.CreateQueue(ctx, q); err != nil {
+			return fmt.Errorf("create queue %s: %w", q, err)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = s.enqueuer.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = s.results.Run(ctx, s.deps.Notifier)
+	}()
+	s.running.Store(true)
+	s.log.Info("orchestration running", zap.String("id", s.cfg.ID), zap.String("environment", s.cfg.Environment))
+	<-ctx.Done()
+	s.stopping.Store(true)
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.running.Store(false)
+		return nil
+	case <-time.After(s.cfg.ShutdownGrace):
+		return fmt.Errorf("orchestration loops did not stop within %s", s.cfg.ShutdownGrace)
+	}
+}

@@ -1,0 +1,123 @@
+// Package taskinit creates tasks from registered templates (contract §10.1):
+// it validates the request, finds the exact (namespace, name, version)
+// template, resolves it for the orchestration's environment, and hands the
+// resulting rows to a ports.TaskCreator that writes them in one transaction.
+// The HTTP API and the orchestration_task_requests consumer share it.
+package taskinit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// DefaultSystemDependency is the dependent system of steps whose template
+// names none (contract §10.1 step 3).
+const DefaultSystemDependency = "default"
+
+// TemplateFinder finds a registered template by exact identity (D-f).
+type TemplateFinder interface {
+	GetTemplate(ctx context.Context, namespace, name, version string) (ports.RegisteredTemplate, error)
+}
+
+// Service creates tasks. It is safe for concurrent use.
+type Service struct {
+	templates   TemplateFinder
+	creator     ports.TaskCreator
+	environment string
+}
+
+// New returns a Service resolving templates for environment (D-q).
+func New(templates TemplateFinder, creator ports.TaskCreator, environment string) *Service {
+	return &Service{templates: templates, creator: creator, environment: environment}
+}
+
+// CreateTask validates req, applies its defaults and creates the task.
+// Errors: *domain.ValidationError or *domain.TemplateValidationError for a bad
+// request or template (400), *ports.NotFoundError for an unknown template
+// (404); anything else is an infrastructure failure. Nothing is written on
+// any error.
+func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+	req.ApplyDefaults()
+	if err := req.Validate(); err != nil {
+		return domain.TaskCreationResponse{}, err
+	}
+	reg, err := s.templates.GetTemplate(ctx, req.Namespace, req.Name, req.Version)
+	notFound := &ports.NotFoundError{What: fmt.Sprintf("Task template not found: %s/%s/%s", req.Namespace, req.Name, req.Version)}
+	if errors.Is(err, ports.ErrNotFound) {
+		return domain.TaskCreationResponse{}, notFound
+	}
+	if err != nil {
+		return domain.TaskCreationResponse{}, fmt.Errorf("find template %s/%s/%s: %w", req.Namespace, req.Name, req.Version, err)
+	}
+	if emptyConfiguration(reg.Configuration) {
+		return domain.TaskCreationResponse{}, notFound
+	}
+	tmpl, err := domain.ParseTemplateJSON(reg.Configuration)
+	if err != nil {
+		return domain.TaskCreationResponse{}, &domain.ValidationError{
+			Field: "template", Reason: fmt.Sprintf("stored template %s/%s/%s is unreadable: %v", req.Namespace, req.Name, req.Version, err)}
+	}
+	tmpl = tmpl.ResolveForEnvironment(s.environment)
+	if err := tmpl.Validate(); err != nil {
+		return domain.TaskCreationResponse{}, err
+	}
+	hash, err := domain.IdentityHash(reg.NamedTaskUUID, req.Context)
+	if err != nil {
+		return domain.TaskCreationResponse{}, err
+	}
+	steps, err := newSteps(tmpl)
+	if err != nil {
+		return domain.TaskCreationResponse{}, err
+	}
+	return s.creator.CreateTask(ctx, ports.NewTask{
+		NamedTaskUUID: reg.NamedTaskUUID,
+		TaskName:      reg.Name,
+		Request:       req,
+		Context:       req.Context,
+		IdentityHash:  hash,
+		Steps:         steps,
+	})
+}
+
+// newSteps maps template steps to rows, in template order.
+func newSteps(t domain.TaskTemplate) ([]ports.NewStep, error) {
+	primary := t.SystemDependencies.Primary
+	if primary == "" {
+		primary = DefaultSystemDependency
+	}
+	out := make([]ports.NewStep, len(t.Steps))
+	for i, st := range t.Steps {
+		system := primary
+		if st.SystemDependency != nil && *st.SystemDependency != "" {
+			system = *st.SystemDependency
+		}
+		var inputs json.RawMessage
+		if len(st.Handler.Initialization) > 0 {
+			b, err := json.Marshal(st.Handler.Initialization)
+			if err != nil {
+				return nil, fmt.Errorf("encode initialization of step %q: %w", st.Name, err)
+			}
+			inputs = b
+		}
+		out[i] = ports.NewStep{
+			Name:             st.Name,
+			SystemDependency: system,
+			Retryable:        st.Retry.Retryable,
+			RetryLimit:       int(st.Retry.Limit),
+			Inputs:           inputs,
+			Dependencies:     st.Dependencies,
+		}
+	}
+	return out, nil
+}
+
+func emptyConfiguration(c json.RawMessage) bool {
+	t := bytes.TrimSpace(c)
+	return len(t) == 0 || bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}"))
+}

@@ -1,0 +1,50 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+// OrchestrationMetrics records what the orchestration loops do, so the
+// Prometheus adapter (or a test) can observe it without the app importing
+// any metrics library.
+type OrchestrationMetrics interface {
+	// TaskCreated counts a task created in namespace.
+	TaskCreated(namespace string)
+	// TaskFinalized counts a task that reached state (complete or error) by finalization.
+	TaskFinalized(state domain.TaskState)
+	// StepsEnqueued counts step messages sent to namespace's queue.
+	StepsEnqueued(namespace string, n int)
+	// ResultProcessed counts one message of queue handled with outcome
+	// ("processed", "archived", "failed").
+	ResultProcessed(queue, outcome string)
+	// EnqueueCycle observes the duration of one enqueue cycle.
+	EnqueueCycle(d time.Duration)
+}
+
+// NopOrchestrationMetrics discards every observation.
+type NopOrchestrationMetrics struct{}
+
+// TaskCreated does nothing.
+func (NopOrchestrationMetrics) TaskCreated(string) {}
+
+// TaskFinalized does nothing.
+func (NopOrchestrationMetrics) TaskFinalized(domain.TaskState) {}
+
+// StepsEnqueued does nothing.
+func (NopOrchestrationMetrics) StepsEnqueued(string, int) {}
+
+// ResultProcessed does nothing.
+func (NopOrchestrationMetrics) ResultProcessed(string, string) {}
+
+// EnqueueCycle does nothing.
+func (NopOrchestrationMetrics) EnqueueCycle(time.Duration) {}
+
+// QueueNotifier delivers wake-ups: the names of queues that just received a
+// message (contract §4.6). Notifications are hints only; consumers keep
+// polling. The channel closes when ctx ends.
+type QueueNotifier interface {
+	Wakeups(ctx context.Context) (<-chan string, error)
+}

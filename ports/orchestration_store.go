@@ -1,0 +1,100 @@
+package ports
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+// EnqueueReport says what one per-task enqueue transaction did (contract §10.2).
+type EnqueueReport struct {
+	TaskUUID      uuid.UUID
+	Namespace     string
+	StepsEnqueued int
+	// StepsRetried counts error steps moved back to pending (D-d) before being re-sent.
+	StepsRetried int
+	// TaskStarted is true when the task went pending → in_progress.
+	TaskStarted bool
+}
+
+// QueueMissingError is returned (with nothing written) when the namespace
+// queue does not exist yet. The caller creates it outside the transaction,
+// as §4.1 requires, and tries again.
+type QueueMissingError struct {
+	Queue string
+}
+
+func (e *QueueMissingError) Error() string {
+	return fmt.Sprintf("queue %s does not exist", e.Queue)
+}
+
+// StepEnqueuer runs the per-task enqueue transaction of §10.2: lock the task,
+// re-check readiness of each ready step under its row lock, Retry error
+// steps, send the step message and mark it enqueued atomically (D-m), Start
+// the task.
+type StepEnqueuer interface {
+	// EnqueueNextCandidate locks the highest-priority candidate task not in
+	// exclude (FOR UPDATE SKIP LOCKED) and enqueues its ready steps. found is
+	// false when no candidate is left.
+	EnqueueNextCandidate(ctx context.Context, claimerID string, exclude []uuid.UUID) (rep EnqueueReport, found bool, err error)
+	// EnqueueTask does the same for one task. found is false when the task is
+	// locked by another instance, not active, or has no ready step.
+	EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (rep EnqueueReport, found bool, err error)
+}
+
+// StepResultView is what result processing reads about a step (contract §10.3).
+type StepResultView struct {
+	TaskUUID   uuid.UUID
+	StepUUID   uuid.UUID
+	State      domain.StepState
+	Retryable  bool
+	Attempts   int
+	RetryLimit int
+	// Results is the stored results column, possibly NULL or a legacy shape.
+	Results json.RawMessage
+}
+
+// StepResultStore gives result processing the step and lets it record the
+// retry backoff.
+type StepResultStore interface {
+	// LoadStepResult returns the step; an error wrapping ErrNotFound if missing.
+	LoadStepResult(ctx context.Context, stepUUID uuid.UUID) (StepResultView, error)
+	// SetBackoff sets backoff_request_seconds if the step is still in error;
+	// false when it no longer was.
+	SetBackoff(ctx context.Context, stepUUID uuid.UUID, seconds int) (bool, error)
+}
+
+// FinalizationReport is the outcome of a finalization evaluation (§10.4).
+type FinalizationReport struct {
+	TaskUUID uuid.UUID
+	// From and To are the task state before and after; equal when nothing changed.
+	From domain.TaskState
+	To   domain.TaskState
+}
+
+// TaskFinalizer runs finalization evaluation in one transaction holding the task row lock.
+type TaskFinalizer interface {
+	FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (FinalizationReport, error)
+}
+
+// ManualResolution is the body of PATCH …/workflow_steps/{step_uuid} (§7.5).
+type ManualResolution struct {
+	ResolutionData json.RawMessage
+	ResolvedBy     string
+	Reason         string
+}
+
+// TaskCanceller cancels tasks and resolves steps manually (§10.5, §7.5).
+type TaskCanceller interface {
+	// CancelTask cancels every unfinished step and the task in one
+	// transaction. Unknown task → NotFoundError; terminal task → ConflictError.
+	CancelTask(ctx context.Context, taskUUID uuid.UUID) (cancelledSteps int, err error)
+	// ResolveStep fires ResolveManually on the step (resets and restarts a task
+	// in error) and runs finalization, in one transaction. An invalid
+	// transition is a ConflictError; an unknown or foreign step NotFoundError.
+	ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ManualResolution) (FinalizationReport, error)
+}
