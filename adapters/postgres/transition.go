@@ -199,20 +199,18 @@ var (
 	taskTransitions = transitionTable{"tasker_task_transitions", "task_uuid"}
 )
 
-// writeTransitionRow performs contract §3.3 steps 3–5 for a locked entity.
+// writeTransitionRow performs contract §3.3 steps 3–5 for a locked entity:
+// flip the current row, then insert the new one with sort_key = MAX + 1
+// computed in the INSERT itself (the entity row lock serialises writers).
 func writeTransitionRow(ctx context.Context, tx *sqlx.Tx, tt transitionTable, id uuid.UUID, from, to string, meta json.RawMessage) error {
-	var sortKey int
-	q := `SELECT COALESCE(MAX(sort_key), 0) + 1 FROM ` + tt.table + ` WHERE ` + tt.entityCol + ` = $1`
-	if err := tx.QueryRowxContext(ctx, q, id).Scan(&sortKey); err != nil {
-		return fmt.Errorf("next sort_key: %w", err)
-	}
-	q = `UPDATE ` + tt.table + ` SET most_recent = false, updated_at = NOW() WHERE ` + tt.entityCol + ` = $1 AND most_recent = true`
+	q := `UPDATE ` + tt.table + ` SET most_recent = false, updated_at = NOW() WHERE ` + tt.entityCol + ` = $1 AND most_recent = true`
 	if _, err := tx.ExecContext(ctx, q, id); err != nil {
 		return fmt.Errorf("clear most_recent: %w", err)
 	}
 	q = `INSERT INTO ` + tt.table + ` (` + tt.entityCol + `, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
-		VALUES ($1, $2, $3, $4::jsonb, $5, true, NOW(), NOW())`
-	if _, err := tx.ExecContext(ctx, q, id, to, from, string(meta), sortKey); err != nil {
+		SELECT $1, $2, $3, $4::jsonb, COALESCE(MAX(sort_key), 0) + 1, true, NOW(), NOW()
+		FROM ` + tt.table + ` WHERE ` + tt.entityCol + ` = $1`
+	if _, err := tx.ExecContext(ctx, q, id, to, from, string(meta)); err != nil {
 		return fmt.Errorf("insert transition: %w", err)
 	}
 	return nil
