@@ -198,13 +198,13 @@ var (
 	descQueueDepth  = prometheus.NewDesc("tasker_worker_queue_depth", "Queue depth per namespace", []string{"namespace"}, nil)
 	descQueueAge    = prometheus.NewDesc("tasker_worker_queue_oldest_message_age_seconds",
 		"Age of oldest message in queue (omitted when the queue is empty)", []string{"namespace"}, nil)
-	descStepsTotal  = prometheus.NewDesc("tasker_worker_steps_total", "Steps finished", []string{"namespace", "outcome"}, nil)
-	descCompleted   = prometheus.NewDesc("tasker_worker_steps_completed_total", "Steps completed successfully, by namespace and handler callable", []string{"namespace", "handler"}, nil)
-	descFailed      = prometheus.NewDesc("tasker_worker_steps_failed_total", "Steps failed, by namespace and handler callable", []string{"namespace", "handler"}, nil)
-	descInFlight    = prometheus.NewDesc("tasker_worker_steps_in_flight", "Handlers currently running", nil, nil)
-	descCmdDepth    = prometheus.NewDesc("tasker_worker_command_queue_depth", "Commands waiting in the worker's command channel", nil, nil)
-	descPoison      = prometheus.NewDesc("tasker_worker_poison_messages_archived_total", "Unparseable step messages archived", nil, nil)
-	scrapeDescs     = []*prometheus.Desc{descPoolSize, descPoolMax, descPoolInUse, descPoolIdle, descPoolWaits, descPoolWaitDur,
+	descStepsTotal = prometheus.NewDesc("tasker_worker_steps_total", "Steps finished", []string{"namespace", "outcome"}, nil)
+	descCompleted  = prometheus.NewDesc("tasker_worker_steps_completed_total", "Steps completed successfully, by namespace and handler callable", []string{"namespace", "handler"}, nil)
+	descFailed     = prometheus.NewDesc("tasker_worker_steps_failed_total", "Steps failed, by namespace and handler callable", []string{"namespace", "handler"}, nil)
+	descInFlight   = prometheus.NewDesc("tasker_worker_steps_in_flight", "Handlers currently running", nil, nil)
+	descCmdDepth   = prometheus.NewDesc("tasker_worker_command_queue_depth", "Commands waiting in the worker's command channel", nil, nil)
+	descPoison     = prometheus.NewDesc("tasker_worker_poison_messages_archived_total", "Unparseable step messages archived", nil, nil)
+	scrapeDescs    = []*prometheus.Desc{descPoolSize, descPoolMax, descPoolInUse, descPoolIdle, descPoolWaits, descPoolWaitDur,
 		descQueueDepth, descQueueAge, descStepsTotal, descCompleted, descFailed, descInFlight, descCmdDepth, descPoison}
 )
 
