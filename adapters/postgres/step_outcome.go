@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,35 +46,12 @@ func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (
 		if err := rows.Scan(&name, &results); err != nil {
 			return nil, fmt.Errorf("dependency results of step %s: %w", stepUUID, err)
 		}
-		out[name] = unwrapDependencyResult(results)
+		out[name] = domain.UnwrapDependencyResult(json.RawMessage(results))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("dependency results of step %s: %w", stepUUID, err)
 	}
 	return out, nil
-}
-
-// unwrapDependencyResult implements D-r: a stored StepExecutionResult (an
-// object with "step_uuid", "success" and "result") yields its "result"; any
-// other JSON is returned as stored.
-// TODO: switch to domain.UnwrapDependencyResult once the domain package has it.
-func unwrapDependencyResult(stored []byte) json.RawMessage {
-	raw := json.RawMessage(append([]byte(nil), stored...))
-	trimmed := bytes.TrimSpace(stored)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return raw
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &obj); err != nil {
-		return raw
-	}
-	_, hasStep := obj["step_uuid"]
-	_, hasSuccess := obj["success"]
-	result, hasResult := obj["result"]
-	if !hasStep || !hasSuccess || !hasResult {
-		return raw
-	}
-	return result
 }
 
 // PersistOutcome is contract §9.3 step 5 (D-g). In one transaction it locks
