@@ -15,11 +15,6 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// Defaults applied when nullable step columns are NULL (contract §2.6, §2.11).
-const (
-	defaultRetryLimit = 3
-)
-
 // StepStore is the worker's ports.StepStore over PostgreSQL. It is safe for
 // concurrent use; every method runs its own statement or transaction.
 type StepStore struct {
