@@ -3,6 +3,7 @@ package ports
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/google/uuid"
 
@@ -56,6 +57,10 @@ func (e *NotFoundError) Error() string { return e.What }
 
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// ErrUnavailable marks a request refused because the service cannot take
+// work right now (shutting down, database down); the HTTP layer maps it to 503.
+var ErrUnavailable = errors.New("service unavailable")
 
 // ConflictError is a request that is well formed but not allowed in the
 // entity's current state, such as cancelling a terminal task. The HTTP layer

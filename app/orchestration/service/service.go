@@ -5,7 +5,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -149,7 +148,7 @@ func (s *Service) ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID,
 }
 
 // ErrShuttingDown rejects new work during shutdown.
-var ErrShuttingDown = errors.New("orchestration is shutting down")
+var ErrShuttingDown = fmt.Errorf("orchestration is shutting down: %w", ports.ErrUnavailable)
 
 // Run creates the owned queues, then runs the enqueue loop and the queue
 // consumers until ctx ends. It then stops intake and waits (up to

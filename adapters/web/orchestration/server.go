@@ -1,0 +1,158 @@
+// Package orchestration is the gin HTTP server of the orchestration API
+// (contract §7): task creation and reading, cancellation, workflow steps and
+// manual resolution, templates, health and Prometheus metrics.
+package orchestration
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// Defaults (contract §7).
+const (
+	DefaultBindAddress    = "0.0.0.0:8080"
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultMaxBodyBytes leaves room for the largest valid context (1 MiB)
+	// plus the other TaskRequest fields.
+	DefaultMaxBodyBytes int64 = 2 << 20
+)
+
+// DefaultProtectedRoutes are the routes that need a token when auth is
+// enabled (§7.1); POST /v1/tasks is listed there with required = false.
+var DefaultProtectedRoutes = []string{
+	"DELETE /v1/tasks/{task_uuid}",
+	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+}
+
+// Config tunes the server.
+type Config struct {
+	// RequestTimeout is the per-request deadline; past it the API answers 408 TIMEOUT.
+	RequestTimeout time.Duration
+	// MaxBodyBytes caps request bodies; larger ones get 413.
+	MaxBodyBytes int64
+	// Verifier checks bearer tokens; nil disables auth (the default).
+	Verifier middleware.TokenVerifier
+	// ProtectedRoutes lists "<METHOD> <path template>" keys that require a
+	// token when Verifier is set; nil means DefaultProtectedRoutes.
+	ProtectedRoutes []string
+	// Version and Environment are reported by /health/detailed.
+	Version     string
+	Environment string
+	// DBPoolSize is reported by /health/detailed.
+	DBPoolSize int
+}
+
+// TaskService is what the API needs from the orchestration core.
+type TaskService interface {
+	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
+	CancelTask(ctx context.Context, taskUUID uuid.UUID) error
+	ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ports.ManualResolution) error
+	// Running reports whether the orchestration loops run and no shutdown began.
+	Running() bool
+}
+
+// TemplateReader lists and finds registered templates.
+type TemplateReader interface {
+	GetTemplate(ctx context.Context, namespace, name, version string) (ports.RegisteredTemplate, error)
+	ListTemplates(ctx context.Context, namespace string) ([]ports.RegisteredTemplate, error)
+}
+
+// Pinger checks the database for readiness.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the server's collaborators. Metrics and Log may be nil.
+type Deps struct {
+	Tasks     TaskService
+	Query     ports.TaskQuery
+	Templates TemplateReader
+	DB        Pinger
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	Log     *zap.Logger
+}
+
+// Server is the orchestration API.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	log    *zap.Logger
+	engine *gin.Engine
+}
+
+// New builds the gin engine with middleware and routes.
+func New(cfg Config, d Deps) *Server {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.ProtectedRoutes == nil {
+		cfg.ProtectedRoutes = DefaultProtectedRoutes
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, deps: d, log: d.Log, engine: gin.New()}
+	e := s.engine
+	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
+		middleware.AccessLog(s.log), middleware.CORS(),
+		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout),
+		middleware.BodyLimit(cfg.MaxBodyBytes, writeError, CodePayloadTooLarge))
+	if cfg.Verifier != nil {
+		protected := make(map[string]bool, len(cfg.ProtectedRoutes))
+		for _, r := range cfg.ProtectedRoutes {
+			protected[r] = true
+		}
+		e.Use(middleware.Auth(cfg.Verifier, func(k string) bool { return protected[k] }, writeError, CodeAuthenticationFail))
+	}
+	e.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, CodeNotFound, "Route not found") })
+
+	e.GET("/health", s.health)
+	for _, p := range []string{"/health/ready", "/ready"} {
+		e.GET(p, s.ready)
+	}
+	for _, p := range []string{"/health/live", "/live"} {
+		e.GET(p, s.live)
+	}
+	e.GET("/health/detailed", s.detailed)
+	if d.Metrics != nil {
+		e.GET("/metrics", gin.WrapH(d.Metrics))
+	}
+	v1 := e.Group("/v1")
+	v1.POST("/tasks", s.createTask)
+	v1.GET("/tasks", s.listTasks)
+	v1.GET("/tasks/:task_uuid", s.getTask)
+	v1.DELETE("/tasks/:task_uuid", s.cancelTask)
+	v1.GET("/tasks/:task_uuid/workflow_steps", s.listSteps)
+	v1.GET("/tasks/:task_uuid/workflow_steps/:step_uuid", s.getStep)
+	v1.PATCH("/tasks/:task_uuid/workflow_steps/:step_uuid", s.resolveStep)
+	v1.GET("/templates", s.listTemplates)
+	v1.GET("/templates/:namespace/:name/:version", s.getTemplate)
+	return s
+}
+
+// Handler is the server as an http.Handler (for http.Server and httptest).
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// pathUUID parses a UUID path parameter.
+func pathUUID(c *gin.Context, param string) (uuid.UUID, error) {
+	v := c.Param(param)
+	id, err := uuid.Parse(v)
+	if err != nil {
+		return uuid.Nil, &invalidUUIDError{param: param, value: v}
+	}
+	return id, nil
+}

@@ -1,0 +1,115 @@
+package orchestration
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+func (s *Server) listSteps(c *gin.Context) {
+	id, err := pathUUID(c, "task_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	steps, err := s.deps.Query.ListSteps(c.Request.Context(), id)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	out := make([]stepResponse, 0, len(steps))
+	for _, st := range steps {
+		out = append(out, newStepResponse(st))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getStep(c *gin.Context) {
+	taskID, err := pathUUID(c, "task_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	stepID, err := pathUUID(c, "step_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	st, err := s.deps.Query.GetStep(c.Request.Context(), taskID, stepID)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, newStepResponse(st))
+}
+
+// resolveRequest is the PATCH body of §7.5; every field is required.
+type resolveRequest struct {
+	ResolutionData json.RawMessage `json:"resolution_data"`
+	ResolvedBy     string          `json:"resolved_by"`
+	Reason         string          `json:"reason"`
+}
+
+func (s *Server) resolveStep(c *gin.Context) {
+	taskID, err := pathUUID(c, "task_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	stepID, err := pathUUID(c, "step_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	body, _, err := readJSONObject(c, "resolution_data", "resolved_by", "reason")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	var req resolveRequest
+	if err := decodeInto(body, &req); err != nil {
+		s.respondError(c, err)
+		return
+	}
+	err = s.deps.Tasks.ResolveStep(c.Request.Context(), taskID, stepID, ports.ManualResolution{
+		ResolutionData: req.ResolutionData, ResolvedBy: req.ResolvedBy, Reason: req.Reason})
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	st, err := s.deps.Query.GetStep(c.Request.Context(), taskID, stepID)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, newStepResponse(st))
+}
+
+func (s *Server) listTemplates(c *gin.Context) {
+	list, err := s.deps.Templates.ListTemplates(c.Request.Context(), c.Query("namespace"))
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	out := make([]templateSummary, 0, len(list))
+	for _, t := range list {
+		out = append(out, newTemplateSummary(t))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getTemplate(c *gin.Context) {
+	ns, name, version := c.Param("namespace"), c.Param("name"), c.Param("version")
+	t, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
+	if err != nil {
+		if isNotFound(err) {
+			err = &ports.NotFoundError{What: "Task template not found: " + ns + "/" + name + "/" + version}
+		}
+		s.respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, templateDetail{templateSummary: newTemplateSummary(t), Configuration: t.Configuration})
+}

@@ -1,0 +1,164 @@
+package orchestration
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// Pagination limits of GET /v1/tasks (§7.3).
+const (
+	DefaultPerPage = 25
+	MaxPerPage     = 100
+)
+
+// readJSONObject reads the body (bounded by BodyLimit) and checks it is a
+// JSON object with the required keys present, so that a missing required
+// field is a JSON_ERROR while an empty one is left to validation (D-o).
+func readJSONObject(c *gin.Context, required ...string) ([]byte, map[string]json.RawMessage, error) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read body: %w", err)
+	}
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return nil, nil, &jsonError{msg: "Request body is not a valid JSON object: " + describeJSON(err)}
+	}
+	if dec.More() {
+		return nil, nil, &jsonError{msg: "Request body has trailing data after the JSON object"}
+	}
+	for _, k := range required {
+		if _, ok := fields[k]; !ok {
+			return nil, nil, &jsonError{msg: fmt.Sprintf("missing field `%s`", k)}
+		}
+	}
+	return body, fields, nil
+}
+
+func describeJSON(err error) string {
+	if err == nil {
+		return "null"
+	}
+	return err.Error()
+}
+
+// decodeInto unmarshals a validated object body into v; type mismatches are JSON_ERROR.
+func decodeInto(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &jsonError{msg: fmt.Sprintf("invalid type for field `%s`: expected %s", te.Field, te.Type)}
+		}
+		return &jsonError{msg: err.Error()}
+	}
+	return nil
+}
+
+func (s *Server) createTask(c *gin.Context) {
+	body, _, err := readJSONObject(c, "name", "namespace", "version")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	var req domain.TaskRequest
+	if err := decodeInto(body, &req); err != nil {
+		s.respondError(c, err)
+		return
+	}
+	resp, err := s.deps.Tasks.CreateTask(c.Request.Context(), req)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) getTask(c *gin.Context) {
+	id, err := pathUUID(c, "task_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	v, err := s.deps.Query.GetTask(c.Request.Context(), id)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, newTaskResponse(v))
+}
+
+func (s *Server) cancelTask(c *gin.Context) {
+	id, err := pathUUID(c, "task_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	if err := s.deps.Tasks.CancelTask(c.Request.Context(), id); err != nil {
+		s.respondError(c, err)
+		return
+	}
+	v, err := s.deps.Query.GetTask(c.Request.Context(), id)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, newTaskResponse(v))
+}
+
+// queryInt parses an optional positive integer query parameter.
+func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
+	raw, ok := c.GetQuery(name)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < lo || n > hi {
+		return 0, &badRequestError{msg: fmt.Sprintf("%s must be an integer between %d and %d", name, lo, hi)}
+	}
+	return n, nil
+}
+
+func (s *Server) listTasks(c *gin.Context) {
+	page, err := queryInt(c, "page", 1, 1, 1<<30)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	perPage, err := queryInt(c, "per_page", DefaultPerPage, 1, MaxPerPage)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	f := ports.TaskFilter{Page: page, PerPage: perPage, Namespace: c.Query("namespace"),
+		Initiator: c.Query("initiator"), SourceSystem: c.Query("source_system")}
+	if st := c.Query("status"); st != "" {
+		f.Status = domain.TaskState(st)
+		if !f.Status.Valid() {
+			s.respondError(c, &badRequestError{msg: fmt.Sprintf("status %q is not a task state", st)})
+			return
+		}
+	}
+	res, err := s.deps.Query.ListTasks(c.Request.Context(), f)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	out := taskListResponse{Tasks: make([]taskResponse, 0, len(res.Tasks))}
+	for _, t := range res.Tasks {
+		out.Tasks = append(out.Tasks, newTaskResponse(t))
+	}
+	pages := (res.TotalCount + int64(perPage) - 1) / int64(perPage)
+	out.Pagination = pagination{Page: page, PerPage: perPage, TotalCount: res.TotalCount, TotalPages: pages,
+		HasNext: int64(page) < pages, HasPrevious: page > 1}
+	c.JSON(http.StatusOK, out)
+}
