@@ -174,7 +174,7 @@ func (c *Client) Metrics(ctx context.Context, queue string) (ports.QueueMetrics,
 		return ports.QueueMetrics{}, err
 	}
 	var m metricsRow
-	if err := sqlx.GetContext(ctx, c.q, &m, `SELECT * FROM pgmq.metrics($1::text)`, queue); err != nil {
+	if err := sqlx.GetContext(ctx, c.q, &m, `SELECT `+metricsColumns+` FROM pgmq.metrics($1::text)`, queue); err != nil {
 		return ports.QueueMetrics{}, wrap("metrics of", queue, err)
 	}
 	return m.toPort(), nil
@@ -184,7 +184,7 @@ func (c *Client) Metrics(ctx context.Context, queue string) (ports.QueueMetrics,
 // /metrics endpoint.
 func (c *Client) MetricsAll(ctx context.Context) ([]ports.QueueMetrics, error) {
 	var rows []metricsRow
-	if err := sqlx.SelectContext(ctx, c.q, &rows, `SELECT * FROM pgmq.metrics_all() ORDER BY queue_name`); err != nil {
+	if err := sqlx.SelectContext(ctx, c.q, &rows, `SELECT `+metricsColumns+` FROM pgmq.metrics_all() ORDER BY queue_name`); err != nil {
 		return nil, fmt.Errorf("pgmq metrics_all: %w", err)
 	}
 	out := make([]ports.QueueMetrics, len(rows))
@@ -217,6 +217,11 @@ func (c *Client) DropQueue(ctx context.Context, queue string) (bool, error) {
 	}
 	return ok, nil
 }
+
+// metricsColumns are named rather than * so that a pgmq release adding a column
+// to metrics_result does not break scanning.
+const metricsColumns = `queue_name, queue_length, newest_msg_age_sec, oldest_msg_age_sec,
+	total_messages, scrape_time, queue_visible_length`
 
 func delaySeconds(d time.Duration) (int, error) {
 	if d < 0 {
