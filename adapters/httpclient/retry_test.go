@@ -90,7 +90,9 @@ func TestRetryAfterBeyondLimitsGivesUpAtOnce(t *testing.T) {
 		{name: "longer than MaxRetryAfter", maxWait: 5 * time.Second,
 			ctx: func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
 		{name: "beyond the caller's deadline", maxWait: time.Hour,
-			ctx: func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 3*time.Second) }},
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 3*time.Second)
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
