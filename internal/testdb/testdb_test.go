@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -163,4 +165,48 @@ func ping2(dsn string) (*sql.DB, error) {
 		return nil, err
 	}
 	return db, db.Ping()
+}
+
+// A template left half-built by a crashed run (no IS_TEMPLATE mark) is rebuilt,
+// and a concurrent second caller in another "process" reuses the finished one.
+func TestHalfBuiltTemplateIsRebuilt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := requireBase(t)
+	baseName := fmt.Sprintf("tmplself_%d_test", os.Getpid())
+	require.NoError(t, adminExec(ctx, base, "CREATE DATABASE "+quoteIdent(baseName)))
+	selfBase, err := withDatabase(base, baseName)
+	require.NoError(t, err)
+	tmpl := templateName(baseName)
+	t.Cleanup(func() {
+		_ = adminExec(ctx, base, "ALTER DATABASE "+quoteIdent(tmpl)+" WITH IS_TEMPLATE false")
+		_ = adminExec(ctx, base, "DROP DATABASE IF EXISTS "+quoteIdent(tmpl)+" WITH (FORCE)")
+		_ = adminExec(ctx, base, "DROP DATABASE IF EXISTS "+quoteIdent(baseName)+" WITH (FORCE)")
+	})
+
+	require.NoError(t, adminExec(ctx, base, "CREATE DATABASE "+quoteIdent(tmpl)))
+	half, err := withDatabase(base, tmpl)
+	require.NoError(t, err)
+	require.NoError(t, adminExec(ctx, half, "CREATE TABLE crashed_marker (id int)"))
+
+	got, err := ensureTemplate(selfBase)
+	require.NoError(t, err)
+	require.Equal(t, tmpl, got)
+	db, err := ping2(half)
+	require.NoError(t, err)
+	var marker, meta, isTemplate bool
+	require.NoError(t, db.QueryRow("SELECT to_regclass('public.crashed_marker') IS NOT NULL, to_regclass('pgmq.meta') IS NOT NULL").Scan(&marker, &meta))
+	require.NoError(t, db.QueryRow("SELECT datistemplate FROM pg_database WHERE datname = $1", tmpl).Scan(&isTemplate))
+	require.NoError(t, db.Close())
+	require.False(t, marker, "half-built template dropped")
+	require.True(t, meta, "rebuilt template is migrated")
+	require.True(t, isTemplate)
+
+	// Forget the in-process cache, as a second test process would start without it.
+	tmplMu.Lock()
+	delete(templates, selfBase)
+	tmplMu.Unlock()
+	again, err := ensureTemplate(selfBase)
+	require.NoError(t, err)
+	require.Equal(t, tmpl, again)
 }
