@@ -1,12 +1,166 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/adapters/config"
+	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
+	"github.com/tasker-systems/tasker-go/app/orchestration/result"
+	"github.com/tasker-systems/tasker-go/app/orchestration/service"
 )
 
-// runServe starts the orchestration service. Owned by the orchestration issue.
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// runServe starts the orchestration service: HTTP API, enqueue loop and
+// queue consumers. On SIGTERM/SIGINT it stops intake (readiness 503, no new
+// connections), lets in-flight requests and transactions finish and exits 0.
 func runServe(args []string) int {
-	fmt.Fprintln(os.Stderr, "tasker-orchestration serve: not implemented yet")
-	return 1
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configDir := fs.String("config-dir", "", "directory with base/ and environments/ (default $TASKER_CONFIG_DIR or configs/tasker)")
+	env := fs.String("environment", "", "environment (default from TASKER_ENV, RAILS_ENV, RACK_ENV, APP_ENV)")
+	bind := fs.String("bind", "", "override orchestration.bind_address")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(config.LoadOptions{ConfigDir: *configDir, Environment: *env})
+	if err == nil {
+		err = cfg.ValidateOrchestration()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tasker-orchestration serve: %v\n", err)
+		return 1
+	}
+	if *bind != "" {
+		cfg.Orchestration.BindAddress = *bind
+	}
+	log, err := telemetry.NewLogger(telemetry.LoggerOptions{Level: cfg.Logging.Level, Format: cfg.Logging.Format})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tasker-orchestration serve: %v\n", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("orchestration stopped with an error", zap.Error(err))
+		return 1
+	}
+	log.Info("orchestration stopped")
+	return 0
+}
+
+// serve runs until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	oc := cfg.Orchestration
+	db, err := postgres.Open(ctx, cfg.Database.URL, postgres.PoolConfig{
+		MaxOpenConns: cfg.Database.Pool.MaxOpenConns, MaxIdleConns: cfg.Database.Pool.MaxIdleConns,
+		ConnMaxLifetime: cfg.Database.Pool.ConnMaxLifetime()})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+
+	orch := postgres.NewOrchestrationStore(db)
+	query := postgres.NewTaskQuery(db)
+	templates := postgres.NewTemplateStore(db)
+	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return service.OwnedQueues }, log)
+	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Steps: orch,
+		Finalizer: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
+	if cfg.Pgmq.ListenEnabled {
+		deps.Notifier = postgres.NewQueueListener(cfg.Database.URL, postgres.GlobalMessageReadyChannel, log)
+	}
+	svc := service.New(service.Config{
+		Environment: cfg.Environment,
+		Enqueue:     enqueue.Config{CycleInterval: oc.CycleInterval(), TasksPerCycle: oc.TasksPerCycle},
+		Results: result.Config{PollInterval: cfg.Pgmq.PollInterval(), BatchSize: cfg.Pgmq.BatchSize,
+			VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
+			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled},
+		ShutdownGrace: oc.ShutdownTimeout(),
+	}, deps)
+
+	verifier, err := authVerifier(oc.Auth)
+	if err != nil {
+		return err
+	}
+	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
+		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: version,
+		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
+		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: query, Metrics: metrics.Handler(), Log: log})
+
+	ln, err := net.Listen("tcp", oc.BindAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", oc.BindAddress, err)
+	}
+	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- httpSrv.Serve(ln) }()
+	log.Info("orchestration API listening", zap.String("address", ln.Addr().String()),
+		zap.String("environment", cfg.Environment), zap.String("config", cfg.Source))
+
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	loopErr := make(chan error, 1)
+	go func() { loopErr <- svc.Run(loopCtx) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-loopErr:
+		runErr = err
+		loopErr <- nil
+	}
+	log.Info("shutting down")
+	stopLoops() // readiness goes 503 at once; loops finish their current transaction
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), oc.ShutdownTimeout())
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-loopErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// authVerifier builds the bearer verifier from config; nil when auth is off.
+func authVerifier(a config.OrchestrationAuthConfig) (middleware.TokenVerifier, error) {
+	if !a.Enabled {
+		return nil, nil
+	}
+	var any middleware.AnyVerifier
+	if len(a.Tokens) > 0 {
+		any = append(any, middleware.StaticTokens(a.Tokens))
+	}
+	if a.JWTPublicKey != "" {
+		v, err := middleware.NewJWTVerifier([]byte(a.JWTPublicKey), a.JWTIssuer, a.JWTAudience)
+		if err != nil {
+			return nil, fmt.Errorf("orchestration.auth.jwt_public_key: %w", err)
+		}
+		any = append(any, v)
+	}
+	if len(any) == 0 {
+		return nil, fmt.Errorf("orchestration.auth: %w", middleware.ErrNoVerifier)
+	}
+	return any, nil
 }
