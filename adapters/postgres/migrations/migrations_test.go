@@ -3,7 +3,10 @@ package migrations_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
+	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -240,4 +243,41 @@ func TestQueueNameValidation(t *testing.T) {
 	var metaRows int
 	require.NoError(t, db.Get(&metaRows, "SELECT count(*) FROM pgmq.meta"))
 	require.Equal(t, 1, metaRows)
+}
+
+// Without superuser rights the event trigger cannot be created: the migration
+// still succeeds (with a warning) and services attach on create instead (D-h).
+func TestMigrateAsDatabaseOwnerWithoutSuperuser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := emptyDB(t)
+	role := fmt.Sprintf("tasker_owner_%d_test", os.Getpid())
+	dbName := role + "_db"
+	_, err := admin.ExecContext(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec("DROP ROLE IF EXISTS " + role) })
+	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+dbName+" OWNER "+role+" TEMPLATE template0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + dbName + " WITH (FORCE)") })
+
+	u, err := url.Parse(testdb.EmptyURL(t))
+	require.NoError(t, err)
+	u.User = url.User(role)
+	u.Path = "/" + dbName
+	db, err := sqlx.Open("postgres", u.String())
+	require.NoError(t, err)
+	defer db.Close()
+
+	require.NoError(t, migrations.Apply(ctx, db.DB))
+	var eventTriggers int
+	require.NoError(t, db.Get(&eventTriggers, "SELECT count(*) FROM pg_event_trigger"))
+	require.Zero(t, eventTriggers)
+
+	_, err = db.ExecContext(ctx, "SELECT pgmq.create('owner_queue')")
+	require.NoError(t, err)
+	require.Empty(t, triggersOn(t, db, "pgmq.q_owner_queue"), "no event trigger, nothing attached yet")
+	var attached bool
+	require.NoError(t, db.Get(&attached, "SELECT pgmq_ensure_message_ready_trigger('owner_queue')"))
+	require.True(t, attached)
+	require.Equal(t, []string{"pgmq_message_ready_trigger_q_owner_queue"}, triggersOn(t, db, "pgmq.q_owner_queue"))
 }
