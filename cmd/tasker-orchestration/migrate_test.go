@@ -81,11 +81,14 @@ func TestMigratePermissionDenied(t *testing.T) {
 	dsn := testdb.EmptyURL(t)
 	admin, err := sqlx.Open("postgres", dsn)
 	require.NoError(t, err)
-	defer admin.Close()
+	t.Cleanup(func() { _ = admin.Close() }) // after the role is dropped (cleanups run last-in first-out)
 	role := fmt.Sprintf("tasker_noperm_test_%d", os.Getpid())
 	_, err = admin.Exec(`CREATE ROLE ` + role + ` LOGIN`)
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = admin.Exec(`DROP ROLE IF EXISTS ` + role) })
+	t.Cleanup(func() {
+		_, err := admin.Exec(`DROP ROLE IF EXISTS ` + role)
+		require.NoError(t, err)
+	})
 
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)

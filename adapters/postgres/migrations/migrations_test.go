@@ -255,10 +255,16 @@ func TestMigrateAsDatabaseOwnerWithoutSuperuser(t *testing.T) {
 	dbName := role + "_db"
 	_, err := admin.ExecContext(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER")
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = admin.Exec("DROP ROLE IF EXISTS " + role) })
+	t.Cleanup(func() {
+		_, err := admin.Exec("DROP ROLE IF EXISTS " + role)
+		require.NoError(t, err)
+	})
 	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+dbName+" OWNER "+role+" TEMPLATE template0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + dbName + " WITH (FORCE)") })
+	t.Cleanup(func() {
+		_, err := admin.Exec("DROP DATABASE IF EXISTS " + dbName + " WITH (FORCE)")
+		require.NoError(t, err)
+	})
 
 	u, err := url.Parse(testdb.EmptyURL(t))
 	require.NoError(t, err)
