@@ -1,0 +1,274 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Readiness check names (contract §8.2).
+const (
+	CheckDatabase         = "database"
+	CheckCommandProcessor = "command_processor"
+	CheckQueueProcessing  = "queue_processing"
+)
+
+// Queue depth thresholds of the queue_processing check (contract §8.2).
+const (
+	queueDegradedAt  = 10000
+	queueUnhealthyAt = 50000
+)
+
+// healthState caches the results of the database and queue checks, which
+// need the database and are refreshed in the background.
+type healthState struct {
+	mu       sync.Mutex
+	checked  bool
+	at       time.Time
+	database HealthCheck
+	queues   HealthCheck
+	depths   map[string]int64 // namespace → queue_length; absent if its metrics failed
+	oldest   map[string]int   // namespace → oldest message age, only for non-empty queues
+	// refresh serialises check rounds so a burst of stale reads runs one round.
+	refresh sync.Mutex
+}
+
+type checkResults struct {
+	database HealthCheck
+	queues   HealthCheck
+	depths   map[string]int64
+	oldest   map[string]int
+}
+
+func (h *healthState) get() (checkResults, time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return checkResults{h.database, h.queues, h.depths, h.oldest}, h.at, h.checked
+}
+
+// RefreshChecks runs the database and queue checks now and caches them.
+// The background monitor calls it every HealthCheckInterval; tests call it
+// to avoid waiting.
+func (s *Server) RefreshChecks(ctx context.Context) {
+	s.health.refresh.Lock()
+	defer s.health.refresh.Unlock()
+	s.runChecks(ctx)
+	s.loops.observe(s.clock.Now(), s.deps.Status.Snapshot().LoopTicks)
+}
+
+func (s *Server) runChecks(ctx context.Context) {
+	res := checkResults{depths: map[string]int64{}, oldest: map[string]int{}}
+	res.database = s.timedCheck(ctx, func(ctx context.Context) (string, error) {
+		_, err := s.deps.DB.ExecContext(ctx, "SELECT 1")
+		return "", err
+	})
+	res.queues = s.timedCheck(ctx, func(ctx context.Context) (string, error) {
+		var total int64
+		var failed []string
+		for _, ns := range s.cfg.Namespaces {
+			m, err := s.deps.Queues.Metrics(ctx, ns+"_queue")
+			if err != nil {
+				failed = append(failed, ns)
+				continue
+			}
+			res.depths[ns] = m.QueueLength
+			if m.QueueLength > 0 && m.OldestMsgAgeSec != nil {
+				res.oldest[ns] = *m.OldestMsgAgeSec
+			}
+			total += m.QueueLength
+		}
+		if len(failed) > 0 {
+			return "", fmt.Errorf("queue metrics failed for %s", strings.Join(failed, ", "))
+		}
+		switch {
+		case total >= queueUnhealthyAt:
+			return StatusUnhealthy, fmt.Errorf("%d messages waiting in served queues", total)
+		case total >= queueDegradedAt:
+			return StatusDegraded, fmt.Errorf("%d messages waiting in served queues", total)
+		}
+		return "", nil
+	})
+	s.health.mu.Lock()
+	s.health.checked = true
+	s.health.at = s.clock.Now()
+	s.health.database, s.health.queues = res.database, res.queues
+	s.health.depths, s.health.oldest = res.depths, res.oldest
+	s.health.mu.Unlock()
+}
+
+// timedCheck runs fn with DefaultCheckTimeout. fn returns an explicit
+// status with a reason, or "" and an error (unhealthy) or nil (healthy).
+func (s *Server) timedCheck(ctx context.Context, fn func(context.Context) (string, error)) HealthCheck {
+	start := s.clock.Now()
+	cctx, cancel := context.WithTimeout(ctx, DefaultCheckTimeout)
+	defer cancel()
+	status, err := fn(cctx)
+	hc := HealthCheck{Status: StatusHealthy, LastChecked: s.now(), DurationMs: uint64(s.clock.Now().Sub(start) / time.Millisecond)}
+	if err != nil {
+		msg := err.Error()
+		hc.Message = &msg
+		hc.Status = StatusUnhealthy
+	}
+	if status != "" {
+		hc.Status = status
+	}
+	return hc
+}
+
+// cachedChecks returns the background results, or runs a round inline when
+// none is fresh (monitor not running yet, or stuck): a result older than
+// two intervals is not evidence of anything.
+func (s *Server) cachedChecks(ctx context.Context) checkResults {
+	res, at, ok := s.health.get()
+	if ok && s.clock.Now().Sub(at) <= 2*s.cfg.HealthCheckInterval {
+		return res
+	}
+	s.health.refresh.Lock()
+	defer s.health.refresh.Unlock()
+	if res, at, ok = s.health.get(); ok && s.clock.Now().Sub(at) <= 2*s.cfg.HealthCheckInterval {
+		return res
+	}
+	s.runChecks(ctx)
+	res, _, _ = s.health.get()
+	return res
+}
+
+// loopWatcher remembers when each loop's tick count last moved.
+type loopWatcher struct {
+	mu   sync.Mutex
+	seen map[string]loopSeen
+}
+
+type loopSeen struct {
+	count   uint64
+	changed time.Time
+}
+
+func newLoopWatcher() *loopWatcher { return &loopWatcher{seen: map[string]loopSeen{}} }
+
+// observe records ticks at now. A loop seen for the first time counts as
+// having just ticked: absence of history is not evidence of a wedge.
+func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64) map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]time.Time, len(ticks))
+	for name, n := range ticks {
+		prev, ok := w.seen[name]
+		if !ok || prev.count != n {
+			prev = loopSeen{count: n, changed: now}
+			w.seen[name] = prev
+		}
+		out[name] = prev.changed
+	}
+	return out
+}
+
+// stalledLoops names the checked loops whose ticks have not moved for
+// 3 × PollInterval. Intake loops are exempt while intake is saturated:
+// waiting for a free slot is back-pressure, not a wedge.
+func (s *Server) stalledLoops(snap Snapshot) []string {
+	now := s.clock.Now()
+	last := s.loops.observe(now, snap.LoopTicks)
+	limit := 3 * s.cfg.PollInterval
+	var stalled []string
+	for name, at := range last {
+		if !s.stallChecked(name) || (snap.IntakeSaturated && strings.HasPrefix(name, "intake:")) {
+			continue
+		}
+		if now.Sub(at) > limit {
+			stalled = append(stalled, name)
+		}
+	}
+	sort.Strings(stalled)
+	return stalled
+}
+
+func (s *Server) stallChecked(name string) bool {
+	for _, p := range s.cfg.StallCheckedLoops {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// commandProcessorCheck is healthy iff the pipeline and dispatcher run, no
+// checked loop is wedged and the worker is not shutting down (D-i).
+func (s *Server) commandProcessorCheck(snap Snapshot) HealthCheck {
+	start := s.clock.Now()
+	var problems []string
+	if snap.ShuttingDown {
+		problems = append(problems, "worker is shutting down")
+	}
+	if !snap.PipelineRunning {
+		problems = append(problems, "step pipeline is not running")
+	}
+	if !snap.DispatcherRunning {
+		problems = append(problems, "event dispatcher is not running")
+	}
+	if stalled := s.stalledLoops(snap); len(stalled) > 0 {
+		problems = append(problems, fmt.Sprintf("loops not ticking within %s: %s", 3*s.cfg.PollInterval, strings.Join(stalled, ", ")))
+	}
+	hc := HealthCheck{Status: StatusHealthy, LastChecked: s.now(), DurationMs: uint64(s.clock.Now().Sub(start) / time.Millisecond)}
+	if len(problems) > 0 {
+		msg := strings.Join(problems, "; ")
+		hc.Status, hc.Message = StatusUnhealthy, &msg
+	}
+	return hc
+}
+
+func (s *Server) handleHealth(c *gin.Context) {
+	c.JSON(http.StatusOK, BasicHealthResponse{Status: "ok", Timestamp: s.now(), WorkerID: s.cfg.WorkerID})
+}
+
+func (s *Server) handleReady(c *gin.Context) {
+	snap := s.deps.Status.Snapshot()
+	res := s.cachedChecks(c.Request.Context())
+	cp := s.commandProcessorCheck(snap)
+	checks := map[string]HealthCheck{CheckDatabase: res.database, CheckCommandProcessor: cp, CheckQueueProcessing: res.queues}
+	failing := map[string]HealthCheck{}
+	for _, name := range []string{CheckDatabase, CheckCommandProcessor} {
+		if checks[name].Status != StatusHealthy {
+			failing[name] = checks[name]
+		}
+	}
+	if len(failing) > 0 {
+		s.writeErrorChecks(c, http.StatusServiceUnavailable, CodeServiceUnavailable, "Worker is not ready to process steps", failing)
+		return
+	}
+	c.JSON(http.StatusOK, DetailedHealthResponse{
+		Status: "ready", Timestamp: s.now(), WorkerID: s.cfg.WorkerID, Checks: checks,
+		SystemInfo: SystemInfo{
+			Version: s.cfg.Version, Environment: s.cfg.Environment, UptimeSeconds: s.uptimeSeconds(),
+			WorkerType: WorkerType, DatabasePoolSize: uint32(max(0, s.deps.DB.Stats().OpenConnections)),
+			CommandProcessorActive: cp.Status == StatusHealthy, SupportedNamespaces: s.namespaces(),
+		},
+	})
+}
+
+// handleLive fails only when a checked loop is wedged; a database outage
+// is a readiness concern, and restarting the process would not fix it.
+func (s *Server) handleLive(c *gin.Context) {
+	snap := s.deps.Status.Snapshot()
+	if stalled := s.stalledLoops(snap); len(stalled) > 0 {
+		checks := make(map[string]HealthCheck, len(stalled))
+		for _, name := range stalled {
+			msg := fmt.Sprintf("no tick within %s", 3*s.cfg.PollInterval)
+			checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
+		}
+		s.writeErrorChecks(c, http.StatusServiceUnavailable, CodeServiceUnavailable, "Worker loops are not making progress", checks)
+		return
+	}
+	c.JSON(http.StatusOK, BasicHealthResponse{Status: "alive", Timestamp: s.now(), WorkerID: s.cfg.WorkerID})
+}
+
+// namespaces returns a copy of the served namespaces (never null in JSON).
+func (s *Server) namespaces() []string {
+	return append(make([]string, 0, len(s.cfg.Namespaces)), s.cfg.Namespaces...)
+}

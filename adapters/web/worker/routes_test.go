@@ -1,0 +1,260 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+)
+
+// routeInventory is a server with every optional route enabled, used to
+// enumerate the routes that must be covered.
+func routeInventory() *Server {
+	srv, err := New(Config{WorkerID: "w", MetricsEnabled: true, AuthEnabled: true, Tokens: []string{"t"}},
+		Deps{Status: &fakeStatus{}, Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{},
+			Metrics: http.NotFoundHandler()})
+	if err != nil {
+		panic(err)
+	}
+	return srv
+}
+
+func requireKeys(t *testing.T, m map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		require.Contains(t, m, k)
+	}
+}
+
+func TestGetHealth(t *testing.T) {
+	e := setup(t)
+	e.db.setDown(errors.New("down")) // /health never looks at the database
+	res := e.do(t, http.MethodGet, "/health")
+	require.Equal(t, http.StatusOK, res.code)
+	body := res.json(t)
+	requireKeys(t, body, "status", "timestamp", "worker_id")
+	require.Equal(t, "ok", body["status"])
+	require.Equal(t, "worker-test", body["worker_id"])
+	require.NotEmpty(t, res.header.Get("x-request-id"))
+}
+
+func TestGetHealthReady_Ready(t *testing.T) {
+	e := setup(t)
+	res := e.do(t, http.MethodGet, "/health/ready")
+	require.Equal(t, http.StatusOK, res.code, string(res.body))
+	var body DetailedHealthResponse
+	require.NoError(t, json.Unmarshal(res.body, &body))
+	require.Equal(t, "ready", body.Status)
+	require.Equal(t, "worker-test", body.WorkerID)
+	require.Equal(t, StatusHealthy, body.Checks[CheckDatabase].Status)
+	require.Equal(t, StatusHealthy, body.Checks[CheckCommandProcessor].Status)
+	require.Equal(t, StatusHealthy, body.Checks[CheckQueueProcessing].Status)
+	require.Equal(t, SystemInfo{Version: "0.1.0", Environment: "test", WorkerType: "command_processor", DatabasePoolSize: 3,
+		CommandProcessorActive: true, SupportedNamespaces: []string{"examples", "other"}}, body.SystemInfo)
+}
+
+func TestGetHealthLive(t *testing.T) {
+	e := setup(t)
+	e.db.setDown(errors.New("connection refused")) // liveness ignores the database
+	res := e.do(t, http.MethodGet, "/health/live")
+	require.Equal(t, http.StatusOK, res.code)
+	body := res.json(t)
+	requireKeys(t, body, "status", "timestamp", "worker_id")
+	require.Equal(t, "alive", body["status"])
+}
+
+func TestGetMetricsWorker(t *testing.T) {
+	e := setup(t)
+	e.clock.advance(90 * time.Second)
+	res := e.do(t, http.MethodGet, "/metrics/worker")
+	require.Equal(t, http.StatusOK, res.code)
+	var body MetricsResponse
+	require.NoError(t, json.Unmarshal(res.body, &body))
+	require.Equal(t, "worker-test", body.WorkerID)
+	require.Equal(t, MetricValue{Value: 90, MetricType: "counter", Labels: map[string]string{}, Help: "Worker uptime in seconds"}, body.Metrics["uptime_seconds"])
+	require.Equal(t, 3.0, body.Metrics["database_pool_size"].Value)
+	require.Equal(t, MetricValue{Value: 5, MetricType: "gauge", Labels: map[string]string{"namespace": "examples"}, Help: "Queue depth per namespace"},
+		body.Metrics["queue_depth_examples"])
+	require.Equal(t, 42.0, body.Metrics["queue_oldest_message_age_examples"].Value)
+	require.Equal(t, 0.0, body.Metrics["queue_depth_other"].Value)
+	require.NotContains(t, body.Metrics, "queue_oldest_message_age_other", "no age for an empty queue")
+}
+
+func TestGetStatus_AndDetailed(t *testing.T) {
+	for _, path := range []string{"/status", "/status/detailed"} {
+		t.Run(path, func(t *testing.T) {
+			e := setup(t)
+			res := e.do(t, http.MethodGet, path)
+			require.Equal(t, http.StatusOK, res.code)
+			body := res.json(t)
+			requireKeys(t, body, "worker_id", "worker_type", "status", "uptime_seconds", "configuration", "capabilities",
+				"performance_metrics", "registered_handlers")
+			var st WorkerStatusResponse
+			require.NoError(t, json.Unmarshal(res.body, &st))
+			require.Equal(t, "active", st.Status)
+			require.Equal(t, "command_processor", st.WorkerType)
+			require.Equal(t, StatusConfiguration{Environment: "test", DatabaseConnected: true, EventSystemEnabled: true,
+				CommandBufferSize: 1000, SupportedNamespaces: []string{"examples", "other"}}, st.Configuration)
+			require.True(t, st.Capabilities.CanProcessSteps)
+			require.Equal(t, []string{"SimpleStepMessage", "StepCompletionEvent"}, st.Capabilities.SupportedMessageTypes)
+			pm := st.PerformanceMetrics
+			require.Equal(t, uint64(3), pm.StepsProcessedTotal)
+			require.Equal(t, uint64(2), pm.StepsProcessedSuccess)
+			require.Equal(t, uint64(1), pm.StepsProcessedFailed)
+			require.Equal(t, 12.5, pm.AverageProcessingTimeMs)
+			require.Equal(t, 0.05, pm.QueueProcessingRate)
+			require.Equal(t, lastUsed, *pm.LastStepProcessed)
+			require.Equal(t, []ErrorDetail{{Timestamp: lastUsed, ErrorType: "validation", Message: "odd number", Namespace: "examples", StepName: "step_a"}}, pm.ErrorDetails)
+			require.Len(t, st.RegisteredHandlers, 3)
+		})
+	}
+}
+
+func TestGetStatus_Lifecycle(t *testing.T) {
+	cases := []struct {
+		name string
+		mut  func(*Snapshot)
+		want string
+	}{
+		{"not started", func(s *Snapshot) { s.Started = false }, LifecycleStarting},
+		{"pipeline not running", func(s *Snapshot) { s.PipelineRunning = false }, LifecycleStarting},
+		{"shutting down", func(s *Snapshot) { s.ShuttingDown = true }, LifecycleStopping},
+		{"running", func(*Snapshot) {}, LifecycleActive},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			e.status.update(tc.mut)
+			var st WorkerStatusResponse
+			require.NoError(t, json.Unmarshal(e.do(t, http.MethodGet, "/status").body, &st))
+			require.Equal(t, tc.want, st.Status)
+		})
+	}
+}
+
+func TestGetStatusNamespaces(t *testing.T) {
+	cases := []struct {
+		name   string
+		depth  int64
+		err    error
+		status string
+	}{
+		{"healthy", 99, nil, "healthy"},
+		{"warning", 100, nil, "warning"},
+		{"critical", 500, nil, "critical"},
+		{"metrics failed", 7, errors.New("pgmq down"), "unknown"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			e.queues.depths["examples_queue"], e.queues.err = tc.depth, tc.err
+			res := e.do(t, http.MethodGet, "/status/namespaces")
+			require.Equal(t, http.StatusOK, res.code)
+			list := res.list(t)
+			require.Len(t, list, 2)
+			requireKeys(t, list[0], "namespace", "queue_depth", "processing_rate", "active_steps", "health_status", "last_processed")
+			var nh []NamespaceHealth
+			require.NoError(t, json.Unmarshal(res.body, &nh))
+			require.Equal(t, "examples", nh[0].Namespace)
+			require.Equal(t, tc.status, nh[0].HealthStatus)
+			if tc.err == nil {
+				require.Equal(t, uint64(tc.depth), nh[0].QueueDepth)
+			} else {
+				require.Zero(t, nh[0].QueueDepth, "unknown reports depth 0")
+			}
+			require.Equal(t, uint64(1), nh[0].ActiveSteps)
+			require.Equal(t, lastUsed, *nh[0].LastProcessed)
+			require.Nil(t, nh[1].LastProcessed)
+		})
+	}
+}
+
+func TestGetHandlers(t *testing.T) {
+	e := setup(t)
+	res := e.do(t, http.MethodGet, "/handlers")
+	require.Equal(t, http.StatusOK, res.code)
+	list := res.list(t)
+	require.NotEmpty(t, list)
+	requireKeys(t, list[0], "namespace", "handler_class", "version", "last_used", "success_count", "failure_count")
+	var hs []RegisteredHandler
+	require.NoError(t, json.Unmarshal(res.body, &hs))
+	// One per (served namespace, callable with a Go handler); the
+	// unregistered callable and the unserved namespace are left out.
+	require.Equal(t, []RegisteredHandler{
+		{Namespace: "examples", HandlerClass: "Examples::Multiply", Version: "1.0.0"},
+		{Namespace: "examples", HandlerClass: "Examples::Square", Version: "1.0.0", LastUsed: &lastUsed, SuccessCount: 2, FailureCount: 1},
+		{Namespace: "other", HandlerClass: "Examples::Square", Version: "2.0.0"},
+	}, hs)
+}
+
+func TestGetHandlers_CatalogFailureIs500(t *testing.T) {
+	e := setup(t)
+	e.catalog.err = errors.New("connection reset")
+	res := e.do(t, http.MethodGet, "/handlers")
+	require.Equal(t, http.StatusInternalServerError, res.code)
+	require.Equal(t, CodeDatabaseError, res.json(t)["error"])
+}
+
+func TestGetOpenAPIDocument(t *testing.T) {
+	e := setup(t)
+	res := e.do(t, http.MethodGet, "/api-docs/openapi.json")
+	require.Equal(t, http.StatusOK, res.code)
+	body := res.json(t)
+	requireKeys(t, body, "openapi", "info", "paths", "components")
+	paths := body["paths"].(map[string]any)
+	for _, r := range e.srv.Engine().Routes() {
+		p := r.Path
+		for _, seg := range []string{"ns", "name", "version"} {
+			p = strings.ReplaceAll(p, ":"+seg, "{"+seg+"}")
+		}
+		op, ok := paths[p].(map[string]any)
+		require.True(t, ok, "route %s %s is not documented", r.Method, r.Path)
+		require.Contains(t, op, strings.ToLower(r.Method), "route %s %s is not documented", r.Method, r.Path)
+	}
+}
+
+func TestUnknownRouteAndMethod(t *testing.T) {
+	e := setup(t)
+	res := e.do(t, http.MethodGet, "/nope")
+	require.Equal(t, http.StatusNotFound, res.code)
+	require.Equal(t, CodeNotFound, res.json(t)["error"])
+	res = e.do(t, http.MethodPost, "/status")
+	require.Equal(t, http.StatusMethodNotAllowed, res.code)
+	require.Equal(t, CodeMethodNotAllowed, res.json(t)["error"])
+}
+
+func TestNew_RejectsMissingDependencies(t *testing.T) {
+	full := Deps{Status: &fakeStatus{}, Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{}}
+	cases := []struct {
+		name string
+		cfg  Config
+		deps func(Deps) Deps
+		want string
+	}{
+		{"no status", Config{}, func(d Deps) Deps { d.Status = nil; return d }, "required"},
+		{"no db", Config{}, func(d Deps) Deps { d.DB = nil; return d }, "required"},
+		{"metrics without handler", Config{MetricsEnabled: true}, func(d Deps) Deps { return d }, "Metrics handler"},
+		{"auth without tokens", Config{AuthEnabled: true}, func(d Deps) Deps { return d }, "without tokens"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg, tc.deps(full))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestMetricsDisabled_RoutesAbsent(t *testing.T) {
+	e := setup(t, func(c *Config) { c.MetricsEnabled = false })
+	for _, r := range e.srv.Engine().Routes() {
+		require.False(t, strings.HasPrefix(r.Path, "/metrics"), r.Path)
+	}
+	require.Equal(t, http.StatusNotFound, e.do(t, http.MethodGet, "/metrics").code)
+}
+
+
