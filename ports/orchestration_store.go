@@ -66,6 +66,10 @@ type StepResultStore interface {
 	// SetBackoff sets backoff_request_seconds if the step is still in error;
 	// false when it no longer was.
 	SetBackoff(ctx context.Context, stepUUID uuid.UUID, seconds int) (bool, error)
+	// MarkNotRetryable sets retryable = false if the step is still in error:
+	// the handler reported a non-retryable failure (§9.2), so the step is
+	// permanently failed (D-e) and never re-run (D-l "run once").
+	MarkNotRetryable(ctx context.Context, stepUUID uuid.UUID) (bool, error)
 }
 
 // FinalizationReport is the outcome of a finalization evaluation (§10.4).

@@ -49,18 +49,28 @@ WHERE ws.workflow_step_uuid = $1`, stepUUID)
 // SetBackoff implements ports.StepResultStore. The state condition makes a
 // late or duplicate result harmless once the step has been retried.
 func (s *OrchestrationStore) SetBackoff(ctx context.Context, stepUUID uuid.UUID, seconds int) (bool, error) {
+	return s.updateErrorStep(ctx, "set backoff of", stepUUID, "backoff_request_seconds = $2", seconds)
+}
+
+// MarkNotRetryable implements ports.StepResultStore.
+func (s *OrchestrationStore) MarkNotRetryable(ctx context.Context, stepUUID uuid.UUID) (bool, error) {
+	return s.updateErrorStep(ctx, "mark not retryable", stepUUID, "retryable = false")
+}
+
+// updateErrorStep applies set to a step whose current state is error.
+func (s *OrchestrationStore) updateErrorStep(ctx context.Context, what string, stepUUID uuid.UUID, set string, args ...any) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `
-UPDATE tasker_workflow_steps ws SET backoff_request_seconds = $2, updated_at = NOW()
+UPDATE tasker_workflow_steps ws SET `+set+`, updated_at = NOW()
 WHERE ws.workflow_step_uuid = $1
   AND EXISTS (SELECT 1 FROM tasker_workflow_step_transitions cur
               WHERE cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
-                AND cur.to_state = 'error')`, stepUUID, seconds)
+                AND cur.to_state = 'error')`, append([]any{stepUUID}, args...)...)
 	if err != nil {
-		return false, fmt.Errorf("set backoff of step %s: %w", stepUUID, err)
+		return false, fmt.Errorf("%s step %s: %w", what, stepUUID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("set backoff of step %s: %w", stepUUID, err)
+		return false, fmt.Errorf("%s step %s: %w", what, stepUUID, err)
 	}
 	return n == 1, nil
 }

@@ -80,6 +80,63 @@ func (_c *StepResultStore_LoadStepResult_Call) RunAndReturn(run func(context.Con
 	return _c
 }
 
+// MarkNotRetryable provides a mock function with given fields: ctx, stepUUID
+func (_m *StepResultStore) MarkNotRetryable(ctx context.Context, stepUUID uuid.UUID) (bool, error) {
+	ret := _m.Called(ctx, stepUUID)
+
+	if len(ret) == 0 {
+		panic("no return value specified for MarkNotRetryable")
+	}
+
+	var r0 bool
+	var r1 error
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID) (bool, error)); ok {
+		return rf(ctx, stepUUID)
+	}
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID) bool); ok {
+		r0 = rf(ctx, stepUUID)
+	} else {
+		r0 = ret.Get(0).(bool)
+	}
+
+	if rf, ok := ret.Get(1).(func(context.Context, uuid.UUID) error); ok {
+		r1 = rf(ctx, stepUUID)
+	} else {
+		r1 = ret.Error(1)
+	}
+
+	return r0, r1
+}
+
+// StepResultStore_MarkNotRetryable_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'MarkNotRetryable'
+type StepResultStore_MarkNotRetryable_Call struct {
+	*mock.Call
+}
+
+// MarkNotRetryable is a helper method to define mock.On call
+//   - ctx context.Context
+//   - stepUUID uuid.UUID
+func (_e *StepResultStore_Expecter) MarkNotRetryable(ctx interface{}, stepUUID interface{}) *StepResultStore_MarkNotRetryable_Call {
+	return &StepResultStore_MarkNotRetryable_Call{Call: _e.mock.On("MarkNotRetryable", ctx, stepUUID)}
+}
+
+func (_c *StepResultStore_MarkNotRetryable_Call) Run(run func(ctx context.Context, stepUUID uuid.UUID)) *StepResultStore_MarkNotRetryable_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(context.Context), args[1].(uuid.UUID))
+	})
+	return _c
+}
+
+func (_c *StepResultStore_MarkNotRetryable_Call) Return(_a0 bool, _a1 error) *StepResultStore_MarkNotRetryable_Call {
+	_c.Call.Return(_a0, _a1)
+	return _c
+}
+
+func (_c *StepResultStore_MarkNotRetryable_Call) RunAndReturn(run func(context.Context, uuid.UUID) (bool, error)) *StepResultStore_MarkNotRetryable_Call {
+	_c.Call.Return(run)
+	return _c
+}
+
 // SetBackoff provides a mock function with given fields: ctx, stepUUID, seconds
 func (_m *StepResultStore) SetBackoff(ctx context.Context, stepUUID uuid.UUID, seconds int) (bool, error) {
 	ret := _m.Called(ctx, stepUUID, seconds)

@@ -88,8 +88,18 @@ func (p *Processor) handleStepResult(ctx context.Context, body []byte) dispositi
 		p.log.Warn("load step for result", zap.Stringer("step_uuid", msg.StepUUID), zap.Error(err))
 		return dispLeave
 	}
+	res, parsed := domain.ParseStepExecutionResult(step.Results)
+	if step.State == domain.StepError && step.Retryable && parsed && !res.Success && res.Error != nil && !res.Error.Retryable {
+		// The handler said retrying cannot help (§9.2): the step is now
+		// permanently failed, so finalization can fail the task (D-e).
+		if _, err := p.steps.MarkNotRetryable(ctx, step.StepUUID); err != nil {
+			p.log.Warn("mark step not retryable", zap.Stringer("step_uuid", step.StepUUID), zap.Error(err))
+			return dispLeave
+		}
+		step.Retryable = false
+	}
 	if step.State == domain.StepError && step.Retryable && step.Attempts < step.RetryLimit {
-		if _, err := p.steps.SetBackoff(ctx, step.StepUUID, p.backoffSeconds(step)); err != nil {
+		if _, err := p.steps.SetBackoff(ctx, step.StepUUID, p.backoffSeconds(step, res, parsed)); err != nil {
 			p.log.Warn("set backoff", zap.Stringer("step_uuid", step.StepUUID), zap.Error(err))
 			return dispLeave
 		}
@@ -123,9 +133,9 @@ func (p *Processor) finalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) 
 
 // backoffSeconds is §10.3 step 3: a delay the result asked for (retry-after
 // header, else backoff hint), else 2^attempts; both capped.
-func (p *Processor) backoffSeconds(step ports.StepResultView) int {
+func (p *Processor) backoffSeconds(step ports.StepResultView, res domain.StepExecutionResult, parsed bool) int {
 	limit := p.cfg.MaxBackoffSeconds
-	if res, ok := domain.ParseStepExecutionResult(step.Results); ok {
+	if parsed {
 		if d, ok := domain.RetryDelay(res, p.now()); ok {
 			return min(d, limit)
 		}

@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"),
+		goleak.IgnoreTopFunction("github.com/lib/pq.(*ListenerConn).listenerConnLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
+
+// stepJSON is the part of StepResponse the tests read.
+type stepJSON struct {
+	StepUUID     uuid.UUID       `json:"step_uuid"`
+	Name         string          `json:"name"`
+	CurrentState string          `json:"current_state"`
+	Attempts     int             `json:"attempts"`
+	Results      json.RawMessage `json:"results"`
+}
+
+func (o *orchestrator) steps(t testing.TB, id uuid.UUID) map[string]stepJSON {
+	t.Helper()
+	var list []stepJSON
+	require.Equal(t, 200, o.getJSON(t, "/v1/tasks/"+id.String()+"/workflow_steps", &list))
+	out := map[string]stepJSON{}
+	for _, s := range list {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// resultValue is results.result of a stored StepExecutionResult.
+func resultValue(t testing.TB, raw json.RawMessage) string {
+	t.Helper()
+	var r struct {
+		Result json.RawMessage `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &r), string(raw))
+	return string(r.Result)
+}
+
+// requireParentsFirst checks, for every edge, that the child's first
+// in_progress transition is not earlier than the parent's complete one.
+func requireParentsFirst(t testing.TB, db *sqlx.DB, taskUUID uuid.UUID) {
+	t.Helper()
+	var violations []string
+	require.NoError(t, db.Select(&violations, `
+SELECT pn.name || ' -> ' || cn.name
+FROM tasker_workflow_step_edges e
+JOIN tasker_workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
+JOIN tasker_workflow_steps c ON c.workflow_step_uuid = e.to_step_uuid
+JOIN tasker_named_steps pn ON pn.named_step_uuid = p.named_step_uuid
+JOIN tasker_named_steps cn ON cn.named_step_uuid = c.named_step_uuid
+WHERE c.task_uuid = $1
+  AND (SELECT MIN(created_at) FROM tasker_workflow_step_transitions
+        WHERE workflow_step_uuid = c.workflow_step_uuid AND to_state IN ('enqueued', 'in_progress'))
+    < (SELECT MAX(created_at) FROM tasker_workflow_step_transitions
+        WHERE workflow_step_uuid = p.workflow_step_uuid AND to_state = 'complete')`, taskUUID))
+	require.Empty(t, violations, "a step was enqueued or started before its parent completed")
+	var edges int
+	require.NoError(t, db.Get(&edges, `SELECT COUNT(*) FROM tasker_workflow_step_edges e
+		JOIN tasker_workflow_steps c ON c.workflow_step_uuid = e.to_step_uuid WHERE c.task_uuid = $1`, taskUUID))
+	require.Positive(t, edges)
+}
+
+func TestExampleWorkflowsCompleteWithFakeWorker(t *testing.T) {
+	db, url := orchDB(t)
+	o := startOrchestrator(t, db, url)
+	newFakeWorker(db, "fake-1").start(t, 4)
+	cases := []struct {
+		workflow, final, value string
+	}{
+		{"linear_workflow", "linear_step_4", "65536"},
+		{"diamond_workflow", "diamond_end", "256"},
+		{"tree_workflow", "tree_final_convergence", "4294967296"},
+		{"mixed_dag_workflow", "dag_finalize", "16777216"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.workflow, func(t *testing.T) {
+			created := o.createTask(t, tc.workflow, 2)
+			require.Equal(t, "complete", o.waitStatus(t, created.TaskUUID, 20*time.Second))
+			steps := o.steps(t, created.TaskUUID)
+			require.Len(t, steps, created.StepCount)
+			for name, s := range steps {
+				require.Equal(t, "complete", s.CurrentState, name)
+				require.Equal(t, 1, s.Attempts, name)
+			}
+			require.Equal(t, tc.value, resultValue(t, steps[tc.final].Results))
+			requireParentsFirst(t, db, created.TaskUUID)
+			var completedAt *time.Time
+			require.NoError(t, db.Get(&completedAt, `SELECT completed_at FROM tasker_tasks WHERE task_uuid = $1`, created.TaskUUID))
+			require.NotNil(t, completedAt, "completed_at set (D-n)")
+		})
+	}
+}
+
+func TestRetryableFailureTwiceThenSuccess(t *testing.T) {
+	db, url := orchDB(t)
+	o := startOrchestrator(t, db, url)
+	w := newFakeWorker(db, "fake-retry")
+	w.fail = func(step string, attempt int) *domain.StepFailure {
+		if step == "linear_step_2" && attempt <= 2 {
+			return &domain.StepFailure{Message: "flaky dependency", Retryable: true, ErrorType: "transient"}
+		}
+		return nil
+	}
+	w.start(t, 2)
+	created := o.createTask(t, "linear_workflow", 2)
+	require.Equal(t, "complete", o.waitStatus(t, created.TaskUUID, 30*time.Second))
+	steps := o.steps(t, created.TaskUUID)
+	require.Equal(t, 3, steps["linear_step_2"].Attempts)
+	require.Equal(t, "65536", resultValue(t, steps["linear_step_4"].Results))
+
+	var runs []time.Time
+	var failures []time.Time
+	for _, r := range w.Runs() {
+		if r.Step == "linear_step_2" {
+			runs = append(runs, r.At)
+		}
+	}
+	require.NoError(t, db.Select(&failures, `SELECT created_at FROM tasker_workflow_step_transitions
+		WHERE workflow_step_uuid = $1 AND to_state = 'error' ORDER BY sort_key`, steps["linear_step_2"].StepUUID))
+	require.Len(t, runs, 3)
+	require.Len(t, failures, 2)
+	// Backoff after attempt n is 2^n s (exponential, jitter off); R8 is the same floor.
+	for i, want := range []time.Duration{2 * time.Second, 4 * time.Second} {
+		gap := runs[i+1].Sub(failures[i])
+		t.Logf("gap after failure %d: %s (backoff %s)", i+1, gap, want)
+		require.GreaterOrEqual(t, gap, want-50*time.Millisecond, "retry %d came before its backoff", i+1)
+	}
+}
+
+func TestPermanentFailureFailsTaskWhileBranchesFinish(t *testing.T) {
+	db, url := orchDB(t)
+	o := startOrchestrator(t, db, url)
+	w := newFakeWorker(db, "fake-perm")
+	w.fail = func(step string, _ int) *domain.StepFailure {
+		if step == "diamond_branch_b" {
+			return &domain.StepFailure{Message: "card declined", Retryable: false, ErrorType: "permanent"}
+		}
+		return nil
+	}
+	// diamond_branch_c is held until branch_b has failed, so the task must
+	// wait for the independent branch before it can be failed.
+	w.hold = map[string]chan struct{}{"diamond_branch_c": make(chan struct{})}
+	w.start(t, 4)
+	created := o.createTask(t, "diamond_workflow", 2)
+	require.Eventually(t, func() bool {
+		return o.steps(t, created.TaskUUID)["diamond_branch_b"].CurrentState == "error"
+	}, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // several enqueue cycles and the result processing pass
+	require.Equal(t, "in_progress", o.taskStatus(t, created.TaskUUID), "branch c still progressing")
+	close(w.hold["diamond_branch_c"])
+	require.Equal(t, "error", o.waitStatus(t, created.TaskUUID, 10*time.Second))
+	steps := o.steps(t, created.TaskUUID)
+	require.Equal(t, "complete", steps["diamond_branch_c"].CurrentState)
+	require.Equal(t, "error", steps["diamond_branch_b"].CurrentState)
+	require.Equal(t, 1, steps["diamond_branch_b"].Attempts, "not retried")
+	require.Equal(t, "pending", steps["diamond_end"].CurrentState)
+}
+
+func TestOddEvenNumberFailsWithVisibleValidationError(t *testing.T) {
+	db, url := orchDB(t)
+	o := startOrchestrator(t, db, url)
+	newFakeWorker(db, "fake-odd").start(t, 2)
+	created := o.createTask(t, "linear_workflow", 3)
+	require.Equal(t, "error", o.waitStatus(t, created.TaskUUID, 10*time.Second))
+	root := o.steps(t, created.TaskUUID)["linear_step_1"]
+	require.Equal(t, "error", root.CurrentState)
+	var res domain.StepExecutionResult
+	require.NoError(t, json.Unmarshal(root.Results, &res))
+	require.False(t, res.Success)
+	require.NotNil(t, res.Error)
+	require.Contains(t, res.Error.Message, "even_number must be an even integer")
+	require.False(t, res.Error.Retryable)
+}
+
+func TestCancelRunningTask(t *testing.T) {
+	db, url := orchDB(t)
+	o := startOrchestrator(t, db, url)
+	w := newFakeWorker(db, "fake-cancel")
+	w.hold = map[string]chan struct{}{"linear_step_2": make(chan struct{})}
+	w.start(t, 2)
+	created := o.createTask(t, "linear_workflow", 2)
+	require.Eventually(t, func() bool {
+		return o.steps(t, created.TaskUUID)["linear_step_2"].CurrentState == "in_progress"
+	}, 10*time.Second, 5*time.Millisecond)
+
+	req, err := httpRequest("DELETE", o.srv.URL+"/v1/tasks/"+created.TaskUUID.String())
+	require.NoError(t, err)
+	require.Equal(t, 200, req.StatusCode)
+	close(w.hold["linear_step_2"]) // the running handler finishes; its outcome must be discarded
+	time.Sleep(500 * time.Millisecond)
+
+	require.Equal(t, "cancelled", o.taskStatus(t, created.TaskUUID))
+	steps := o.steps(t, created.TaskUUID)
+	require.Equal(t, "complete", steps["linear_step_1"].CurrentState)
+	for _, s := range []string{"linear_step_2", "linear_step_3", "linear_step_4"} {
+		require.Equal(t, "cancelled", steps[s].CurrentState, s)
+	}
+	for _, r := range w.Runs() {
+		require.False(t, strings.HasSuffix(r.Step, "_3") || strings.HasSuffix(r.Step, "_4"), "handler ran for cancelled %s", r.Step)
+	}
+	var msgs int
+	require.NoError(t, db.GetContext(context.Background(), &msgs, `SELECT COUNT(*) FROM pgmq.q_examples_queue`))
+	require.Zero(t, msgs, "no step message left behind")
+}
