@@ -26,7 +26,9 @@ func (s *Server) routes() *gin.Engine {
 		protected := func(key string) bool { return !authExempt(key) }
 		e.Use(middleware.Auth(newStaticTokens(s.cfg.Tokens), protected, s.writeError, CodeUnauthorized))
 	}
-	e.NoRoute(func(c *gin.Context) { s.writeError(c, http.StatusNotFound, CodeNotFound, "No route for "+c.Request.URL.Path) })
+	e.NoRoute(func(c *gin.Context) {
+		s.writeError(c, http.StatusNotFound, CodeNotFound, "No route for "+c.Request.URL.Path)
+	})
 	e.NoMethod(func(c *gin.Context) {
 		s.writeError(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)
 	})

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
 )
 
 // routeInventory is a server with every optional route enabled, used to
@@ -256,5 +255,3 @@ func TestMetricsDisabled_RoutesAbsent(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNotFound, e.do(t, http.MethodGet, "/metrics").code)
 }
-
-
