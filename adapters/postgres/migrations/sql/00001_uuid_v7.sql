@@ -6,8 +6,8 @@
 --   2. otherwise the pg_uuidv7 extension is used when it can be created;
 --   3. otherwise the project's own SQL implementation below is installed in public.
 -- The fallback follows RFC 9562 §5.7: 48-bit Unix milliseconds, version 7, 12 bits of
--- sub-millisecond precision in rand_a (method 3, so ids from one session sort by
--- time), variant 10, then 62 random bits taken from gen_random_uuid().
+-- sub-millisecond precision in rand_a (method 3: ids sort by creation time to about
+-- a quarter microsecond), variant 10, then 62 random bits from gen_random_uuid().
 
 -- +goose Up
 -- +goose StatementBegin
