@@ -1,0 +1,184 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func readyError(t *testing.T, res response) ErrorResponse {
+	t.Helper()
+	require.Equal(t, http.StatusServiceUnavailable, res.code, string(res.body))
+	var body ErrorResponse
+	require.NoError(t, json.Unmarshal(res.body, &body))
+	require.Equal(t, CodeServiceUnavailable, body.Error)
+	require.Equal(t, res.header.Get("x-request-id"), body.RequestID)
+	return body
+}
+
+func TestReadiness_FailingChecksAreNamed(t *testing.T) {
+	cases := []struct {
+		name    string
+		mutate  func(*env)
+		failing []string
+		message string
+	}{
+		{"database down", func(e *env) { e.db.setDown(errors.New("connection refused")) }, []string{CheckDatabase}, "connection refused"},
+		{"shutting down", func(e *env) { e.status.update(func(s *Snapshot) { s.ShuttingDown = true }) }, []string{CheckCommandProcessor}, "shutting down"},
+		{"pipeline stopped", func(e *env) { e.status.update(func(s *Snapshot) { s.PipelineRunning = false }) }, []string{CheckCommandProcessor}, "pipeline is not running"},
+		{"dispatcher stopped", func(e *env) { e.status.update(func(s *Snapshot) { s.DispatcherRunning = false }) }, []string{CheckCommandProcessor}, "dispatcher is not running"},
+		{"both", func(e *env) {
+			e.db.setDown(errors.New("connection refused"))
+			e.status.update(func(s *Snapshot) { s.ShuttingDown = true })
+		}, []string{CheckCommandProcessor, CheckDatabase}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			tc.mutate(e)
+			body := readyError(t, e.do(t, http.MethodGet, "/health/ready"))
+			require.Equal(t, "Worker is not ready to process steps", body.Message)
+			names := make([]string, 0, len(body.Checks))
+			for n, hc := range body.Checks {
+				names = append(names, n)
+				require.Equal(t, StatusUnhealthy, hc.Status)
+				require.NotNil(t, hc.Message)
+				require.Contains(t, *hc.Message, tc.message)
+			}
+			require.ElementsMatch(t, tc.failing, names, "only failing checks, every one of them")
+		})
+	}
+}
+
+func TestReadiness_QueueBacklogIsInformational(t *testing.T) {
+	for _, tc := range []struct {
+		depth  int64
+		status string
+	}{{9999, StatusHealthy}, {10000, StatusDegraded}, {50000, StatusUnhealthy}} {
+		e := setup(t)
+		e.queues.depths["examples_queue"] = tc.depth
+		res := e.do(t, http.MethodGet, "/health/ready")
+		require.Equal(t, http.StatusOK, res.code)
+		var body DetailedHealthResponse
+		require.NoError(t, json.Unmarshal(res.body, &body))
+		require.Equal(t, tc.status, body.Checks[CheckQueueProcessing].Status, "depth %d", tc.depth)
+	}
+}
+
+func TestReadiness_UsesCachedDatabaseCheckUntilRefreshed(t *testing.T) {
+	e := setup(t)
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code)
+	e.db.setDown(errors.New("connection refused"))
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code, "probes read the cached result")
+	e.srv.RefreshChecks(context.Background())
+	body := readyError(t, e.do(t, http.MethodGet, "/health/ready"))
+	require.Contains(t, body.Checks, CheckDatabase)
+	e.db.setDown(nil)
+	e.clock.advance(3 * time.Minute) // cache older than 2 intervals: the probe checks inline
+	e.status.update(func(s *Snapshot) {
+		s.LoopTicks["intake:examples_queue"]++
+		s.LoopTicks["intake:other_queue"]++
+	})
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code)
+}
+
+func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {
+	e := setup(t) // poll interval 100ms → stall after 300ms without a tick
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+	e.clock.advance(200 * time.Millisecond)
+	e.status.update(func(s *Snapshot) { s.LoopTicks["intake:other_queue"]++ })
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+
+	e.clock.advance(200 * time.Millisecond) // examples_queue: 400ms without a tick
+	res := e.do(t, http.MethodGet, "/health/live")
+	body := readyError(t, res)
+	require.Equal(t, []string{"intake:examples_queue"}, keys(body.Checks))
+	body = readyError(t, e.do(t, http.MethodGet, "/health/ready"))
+	require.Contains(t, *body.Checks[CheckCommandProcessor].Message, "intake:examples_queue")
+
+	e.status.update(func(s *Snapshot) { s.IntakeSaturated = true })
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "waiting for a free slot is back-pressure")
+
+	e.status.update(func(s *Snapshot) { s.IntakeSaturated = false; s.LoopTicks["intake:examples_queue"]++ })
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "ticking again recovers")
+}
+
+func TestLoopStall_OnlyCheckedLoops(t *testing.T) {
+	e := setup(t)
+	e.status.update(func(s *Snapshot) { s.LoopTicks["dispatcher"] = 1 })
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+	e.clock.advance(time.Second)
+	e.status.update(func(s *Snapshot) {
+		s.LoopTicks["intake:examples_queue"]++
+		s.LoopTicks["intake:other_queue"]++
+	})
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "an idle dispatcher is not checked by default")
+
+	e = setup(t, func(c *Config) { c.StallCheckedLoops = []string{"intake:", "dispatcher"} })
+	e.status.update(func(s *Snapshot) { s.LoopTicks["dispatcher"] = 1 })
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+	e.clock.advance(time.Second)
+	e.status.update(func(s *Snapshot) {
+		s.LoopTicks["intake:examples_queue"]++
+		s.LoopTicks["intake:other_queue"]++
+	})
+	require.Equal(t, []string{"dispatcher"}, keys(readyError(t, e.do(t, http.MethodGet, "/health/live")).Checks))
+}
+
+func keys(m map[string]HealthCheck) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestServe_RealListenerRefreshesAndStops runs the server on a real port:
+// the background monitor notices a database outage without any probe
+// forcing it, and cancelling the context stops everything (goleak).
+func TestServe_RealListenerRefreshesAndStops(t *testing.T) {
+	e := setup(t, func(c *Config) { c.HealthCheckInterval = 20 * time.Millisecond })
+	e.clock = nil
+	srv, err := New(e.srv.cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
+		Metrics: http.NotFoundHandler()})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	url := "http://" + ln.Addr().String() + "/health/ready"
+	status := func() int {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return status() == http.StatusOK }, 5*time.Second, 10*time.Millisecond)
+	e.db.setDown(errors.New("connection refused"))
+	require.Eventually(t, func() bool { return status() == http.StatusServiceUnavailable }, 5*time.Second, 10*time.Millisecond)
+	e.db.setDown(nil)
+	require.Eventually(t, func() bool { return status() == http.StatusOK }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestListenAndServe_BadAddress(t *testing.T) {
+	e := setup(t, func(c *Config) { c.BindAddress = "256.0.0.1:bad" })
+	err := e.srv.ListenAndServe(context.Background())
+	require.ErrorContains(t, err, "listen on 256.0.0.1:bad")
+}
