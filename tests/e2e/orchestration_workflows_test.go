@@ -30,10 +30,10 @@ type stepJSON struct {
 	Results      json.RawMessage `json:"results"`
 }
 
-func (o *orchestrator) steps(t testing.TB, id uuid.UUID) map[string]stepJSON {
+func (o *Orchestrator) Steps(t testing.TB, id uuid.UUID) map[string]stepJSON {
 	t.Helper()
 	var list []stepJSON
-	require.Equal(t, 200, o.getJSON(t, "/v1/tasks/"+id.String()+"/workflow_steps", &list))
+	require.Equal(t, 200, o.GetJSON(t, "/v1/tasks/"+id.String()+"/workflow_steps", &list))
 	out := map[string]stepJSON{}
 	for _, s := range list {
 		out[s.Name] = s
@@ -76,9 +76,9 @@ WHERE c.task_uuid = $1
 }
 
 func TestExampleWorkflowsCompleteWithFakeWorker(t *testing.T) {
-	db, url := orchDB(t)
-	o := startOrchestrator(t, db, url)
-	newFakeWorker(db, "fake-1").start(t, 4)
+	db, url := OrchDB(t)
+	o := StartOrchestrator(t, db, url)
+	NewFakeWorker(db, "fake-1").Start(t, 4)
 	cases := []struct {
 		workflow, final, value string
 	}{
@@ -89,9 +89,9 @@ func TestExampleWorkflowsCompleteWithFakeWorker(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.workflow, func(t *testing.T) {
-			created := o.createTask(t, tc.workflow, 2)
-			require.Equal(t, "complete", o.waitStatus(t, created.TaskUUID, 20*time.Second))
-			steps := o.steps(t, created.TaskUUID)
+			created := o.CreateTask(t, tc.workflow, 2)
+			require.Equal(t, "complete", o.WaitStatus(t, created.TaskUUID, 20*time.Second))
+			steps := o.Steps(t, created.TaskUUID)
 			require.Len(t, steps, created.StepCount)
 			for name, s := range steps {
 				require.Equal(t, "complete", s.CurrentState, name)
@@ -107,19 +107,19 @@ func TestExampleWorkflowsCompleteWithFakeWorker(t *testing.T) {
 }
 
 func TestRetryableFailureTwiceThenSuccess(t *testing.T) {
-	db, url := orchDB(t)
-	o := startOrchestrator(t, db, url)
-	w := newFakeWorker(db, "fake-retry")
-	w.fail = func(step string, attempt int) *domain.StepFailure {
+	db, url := OrchDB(t)
+	o := StartOrchestrator(t, db, url)
+	w := NewFakeWorker(db, "fake-retry")
+	w.Fail = func(step string, attempt int) *domain.StepFailure {
 		if step == "linear_step_2" && attempt <= 2 {
 			return &domain.StepFailure{Message: "flaky dependency", Retryable: true, ErrorType: "transient"}
 		}
 		return nil
 	}
-	w.start(t, 2)
-	created := o.createTask(t, "linear_workflow", 2)
-	require.Equal(t, "complete", o.waitStatus(t, created.TaskUUID, 30*time.Second))
-	steps := o.steps(t, created.TaskUUID)
+	w.Start(t, 2)
+	created := o.CreateTask(t, "linear_workflow", 2)
+	require.Equal(t, "complete", o.WaitStatus(t, created.TaskUUID, 30*time.Second))
+	steps := o.Steps(t, created.TaskUUID)
 	require.Equal(t, 3, steps["linear_step_2"].Attempts)
 	require.Equal(t, "65536", resultValue(t, steps["linear_step_4"].Results))
 
@@ -143,10 +143,10 @@ func TestRetryableFailureTwiceThenSuccess(t *testing.T) {
 }
 
 func TestPermanentFailureFailsTaskWhileBranchesFinish(t *testing.T) {
-	db, url := orchDB(t)
-	o := startOrchestrator(t, db, url)
-	w := newFakeWorker(db, "fake-perm")
-	w.fail = func(step string, _ int) *domain.StepFailure {
+	db, url := OrchDB(t)
+	o := StartOrchestrator(t, db, url)
+	w := NewFakeWorker(db, "fake-perm")
+	w.Fail = func(step string, _ int) *domain.StepFailure {
 		if step == "diamond_branch_b" {
 			return &domain.StepFailure{Message: "card declined", Retryable: false, ErrorType: "permanent"}
 		}
@@ -154,17 +154,17 @@ func TestPermanentFailureFailsTaskWhileBranchesFinish(t *testing.T) {
 	}
 	// diamond_branch_c is held until branch_b has failed, so the task must
 	// wait for the independent branch before it can be failed.
-	w.hold = map[string]chan struct{}{"diamond_branch_c": make(chan struct{})}
-	w.start(t, 4)
-	created := o.createTask(t, "diamond_workflow", 2)
+	w.Hold = map[string]chan struct{}{"diamond_branch_c": make(chan struct{})}
+	w.Start(t, 4)
+	created := o.CreateTask(t, "diamond_workflow", 2)
 	require.Eventually(t, func() bool {
-		return o.steps(t, created.TaskUUID)["diamond_branch_b"].CurrentState == "error"
+		return o.Steps(t, created.TaskUUID)["diamond_branch_b"].CurrentState == "error"
 	}, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(300 * time.Millisecond) // several enqueue cycles and the result processing pass
-	require.Equal(t, "in_progress", o.taskStatus(t, created.TaskUUID), "branch c still progressing")
-	close(w.hold["diamond_branch_c"])
-	require.Equal(t, "error", o.waitStatus(t, created.TaskUUID, 10*time.Second))
-	steps := o.steps(t, created.TaskUUID)
+	require.Equal(t, "in_progress", o.TaskStatus(t, created.TaskUUID), "branch c still progressing")
+	close(w.Hold["diamond_branch_c"])
+	require.Equal(t, "error", o.WaitStatus(t, created.TaskUUID, 10*time.Second))
+	steps := o.Steps(t, created.TaskUUID)
 	require.Equal(t, "complete", steps["diamond_branch_c"].CurrentState)
 	require.Equal(t, "error", steps["diamond_branch_b"].CurrentState)
 	require.Equal(t, 1, steps["diamond_branch_b"].Attempts, "not retried")
@@ -172,12 +172,12 @@ func TestPermanentFailureFailsTaskWhileBranchesFinish(t *testing.T) {
 }
 
 func TestOddEvenNumberFailsWithVisibleValidationError(t *testing.T) {
-	db, url := orchDB(t)
-	o := startOrchestrator(t, db, url)
-	newFakeWorker(db, "fake-odd").start(t, 2)
-	created := o.createTask(t, "linear_workflow", 3)
-	require.Equal(t, "error", o.waitStatus(t, created.TaskUUID, 10*time.Second))
-	root := o.steps(t, created.TaskUUID)["linear_step_1"]
+	db, url := OrchDB(t)
+	o := StartOrchestrator(t, db, url)
+	NewFakeWorker(db, "fake-odd").Start(t, 2)
+	created := o.CreateTask(t, "linear_workflow", 3)
+	require.Equal(t, "error", o.WaitStatus(t, created.TaskUUID, 10*time.Second))
+	root := o.Steps(t, created.TaskUUID)["linear_step_1"]
 	require.Equal(t, "error", root.CurrentState)
 	var res domain.StepExecutionResult
 	require.NoError(t, json.Unmarshal(root.Results, &res))
@@ -188,24 +188,24 @@ func TestOddEvenNumberFailsWithVisibleValidationError(t *testing.T) {
 }
 
 func TestCancelRunningTask(t *testing.T) {
-	db, url := orchDB(t)
-	o := startOrchestrator(t, db, url)
-	w := newFakeWorker(db, "fake-cancel")
-	w.hold = map[string]chan struct{}{"linear_step_2": make(chan struct{})}
-	w.start(t, 2)
-	created := o.createTask(t, "linear_workflow", 2)
+	db, url := OrchDB(t)
+	o := StartOrchestrator(t, db, url)
+	w := NewFakeWorker(db, "fake-cancel")
+	w.Hold = map[string]chan struct{}{"linear_step_2": make(chan struct{})}
+	w.Start(t, 2)
+	created := o.CreateTask(t, "linear_workflow", 2)
 	require.Eventually(t, func() bool {
-		return o.steps(t, created.TaskUUID)["linear_step_2"].CurrentState == "in_progress"
+		return o.Steps(t, created.TaskUUID)["linear_step_2"].CurrentState == "in_progress"
 	}, 10*time.Second, 5*time.Millisecond)
 
-	req, err := httpRequest("DELETE", o.srv.URL+"/v1/tasks/"+created.TaskUUID.String())
+	req, err := httpRequest("DELETE", o.URL()+"/v1/tasks/"+created.TaskUUID.String())
 	require.NoError(t, err)
 	require.Equal(t, 200, req.StatusCode)
-	close(w.hold["linear_step_2"]) // the running handler finishes; its outcome must be discarded
+	close(w.Hold["linear_step_2"]) // the running handler finishes; its outcome must be discarded
 	time.Sleep(500 * time.Millisecond)
 
-	require.Equal(t, "cancelled", o.taskStatus(t, created.TaskUUID))
-	steps := o.steps(t, created.TaskUUID)
+	require.Equal(t, "cancelled", o.TaskStatus(t, created.TaskUUID))
+	steps := o.Steps(t, created.TaskUUID)
 	require.Equal(t, "complete", steps["linear_step_1"].CurrentState)
 	for _, s := range []string{"linear_step_2", "linear_step_3", "linear_step_4"} {
 		require.Equal(t, "cancelled", steps[s].CurrentState, s)

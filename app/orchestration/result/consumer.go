@@ -23,6 +23,7 @@ const (
 	DefaultBatchSize                = 10
 	DefaultVisibilityTimeoutSeconds = 30
 	DefaultMaxBackoffSeconds        = 300
+	DefaultConcurrency              = 4
 )
 
 // Config tunes the consumers and the backoff policy.
@@ -36,6 +37,11 @@ type Config struct {
 	VisibilityTimeoutSeconds int
 	// MaxBackoffSeconds caps backoff_request_seconds (300 per §10.3).
 	MaxBackoffSeconds int
+	// Concurrency is how many messages of one batch are handled in
+	// parallel. Handling is idempotent and every transaction locks the task
+	// row, so results of one task processed together stay correct; a skipped
+	// enqueue (row locked by a sibling) is redone by that sibling or the cycle.
+	Concurrency int
 	// Jitter adds ±10 % to exponential backoff so that many steps failing
 	// together do not retry in lock step. Keep it off in tests.
 	Jitter bool
@@ -53,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBackoffSeconds <= 0 {
 		c.MaxBackoffSeconds = DefaultMaxBackoffSeconds
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
 	}
 	return c
 }
@@ -95,9 +104,17 @@ func (p *Processor) drain(ctx, work context.Context, queue string, h handler) {
 			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
 			return
 		}
+		sem := make(chan struct{}, p.cfg.Concurrency)
+		var wg sync.WaitGroup
 		for _, m := range msgs {
-			p.settle(work, queue, m, h(work, m.Message))
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				p.settle(work, queue, m, h(work, m.Message))
+			}()
 		}
+		wg.Wait()
 		if len(msgs) < p.cfg.BatchSize {
 			return
 		}

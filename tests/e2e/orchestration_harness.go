@@ -25,7 +25,6 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
-	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
@@ -37,8 +36,8 @@ const (
 	environment   = "test"
 )
 
-// orchDB opens a fresh migrated database with the example templates registered.
-func orchDB(t testing.TB) (*sqlx.DB, string) {
+// OrchDB opens a fresh migrated database with the example templates registered.
+func OrchDB(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
 	url := testdb.URL(t)
 	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40})
@@ -66,20 +65,19 @@ func registerExamples(t testing.TB, db *sqlx.DB) {
 	}
 }
 
-// orchestrator is one in-process orchestration instance with its API.
-type orchestrator struct {
+// Orchestrator is one in-process orchestration instance with its API.
+type Orchestrator struct {
 	svc  *service.Service
 	srv  *httptest.Server
 	stop func()
 }
 
-// startOrchestrator runs the service loops and the API until the test ends.
-func startOrchestrator(t testing.TB, db *sqlx.DB, url string) *orchestrator {
+// StartOrchestrator runs the service loops and the API until the test ends.
+func StartOrchestrator(t testing.TB, db *sqlx.DB, url string) *Orchestrator {
 	t.Helper()
 	orch := postgres.NewOrchestrationStore(db)
 	query := postgres.NewTaskQuery(db)
-	svc := service.New(service.Config{Environment: environment,
-		Enqueue: enqueue.Config{CycleInterval: 100 * time.Millisecond}}, service.Deps{
+	svc := service.New(service.Config{Environment: environment}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,
 		Steps: orch, Finalizer: orch, Canceller: orch, Queue: pgmq.New(db),
 		Notifier: postgres.NewQueueListener(url, postgres.GlobalMessageReadyChannel, nil),
@@ -90,7 +88,7 @@ func startOrchestrator(t testing.TB, db *sqlx.DB, url string) *orchestrator {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	require.Eventually(t, svc.Running, 5*time.Second, 5*time.Millisecond)
-	o := &orchestrator{svc: svc, srv: srv}
+	o := &Orchestrator{svc: svc, srv: srv}
 	var once sync.Once
 	o.stop = func() {
 		once.Do(func() {
@@ -103,7 +101,14 @@ func startOrchestrator(t testing.TB, db *sqlx.DB, url string) *orchestrator {
 	return o
 }
 
-func (o *orchestrator) createTask(t testing.TB, name string, evenNumber int) domain.TaskCreationResponse {
+// URL is the API base URL.
+func (o *Orchestrator) URL() string { return o.srv.URL }
+
+// Service is the running orchestration core.
+func (o *Orchestrator) Service() *service.Service { return o.svc }
+
+// CreateTask posts a task for an example workflow with context {"even_number": n}.
+func (o *Orchestrator) CreateTask(t testing.TB, name string, evenNumber int) domain.TaskCreationResponse {
 	t.Helper()
 	body := fmt.Sprintf(`{"name":%q,"namespace":"examples","version":"1.0.0","context":{"even_number":%d}}`, name, evenNumber)
 	resp, err := http.Post(o.srv.URL+"/v1/tasks", "application/json", strings.NewReader(body))
@@ -117,7 +122,8 @@ func (o *orchestrator) createTask(t testing.TB, name string, evenNumber int) dom
 	return out
 }
 
-func (o *orchestrator) getJSON(t testing.TB, path string, v any) int {
+// GetJSON decodes a GET response into v and returns the status code.
+func (o *Orchestrator) GetJSON(t testing.TB, path string, v any) int {
 	t.Helper()
 	resp, err := http.Get(o.srv.URL + path)
 	require.NoError(t, err)
@@ -126,66 +132,68 @@ func (o *orchestrator) getJSON(t testing.TB, path string, v any) int {
 	return resp.StatusCode
 }
 
-// taskStatus reads the state-machine status through the API.
-func (o *orchestrator) taskStatus(t testing.TB, id uuid.UUID) string {
+// TaskStatus reads the state-machine status through the API.
+func (o *Orchestrator) TaskStatus(t testing.TB, id uuid.UUID) string {
 	var task struct {
 		Status string `json:"status"`
 	}
-	require.Equal(t, 200, o.getJSON(t, "/v1/tasks/"+id.String(), &task))
+	require.Equal(t, 200, o.GetJSON(t, "/v1/tasks/"+id.String(), &task))
 	return task.Status
 }
 
-// waitStatus waits until the task reaches one of the final states and
+// WaitStatus waits until the task reaches one of the final states and
 // returns it.
-func (o *orchestrator) waitStatus(t testing.TB, id uuid.UUID, timeout time.Duration) string {
+func (o *Orchestrator) WaitStatus(t testing.TB, id uuid.UUID, timeout time.Duration) string {
 	t.Helper()
 	var st string
 	require.Eventually(t, func() bool {
-		st = o.taskStatus(t, id)
+		st = o.TaskStatus(t, id)
 		return st == "complete" || st == "error" || st == "cancelled"
 	}, timeout, 10*time.Millisecond, "task %s did not finish", id)
 	return st
 }
 
-// handlerRun records one handler invocation of the fake worker.
-type handlerRun struct {
+// HandlerRun records one handler invocation of the fake worker.
+type HandlerRun struct {
 	Step     string
 	StepUUID uuid.UUID
 	Attempt  int
 	At       time.Time
 }
 
-// fakeWorker is a scripted stand-in for the worker binary: it reads
+// FakeWorker is a scripted stand-in for the worker binary: it reads
 // examples_queue, claims with the worker's StepStore (§9.3), computes
 // examples.square / examples.multiply and persists the outcome with the
 // completion message in one transaction, exactly like the real pipeline.
-type fakeWorker struct {
+type FakeWorker struct {
 	id    string
 	store *postgres.StepStore
 	queue *pgmq.Client
-	// fail decides a failure for (step name, attempt); nil result = run normally.
-	fail func(step string, attempt int) *domain.StepFailure
-	// hold, if set, is awaited before the outcome of the named step is persisted.
-	hold map[string]chan struct{}
+	// Fail decides a failure for (step name, attempt); nil result = run normally.
+	Fail func(step string, attempt int) *domain.StepFailure
+	// Hold, if set, is awaited before the outcome of the named step is persisted.
+	Hold map[string]chan struct{}
 	// started is signalled (non-blocking) with each step name a handler starts.
 	started chan string
 
 	mu   sync.Mutex
-	runs []handlerRun
+	runs []HandlerRun
 }
 
-func newFakeWorker(db *sqlx.DB, id string) *fakeWorker {
-	return &fakeWorker{id: id, store: postgres.NewStepStore(db), queue: pgmq.New(db), started: make(chan string, 64)}
+// NewFakeWorker returns a worker with id; call Start.
+func NewFakeWorker(db *sqlx.DB, id string) *FakeWorker {
+	return &FakeWorker{id: id, store: postgres.NewStepStore(db), queue: pgmq.New(db), started: make(chan string, 64)}
 }
 
-func (w *fakeWorker) Runs() []handlerRun {
+// Runs lists the handler invocations so far.
+func (w *FakeWorker) Runs() []HandlerRun {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]handlerRun(nil), w.runs...)
+	return append([]HandlerRun(nil), w.runs...)
 }
 
-// start runs the worker with n concurrent message handlers until the test ends.
-func (w *fakeWorker) start(t testing.TB, n int) {
+// Start runs the worker with n concurrent message handlers until the test ends.
+func (w *FakeWorker) Start(t testing.TB, n int) {
 	t.Helper()
 	require.NoError(t, w.queue.CreateQueue(context.Background(), examplesQueue))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,7 +221,7 @@ func (w *fakeWorker) start(t testing.TB, n int) {
 	}
 	t.Cleanup(func() {
 		cancel()
-		for _, ch := range w.hold {
+		for _, ch := range w.Hold {
 			select {
 			case <-ch:
 			default:
@@ -224,7 +232,7 @@ func (w *fakeWorker) start(t testing.TB, n int) {
 	})
 }
 
-func (w *fakeWorker) handle(ctx context.Context, m ports.QueueMessage) error {
+func (w *FakeWorker) handle(ctx context.Context, m ports.QueueMessage) error {
 	var msg domain.SimpleStepMessage
 	if err := json.Unmarshal(m.Message, &msg); err != nil {
 		_, err = w.queue.Archive(ctx, examplesQueue, m.MsgID)
@@ -242,17 +250,17 @@ func (w *fakeWorker) handle(ctx context.Context, m ports.QueueMessage) error {
 	started := time.Now()
 	name := snap.Step.Name
 	w.mu.Lock()
-	w.runs = append(w.runs, handlerRun{Step: name, StepUUID: msg.StepUUID, Attempt: snap.Step.Attempts, At: started})
+	w.runs = append(w.runs, HandlerRun{Step: name, StepUUID: msg.StepUUID, Attempt: snap.Step.Attempts, At: started})
 	w.mu.Unlock()
 	select {
 	case w.started <- name:
 	default:
 	}
 	value, failure := w.compute(ctx, snap)
-	if failure == nil && w.fail != nil {
-		failure = w.fail(name, snap.Step.Attempts)
+	if failure == nil && w.Fail != nil {
+		failure = w.Fail(name, snap.Step.Attempts)
 	}
-	if ch, ok := w.hold[name]; ok {
+	if ch, ok := w.Hold[name]; ok {
 		<-ch
 	}
 	var res domain.StepExecutionResult
@@ -268,7 +276,7 @@ func (w *fakeWorker) handle(ctx context.Context, m ports.QueueMessage) error {
 
 // compute runs examples.square / examples.multiply over the step's parents
 // (or context.even_number for a root, which must be even).
-func (w *fakeWorker) compute(ctx context.Context, snap ports.StepSnapshot) (*big.Int, *domain.StepFailure) {
+func (w *FakeWorker) compute(ctx context.Context, snap ports.StepSnapshot) (*big.Int, *domain.StepFailure) {
 	tmpl, err := domain.ParseTemplateJSON(snap.Configuration)
 	if err != nil {
 		return nil, &domain.StepFailure{Message: err.Error(), Retryable: true, ErrorType: "configuration_error"}
