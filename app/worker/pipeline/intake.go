@@ -1,0 +1,215 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// Intake defaults (contract §4.7).
+const (
+	DefaultPollInterval       = 500 * time.Millisecond
+	DefaultBatchSize          = 10
+	DefaultMaxConcurrentSteps = 10
+)
+
+// Submitter hands a read message on; the command processor implements it.
+// release must be called exactly once when the message is no longer held.
+type Submitter interface {
+	SubmitStep(ctx context.Context, queue string, msg ports.QueueMessage, release func()) error
+}
+
+// IntakeConfig tunes queue reading.
+type IntakeConfig struct {
+	// Queues are the served "<ns>_queue" names; notifications for any other
+	// queue are ignored (D-h).
+	Queues []string
+	// PollInterval is pgmq.poll_interval_ms: the fallback read period, always
+	// on, because notifications are only hints.
+	PollInterval time.Duration
+	// BatchSize is pgmq.batch_size: messages per pgmq.read.
+	BatchSize int
+	// VisibilityTimeoutSeconds is the vt passed to pgmq.read.
+	VisibilityTimeoutSeconds int
+	// MaxConcurrentSteps is worker.max_concurrent_steps: messages held
+	// (being decided or running) at once. At the limit intake stops reading
+	// (back-pressure), so nothing read is ever dropped.
+	MaxConcurrentSteps int
+}
+
+// Intake reads the served queues on notification and on every poll tick
+// and submits each message, holding one slot per message.
+type Intake struct {
+	cfg      IntakeConfig
+	queue    ports.Queue
+	submit   Submitter
+	notifier ports.MessageNotifier
+	clock    ports.Clock
+	log      *zap.Logger
+	tick     func(string)
+	slots    chan struct{}
+	kicks    map[string]chan struct{}
+}
+
+// NewIntake builds an intake; notifier may be nil (polling only).
+func NewIntake(cfg IntakeConfig, q ports.Queue, s Submitter, n ports.MessageNotifier, clock ports.Clock, log *zap.Logger, tick func(string)) (*Intake, error) {
+	if len(cfg.Queues) == 0 {
+		return nil, errors.New("intake: no queues to serve")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.VisibilityTimeoutSeconds <= 0 {
+		cfg.VisibilityTimeoutSeconds = DefaultVisibilityTimeoutSeconds
+	}
+	if cfg.MaxConcurrentSteps <= 0 {
+		cfg.MaxConcurrentSteps = DefaultMaxConcurrentSteps
+	}
+	if clock == nil {
+		clock = ports.SystemClock{}
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if tick == nil {
+		tick = func(string) {}
+	}
+	in := &Intake{cfg: cfg, queue: q, submit: s, notifier: n, clock: clock, log: log, tick: tick,
+		slots: make(chan struct{}, cfg.MaxConcurrentSteps), kicks: map[string]chan struct{}{}}
+	for _, qn := range cfg.Queues {
+		in.kicks[qn] = make(chan struct{}, 1)
+	}
+	return in, nil
+}
+
+// Held is the number of messages currently held (slots in use).
+func (in *Intake) Held() int { return len(in.slots) }
+
+// Run reads until ctx ends; it returns after every reader has stopped.
+// Messages already submitted keep their slots until released.
+func (in *Intake) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, q := range in.cfg.Queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.readLoop(ctx, q)
+		}()
+	}
+	if in.notifier != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.notifyLoop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (in *Intake) kick(q string) {
+	select {
+	case in.kicks[q] <- struct{}{}:
+	default: // a read is already pending for q
+	}
+}
+
+// notifyLoop turns accepted notifications into immediate reads.
+func (in *Intake) notifyLoop(ctx context.Context) {
+	ch := in.notifier.Notifications()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n, ok := <-ch:
+			if !ok {
+				in.log.Warn("message notifier closed; continuing with polling only")
+				return
+			}
+			in.tick("notifications")
+			if n.PollAll {
+				for q := range in.kicks {
+					in.kick(q)
+				}
+				continue
+			}
+			if _, served := in.kicks[n.Queue]; served {
+				in.kick(n.Queue)
+			}
+		}
+	}
+}
+
+func (in *Intake) readLoop(ctx context.Context, q string) {
+	loop := "intake:" + q
+	for {
+		in.tick(loop)
+		full := in.readOnce(ctx, q)
+		if ctx.Err() != nil {
+			return
+		}
+		if full {
+			continue // more may be waiting; read again before sleeping
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.kicks[q]:
+		case <-in.clock.After(in.cfg.PollInterval):
+		}
+	}
+}
+
+// readOnce waits for at least one free slot, reads up to min(batch, free)
+// messages and submits them. It reports whether it got all it asked for,
+// in which case more may be waiting.
+func (in *Intake) readOnce(ctx context.Context, q string) bool {
+	select {
+	case in.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	n := 1
+	for n < in.cfg.BatchSize {
+		select {
+		case in.slots <- struct{}{}:
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	msgs, err := in.queue.Read(ctx, q, in.cfg.VisibilityTimeoutSeconds, n)
+	if err != nil {
+		in.releaseN(n)
+		if ctx.Err() == nil {
+			in.log.Warn("read queue failed", zap.String("queue", q), zap.Error(err))
+		}
+		return false
+	}
+	in.releaseN(n - len(msgs))
+	for _, m := range msgs {
+		release := once(func() { <-in.slots })
+		if err := in.submit.SubmitStep(ctx, q, m, release); err != nil {
+			// Not processed: the message reappears after its vt.
+			release()
+			if ctx.Err() == nil {
+				in.log.Warn("submit step message failed", zap.String("queue", q), zap.Int64("msg_id", m.MsgID), zap.Error(err))
+			}
+		}
+	}
+	return len(msgs) == n
+}
+
+func (in *Intake) releaseN(n int) {
+	for i := 0; i < n; i++ {
+		<-in.slots
+	}
+}

@@ -1,0 +1,218 @@
+package pipeline
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// RecentErrorsKept is how many latest failures the status keeps (the
+// worker API's error_details shows the 20 latest, contract §8.2).
+const RecentErrorsKept = 20
+
+// ErrorRecord is one recent step failure.
+type ErrorRecord struct {
+	At        time.Time
+	ErrorType string
+	Message   string
+	Namespace string
+	StepName  string
+}
+
+// HandlerStats counts outcomes per (namespace, callable).
+type HandlerStats struct {
+	Namespace string
+	Callable  string
+	Success   uint64
+	Failure   uint64
+	LastUsed  *time.Time
+}
+
+// NamespaceStats counts outcomes per namespace.
+type NamespaceStats struct {
+	Processed     uint64
+	Succeeded     uint64
+	Failed        uint64
+	LastProcessed *time.Time
+}
+
+// Status is a point-in-time snapshot of the pipeline for the worker web
+// API and health checks. All values are real counters, not placeholders.
+type Status struct {
+	// Processed, Succeeded and Failed count persisted outcomes.
+	Processed, Succeeded, Failed uint64
+	// AverageDurationMs is the mean handler execution_time_ms of persisted outcomes.
+	AverageDurationMs float64
+	// RatePerSecond is outcomes persisted per second over the last minute.
+	RatePerSecond float64
+	// LastProcessedAt is when the latest outcome was persisted.
+	LastProcessedAt *time.Time
+	// RecentErrors are the latest failures, newest first.
+	RecentErrors []ErrorRecord
+	// Handlers are per-handler counts, sorted by namespace then callable.
+	Handlers []HandlerStats
+	// Namespaces are per-namespace counts.
+	Namespaces map[string]NamespaceStats
+	// InFlight counts claimed steps without a persisted outcome.
+	InFlight int
+	// Decisions counts messages per §9.3 decision.
+	Decisions map[Decision]uint64
+	// LateCompletions counts completions that arrived after their step was
+	// already failed (correlation timeout, shutdown); Discarded counts
+	// outcomes whose compare-and-set found the step no longer in_progress.
+	LateCompletions, Discarded uint64
+	// LoopTicks counts iterations of each background loop (intake per
+	// queue, dispatcher, sweeper, heartbeat); a value that stops moving
+	// means a stuck loop.
+	LoopTicks map[string]uint64
+}
+
+type handlerKey struct{ ns, callable string }
+
+type stats struct {
+	clock ports.Clock
+	mu    sync.Mutex
+	s     Status
+	durMs float64
+	hs    map[handlerKey]*HandlerStats
+	// rate buckets: finished count per unix second, last 60 seconds.
+	bucketSec [60]int64
+	bucketN   [60]uint64
+}
+
+func newStats(c ports.Clock) *stats {
+	return &stats{clock: c, hs: map[handlerKey]*HandlerStats{},
+		s: Status{Decisions: map[Decision]uint64{}, LoopTicks: map[string]uint64{}, Namespaces: map[string]NamespaceStats{}}}
+}
+
+func (st *stats) decision(d Decision) {
+	st.mu.Lock()
+	st.s.Decisions[d]++
+	st.mu.Unlock()
+}
+
+func (st *stats) tick(loop string) {
+	st.mu.Lock()
+	st.s.LoopTicks[loop]++
+	st.mu.Unlock()
+}
+
+func (st *stats) inflight(delta int) {
+	st.mu.Lock()
+	st.s.InFlight += delta
+	st.mu.Unlock()
+}
+
+func (st *stats) lateCompletion() {
+	st.mu.Lock()
+	st.s.LateCompletions++
+	st.mu.Unlock()
+}
+
+func (st *stats) discarded() {
+	st.mu.Lock()
+	st.s.Discarded++
+	st.mu.Unlock()
+}
+
+func (st *stats) finished(ns, callable, stepName string, res domain.StepExecutionResult) {
+	now := st.clock.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.s.Processed++
+	st.durMs += float64(res.Metadata.ExecutionTimeMs)
+	st.s.LastProcessedAt = &now
+	nss := st.s.Namespaces[ns]
+	nss.Processed++
+	nss.LastProcessed = &now
+	var hsEntry *HandlerStats
+	if callable != "" {
+		k := handlerKey{ns, callable}
+		if hsEntry = st.hs[k]; hsEntry == nil {
+			hsEntry = &HandlerStats{Namespace: ns, Callable: callable}
+			st.hs[k] = hsEntry
+		}
+		hsEntry.LastUsed = &now
+	}
+	if res.Success {
+		st.s.Succeeded++
+		nss.Succeeded++
+		if hsEntry != nil {
+			hsEntry.Success++
+		}
+	} else {
+		st.s.Failed++
+		nss.Failed++
+		if hsEntry != nil {
+			hsEntry.Failure++
+		}
+		rec := ErrorRecord{At: now, Namespace: ns, StepName: stepName}
+		if res.Error != nil {
+			rec.Message = res.Error.Message
+			if res.Error.ErrorType != nil {
+				rec.ErrorType = *res.Error.ErrorType
+			}
+		}
+		st.s.RecentErrors = append([]ErrorRecord{rec}, st.s.RecentErrors...)
+		if len(st.s.RecentErrors) > RecentErrorsKept {
+			st.s.RecentErrors = st.s.RecentErrors[:RecentErrorsKept]
+		}
+	}
+	st.s.Namespaces[ns] = nss
+	sec := now.Unix()
+	i := sec % 60
+	if st.bucketSec[i] != sec {
+		st.bucketSec[i], st.bucketN[i] = sec, 0
+	}
+	st.bucketN[i]++
+}
+
+func (st *stats) snapshot() Status {
+	now := st.clock.Now().Unix()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := st.s
+	out.RecentErrors = append([]ErrorRecord(nil), st.s.RecentErrors...)
+	out.Decisions = make(map[Decision]uint64, len(st.s.Decisions))
+	for k, v := range st.s.Decisions {
+		out.Decisions[k] = v
+	}
+	out.LoopTicks = make(map[string]uint64, len(st.s.LoopTicks))
+	for k, v := range st.s.LoopTicks {
+		out.LoopTicks[k] = v
+	}
+	out.Namespaces = make(map[string]NamespaceStats, len(st.s.Namespaces))
+	for k, v := range st.s.Namespaces {
+		out.Namespaces[k] = v
+	}
+	if st.s.Processed > 0 {
+		out.AverageDurationMs = st.durMs / float64(st.s.Processed)
+	}
+	var recent uint64
+	for i := range st.bucketSec {
+		if now-st.bucketSec[i] < 60 {
+			recent += st.bucketN[i]
+		}
+	}
+	out.RatePerSecond = float64(recent) / 60
+	out.Handlers = make([]HandlerStats, 0, len(st.hs))
+	for _, h := range st.hs {
+		out.Handlers = append(out.Handlers, *h)
+	}
+	sort.Slice(out.Handlers, func(i, j int) bool {
+		if out.Handlers[i].Namespace != out.Handlers[j].Namespace {
+			return out.Handlers[i].Namespace < out.Handlers[j].Namespace
+		}
+		return out.Handlers[i].Callable < out.Handlers[j].Callable
+	})
+	return out
+}
+
+// Status returns a snapshot of the pipeline's counters.
+func (p *Pipeline) Status() Status { return p.stats.snapshot() }
+
+// Tick counts one iteration of a named background loop (liveness).
+func (p *Pipeline) Tick(loop string) { p.stats.tick(loop) }
