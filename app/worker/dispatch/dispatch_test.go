@@ -128,7 +128,9 @@ func TestOutcomes(t *testing.T) {
 				return handler.Success{}, handler.Permanent("validation", "odd")
 			}},
 		{name: "plain error is retryable", register: true, wantRetryable: true, wantType: handler.ErrorTypeHandler,
-			h: func(context.Context, *handler.StepContext) (handler.Success, error) { return handler.Success{}, errors.New("io") }},
+			h: func(context.Context, *handler.StepContext) (handler.Success, error) {
+				return handler.Success{}, errors.New("io")
+			}},
 		{name: "panic", register: true, wantRetryable: true, wantType: domain.ErrorTypeHandlerPanic,
 			h: func(context.Context, *handler.StepContext) (handler.Success, error) { panic("boom") }},
 		{name: "timeout honoured by the handler", register: true, deadline: 30 * time.Millisecond, wantRetryable: true, wantType: domain.ErrorTypeTimeout,
