@@ -1,0 +1,242 @@
+// Package command is the worker's control surface: a bounded channel of
+// commands (ExecuteStep, ProcessCompletion, GetStatus, Shutdown) served by
+// at most max_concurrent_commands workers, each command under
+// command_timeout_ms. Handling a command never waits on a step handler:
+// ExecuteStep decides and claims, then publishes an execution event and
+// returns; the handler's outcome comes back later as a ProcessCompletion.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// Defaults of command_processing (contract config section).
+const (
+	DefaultBufferSize    = 1000
+	DefaultMaxConcurrent = 100
+	DefaultTimeout       = 30 * time.Second
+)
+
+// ErrShuttingDown rejects new ExecuteStep commands after Shutdown.
+var ErrShuttingDown = errors.New("command processor shutting down")
+
+// ErrStopped is returned by Submit once Run has returned.
+var ErrStopped = errors.New("command processor stopped")
+
+// Executor is what commands act on; *pipeline.Pipeline satisfies it.
+type Executor interface {
+	Process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (pipeline.Decision, error)
+	Complete(ctx context.Context, ev domain.StepCompletionEvent) error
+	Status() pipeline.Status
+}
+
+// Command is one unit of work for the processor.
+type Command interface{ commandName() string }
+
+// ExecuteStep decides (and possibly claims and starts) one step message.
+// Release frees the intake slot the message holds; the pipeline calls it.
+type ExecuteStep struct {
+	Queue   string
+	Message ports.QueueMessage
+	Release func()
+}
+
+// ProcessCompletion persists a handler outcome.
+type ProcessCompletion struct {
+	Event domain.StepCompletionEvent
+}
+
+// GetStatus replies with a pipeline status snapshot (buffered channel of ≥ 1).
+type GetStatus struct {
+	Reply chan<- pipeline.Status
+}
+
+// Shutdown stops accepting ExecuteStep; completions are still processed so
+// in-flight steps can finish during the grace period. Done is closed when
+// the flag is set.
+type Shutdown struct {
+	Done chan<- struct{}
+}
+
+func (ExecuteStep) commandName() string       { return "execute_step" }
+func (ProcessCompletion) commandName() string { return "process_completion" }
+func (GetStatus) commandName() string         { return "get_status" }
+func (Shutdown) commandName() string          { return "shutdown" }
+
+// Config is the command_processing section.
+type Config struct {
+	// BufferSize is command_buffer_size: commands queued before Submit
+	// blocks (back-pressure on intake and the completion relay). It must
+	// exceed twice max_concurrent_steps so completions always find room.
+	BufferSize int
+	// MaxConcurrent is max_concurrent_commands: commands handled at once.
+	MaxConcurrent int
+	// Timeout is command_timeout_ms: the context deadline of one command.
+	Timeout time.Duration
+}
+
+// Processor runs commands.
+type Processor struct {
+	cfg      Config
+	exec     Executor
+	log      *zap.Logger
+	cmds     chan Command
+	draining atomic.Bool
+	stopped  chan struct{}
+	stopOnce sync.Once
+	handled  atomic.Uint64
+	failed   atomic.Uint64
+}
+
+// New builds a processor over exec.
+func New(cfg Config, exec Executor, log *zap.Logger) (*Processor, error) {
+	if exec == nil {
+		return nil, errors.New("command: executor is required")
+	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = DefaultBufferSize
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Processor{cfg: cfg, exec: exec, log: log, cmds: make(chan Command, cfg.BufferSize), stopped: make(chan struct{})}, nil
+}
+
+// Depth is the number of queued commands.
+func (p *Processor) Depth() int { return len(p.cmds) }
+
+// Handled counts commands handled; Failed those that returned an error.
+func (p *Processor) Handled() (handled, failed uint64) { return p.handled.Load(), p.failed.Load() }
+
+// ShuttingDown reports whether Shutdown was handled.
+func (p *Processor) ShuttingDown() bool { return p.draining.Load() }
+
+// Submit queues cmd, blocking while the buffer is full until ctx ends.
+// After Shutdown, ExecuteStep is rejected with ErrShuttingDown.
+func (p *Processor) Submit(ctx context.Context, cmd Command) error {
+	if _, ok := cmd.(ExecuteStep); ok && p.draining.Load() {
+		return ErrShuttingDown
+	}
+	select {
+	case <-p.stopped:
+		return ErrStopped
+	default:
+	}
+	select {
+	case p.cmds <- cmd:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("submit %s: %w", cmd.commandName(), ctx.Err())
+	case <-p.stopped:
+		return ErrStopped
+	}
+}
+
+// SubmitStep queues an ExecuteStep; it makes the processor a pipeline.Submitter.
+func (p *Processor) SubmitStep(ctx context.Context, queue string, msg ports.QueueMessage, release func()) error {
+	return p.Submit(ctx, ExecuteStep{Queue: queue, Message: msg, Release: release})
+}
+
+// Status asks for a snapshot through the command channel.
+func (p *Processor) Status(ctx context.Context) (pipeline.Status, error) {
+	reply := make(chan pipeline.Status, 1)
+	if err := p.Submit(ctx, GetStatus{Reply: reply}); err != nil {
+		return pipeline.Status{}, err
+	}
+	select {
+	case st := <-reply:
+		return st, nil
+	case <-ctx.Done():
+		return pipeline.Status{}, ctx.Err()
+	}
+}
+
+// Run serves commands with MaxConcurrent workers until ctx ends, then
+// releases the slots of ExecuteStep commands still queued (their messages
+// reappear after vt) and returns. Command contexts derive from ctx.
+func (p *Processor) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := 0; i < p.cfg.MaxConcurrent; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case cmd := <-p.cmds:
+					p.handle(ctx, cmd)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.stopOnce.Do(func() { close(p.stopped) })
+	for {
+		select {
+		case cmd := <-p.cmds:
+			if es, ok := cmd.(ExecuteStep); ok && es.Release != nil {
+				es.Release()
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (p *Processor) handle(parent context.Context, cmd Command) {
+	ctx, cancel := context.WithTimeout(parent, p.cfg.Timeout)
+	defer cancel()
+	p.handled.Add(1)
+	var err error
+	switch c := cmd.(type) {
+	case ExecuteStep:
+		if p.draining.Load() {
+			if c.Release != nil {
+				c.Release()
+			}
+			return
+		}
+		var d pipeline.Decision
+		d, err = p.exec.Process(ctx, c.Queue, c.Message, c.Release)
+		if err != nil {
+			err = fmt.Errorf("execute step message %d on %s (decision %s): %w", c.Message.MsgID, c.Queue, d, err)
+		}
+	case ProcessCompletion:
+		// Persisting must survive shutdown: the outcome of a finished
+		// handler is worth committing even while the worker stops.
+		pctx, pcancel := context.WithTimeout(context.WithoutCancel(parent), p.cfg.Timeout)
+		err = p.exec.Complete(pctx, c.Event)
+		pcancel()
+	case GetStatus:
+		c.Reply <- p.exec.Status()
+	case Shutdown:
+		p.draining.Store(true)
+		if c.Done != nil {
+			close(c.Done)
+		}
+	default:
+		err = fmt.Errorf("unknown command %T", cmd)
+	}
+	if err != nil {
+		p.failed.Add(1)
+		p.log.Warn("command failed", zap.String("command", cmd.commandName()), zap.Error(err))
+	}
+}
