@@ -8,7 +8,6 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-
 // BenchmarkGetStatus measures one command round trip: submit, handle,
 // reply (goal < 1 ms per command).
 func BenchmarkGetStatus(b *testing.B) {
