@@ -14,20 +14,22 @@ import (
 // exactly; they are defined here, on the client side, so that the client does
 // not depend on the server's packages.
 type TaskResponse struct {
-	TaskUUID             uuid.UUID       `json:"task_uuid"`
-	Name                 string          `json:"name"`
-	Namespace            string          `json:"namespace"`
-	Version              string          `json:"version"`
-	Status               string          `json:"status"`
-	CreatedAt            time.Time       `json:"created_at"`
-	UpdatedAt            time.Time       `json:"updated_at"`
-	CompletedAt          *time.Time      `json:"completed_at"`
-	Context              json.RawMessage `json:"context"`
-	Initiator            string          `json:"initiator"`
-	SourceSystem         string          `json:"source_system"`
-	Reason               string          `json:"reason"`
-	Priority             int             `json:"priority"`
-	Tags                 []string        `json:"tags"`
+	TaskUUID     uuid.UUID       `json:"task_uuid"`
+	Name         string          `json:"name"`
+	Namespace    string          `json:"namespace"`
+	Version      string          `json:"version"`
+	Status       string          `json:"status"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	CompletedAt  *time.Time      `json:"completed_at"`
+	Context      json.RawMessage `json:"context"`
+	Initiator    string          `json:"initiator"`
+	SourceSystem string          `json:"source_system"`
+	Reason       string          `json:"reason"`
+	Priority     int             `json:"priority"`
+	// Tags is [string] or null per the contract; kept raw so that rows
+	// written by other producers cannot make the whole task unreadable.
+	Tags                 json.RawMessage `json:"tags"`
 	TotalSteps           int64           `json:"total_steps"`
 	PendingSteps         int64           `json:"pending_steps"`
 	InProgressSteps      int64           `json:"in_progress_steps"`
