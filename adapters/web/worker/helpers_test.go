@@ -199,7 +199,7 @@ func exampleTemplate(ns, name, version string, callables ...string) ports.Regist
 }
 
 // setup builds a server over fakes; mutate cfg before New via opts.
-func setup(t *testing.T, opts ...func(*Config)) *env {
+func setup(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	e := &env{
 		status:  &fakeStatus{snap: healthySnapshot()},

@@ -1,0 +1,239 @@
+// Package perf holds performance harnesses. They print figures and never
+// assert on time; run them with TASKER_PERF=1 (they are skipped otherwise
+// so the normal suite stays fast).
+package perf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/worker"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
+)
+
+// EnvTarget points the harness at a running worker (e.g.
+// http://127.0.0.1:8081); when unset an in-process server is started on a
+// real listener over a real database.
+const EnvTarget = "TASKER_WORKER_WEB_URL"
+
+// loadResult summarises one run.
+type loadResult struct {
+	path               string
+	sent, errors, late int64
+	p50, p90, p99, max time.Duration
+	elapsed            time.Duration
+	achievedRate       float64
+	statusCounts       map[int]int64
+	firstError         string
+}
+
+func (r loadResult) String() string {
+	return fmt.Sprintf("%-14s sent=%d in %.1fs (%.0f req/s) p50=%s p90=%s p99=%s max=%s errors=%d late_schedules=%d statuses=%v%s",
+		r.path, r.sent, r.elapsed.Seconds(), r.achievedRate, r.p50, r.p90, r.p99, r.max, r.errors, r.late, r.statusCounts,
+		map[bool]string{true: " first_error=" + r.firstError, false: ""}[r.firstError != ""])
+}
+
+// drive sends GET url at rate req/s for d (open loop: requests are
+// scheduled on a clock, not after the previous answer) with a bounded
+// pool of senders. A schedule slot that finds every sender busy counts as
+// late (the server or client could not keep up). An error is a transport
+// failure or any status other than 200.
+func drive(client *http.Client, url, label string, rate int, d time.Duration) loadResult {
+	const senders = 64
+	slots := make(chan time.Time, senders)
+	var (
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, rate*int(d/time.Second)+rate)
+		statuses  = map[int]int64{}
+		errs      atomic.Int64
+		firstErr  atomic.Value
+		wg        sync.WaitGroup
+	)
+	for i := 0; i < senders; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range slots {
+				start := time.Now()
+				resp, err := client.Get(url)
+				code := 0
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				lat := time.Since(start)
+				if err != nil || code != http.StatusOK {
+					errs.Add(1)
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err.Error())
+					} else {
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d", code))
+					}
+				}
+				mu.Lock()
+				latencies = append(latencies, lat)
+				statuses[code]++
+				mu.Unlock()
+			}
+		}()
+	}
+	interval := time.Second / time.Duration(rate)
+	var sent, late int64
+	begin := time.Now()
+	next := begin
+	for time.Since(begin) < d {
+		next = next.Add(interval)
+		if wait := time.Until(next); wait > 0 {
+			time.Sleep(wait) // pacing the open-loop schedule, not synchronisation
+		}
+		select {
+		case slots <- next:
+			sent++
+		default:
+			late++
+		}
+	}
+	close(slots)
+	wg.Wait()
+	elapsed := time.Since(begin)
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(float64(len(latencies))*p))]
+	}
+	r := loadResult{path: label, sent: sent, errors: errs.Load(), late: late, p50: pct(0.50), p90: pct(0.90), p99: pct(0.99),
+		elapsed: elapsed, achievedRate: float64(sent) / elapsed.Seconds(), statusCounts: statuses}
+	if len(latencies) > 0 {
+		r.max = latencies[len(latencies)-1]
+	}
+	if v := firstErr.Load(); v != nil {
+		r.firstError = v.(string)
+	}
+	return r
+}
+
+type registry []string
+
+func (r registry) Callables() []string { return r }
+
+// startInProcess serves the worker API over a real database on a real
+// port, with access logging to a file as in production, and a status
+// provider whose intake loops tick like a running worker's.
+func startInProcess(t *testing.T) string {
+	t.Helper()
+	url := testdb.URL(t)
+	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	const ns = "perf"
+	testdb.CreateQueue(t, db, ns+"_queue")
+	for i := 0; i < 3; i++ {
+		testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: ns, Name: fmt.Sprintf("perf_task_%d", i),
+			Steps: []testdb.StepSpec{{Name: "square"}, {Name: "double", Deps: []string{"square"}}}})
+	}
+	status, stopTicks := tickingStatus()
+	t.Cleanup(stopTicks)
+	q := pgmq.New(db)
+	cfg := worker.Config{WorkerID: "worker-perf", Version: "perf", Environment: "test", Namespaces: []string{ns},
+		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Second, PollInterval: 500 * time.Millisecond}
+	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
+		worker.MetricsSources(db, q, status, cfg.Namespaces))
+	require.NoError(t, err)
+	logFile, err := os.Create(t.TempDir() + "/access.log")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = logFile.Close() })
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.InfoLevel))
+	srv, err := worker.New(cfg, worker.Deps{Status: status, Templates: postgres.NewTemplateStore(db), Handlers: registry{"square", "double"},
+		DB: db, Queues: q, Metrics: metrics.Handler(), Logger: logger})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return "http://" + ln.Addr().String()
+}
+
+// tickingStatus is a running worker's snapshot: the intake loop ticks every
+// 100 ms, so readiness exercises the real loop-liveness path.
+func tickingStatus() (worker.StatusProvider, func()) {
+	var ticks atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ticks.Add(1)
+			}
+		}
+	}()
+	last := time.Now().UTC()
+	return worker.StatusFunc(func() worker.Snapshot {
+			return worker.Snapshot{Started: true, PipelineRunning: true, DispatcherRunning: true,
+				Processed: 1200, Succeeded: 1190, Failed: 10, AverageDurationMs: 3.2, RatePerSecond: 20, LastProcessedAt: &last,
+				Handlers:   []worker.HandlerStats{{Namespace: "perf", Callable: "square", Success: 600, LastUsed: &last}},
+				Namespaces: map[string]worker.NamespaceStats{"perf": {Processed: 1200, Succeeded: 1190, Failed: 10, LastProcessed: &last}},
+				LoopTicks:  map[string]uint64{"intake:perf_queue": ticks.Load()}}
+		}), func() {
+			close(stop)
+			wg.Wait()
+		}
+}
+
+// TestWorkerWebLoad drives ~1,000 req/s for 10 s at /health/ready and then
+// at /status and prints p50/p99 and the error count (goals: p99 < 10 ms,
+// 0 errors). It asserts nothing about time.
+func TestWorkerWebLoad(t *testing.T) {
+	if os.Getenv("TASKER_PERF") != "1" {
+		t.Skip("performance harness: set TASKER_PERF=1 to run")
+	}
+	base := os.Getenv(EnvTarget)
+	target := "running binary at " + base
+	if base == "" {
+		base = startInProcess(t)
+		target = "in-process server on " + base
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}}
+	t.Cleanup(client.CloseIdleConnections)
+	for _, p := range []string{"/health/ready", "/status"} { // warm up connections and caches
+		resp, err := client.Get(base + p)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
+	}
+	fmt.Printf("worker web load: %s, 1000 req/s for 10 s per route (after 1 s warm-up), 64 senders\n", target)
+	for _, p := range []string{"/health/ready", "/status"} {
+		drive(client, base+p, p, 1000, time.Second) // warm-up: open the 64 connections, grow buffers
+		r := drive(client, base+p, p, 1000, 10*time.Second)
+		fmt.Println(r)
+		t.Log(r)
+	}
+}
