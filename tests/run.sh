@@ -40,5 +40,11 @@ if ! diff -r "$tmp/before" ports/mocks >/dev/null; then
 fi
 echo ok
 
-step "go test -race"
-gotestsum --format pkgname-and-test-fails -- -race -count=1 -timeout 15m ./...
+step "go test -race -shuffle=on (with coverage)"
+mkdir -p .cover
+gotestsum --format pkgname-and-test-fails -- -race -shuffle=on -count=1 -timeout 15m \
+  -covermode=atomic -coverprofile=.cover/coverage.out ./...
+
+step "coverage (mocks and cmd/*/main.go excluded)"
+go run ./internal/covergate/cmd/covergate -profile .cover/coverage.out \
+  -min-domain "${COVER_MIN_DOMAIN:-90}" -min-app "${COVER_MIN_APP:-90}" -min-total "${COVER_MIN_TOTAL:-80}"
