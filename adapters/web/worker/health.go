@@ -252,16 +252,26 @@ func (s *Server) handleReady(c *gin.Context) {
 	})
 }
 
-// handleLive fails only when a checked loop is wedged; a database outage
-// is a readiness concern, and restarting the process would not fix it.
+// handleLive fails only when the worker's loops cannot make progress: a
+// checked loop is wedged, or the pipeline or dispatcher stopped although
+// the worker is neither starting nor shutting down. A database outage is a
+// readiness concern; restarting the process would not fix it.
 func (s *Server) handleLive(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
-	if stalled := s.stalledLoops(snap); len(stalled) > 0 {
-		checks := make(map[string]HealthCheck, len(stalled))
-		for _, name := range stalled {
-			msg := fmt.Sprintf("no tick within %s", 3*s.cfg.PollInterval)
-			checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
+	checks := map[string]HealthCheck{}
+	for _, name := range s.stalledLoops(snap) {
+		msg := fmt.Sprintf("no tick within %s", 3*s.cfg.PollInterval)
+		checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
+	}
+	if snap.Started && !snap.ShuttingDown {
+		for name, running := range map[string]bool{"pipeline": snap.PipelineRunning, "dispatcher": snap.DispatcherRunning} {
+			if !running {
+				msg := name + " stopped unexpectedly"
+				checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
+			}
 		}
+	}
+	if len(checks) > 0 {
 		s.writeErrorChecks(c, http.StatusServiceUnavailable, CodeServiceUnavailable, "Worker loops are not making progress", checks)
 		return
 	}

@@ -182,3 +182,28 @@ func TestListenAndServe_BadAddress(t *testing.T) {
 	err := e.srv.ListenAndServe(context.Background())
 	require.ErrorContains(t, err, "listen on 256.0.0.1:bad")
 }
+
+func TestLiveness_StoppedLoops(t *testing.T) {
+	cases := []struct {
+		name   string
+		mut    func(*Snapshot)
+		failed []string
+	}{
+		{"dispatcher stopped", func(s *Snapshot) { s.DispatcherRunning = false }, []string{"dispatcher"}},
+		{"pipeline stopped", func(s *Snapshot) { s.PipelineRunning = false }, []string{"pipeline"}},
+		{"still starting", func(s *Snapshot) { s.Started, s.PipelineRunning, s.DispatcherRunning = false, false, false }, nil},
+		{"shutting down", func(s *Snapshot) { s.ShuttingDown, s.PipelineRunning, s.DispatcherRunning = true, false, false }, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			e.status.update(tc.mut)
+			res := e.do(t, http.MethodGet, "/health/live")
+			if tc.failed == nil {
+				require.Equal(t, http.StatusOK, res.code)
+				return
+			}
+			require.ElementsMatch(t, tc.failed, keys(readyError(t, res).Checks))
+		})
+	}
+}
