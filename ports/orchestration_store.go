@@ -83,6 +83,10 @@ type FinalizationReport struct {
 // TaskFinalizer runs finalization evaluation in one transaction holding the task row lock.
 type TaskFinalizer interface {
 	FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (FinalizationReport, error)
+	// FinalizeAndEnqueue finalizes and, when the task stays active, enqueues
+	// its ready steps in the same transaction (the result processor's path).
+	// A missing namespace queue is a *QueueMissingError with nothing written.
+	FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (FinalizationReport, EnqueueReport, error)
 }
 
 // ManualResolution is the body of PATCH …/workflow_steps/{step_uuid} (§7.5).

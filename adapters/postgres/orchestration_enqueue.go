@@ -80,7 +80,7 @@ func (s *OrchestrationStore) EnqueueNextCandidate(ctx context.Context, claimerID
 			return fmt.Errorf("select enqueue candidate: %w", err)
 		}
 		found = true
-		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID)
+		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID, nil)
 		return err
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ FOR UPDATE OF t SKIP LOCKED`, taskUUID).Scan(&state)
 			return nil
 		}
 		found = true
-		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID)
+		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID, nil)
 		return err
 	})
 	if err != nil {
@@ -120,11 +120,40 @@ FOR UPDATE OF t SKIP LOCKED`, taskUUID).Scan(&state)
 	return rep, found && rep.StepsEnqueued > 0, nil
 }
 
+// readyStep is a step found ready before its row lock was taken, with the
+// state it was seen in.
+type readyStep struct {
+	StepUUID uuid.UUID `db:"workflow_step_uuid"`
+	State    string    `db:"state"`
+}
+
+// recheckReadySQL evaluates readiness of one step after its row lock.
+var recheckReadySQL = `
+SELECT ` + stepReadyPredicate + ` FROM tasker_workflow_steps ws
+LEFT JOIN tasker_workflow_step_transitions cur
+       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
+WHERE ws.workflow_step_uuid = $1`
+
 // enqueueLockedTask is §10.2 step 2 for a task whose row tx holds: each ready
 // step, in workflow_step_uuid order, is locked and re-checked, retried if in
 // error, sent and marked enqueued; the task is started if it was pending.
-func (s *OrchestrationStore) enqueueLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (ports.EnqueueReport, error) {
+// ready may be given by a caller that already evaluated readiness in tx;
+// nil means "query it".
+func (s *OrchestrationStore) enqueueLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, ready []readyStep) (ports.EnqueueReport, error) {
 	rep := ports.EnqueueReport{TaskUUID: taskUUID}
+	if ready == nil {
+		if err := tx.SelectContext(ctx, &ready, `
+SELECT ws.workflow_step_uuid, COALESCE(cur.to_state, 'pending') AS state FROM tasker_workflow_steps ws
+LEFT JOIN tasker_workflow_step_transitions cur
+       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
+WHERE ws.task_uuid = $1 AND `+stepReadyPredicate+`
+ORDER BY ws.workflow_step_uuid`, taskUUID); err != nil {
+			return rep, fmt.Errorf("ready steps of task %s: %w", taskUUID, err)
+		}
+	}
+	if len(ready) == 0 {
+		return rep, nil
+	}
 	if err := tx.GetContext(ctx, &rep.Namespace, `
 SELECT n.name FROM tasker_tasks t
 JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
@@ -133,33 +162,23 @@ WHERE t.task_uuid = $1`, taskUUID); err != nil {
 		return rep, fmt.Errorf("namespace of task %s: %w", taskUUID, err)
 	}
 	queue := domain.QueueName(rep.Namespace)
-	var ready []uuid.UUID
-	if err := tx.SelectContext(ctx, &ready, `
-SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
-LEFT JOIN tasker_workflow_step_transitions cur
-       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
-WHERE ws.task_uuid = $1 AND `+stepReadyPredicate+`
-ORDER BY ws.workflow_step_uuid`, taskUUID); err != nil {
-		return rep, fmt.Errorf("ready steps of task %s: %w", taskUUID, err)
-	}
-	if len(ready) == 0 {
-		return rep, nil
-	}
 	if err := s.ensureQueueKnown(ctx, tx, queue); err != nil {
 		return rep, err
 	}
-	for _, stepUUID := range ready {
+	for _, rs := range ready {
+		stepUUID := rs.StepUUID
 		lock, err := LockStepTx(ctx, tx, stepUUID)
 		if err != nil {
 			return rep, err
 		}
-		var stillReady bool
-		if err := tx.GetContext(ctx, &stillReady, `
-SELECT `+stepReadyPredicate+` FROM tasker_workflow_steps ws
-LEFT JOIN tasker_workflow_step_transitions cur
-       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
-WHERE ws.workflow_step_uuid = $1`, stepUUID); err != nil {
-			return rep, fmt.Errorf("re-check readiness of step %s: %w", stepUUID, err)
+		// Under the lock: if the state is the one readiness was computed
+		// for, nothing that readiness depends on can have changed except the
+		// parents, which LockStepTx re-read. Otherwise re-evaluate fully.
+		stillReady := lock.DependenciesSatisfied && string(lock.State) == rs.State
+		if !stillReady && (lock.State == domain.StepPending || lock.State == domain.StepError) {
+			if err := tx.GetContext(ctx, &stillReady, recheckReadySQL, stepUUID); err != nil {
+				return rep, fmt.Errorf("re-check readiness of step %s: %w", stepUUID, err)
+			}
 		}
 		if !stillReady {
 			continue

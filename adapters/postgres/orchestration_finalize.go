@@ -89,23 +89,59 @@ func (s *OrchestrationStore) FinalizeTask(ctx context.Context, taskUUID uuid.UUI
 	return rep, nil
 }
 
+// FinalizeAndEnqueue implements ports.TaskFinalizer: finalization and, for
+// a task that stays active, the enqueueing of its ready steps, in one
+// transaction with one task lock and one readiness evaluation (the result
+// processor's hot path, §10.2 step 3).
+func (s *OrchestrationStore) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error) {
+	var rep ports.FinalizationReport
+	enq := ports.EnqueueReport{TaskUUID: taskUUID}
+	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var steps []ports.StepView
+		var err error
+		rep, steps, err = finalizeLockedTaskSteps(ctx, tx, taskUUID)
+		if err != nil || rep.To != rep.From || (rep.To != domain.TaskPending && rep.To != domain.TaskInProgress) {
+			return err
+		}
+		ready := []readyStep{}
+		for _, st := range steps {
+			if st.ReadyForExecution {
+				ready = append(ready, readyStep{StepUUID: st.WorkflowStepUUID, State: string(st.CurrentState)})
+			}
+		}
+		enq, err = s.enqueueLockedTask(ctx, tx, taskUUID, ready)
+		return err
+	})
+	if err != nil {
+		return rep, enq, fmt.Errorf("finalize and enqueue task %s: %w", taskUUID, err)
+	}
+	return rep, enq, nil
+}
+
 // finalizeLockedTask is §10.4 inside tx: lock the task row, classify the
 // steps with the shared readiness SQL and fire Start+Complete or Fail.
 func finalizeLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
+	rep, _, err := finalizeLockedTaskSteps(ctx, tx, taskUUID)
+	return rep, err
+}
+
+// finalizeLockedTaskSteps is finalizeLockedTask that also returns the step
+// views it evaluated (nil for a terminal or error task).
+func finalizeLockedTaskSteps(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (ports.FinalizationReport, []ports.StepView, error) {
 	lock, err := LockTaskTx(ctx, tx, taskUUID)
 	if err != nil {
 		if errors.Is(err, ports.ErrNotFound) {
-			return ports.FinalizationReport{}, &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
+			return ports.FinalizationReport{}, nil, &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
 		}
-		return ports.FinalizationReport{}, err
+		return ports.FinalizationReport{}, nil, err
 	}
 	rep := ports.FinalizationReport{TaskUUID: taskUUID, From: lock.State, To: lock.State}
 	if lock.State.IsTerminal() || lock.State == domain.TaskError {
-		return rep, nil // nothing to evaluate; skip the step query
+		return rep, nil, nil // nothing to evaluate; skip the step query
 	}
 	steps, err := loadStepViews(ctx, tx, "ws.task_uuid = $1", "ws.workflow_step_uuid", taskUUID)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	facts := make([]domain.StepFacts, len(steps))
 	for i, st := range steps {
@@ -115,21 +151,21 @@ func finalizeLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (p
 	case domain.FinalizeComplete:
 		if lock.State == domain.TaskPending {
 			if _, _, err := TransitionTaskTx(ctx, tx, taskUUID, domain.TaskEvent{Type: domain.EventStart}, nil); err != nil {
-				return rep, err
+				return rep, nil, err
 			}
 		}
 		if _, _, err := TransitionTaskTx(ctx, tx, taskUUID, domain.TaskEvent{Type: domain.EventComplete}, nil); err != nil {
-			return rep, err
+			return rep, nil, err
 		}
 		rep.To = domain.TaskComplete
 	case domain.FinalizeFail:
 		if _, _, err := TransitionTaskTx(ctx, tx, taskUUID,
 			domain.TaskEvent{Type: domain.EventFail, Message: domain.FinalizationFailMessage}, nil); err != nil {
-			return rep, err
+			return rep, nil, err
 		}
 		rep.To = domain.TaskError
 	}
-	return rep, nil
+	return rep, steps, nil
 }
 
 // loadStepViews runs stepViewSQL with one filter.

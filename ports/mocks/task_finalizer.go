@@ -23,6 +23,70 @@ func (_m *TaskFinalizer) EXPECT() *TaskFinalizer_Expecter {
 	return &TaskFinalizer_Expecter{mock: &_m.Mock}
 }
 
+// FinalizeAndEnqueue provides a mock function with given fields: ctx, taskUUID
+func (_m *TaskFinalizer) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error) {
+	ret := _m.Called(ctx, taskUUID)
+
+	if len(ret) == 0 {
+		panic("no return value specified for FinalizeAndEnqueue")
+	}
+
+	var r0 ports.FinalizationReport
+	var r1 ports.EnqueueReport
+	var r2 error
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error)); ok {
+		return rf(ctx, taskUUID)
+	}
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID) ports.FinalizationReport); ok {
+		r0 = rf(ctx, taskUUID)
+	} else {
+		r0 = ret.Get(0).(ports.FinalizationReport)
+	}
+
+	if rf, ok := ret.Get(1).(func(context.Context, uuid.UUID) ports.EnqueueReport); ok {
+		r1 = rf(ctx, taskUUID)
+	} else {
+		r1 = ret.Get(1).(ports.EnqueueReport)
+	}
+
+	if rf, ok := ret.Get(2).(func(context.Context, uuid.UUID) error); ok {
+		r2 = rf(ctx, taskUUID)
+	} else {
+		r2 = ret.Error(2)
+	}
+
+	return r0, r1, r2
+}
+
+// TaskFinalizer_FinalizeAndEnqueue_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'FinalizeAndEnqueue'
+type TaskFinalizer_FinalizeAndEnqueue_Call struct {
+	*mock.Call
+}
+
+// FinalizeAndEnqueue is a helper method to define mock.On call
+//   - ctx context.Context
+//   - taskUUID uuid.UUID
+func (_e *TaskFinalizer_Expecter) FinalizeAndEnqueue(ctx interface{}, taskUUID interface{}) *TaskFinalizer_FinalizeAndEnqueue_Call {
+	return &TaskFinalizer_FinalizeAndEnqueue_Call{Call: _e.mock.On("FinalizeAndEnqueue", ctx, taskUUID)}
+}
+
+func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) Run(run func(ctx context.Context, taskUUID uuid.UUID)) *TaskFinalizer_FinalizeAndEnqueue_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(context.Context), args[1].(uuid.UUID))
+	})
+	return _c
+}
+
+func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) Return(_a0 ports.FinalizationReport, _a1 ports.EnqueueReport, _a2 error) *TaskFinalizer_FinalizeAndEnqueue_Call {
+	_c.Call.Return(_a0, _a1, _a2)
+	return _c
+}
+
+func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) RunAndReturn(run func(context.Context, uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error)) *TaskFinalizer_FinalizeAndEnqueue_Call {
+	_c.Call.Return(run)
+	return _c
+}
+
 // FinalizeTask provides a mock function with given fields: ctx, taskUUID
 func (_m *TaskFinalizer) FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
 	ret := _m.Called(ctx, taskUUID)

@@ -63,14 +63,15 @@ type QueueCreator interface {
 type Service struct {
 	cfg      Config
 	store    ports.StepEnqueuer
+	final    ports.TaskFinalizer
 	queues   QueueCreator
 	metrics  ports.OrchestrationMetrics
 	log      *zap.Logger
 	triggers chan uuid.UUID
 }
 
-// New returns an enqueuer. metrics and log may be nil.
-func New(cfg Config, store ports.StepEnqueuer, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Service {
+// New returns an enqueuer. final serves FinalizeAndEnqueue; metrics and log may be nil.
+func New(cfg Config, store ports.StepEnqueuer, final ports.TaskFinalizer, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Service {
 	cfg = cfg.withDefaults()
 	if metrics == nil {
 		metrics = ports.NopOrchestrationMetrics{}
@@ -78,7 +79,7 @@ func New(cfg Config, store ports.StepEnqueuer, queues QueueCreator, metrics port
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Service{cfg: cfg, store: store, queues: queues, metrics: metrics, log: log,
+	return &Service{cfg: cfg, store: store, final: final, queues: queues, metrics: metrics, log: log,
 		triggers: make(chan uuid.UUID, cfg.TriggerBuffer)}
 }
 
@@ -151,6 +152,23 @@ func (s *Service) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, err
 	}
 	s.record(rep)
 	return rep.StepsEnqueued, nil
+}
+
+// FinalizeAndEnqueue evaluates finalization of the task (§10.4) and, if it
+// stays active, enqueues its ready steps in the same transaction (§10.2 step 3).
+func (s *Service) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
+	var fin ports.FinalizationReport
+	rep, _, err := s.withQueue(ctx, func() (ports.EnqueueReport, bool, error) {
+		var enq ports.EnqueueReport
+		var err error
+		fin, enq, err = s.final.FinalizeAndEnqueue(ctx, taskUUID)
+		return enq, true, err
+	})
+	if err != nil {
+		return fin, err
+	}
+	s.record(rep)
+	return fin, nil
 }
 
 // withQueue runs fn; if the namespace queue is missing it creates the queue

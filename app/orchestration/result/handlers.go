@@ -19,6 +19,12 @@ type Enqueuer interface {
 	EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, error)
 }
 
+// Finalizer evaluates finalization (§10.4) and enqueues what became ready,
+// in one transaction.
+type Finalizer interface {
+	FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error)
+}
+
 // TaskCreator creates a task from a request (the taskinit service).
 type TaskCreator interface {
 	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
@@ -29,7 +35,7 @@ type Processor struct {
 	cfg       Config
 	queue     ports.Queue
 	steps     ports.StepResultStore
-	finalizer ports.TaskFinalizer
+	finalizer Finalizer
 	enqueuer  Enqueuer
 	creator   TaskCreator
 	metrics   ports.OrchestrationMetrics
@@ -41,7 +47,7 @@ type Processor struct {
 type Deps struct {
 	Queue     ports.Queue
 	Steps     ports.StepResultStore
-	Finalizer ports.TaskFinalizer
+	Finalizer Finalizer
 	Enqueuer  Enqueuer
 	Creator   TaskCreator
 	Metrics   ports.OrchestrationMetrics
@@ -108,9 +114,9 @@ func (p *Processor) handleStepResult(ctx context.Context, body []byte) dispositi
 }
 
 // finalizeAndEnqueue runs §10.4 for the task and, if it is still running,
-// enqueues whatever became ready.
+// enqueues whatever became ready, in one transaction.
 func (p *Processor) finalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) disposition {
-	rep, err := p.finalizer.FinalizeTask(ctx, taskUUID)
+	rep, err := p.finalizer.FinalizeAndEnqueue(ctx, taskUUID)
 	if errors.Is(err, ports.ErrNotFound) {
 		return dispArchive
 	}
@@ -121,12 +127,6 @@ func (p *Processor) finalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) 
 	if rep.To != rep.From {
 		p.metrics.TaskFinalized(rep.To)
 		p.log.Info("task finalized", zap.Stringer("task_uuid", taskUUID), zap.String("state", string(rep.To)))
-	}
-	if !rep.To.IsTerminal() && rep.To != domain.TaskError && p.enqueuer != nil {
-		if _, err := p.enqueuer.EnqueueTask(ctx, taskUUID); err != nil {
-			// Not fatal for this message: the periodic cycle enqueues later.
-			p.log.Warn("enqueue after result", zap.Stringer("task_uuid", taskUUID), zap.Error(err))
-		}
 	}
 	return dispDelete
 }

@@ -91,9 +91,9 @@ func New(cfg Config, d Deps) *Service {
 	cfg.Enqueue.ClaimerID = cfg.ID
 	s := &Service{cfg: cfg, deps: d, log: d.Log}
 	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
-	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Queue, d.Metrics, d.Log.Named("enqueue"))
+	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Finalizer, d.Queue, d.Metrics, d.Log.Named("enqueue"))
 	s.results = result.New(cfg.Results, result.Deps{
-		Queue: d.Queue, Steps: d.Steps, Finalizer: d.Finalizer, Enqueuer: s.enqueuer, Creator: s.init,
+		Queue: d.Queue, Steps: d.Steps, Finalizer: s.enqueuer, Enqueuer: s.enqueuer, Creator: s.init,
 		Metrics: d.Metrics, Log: d.Log.Named("results"),
 	})
 	return s
