@@ -14,19 +14,18 @@ import (
 
 // Error codes of ErrorResponse.error (contract §8.1 plus generic ones).
 const (
-	CodeServiceUnavailable       = "service_unavailable"
-	CodeNamespaceNotSupported    = "namespace_not_supported"
-	CodeTemplateNotFound         = "template_not_found"
-	CodeHandlerMetadataNotFound  = "handler_metadata_not_found"
-	CodeRefreshFailed            = "refresh_failed"
-	CodeBadRequest               = "bad_request"
-	CodeUnauthorized             = "unauthorized"
-	CodeNotFound                 = "not_found"
-	CodeRequestTimeout           = "request_timeout"
-	CodeInternalError            = "internal_error"
-	CodeDatabaseError            = "database_error"
-	CodeMethodNotAllowed         = "method_not_allowed"
-	codeTemplateCatalogReadError = CodeDatabaseError
+	CodeServiceUnavailable      = "service_unavailable"
+	CodeNamespaceNotSupported   = "namespace_not_supported"
+	CodeTemplateNotFound        = "template_not_found"
+	CodeHandlerMetadataNotFound = "handler_metadata_not_found"
+	CodeRefreshFailed           = "refresh_failed"
+	CodeBadRequest              = "bad_request"
+	CodeUnauthorized            = "unauthorized"
+	CodeNotFound                = "not_found"
+	CodeRequestTimeout          = "request_timeout"
+	CodeInternalError           = "internal_error"
+	CodeDatabaseError           = "database_error"
+	CodeMethodNotAllowed        = "method_not_allowed"
 )
 
 // writeError writes ErrorResponse and aborts the chain. It is the
@@ -51,7 +50,7 @@ func (s *Server) writeStoreError(c *gin.Context, what string, err error) {
 		return
 	}
 	s.log.Sugar().Warnw("worker web: "+what+" failed", "error", err, "request_id", middleware.GetRequestID(c))
-	s.writeError(c, http.StatusInternalServerError, codeTemplateCatalogReadError, what+" failed")
+	s.writeError(c, http.StatusInternalServerError, CodeDatabaseError, what+" failed")
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ports.ErrNotFound) }

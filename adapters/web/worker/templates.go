@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -164,7 +165,8 @@ func validateConfiguration(raw json.RawMessage) TemplateValidationResponse {
 		return resp
 	}
 	if verr := tmpl.Validate(); verr != nil {
-		if tv, ok := verr.(*domain.TemplateValidationError); ok {
+		var tv *domain.TemplateValidationError
+		if errors.As(verr, &tv) {
 			resp.Errors = append(resp.Errors, tv.Messages()...)
 		} else {
 			resp.Errors = append(resp.Errors, verr.Error())
