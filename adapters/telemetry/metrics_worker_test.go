@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -197,4 +198,36 @@ func TestQueueNamespace(t *testing.T) {
 	for in, want := range cases {
 		require.Equal(t, want, QueueNamespace(in), in)
 	}
+}
+
+// badCollector emits a sample that contradicts its own description, which
+// makes Gather report an error alongside the families it could gather.
+type badCollector struct{}
+
+var badDesc = prometheus.NewDesc("tasker_worker_test_bad", "Bad on purpose", []string{"a"}, nil)
+
+func (badCollector) Describe(ch chan<- *prometheus.Desc) { ch <- badDesc }
+func (badCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(badDesc, prometheus.GaugeValue, 1, "x")
+	ch <- prometheus.MustNewConstMetric(badDesc, prometheus.GaugeValue, 2, "x") // duplicate series
+}
+
+func TestWorkerMetrics_PartialGatherStillServes(t *testing.T) {
+	m, err := NewWorkerMetrics(WorkerInfo{}, WorkerSources{})
+	require.NoError(t, err)
+	require.NoError(t, m.Registry().Register(badCollector{}))
+	fams, _ := scrape(t, m)
+	require.Contains(t, fams, "tasker_worker_uptime_seconds", "good families are served despite one bad collector")
+}
+
+func TestInstrumentEventBus_DroppedExecution(t *testing.T) {
+	m, err := NewWorkerMetrics(WorkerInfo{}, WorkerSources{})
+	require.NoError(t, err)
+	inner := mocks.NewEventBus(t)
+	ev := domain.StepExecutionEvent{Claim: domain.StepClaim{Namespace: "examples"}}
+	inner.EXPECT().PublishExecution(mock.Anything, ev).Return(context.Canceled).Once()
+	require.ErrorIs(t, m.InstrumentEventBus(inner).PublishExecution(context.Background(), ev), context.Canceled)
+	fams, _ := scrape(t, m)
+	require.Equal(t, 1.0, value(t, fams, "tasker_worker_event_bus_dropped_total", map[string]string{"event": EventExecution}))
+	require.NotContains(t, fams, "tasker_worker_steps_claimed_total", "a dropped execution is not a claimed step")
 }
