@@ -47,16 +47,16 @@ func (c *cli) wait(ctx context.Context, client *httpclient.Client, id uuid.UUID,
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	var last progress
-	var task httpclient.TaskResponse
+	var task httpclient.TaskResponse // the latest answer, reported if the wait is cut short
 	for {
-		var err error
-		task, err = client.GetTask(ctx, id)
+		latest, err := client.GetTask(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.stoppedWaiting(ctx, id, task, timeout)
 			}
 			return fmt.Errorf("wait for task %s: %w", id, err)
 		}
+		task = latest
 		p := progress{status: task.Status, completed: task.CompletedSteps, inProgress: task.InProgressSteps,
 			failed: task.FailedSteps, n: task.TotalSteps}
 		if p != last && !c.jsonOutput() {
