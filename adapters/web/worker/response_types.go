@@ -83,6 +83,9 @@ type StatusConfiguration struct {
 	EventSystemEnabled  bool     `json:"event_system_enabled"`
 	CommandBufferSize   int      `json:"command_buffer_size"`
 	SupportedNamespaces []string `json:"supported_namespaces"`
+	// CircuitBreakerState is the OrchestrationAPI client's breaker (project
+	// addition to the contract shape; null when no client is wired).
+	CircuitBreakerState *string `json:"circuit_breaker_state"`
 }
 
 // Capabilities is WorkerStatusResponse.capabilities.

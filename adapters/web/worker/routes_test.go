@@ -98,7 +98,7 @@ func TestGetStatus_AndDetailed(t *testing.T) {
 			require.Equal(t, "active", st.Status)
 			require.Equal(t, "command_processor", st.WorkerType)
 			require.Equal(t, StatusConfiguration{Environment: "test", DatabaseConnected: true, EventSystemEnabled: true,
-				CommandBufferSize: 1000, SupportedNamespaces: []string{"examples", "other"}}, st.Configuration)
+				CommandBufferSize: 1000, SupportedNamespaces: []string{"examples", "other"}}, st.Configuration, "no breaker wired: null")
 			require.True(t, st.Capabilities.CanProcessSteps)
 			require.Equal(t, []string{"SimpleStepMessage", "StepCompletionEvent"}, st.Capabilities.SupportedMessageTypes)
 			pm := st.PerformanceMetrics
@@ -254,4 +254,16 @@ func TestMetricsDisabled_RoutesAbsent(t *testing.T) {
 		require.False(t, strings.HasPrefix(r.Path, "/metrics"), r.Path)
 	}
 	require.Equal(t, http.StatusNotFound, e.do(t, http.MethodGet, "/metrics").code)
+}
+
+type breakerState string
+
+func (b breakerState) BreakerState() string { return string(b) }
+
+func TestGetStatus_ReportsCircuitBreaker(t *testing.T) {
+	e := setup(t)
+	e.srv.deps.Breaker = breakerState("open")
+	var st WorkerStatusResponse
+	require.NoError(t, json.Unmarshal(e.do(t, http.MethodGet, "/status").body, &st))
+	require.Equal(t, "open", *st.Configuration.CircuitBreakerState)
 }

@@ -112,6 +112,9 @@ type Deps struct {
 	Queues    QueueMetricsReader
 	// Metrics serves /metrics (telemetry.WorkerMetrics.Handler).
 	Metrics http.Handler
+	// Breaker is optional: the OrchestrationAPI client, whose circuit
+	// breaker state /status reports (null when not wired).
+	Breaker BreakerReporter
 	Logger  *zap.Logger
 	Clock   ports.Clock
 }

@@ -126,3 +126,9 @@ type Database interface {
 type QueueMetricsReader interface {
 	Metrics(ctx context.Context, queue string) (ports.QueueMetrics, error)
 }
+
+// BreakerReporter reports the OrchestrationAPI client's circuit breaker
+// ("closed", "open", "half-open", "disabled"); *httpclient.Client satisfies it.
+type BreakerReporter interface {
+	BreakerState() string
+}

@@ -44,6 +44,11 @@ func (s *Server) handleStatus(c *gin.Context) {
 		return
 	}
 	checks := s.cachedChecks(c.Request.Context())
+	var breaker *string
+	if s.deps.Breaker != nil {
+		st := s.deps.Breaker.BreakerState()
+		breaker = &st
+	}
 	errs := make([]ErrorDetail, 0, len(snap.RecentErrors))
 	for _, e := range snap.RecentErrors {
 		errs = append(errs, ErrorDetail{Timestamp: e.At.UTC(), ErrorType: e.ErrorType, Message: e.Message, Namespace: e.Namespace, StepName: e.StepName})
@@ -53,6 +58,7 @@ func (s *Server) handleStatus(c *gin.Context) {
 		Configuration: StatusConfiguration{
 			Environment: s.cfg.Environment, DatabaseConnected: checks.database.Status == StatusHealthy,
 			EventSystemEnabled: true, CommandBufferSize: s.cfg.CommandBufferSize, SupportedNamespaces: s.namespaces(),
+			CircuitBreakerState: breaker,
 		},
 		Capabilities: Capabilities{
 			CanProcessSteps: snap.PipelineRunning && snap.DispatcherRunning && !snap.ShuttingDown, CanInitializeTasks: false,
