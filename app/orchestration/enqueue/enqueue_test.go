@@ -1,0 +1,153 @@
+package enqueue_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+	"github.com/tasker-systems/tasker-go/ports/mocks"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// queues records CreateQueue calls.
+type queues struct {
+	mu      sync.Mutex
+	created []string
+	err     error
+}
+
+func (q *queues) CreateQueue(_ context.Context, name string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.created = append(q.created, name)
+	return q.err
+}
+
+type fixture struct {
+	store   *mocks.StepEnqueuer
+	final   *mocks.TaskFinalizer
+	queues  *queues
+	metrics *mocks.OrchestrationMetrics
+	svc     *enqueue.Service
+}
+
+func setup(t *testing.T, cfg enqueue.Config) fixture {
+	f := fixture{store: mocks.NewStepEnqueuer(t), final: mocks.NewTaskFinalizer(t), queues: &queues{},
+		metrics: mocks.NewOrchestrationMetrics(t)}
+	f.svc = enqueue.New(cfg, f.store, f.final, f.queues, f.metrics, nil)
+	return f
+}
+
+func TestRunCycleProcessesCandidatesUntilNoneLeft(t *testing.T) {
+	f := setup(t, enqueue.Config{ClaimerID: "me", TasksPerCycle: 5})
+	a, b := uuid.New(), uuid.New()
+	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, "me", []uuid.UUID(nil)).
+		Return(ports.EnqueueReport{TaskUUID: a, Namespace: "ns", StepsEnqueued: 2}, true, nil).Once()
+	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, "me", []uuid.UUID{a}).
+		Return(ports.EnqueueReport{TaskUUID: b, Namespace: "ns"}, true, nil).Once()
+	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, "me", []uuid.UUID{a, b}).
+		Return(ports.EnqueueReport{}, false, nil).Once()
+	f.metrics.EXPECT().StepsEnqueued("ns", 2).Once()
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
+	n, err := f.svc.RunCycle(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+}
+
+func TestRunCycleStopsAtTasksPerCycle(t *testing.T) {
+	f := setup(t, enqueue.Config{TasksPerCycle: 2})
+	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, mock.Anything, mock.Anything).
+		RunAndReturn(func(context.Context, string, []uuid.UUID) (ports.EnqueueReport, bool, error) {
+			return ports.EnqueueReport{TaskUUID: uuid.New()}, true, nil
+		}).Times(2)
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
+	_, err := f.svc.RunCycle(context.Background())
+	require.NoError(t, err)
+}
+
+func TestRunCycleReturnsStoreError(t *testing.T) {
+	f := setup(t, enqueue.Config{})
+	boom := errors.New("db down")
+	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, mock.Anything, mock.Anything).Return(ports.EnqueueReport{}, false, boom)
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
+	_, err := f.svc.RunCycle(context.Background())
+	require.ErrorIs(t, err, boom)
+}
+
+func TestEnqueueTaskCreatesMissingQueueOutsideTheTransactionAndRetries(t *testing.T) {
+	f := setup(t, enqueue.Config{})
+	id := uuid.New()
+	f.store.EXPECT().EnqueueTask(mock.Anything, id).Return(ports.EnqueueReport{}, false, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
+	f.store.EXPECT().EnqueueTask(mock.Anything, id).Return(ports.EnqueueReport{TaskUUID: id, Namespace: "ns", StepsEnqueued: 1}, true, nil).Once()
+	f.metrics.EXPECT().StepsEnqueued("ns", 1).Once()
+	n, err := f.svc.EnqueueTask(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, []string{"ns_queue"}, f.queues.created)
+}
+
+func TestEnqueueTaskQueueCreationFails(t *testing.T) {
+	f := setup(t, enqueue.Config{})
+	f.queues.err = errors.New("permission denied")
+	f.store.EXPECT().EnqueueTask(mock.Anything, mock.Anything).Return(ports.EnqueueReport{}, false, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
+	_, err := f.svc.EnqueueTask(context.Background(), uuid.New())
+	require.ErrorIs(t, err, f.queues.err)
+}
+
+func TestFinalizeAndEnqueue(t *testing.T) {
+	f := setup(t, enqueue.Config{})
+	id := uuid.New()
+	fin := ports.FinalizationReport{TaskUUID: id, From: domain.TaskInProgress, To: domain.TaskInProgress}
+	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id).Return(fin, ports.EnqueueReport{Namespace: "ns", StepsEnqueued: 3}, nil).Once()
+	f.metrics.EXPECT().StepsEnqueued("ns", 3).Once()
+	got, err := f.svc.FinalizeAndEnqueue(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, fin, got)
+
+	boom := errors.New("deadlock")
+	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id).Return(ports.FinalizationReport{}, ports.EnqueueReport{}, boom).Once()
+	_, err = f.svc.FinalizeAndEnqueue(context.Background(), id)
+	require.ErrorIs(t, err, boom)
+}
+
+func TestTriggerIsNonBlockingWhenTheBufferIsFull(t *testing.T) {
+	f := setup(t, enqueue.Config{TriggerBuffer: 1})
+	require.True(t, f.svc.Trigger(uuid.New()))
+	require.False(t, f.svc.Trigger(uuid.New()), "full buffer drops the trigger")
+}
+
+func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
+	f := setup(t, enqueue.Config{CycleInterval: 5 * time.Millisecond})
+	id := uuid.New()
+	triggered := make(chan struct{})
+	f.store.EXPECT().EnqueueTask(mock.Anything, id).RunAndReturn(func(context.Context, uuid.UUID) (ports.EnqueueReport, bool, error) {
+		close(triggered)
+		return ports.EnqueueReport{}, false, errors.New("logged, not fatal")
+	}).Once()
+	cycled := make(chan struct{}, 100)
+	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, mock.Anything, mock.Anything).
+		RunAndReturn(func(context.Context, string, []uuid.UUID) (ports.EnqueueReport, bool, error) {
+			cycled <- struct{}{}
+			return ports.EnqueueReport{}, false, errors.New("cycle error is logged")
+		}).Maybe()
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Maybe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.svc.Run(ctx) }()
+	require.True(t, f.svc.Trigger(id))
+	<-triggered
+	<-cycled
+	cancel()
+	require.NoError(t, <-done)
+}

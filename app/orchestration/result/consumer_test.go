@@ -1,0 +1,202 @@
+package result_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/app/orchestration/result"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+	"github.com/tasker-systems/tasker-go/ports/mocks"
+)
+
+// memQueue is an in-memory ports.Queue: Read hands out each message once.
+type memQueue struct {
+	mu       sync.Mutex
+	pending  map[string][]ports.QueueMessage
+	deleted  map[int64]bool
+	archived map[int64]bool
+	next     int64
+	readErr  error
+	opErr    error
+}
+
+func newMemQueue() *memQueue {
+	return &memQueue{pending: map[string][]ports.QueueMessage{}, deleted: map[int64]bool{}, archived: map[int64]bool{}}
+}
+
+func (q *memQueue) add(queue string, body string) int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.next++
+	q.pending[queue] = append(q.pending[queue], ports.QueueMessage{MsgID: q.next, Message: json.RawMessage(body)})
+	return q.next
+}
+
+func (q *memQueue) CreateQueue(context.Context, string) error { return nil }
+func (q *memQueue) Send(context.Context, string, json.RawMessage, time.Duration) (int64, error) {
+	return 0, nil
+}
+func (q *memQueue) Read(_ context.Context, queue string, _ int, qty int) ([]ports.QueueMessage, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.readErr != nil {
+		return nil, q.readErr
+	}
+	msgs := q.pending[queue]
+	if len(msgs) > qty {
+		msgs = msgs[:qty]
+	}
+	q.pending[queue] = q.pending[queue][len(msgs):]
+	return msgs, nil
+}
+func (q *memQueue) Delete(_ context.Context, _ string, id int64) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deleted[id] = true
+	return true, q.opErr
+}
+func (q *memQueue) Archive(_ context.Context, _ string, id int64) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.archived[id] = true
+	return true, q.opErr
+}
+func (q *memQueue) SetVT(context.Context, string, int64, int) (bool, error) { return true, nil }
+func (q *memQueue) Metrics(context.Context, string) (ports.QueueMetrics, error) {
+	return ports.QueueMetrics{}, nil
+}
+func (q *memQueue) settled(ids ...int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, id := range ids {
+		if !q.deleted[id] && !q.archived[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// notifier emits the given queue names once.
+type notifier struct {
+	names []string
+	err   error
+}
+
+func (n notifier) Wakeups(ctx context.Context) (<-chan string, error) {
+	if n.err != nil {
+		return nil, n.err
+	}
+	ch := make(chan string)
+	go func() {
+		defer close(ch)
+		for _, q := range n.names {
+			select {
+			case ch <- q:
+			case <-ctx.Done():
+				return
+			}
+		}
+		<-ctx.Done()
+	}()
+	return ch, nil
+}
+
+func runProcessor(t *testing.T, p *result.Processor, n ports.QueueNotifier) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx, n) }()
+	return func() {
+		cancel()
+		require.NoError(t, <-done)
+	}
+}
+
+func TestRunConsumesAllThreeQueues(t *testing.T) {
+	q := newMemQueue()
+	steps := mocks.NewStepResultStore(t)
+	fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}}
+	enq := &enqueuer{}
+	created := uuid.New()
+	task, step := uuid.New(), uuid.New()
+	steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
+		State: domain.StepComplete}, nil)
+	p := result.New(result.Config{PollInterval: 5 * time.Millisecond, BatchSize: 2}, result.Deps{Queue: q, Steps: steps,
+		Finalizer: fin, Enqueuer: enq, Creator: creator{resp: domain.TaskCreationResponse{TaskUUID: created}}})
+
+	ids := []int64{
+		q.add(domain.QueueStepResults, string(message(task, step))),
+		q.add(domain.QueueStepResults, `garbage`),
+		q.add(domain.QueueStepResults, `{}`),
+		q.add(domain.QueueTaskRequests, `{"request_id":"r1","task_request":{"name":"a","namespace":"b","version":"1"}}`),
+		q.add(domain.QueueTaskRequests, `{"request_id":"r2"}`),
+		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"`+task.String()+`"}`),
+		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"nope"}`),
+	}
+	stop := runProcessor(t, p, notifier{names: []string{domain.QueueStepResults, "other_queue", ""}})
+	require.Eventually(t, func() bool { return q.settled(ids...) }, 5*time.Second, 5*time.Millisecond)
+	stop()
+	require.True(t, q.deleted[ids[0]], "processed result deleted")
+	require.True(t, q.archived[ids[1]] && q.archived[ids[2]], "poison results archived")
+	require.True(t, q.deleted[ids[3]], "created task request deleted")
+	require.True(t, q.archived[ids[4]], "request without task_request archived")
+	require.True(t, q.deleted[ids[5]], "finalization request deleted")
+	require.True(t, q.archived[ids[6]], "bad finalization request archived")
+	require.Equal(t, []uuid.UUID{created}, enq.calls, "a created task is enqueued at once")
+	require.ElementsMatch(t, []uuid.UUID{task, task}, fin.calls)
+}
+
+func TestTaskRequestDispositions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		archive bool
+		deleted bool
+	}{
+		{"invalid request archived", &domain.ValidationError{Field: "name", Reason: "empty"}, true, false},
+		{"invalid template archived", &domain.TemplateValidationError{}, true, false},
+		{"unknown template archived", &ports.NotFoundError{What: "x"}, true, false},
+		{"transient failure left", errors.New("db down"), false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newMemQueue()
+			p := result.New(result.Config{PollInterval: 5 * time.Millisecond}, result.Deps{Queue: q,
+				Steps: mocks.NewStepResultStore(t), Finalizer: &finalizer{}, Creator: creator{err: tc.err}})
+			id := q.add(domain.QueueTaskRequests, `{"request_id":"r","task_request":{"name":"a","namespace":"b","version":"1"}}`)
+			stop := runProcessor(t, p, nil)
+			require.Eventually(t, func() bool {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				return len(q.pending[domain.QueueTaskRequests]) == 0
+			}, 5*time.Second, 5*time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the handler settles right after the read
+			stop()
+			require.Equal(t, tc.archive, q.archived[id])
+			require.Equal(t, tc.deleted, q.deleted[id])
+		})
+	}
+}
+
+func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
+	q := newMemQueue()
+	q.readErr = errors.New("connection reset")
+	q.opErr = errors.New("delete failed")
+	p := result.New(result.Config{PollInterval: time.Millisecond}, result.Deps{Queue: q,
+		Steps: mocks.NewStepResultStore(t), Finalizer: &finalizer{}})
+	stop := runProcessor(t, p, notifier{err: errors.New("listen refused")})
+	time.Sleep(20 * time.Millisecond) // several failing polls; the loop keeps running
+	q.mu.Lock()
+	q.readErr = nil
+	q.mu.Unlock()
+	id := q.add(domain.QueueTaskFinalizations, `not json`)
+	require.Eventually(t, func() bool { return q.settled(id) }, 5*time.Second, time.Millisecond)
+	stop()
+}
