@@ -55,7 +55,9 @@ func failHandlers(t *testing.T) *handler.Registry {
 		<-ctx.Done()
 		return handler.Success{}, ctx.Err()
 	})
-	must("ok_step", func(context.Context, *handler.StepContext) (handler.Success, error) { return handler.Succeed("fine"), nil })
+	must("ok_step", func(context.Context, *handler.StepContext) (handler.Success, error) {
+		return handler.Succeed("fine"), nil
+	})
 	return r
 }
 
