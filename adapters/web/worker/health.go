@@ -169,24 +169,36 @@ func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64) map[string
 	return out
 }
 
-// stalledLoops names the checked loops whose ticks have not moved for
-// 3 × PollInterval. Intake loops are exempt while intake is saturated:
-// waiting for a free slot is back-pressure, not a wedge.
+// stalledLoops names the checked loops whose ticks have not moved within
+// their threshold. Loops are exempt while intake is saturated: intake
+// readers then wait for a free slot and the dispatcher for a free handler,
+// which is back-pressure, not a wedge.
 func (s *Server) stalledLoops(snap Snapshot) []string {
 	now := s.clock.Now()
 	last := s.loops.observe(now, snap.LoopTicks)
-	limit := 3 * s.cfg.PollInterval
+	if snap.IntakeSaturated {
+		return nil
+	}
 	var stalled []string
 	for name, at := range last {
-		if !s.stallChecked(name) || (snap.IntakeSaturated && strings.HasPrefix(name, "intake:")) {
-			continue
-		}
-		if now.Sub(at) > limit {
+		limit := s.stallLimit(name)
+		if limit > 0 && now.Sub(at) > limit {
 			stalled = append(stalled, name)
 		}
 	}
 	sort.Strings(stalled)
 	return stalled
+}
+
+// stallLimit is how long loop name may go without a tick; 0 = unchecked.
+func (s *Server) stallLimit(name string) time.Duration {
+	if name == "dispatcher" && s.cfg.DispatcherStallAfter > 0 {
+		return s.cfg.DispatcherStallAfter
+	}
+	if s.stallChecked(name) {
+		return 3 * s.cfg.PollInterval
+	}
+	return 0
 }
 
 func (s *Server) stallChecked(name string) bool {
@@ -213,7 +225,7 @@ func (s *Server) commandProcessorCheck(snap Snapshot) HealthCheck {
 		problems = append(problems, "event dispatcher is not running")
 	}
 	if stalled := s.stalledLoops(snap); len(stalled) > 0 {
-		problems = append(problems, fmt.Sprintf("loops not ticking within %s: %s", 3*s.cfg.PollInterval, strings.Join(stalled, ", ")))
+		problems = append(problems, "loops not ticking: "+strings.Join(stalled, ", "))
 	}
 	hc := HealthCheck{Status: StatusHealthy, LastChecked: s.now(), DurationMs: uint64(s.clock.Now().Sub(start) / time.Millisecond)}
 	if len(problems) > 0 {
@@ -260,7 +272,7 @@ func (s *Server) handleLive(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
 	checks := map[string]HealthCheck{}
 	for _, name := range s.stalledLoops(snap) {
-		msg := fmt.Sprintf("no tick within %s", 3*s.cfg.PollInterval)
+		msg := fmt.Sprintf("no tick within %s", s.stallLimit(name))
 		checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
 	}
 	if snap.Started && !snap.ShuttingDown {

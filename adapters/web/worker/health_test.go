@@ -120,7 +120,7 @@ func TestLoopStall_OnlyCheckedLoops(t *testing.T) {
 	})
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "an idle dispatcher is not checked by default")
 
-	e = setup(t, func(c *Config) { c.StallCheckedLoops = []string{"intake:", "dispatcher"} })
+	e = setup(t, func(c *Config) { c.DispatcherStallAfter = 900 * time.Millisecond })
 	e.status.update(func(s *Snapshot) { s.LoopTicks["dispatcher"] = 1 })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(time.Second)

@@ -61,10 +61,15 @@ type Config struct {
 	PollInterval time.Duration
 	// CommandBufferSize is reported in the status configuration.
 	CommandBufferSize int
-	// StallCheckedLoops are loop-name prefixes whose ticks must keep moving
-	// (default "intake:"). Add "dispatcher" once the dispatcher ticks on a
-	// timer; a loop that ticks only on work would look wedged when idle.
+	// StallCheckedLoops are loop-name prefixes whose ticks must move within
+	// 3 × PollInterval (default "intake:", the readers that poll at that
+	// period). A loop that ticks only on work would look wedged when idle,
+	// so only timer-driven loops belong here.
 	StallCheckedLoops []string
+	// DispatcherStallAfter, when positive, also requires the "dispatcher"
+	// loop to tick within it. The dispatcher ticks at least once a second
+	// while idle, so 3 s is a safe value; 0 leaves it unchecked.
+	DispatcherStallAfter time.Duration
 	// TemplateCacheTTL and TemplateCacheSize bound the template cache
 	// (contract: 300 s, 1000 entries).
 	TemplateCacheTTL  time.Duration
