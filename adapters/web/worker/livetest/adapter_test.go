@@ -2,25 +2,19 @@ package livetest
 
 import (
 	"github.com/tasker-systems/tasker-go/adapters/web/worker"
+	appworker "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 )
 
-// Flags are the lifecycle facts the pipeline's Status does not carry; the
-// worker's bootstrap owns them.
-type Flags struct {
-	Started, PipelineRunning, DispatcherRunning, ShuttingDown bool
-	CommandQueueDepth                                         int
-}
-
-// SnapshotFromPipeline converts pipeline.Status into the worker API's
-// Snapshot. saturated is intake.Held() >= worker.max_concurrent_steps.
-// cmd/tasker-worker uses the same conversion (copy of this function).
-func SnapshotFromPipeline(st pipeline.Status, saturated bool, f Flags) worker.Snapshot {
+// SnapshotFromWorker converts the worker service's status into the API's
+// Snapshot. cmd/tasker-worker uses the same conversion (a copy of this
+// function), because adapters do not import app packages.
+func SnapshotFromWorker(st appworker.Status) worker.Snapshot {
 	snap := worker.Snapshot{
-		Started: f.Started, PipelineRunning: f.PipelineRunning, DispatcherRunning: f.DispatcherRunning, ShuttingDown: f.ShuttingDown,
+		Started: st.Started, PipelineRunning: st.PipelineRunning, DispatcherRunning: st.DispatcherRunning, ShuttingDown: st.ShuttingDown,
 		Processed: st.Processed, Succeeded: st.Succeeded, Failed: st.Failed,
 		AverageDurationMs: st.AverageDurationMs, RatePerSecond: st.RatePerSecond, LastProcessedAt: st.LastProcessedAt,
-		InFlight: st.InFlight, IntakeSaturated: saturated, CommandQueueDepth: f.CommandQueueDepth,
+		InFlight: st.InFlight, IntakeSaturated: st.IntakeSaturated, CommandQueueDepth: st.CommandQueueDepth,
 		PoisonArchived: st.Decisions[pipeline.DecisionArchivedPoison],
 		LoopTicks:      st.LoopTicks,
 		Namespaces:     make(map[string]worker.NamespaceStats, len(st.Namespaces)),

@@ -127,23 +127,25 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	t.Cleanup(func() { _ = admin.Close() })
 
 	q := pgmq.New(db)
-	var lw *liveWorker
-	status := worker.StatusFunc(func() worker.Snapshot { return lw.snapshot() })
+	var rw *runningWorker
+	status := worker.StatusFunc(func() worker.Snapshot { return SnapshotFromWorker(rw.w.Status()) })
 	cfg := worker.Config{WorkerID: "worker-live", Version: "test", Environment: "test", Namespaces: []string{ns},
-		MetricsEnabled: true, HealthCheckInterval: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond}
+		MetricsEnabled: true, HealthCheckInterval: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond,
+		DispatcherStallAfter: 3 * time.Second}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: "test", WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
 		worker.MetricsSources(db, q, status, cfg.Namespaces))
 	require.NoError(t, err)
 	steps := metrics.InstrumentStepStore(postgres.NewStepStore(db))
 	bus := metrics.InstrumentEventBus(eventbus.New(eventbus.Config{}))
-	lw = startLiveWorker(t, steps, q, bus, queues, cfg.WorkerID)
+	reg := handlers(t)
+	rw = startWorker(t, steps, q, bus, reg, queues, cfg.WorkerID)
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
-			lw.stop()
+			rw.stop(t)
 		}
 	})
-	base := startServer(t, cfg, worker.Deps{Status: status, Templates: postgres.NewTemplateStore(db), Handlers: registry{"square", "fails"},
+	base := startServer(t, cfg, worker.Deps{Status: status, Templates: postgres.NewTemplateStore(db), Handlers: reg,
 		DB: db, Queues: q, Metrics: metrics.Handler(), Logger: zap.NewNop()})
 
 	// 1. Ready with a live pipeline.
@@ -219,7 +221,7 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	require.Eventually(t, func() bool { c, _ := get(t, base+"/health/ready"); return c == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
 
 	// 5. Shutdown: not ready, naming command_processor.
-	lw.stop()
+	rw.stop(t)
 	stopped = true
 	code, body = get(t, base+"/health/ready")
 	require.Equal(t, http.StatusServiceUnavailable, code)
