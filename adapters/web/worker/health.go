@@ -59,7 +59,8 @@ func (s *Server) RefreshChecks(ctx context.Context) {
 	s.health.refresh.Lock()
 	defer s.health.refresh.Unlock()
 	s.runChecks(ctx)
-	s.loops.observe(s.clock.Now(), s.deps.Status.Snapshot().LoopTicks)
+	snap := s.deps.Status.Snapshot()
+	s.loops.observe(s.clock.Now(), snap.LoopTicks, snap.IntakeSaturated)
 }
 
 func (s *Server) runChecks(ctx context.Context) {
@@ -153,14 +154,16 @@ type loopSeen struct {
 func newLoopWatcher() *loopWatcher { return &loopWatcher{seen: map[string]loopSeen{}} }
 
 // observe records ticks at now. A loop seen for the first time counts as
-// having just ticked: absence of history is not evidence of a wedge.
-func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64) map[string]time.Time {
+// having just ticked: absence of history is not evidence of a wedge. With
+// excused set (back-pressure) every loop counts as having just ticked, so
+// the moment saturation ends is not mistaken for a long silence.
+func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64, excused bool) map[string]time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make(map[string]time.Time, len(ticks))
 	for name, n := range ticks {
 		prev, ok := w.seen[name]
-		if !ok || prev.count != n {
+		if !ok || prev.count != n || excused {
 			prev = loopSeen{count: n, changed: now}
 			w.seen[name] = prev
 		}
@@ -175,7 +178,7 @@ func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64) map[string
 // which is back-pressure, not a wedge.
 func (s *Server) stalledLoops(snap Snapshot) []string {
 	now := s.clock.Now()
-	last := s.loops.observe(now, snap.LoopTicks)
+	last := s.loops.observe(now, snap.LoopTicks, snap.IntakeSaturated)
 	if snap.IntakeSaturated {
 		return nil
 	}

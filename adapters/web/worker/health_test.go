@@ -105,7 +105,15 @@ func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {
 	e.status.update(func(s *Snapshot) { s.IntakeSaturated = true })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "waiting for a free slot is back-pressure")
 
-	e.status.update(func(s *Snapshot) { s.IntakeSaturated = false; s.LoopTicks["intake:examples_queue"]++ })
+	e.clock.advance(time.Second) // saturated for a while, no ticks
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+	e.status.update(func(s *Snapshot) { s.IntakeSaturated = false })
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "the end of saturation is not a long silence")
+	e.clock.advance(400 * time.Millisecond)
+	e.status.update(func(s *Snapshot) { s.LoopTicks["intake:other_queue"]++ })
+	require.Equal(t, []string{"intake:examples_queue"}, keys(readyError(t, e.do(t, http.MethodGet, "/health/live")).Checks),
+		"a loop still silent 3 × poll after saturation ended is wedged")
+	e.status.update(func(s *Snapshot) { s.LoopTicks["intake:examples_queue"]++ })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "ticking again recovers")
 }
 
