@@ -212,7 +212,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	goRun(&disp, func() { defer w.dispatcherUp.Store(false); w.disp.Run(dispCtx) })
 	w.intakeUp.Store(true)
 	goRun(&intake, func() { defer w.intakeUp.Store(false); w.intake.Run(ctx) })
-	w.log.Info("worker running", zap.String("worker_id", w.cfg.WorkerID), zap.Strings("queues", w.cfg.Queues),
+	w.log.Info("worker running", zap.Strings("queues", w.cfg.Queues),
 		zap.Int("max_concurrent_steps", w.cfg.MaxConcurrentSteps))
 
 	<-ctx.Done()

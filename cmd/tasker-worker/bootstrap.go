@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tasker-systems/tasker-go/adapters/config"
+	"github.com/tasker-systems/tasker-go/adapters/eventbus"
+	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
+	"github.com/tasker-systems/tasker-go/app/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/examples"
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/app/worker/registry"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// TestHandlersEnv enables the test-only handlers (see testhandlers.go).
+const TestHandlersEnv = "TASKER_WORKER_TEST_HANDLERS"
+
+// service is the assembled worker process.
+type service struct {
+	log      *zap.Logger
+	db       interface{ Close() error }
+	worker   *worker.Worker
+	web      *web.Server
+	notifier ports.MessageNotifier
+	orchAPI  ports.OrchestrationAPI
+}
+
+// bootstrap builds every adapter and the worker; any error is a startup failure.
+func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*service, error) {
+	connectCtx, cancel := context.WithTimeout(ctx, cfg.Database.Pool.ConnectTimeout()+5*time.Second)
+	defer cancel()
+	db, err := postgres.Open(connectCtx, cfg.Database.URL, postgres.PoolConfig{
+		MaxOpenConns: cfg.Database.Pool.MaxOpenConns, MaxIdleConns: cfg.Database.Pool.MaxIdleConns,
+		ConnMaxLifetime: cfg.Database.Pool.ConnMaxLifetime()})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	svc := &service{log: log, db: db, orchAPI: nullOrchestrationAPI{}}
+	ok := false
+	defer func() {
+		if !ok {
+			svc.close()
+		}
+	}()
+
+	handlers := handler.Default
+	if err := examples.Register(handlers); err != nil {
+		return nil, fmt.Errorf("register example handlers: %w", err)
+	}
+	if os.Getenv(TestHandlersEnv) == "1" {
+		if err := registerTestHandlers(handlers); err != nil {
+			return nil, err
+		}
+		log.Warn("test-only handlers registered", zap.String("env", TestHandlersEnv))
+	}
+
+	queue := pgmq.New(db)
+	templates := postgres.NewTemplateStore(db)
+	reg, err := registry.New(registry.Config{TemplateDir: cfg.Worker.TemplateDir, Namespaces: cfg.Worker.Namespaces,
+		SkipInvalid: cfg.Worker.SkipInvalidTemplates}, templates, queue, log)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := reg.Load(ctx)
+	if err != nil {
+		var le *registry.LoadError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("%w (set worker.skip_invalid_templates = true to start anyway)", err)
+		}
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	log.Info("task templates registered", zap.Int("registered", len(rep.Registered)), zap.Int("invalid_skipped", len(rep.Invalid)),
+		zap.Int("rejected", len(rep.Rejected)), zap.String("template_dir", cfg.Worker.TemplateDir))
+	if err := reg.EnsureQueues(ctx); err != nil {
+		return nil, fmt.Errorf("queues: %w", err)
+	}
+
+	if cfg.Pgmq.ListenEnabled {
+		channels := make([]string, len(cfg.Worker.Namespaces))
+		for i, ns := range cfg.Worker.Namespaces {
+			channels[i] = pgmq.NamespaceReadyChannel(ns)
+		}
+		l, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL, Channels: channels, ReconnectQueues: reg.Queues()}, log)
+		if err != nil {
+			return nil, fmt.Errorf("LISTEN: %w", err)
+		}
+		svc.notifier = l
+	}
+
+	hostname, _ := os.Hostname()
+	var status web.StatusProvider = web.StatusFunc(func() web.Snapshot {
+		if svc.worker == nil {
+			return web.Snapshot{}
+		}
+		return snapshotFromWorker(svc.worker.Status())
+	})
+	var steps ports.StepStore = postgres.NewStepStore(db)
+	var bus ports.EventBus = eventbus.New(eventbus.Config{PublisherBufferSize: cfg.EventIntegration.PublisherBufferSize,
+		SubscriberBufferSize: cfg.EventIntegration.SubscriberBufferSize})
+	var metrics *telemetry.WorkerMetrics
+	if cfg.WorkerWeb.Enabled && cfg.WorkerWeb.MetricsEnabled {
+		metrics, err = telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: version, WorkerID: cfg.Worker.WorkerID, WorkerType: web.WorkerType},
+			web.MetricsSources(db, queue, status, cfg.Worker.Namespaces))
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		steps = metrics.InstrumentStepStore(steps)
+		bus = metrics.InstrumentEventBus(bus)
+	}
+
+	w, err := worker.New(worker.Config{
+		WorkerID:                 cfg.Worker.WorkerID,
+		Hostname:                 hostname,
+		Environment:              cfg.Environment,
+		Queues:                   reg.Queues(),
+		VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
+		PollInterval:             cfg.Pgmq.PollInterval(),
+		BatchSize:                cfg.Pgmq.BatchSize,
+		MaxConcurrentSteps:       cfg.Worker.MaxConcurrentSteps,
+		StepClaimTimeout:         cfg.Worker.StepClaimTimeout(),
+		CorrelationTimeout:       cfg.EventIntegration.CorrelationTimeout(),
+		ShutdownTimeout:          cfg.Pgmq.ShutdownTimeout(),
+		CommandBufferSize:        cfg.CommandProcessing.CommandBufferSize,
+		MaxConcurrentCommands:    cfg.CommandProcessing.MaxConcurrentCommands,
+		CommandTimeout:           cfg.CommandProcessing.CommandTimeout(),
+	}, worker.Deps{Steps: steps, Queue: queue, Bus: bus, Notifier: svc.notifier, Handlers: handlers, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	svc.worker = w
+
+	if cfg.WorkerWeb.Enabled {
+		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: version, Environment: cfg.Environment,
+			Namespaces: cfg.Worker.Namespaces, BindAddress: cfg.WorkerWeb.BindAddress, RequestTimeout: cfg.WorkerWeb.RequestTimeout(),
+			AuthEnabled: cfg.WorkerWeb.AuthenticationEnabled, Tokens: cfg.WorkerWeb.Tokens, CORSEnabled: cfg.WorkerWeb.CORSEnabled,
+			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
+			PollInterval: cfg.Pgmq.PollInterval(), CommandBufferSize: w.Config().CommandBufferSize}
+		deps := web.Deps{Status: status, Templates: templates, Handlers: handlers, DB: db, Queues: queue, Logger: log}
+		if metrics != nil {
+			deps.Metrics = metrics.Handler()
+		}
+		srv, err := web.New(wc, deps)
+		if err != nil {
+			return nil, fmt.Errorf("worker_web: %w", err)
+		}
+		svc.web = srv
+	}
+	ok = true
+	return svc, nil
+}
+
+// run serves until ctx ends and shuts down gracefully. The web API keeps
+// answering during the grace period (readiness 503) and stops last.
+func (s *service) run(ctx context.Context) error {
+	defer s.close()
+	webCtx, stopWeb := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWeb()
+	var wg sync.WaitGroup
+	webErr := make(chan error, 1)
+	if s.web != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.web.ListenAndServe(webCtx); err != nil {
+				webErr <- err
+			}
+		}()
+	}
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	var runErr error
+	done := make(chan error, 1)
+	go func() { done <- s.worker.Run(workerCtx) }()
+	select {
+	case runErr = <-done:
+	case err := <-webErr:
+		runErr = err
+		stopWorker()
+		<-done
+	case <-ctx.Done():
+		s.log.Info("stop signal received; shutting down")
+		runErr = <-done
+	}
+	stopWeb()
+	wg.Wait()
+	return runErr
+}
+
+func (s *service) close() {
+	if s.notifier != nil {
+		_ = s.notifier.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}
+
+// nullOrchestrationAPI stands in for the orchestration HTTP client: the
+// worker's pipeline does not call the orchestration, and the client is
+// wired here once a worker feature needs it.
+type nullOrchestrationAPI struct{}
+
+var errNoOrchestrationAPI = errors.New("orchestration API client not configured in the worker")
+
+func (nullOrchestrationAPI) CreateTask(context.Context, domain.TaskRequest) (domain.TaskCreationResponse, error) {
+	return domain.TaskCreationResponse{}, errNoOrchestrationAPI
+}
+
+func (nullOrchestrationAPI) Health(context.Context) error { return errNoOrchestrationAPI }
