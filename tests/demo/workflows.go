@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -99,13 +100,17 @@ func quoteArgs(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// indentWriter prefixes every line with four spaces.
+// indentWriter prefixes every line with four spaces. It is safe for the
+// concurrent stdout and stderr copiers of one exec.Cmd.
 type indentWriter struct {
+	mu      sync.Mutex
 	w       io.Writer
 	midLine bool
 }
 
 func (iw *indentWriter) Write(p []byte) (int, error) {
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
 	var b bytes.Buffer
 	for _, c := range p {
 		if !iw.midLine {
