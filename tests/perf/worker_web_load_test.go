@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,10 +30,14 @@ import (
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
 
-// EnvTarget points the harness at a running worker (e.g.
-// http://127.0.0.1:8081); when unset an in-process server is started on a
-// real listener over a real database.
-const EnvTarget = "TASKER_WORKER_WEB_URL"
+// EnvTarget points the harness at an already running worker (e.g.
+// http://127.0.0.1:8081). When unset the harness builds cmd/tasker-worker
+// and runs it over a fresh test database; with EnvInProcess=1 it serves
+// the API in-process on a real listener instead.
+const (
+	EnvTarget    = "TASKER_WORKER_WEB_URL"
+	EnvInProcess = "TASKER_PERF_INPROCESS"
+)
 
 // loadResult summarises one run.
 type loadResult struct {
@@ -174,6 +181,58 @@ func startInProcess(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
+// startBinary builds cmd/tasker-worker, runs it over a fresh migrated
+// database serving the example templates, and waits until it is ready.
+// Its logs (one access line per request, as in production) go to a file.
+func startBinary(t *testing.T) string {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/tasker-worker")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "build tasker-worker: %s", out)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	cmd := exec.Command(filepath.Join(dir, "tasker-worker"))
+	cmd.Env = append(os.Environ(), "TASKER_ENV=test",
+		"TASKER_CONFIG_DIR="+filepath.Join(root, "configs", "tasker"),
+		"DATABASE_URL="+testdb.URL(t),
+		"TASKER_WORKER__NAMESPACES=examples",
+		"TASKER_WORKER__TEMPLATE_DIR="+filepath.Join(root, "configs", "tasks"),
+		"TASKER_WORKER_WEB__BIND_ADDRESS="+addr,
+		"TASKER_LOGGING__LEVEL=info", "TASKER_LOGGING__FORMAT=json")
+	logFile, err := os.Create(filepath.Join(dir, "worker.log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(40 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = logFile.Close()
+	})
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/health/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "tasker-worker never became ready (log: %s)", logFile.Name())
+	return base
+}
+
 // tickingStatus is a running worker's snapshot: the intake loop ticks every
 // 100 ms, so readiness exercises the real loop-liveness path.
 func tickingStatus() (worker.StatusProvider, func()) {
@@ -215,10 +274,15 @@ func TestWorkerWebLoad(t *testing.T) {
 		t.Skip("performance harness: set TASKER_PERF=1 to run")
 	}
 	base := os.Getenv(EnvTarget)
-	target := "running binary at " + base
-	if base == "" {
+	target := "running worker at " + base
+	switch {
+	case base != "":
+	case os.Getenv(EnvInProcess) == "1":
 		base = startInProcess(t)
 		target = "in-process server on " + base
+	default:
+		base = startBinary(t)
+		target = "tasker-worker binary on " + base
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}}
 	t.Cleanup(client.CloseIdleConnections)
