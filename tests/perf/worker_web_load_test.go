@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -233,6 +234,17 @@ func startBinary(t *testing.T) string {
 	return base
 }
 
+// loadAvg is the 1-minute load average (Linux), printed next to the
+// figures because the machine is shared and tails follow its load.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil || len(b) == 0 {
+		return "n/a"
+	}
+	f := strings.Fields(string(b))
+	return f[0]
+}
+
 // tickingStatus is a running worker's snapshot: the intake loop ticks every
 // 100 ms, so readiness exercises the real loop-liveness path.
 func tickingStatus() (worker.StatusProvider, func()) {
@@ -297,7 +309,7 @@ func TestWorkerWebLoad(t *testing.T) {
 	for _, p := range []string{"/health/ready", "/status"} {
 		drive(client, base+p, p, 1000, time.Second) // warm-up: open the 64 connections, grow buffers
 		r := drive(client, base+p, p, 1000, 10*time.Second)
-		fmt.Println(r)
+		fmt.Printf("%s loadavg=%s\n", r, loadAvg())
 		t.Log(r)
 	}
 }
