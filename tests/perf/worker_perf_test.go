@@ -1,0 +1,200 @@
+package perf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/eventbus"
+	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	appworker "github.com/tasker-systems/tasker-go/app/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+const perfNS = "perfworker"
+
+// perfWorker is one in-process worker on its own pool.
+type perfWorker struct {
+	w    *appworker.Worker
+	stop func()
+}
+
+// startPerfWorker runs a worker serving perfNS with the handler h.
+func startPerfWorker(t testing.TB, url string, h handler.HandlerFunc, listen bool, tune func(*appworker.Config)) *perfWorker {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40, MaxIdleConns: 40})
+	require.NoError(t, err)
+	q := pgmq.New(db)
+	for _, name := range []string{domain.QueueName(perfNS), domain.QueueStepResults} {
+		require.NoError(t, q.CreateQueue(context.Background(), name))
+	}
+	reg := handler.NewRegistry()
+	require.NoError(t, reg.Register("perf.step", h))
+	cfg := appworker.Config{WorkerID: "worker-perf", Environment: "test", Queues: []string{domain.QueueName(perfNS)},
+		PollInterval: 500 * time.Millisecond}
+	if tune != nil {
+		tune(&cfg)
+	}
+	deps := appworker.Deps{Steps: postgres.NewStepStore(db), Queue: q, Bus: eventbus.New(eventbus.Config{}), Handlers: reg}
+	var l *pgmq.Listener
+	if listen {
+		l, err = pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: url,
+			Channels: []string{pgmq.NamespaceReadyChannel(perfNS)}}, nil)
+		require.NoError(t, err)
+		deps.Notifier = l
+	}
+	w, err := appworker.New(cfg, deps)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	pw := &perfWorker{w: w, stop: func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+			if l != nil {
+				_ = l.Close()
+			}
+			_ = db.Close()
+		})
+	}}
+	t.Cleanup(pw.stop)
+	return pw
+}
+
+// perfTasks creates n single-step tasks and returns (task, step) pairs.
+func perfTasks(t testing.TB, db *sqlx.DB, n int) [][2]uuid.UUID {
+	t.Helper()
+	spec := testdb.TaskSpec{Namespace: perfNS, Name: "perf", Version: "1.0.0", Context: map[string]any{},
+		Steps: []testdb.StepSpec{{Name: "step"}}}
+	tmpl := testdb.TemplateFromSpec(spec)
+	tmpl.Steps[0].Handler.Callable = "perf.step"
+	testdb.RegisterTemplate(t, db, tmpl)
+	testdb.CreateQueue(t, db, domain.QueueName(perfNS))
+	out := make([][2]uuid.UUID, n)
+	for i := range out {
+		ct := testdb.CreateTask(t, db, spec)
+		out[i] = [2]uuid.UUID{ct.TaskUUID, ct.Steps["step"]}
+	}
+	return out
+}
+
+// enqueueStep marks the step enqueued and sends its message in one
+// transaction, as the orchestration does (§10.2), and returns when committed.
+func enqueueStep(ctx context.Context, db *sqlx.DB, pair [2]uuid.UUID) error {
+	msg, _ := json.Marshal(domain.SimpleStepMessage{TaskUUID: pair[0], StepUUID: pair[1]})
+	return postgres.WithTx(ctx, db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE tasker_workflow_step_transitions SET most_recent = false
+			WHERE workflow_step_uuid = $1 AND most_recent`, pair[1]); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasker_workflow_step_transitions
+			(workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+			VALUES ($1, 'enqueued', 'pending', '{}', 2, true, NOW(), NOW())`, pair[1]); err != nil {
+			return err
+		}
+		_, err := pgmq.New(tx).Send(ctx, domain.QueueName(perfNS), msg, 0)
+		return err
+	})
+}
+
+// TestWorkerPickupLatency sends step messages one at a time and reports
+// the time from send to handler start, with LISTEN/NOTIFY (goal p50 < 5 ms)
+// and with LISTEN disabled (polling every 500 ms).
+func TestWorkerPickupLatency(t *testing.T) {
+	perfEnabled(t)
+	for _, listen := range []bool{true, false} {
+		name := "worker pickup LISTEN/NOTIFY"
+		n := 300
+		if !listen {
+			name, n = "worker pickup polling only (poll_interval 500ms)", 40
+		}
+		t.Run(name, func(t *testing.T) {
+			url := testdb.URL(t)
+			db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 4})
+			require.NoError(t, err)
+			defer db.Close()
+			pairs := perfTasks(t, db, n)
+			started := make(chan time.Time, 1)
+			startPerfWorker(t, url, func(context.Context, *handler.StepContext) (handler.Success, error) {
+				started <- time.Now()
+				return handler.Succeed(nil), nil
+			}, listen, nil)
+			time.Sleep(200 * time.Millisecond) // let the first poll pass so it does not flatter the figures
+			fromSend := make([]time.Duration, 0, n)
+			fromCommit := make([]time.Duration, 0, n)
+			for _, p := range pairs {
+				sent := time.Now()
+				require.NoError(t, enqueueStep(context.Background(), db, p))
+				committed := time.Now()
+				select {
+				case at := <-started:
+					fromSend = append(fromSend, at.Sub(sent))
+					fromCommit = append(fromCommit, at.Sub(committed))
+				case <-time.After(10 * time.Second):
+					t.Fatal("handler never started")
+				}
+			}
+			report(t, name+" send (enqueue tx start)→handler start", fromSend)
+			report(t, name+" commit→handler start", fromCommit)
+		})
+	}
+}
+
+// BenchmarkWorkerNoopSteps measures worker-side throughput: b.N single-step
+// tasks are enqueued up front, then one worker with a no-op handler drains
+// them on the local Postgres (goal ≥ 2,000 steps/s on 2 cores). Run with
+//
+//	go test ./tests/perf -run X -bench WorkerNoopSteps -benchtime 3000x
+//
+// TASKER_PERF_ASYNC_COMMIT=1 runs the worker's sessions with
+// synchronous_commit=off, a diagnostic that shows how much of the figure is
+// WAL flushing (commits that NOTIFY are serialised by PostgreSQL).
+func BenchmarkWorkerNoopSteps(b *testing.B) {
+	url := testdb.URL(b)
+	if os.Getenv("TASKER_PERF_ASYNC_COMMIT") == "1" {
+		url += "&options=-c%20synchronous_commit%3Doff"
+	}
+	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 8})
+	require.NoError(b, err)
+	defer db.Close()
+	pairs := perfTasks(b, db, b.N)
+	for _, p := range pairs {
+		require.NoError(b, enqueueStep(context.Background(), db, p))
+	}
+	b.ResetTimer()
+	start := time.Now()
+	pw := startPerfWorker(b, url, func(context.Context, *handler.StepContext) (handler.Success, error) {
+		return handler.Succeed(nil), nil
+	}, false, func(c *appworker.Config) {
+		c.MaxConcurrentSteps = 40
+		c.BatchSize = 40
+		c.MaxConcurrentCommands = 40
+	})
+	for pw.w.Status().Processed < uint64(b.N) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	pw.stop()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "steps/s")
+	fmt.Printf("PERF worker noop steps: n=%d in %s = %.0f steps/s\n", b.N, elapsed.Round(time.Millisecond), float64(b.N)/elapsed.Seconds())
+	var left int
+	require.NoError(b, db.Get(&left, `SELECT count(*) FROM pgmq.q_perfworker_queue`))
+	require.Zero(b, left)
+}
+
+var _ ports.MessageNotifier = (*pgmq.Listener)(nil)
