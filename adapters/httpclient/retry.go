@@ -58,11 +58,13 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		Multiplier:          c.cfg.Backoff.Multiplier,
 		MaxInterval:         c.cfg.Backoff.Max,
 	}
+	var lastErr error
 	op := func() (*response, error) {
 		resp, err := c.guarded(ctx, r)
 		if err == nil {
 			return resp, nil
 		}
+		lastErr = err
 		if !retryable(err) {
 			return nil, backoff.Permanent(err)
 		}
@@ -90,8 +92,9 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		err = de.cause
 	}
 	if cause := context.Cause(ctx); cause != nil && err == cause {
-		// backoff.Retry returns the bare context cause when it stops waiting.
-		return nil, fmt.Errorf("%s %s: gave up while waiting to retry: %w", r.method, r.path, err)
+		// backoff.Retry returns the bare context cause when it stops waiting;
+		// keep the failure that made it wait.
+		return nil, fmt.Errorf("%s %s: gave up while waiting to retry: %w (last error: %v)", r.method, r.path, err, lastErr)
 	}
 	return nil, err
 }

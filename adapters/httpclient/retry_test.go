@@ -250,3 +250,20 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestCallerDeadlineDuringBackoffKeepsTheLastError(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t, reply{status: 503, body: errBody(CodeServiceUnavailable, "database unavailable")})
+	cfg := testConfig(f)
+	cfg.Backoff.Initial = time.Second
+	c := newTestClient(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+
+	err := c.Health(ctx)
+
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "gave up while waiting to retry")
+	require.ErrorContains(t, err, "503 SERVICE_UNAVAILABLE: database unavailable")
+	require.Len(t, f.requests(), 1)
+}
