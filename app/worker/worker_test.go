@@ -82,7 +82,7 @@ func TestRunShutdownFailsUnfinishedSteps(t *testing.T) {
 	snap := ports.StepSnapshot{
 		Step:  domain.StepInfo{WorkflowStepUUID: stepID, TaskUUID: taskID, Name: "s", Attempts: 1, RetryLimit: 3},
 		State: domain.StepEnqueued, DependenciesSatisfied: true,
-		Task:  domain.TaskInfo{TaskUUID: taskID, NamespaceName: "ns"},
+		Task: domain.TaskInfo{TaskUUID: taskID, NamespaceName: "ns"},
 	}
 	tmpl := domain.TaskTemplate{Name: "t", NamespaceName: "ns", Version: "1.0.0",
 		Steps: []domain.StepDefinition{{Name: "s", Handler: domain.HandlerDefinition{Callable: "block"}}}}
