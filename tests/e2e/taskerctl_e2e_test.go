@@ -22,16 +22,14 @@ func taskCount(t *testing.T, db *sqlx.DB) int {
 	return n
 }
 
-// TestClientAndTaskerctlAgainstOrchestrationBinary runs the real
-// `tasker-orchestration serve` binary on an isolated database with the
-// example templates registered and the scripted worker of this package
-// (examples.square / examples.multiply over examples_queue), then drives it
-// with the httpclient package and the taskerctl binary.
-func TestClientAndTaskerctlAgainstOrchestrationBinary(t *testing.T) {
+// TestClientAndTaskerctlAgainstRealBinaries runs the real
+// `tasker-orchestration serve` and `tasker-worker` binaries on an isolated
+// database, then drives them with the httpclient package and the taskerctl
+// binary.
+func TestClientAndTaskerctlAgainstRealBinaries(t *testing.T) {
 	db, dbURL := OrchDB(t)
 	bins := buildBinaries(t)
-	orch := startOrchestrationBinary(t, bins, dbURL)
-	NewFakeWorker(db, "e2e-worker").Start(t, 4)
+	orch, _ := startServices(t, bins, dbURL)
 
 	cfg := httpclient.DefaultConfig()
 	cfg.BaseURL = orch.URL

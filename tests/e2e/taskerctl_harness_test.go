@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,18 +13,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/tasker-systems/tasker-go/adapters/httpclient"
 )
 
-// buildBinaries compiles tasker-orchestration and taskerctl with the same
-// command as `task build` (go build -o DIR/ ./cmd/...), into a directory
-// removed when the test ends.
+// buildBinaries compiles the three binaries with the same command as
+// `task build` (go build -o DIR/ ./cmd/...), into a directory removed when
+// the test ends.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./cmd/tasker-orchestration", "./cmd/taskerctl")
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = filepath.Join("..", "..")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -51,29 +48,22 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// orchestrationProcess is a running `tasker-orchestration serve`.
-type orchestrationProcess struct {
+// process is a running service binary.
+type process struct {
+	name   string
 	URL    string
-	cmd    *exec.Cmd
 	output *syncBuffer
 }
 
-// startOrchestrationBinary runs the real binary on dbURL and a free port and
-// waits until GET /health answers; at cleanup it sends SIGTERM and requires
-// a clean exit.
-func startOrchestrationBinary(t *testing.T, binDir, dbURL string) *orchestrationProcess {
+// startProcess runs binDir/name with env on a free port and waits until
+// readyPath answers 200; at cleanup it sends SIGTERM and requires exit 0
+// within 40 s (both services' shutdown timeouts are 30 s).
+func startProcess(t *testing.T, binDir, name, addr, readyPath string, env []string, args ...string) *process {
 	t.Helper()
-	bin := filepath.Join(binDir, "tasker-orchestration")
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+dbURL,
-		"TASKER_ENV=test",
-		"TASKER_CONFIG_DIR="+filepath.Join("..", "..", "configs", "tasker"),
-		"TASKER_ORCHESTRATION__BIND_ADDRESS="+addr,
-		"TASKER_ORCHESTRATION__CYCLE_INTERVAL_MS=50",
-	)
-	p := &orchestrationProcess{URL: "http://" + addr, cmd: cmd, output: &syncBuffer{}}
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Dir = filepath.Join("..", "..") // the worker finds configs/tasks here
+	cmd.Env = append(os.Environ(), env...)
+	p := &process{name: name, URL: "http://" + addr, output: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
@@ -82,35 +72,51 @@ func startOrchestrationBinary(t *testing.T, binDir, dbURL string) *orchestration
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
-			require.NoError(t, err, "orchestration exit after SIGTERM; output:\n%s", p.output.String())
+			require.NoError(t, err, "%s exit after SIGTERM; output:\n%s", name, p.output.String())
 		case <-time.After(40 * time.Second):
 			_ = cmd.Process.Kill()
 			<-exited
-			t.Errorf("orchestration did not stop within 40s of SIGTERM; output:\n%s", p.output.String())
+			t.Errorf("%s did not stop within 40s of SIGTERM; output:\n%s", name, p.output.String())
 		}
 	})
 
-	cfg := httpclient.DefaultConfig()
-	cfg.BaseURL, cfg.MaxRetries, cfg.Timeout = p.URL, 0, time.Second
-	client, err := httpclient.New(cfg)
-	require.NoError(t, err)
+	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
-	require.Eventually(t, func() bool {
+	var died error
+	ready := func() bool {
 		select {
-		case err := <-exited:
-			exited <- err
+		case died = <-exited:
+			exited <- died
 			return true
 		default:
 		}
-		return client.Health(context.Background()) == nil
-	}, 30*time.Second, 50*time.Millisecond)
-	select {
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("orchestration exited at start (%v); output:\n%s", err, p.output.String())
-	default:
+		resp, err := client.Get(p.URL + readyPath)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	require.Eventually(t, ready, 30*time.Second, 50*time.Millisecond, "%s not ready; output:\n%s", name, p.output.String())
+	if died != nil {
+		t.Fatalf("%s exited at start (%v); output:\n%s", name, died, p.output.String())
 	}
 	return p
+}
+
+// startServices runs `tasker-orchestration serve` and one `tasker-worker`
+// for namespace examples on dbURL, each on a free loopback port.
+func startServices(t *testing.T, binDir, dbURL string) (orch, worker *process) {
+	t.Helper()
+	common := []string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test"}
+	orchAddr := freeAddr(t)
+	orch = startProcess(t, binDir, "tasker-orchestration", orchAddr, "/ready",
+		append(common, "TASKER_ORCHESTRATION__BIND_ADDRESS="+orchAddr, "TASKER_ORCHESTRATION__CYCLE_INTERVAL_MS=50"), "serve")
+	workerAddr := freeAddr(t)
+	worker = startProcess(t, binDir, "tasker-worker", workerAddr, "/health/ready",
+		append(common, "TASKER_WORKER__NAMESPACES=examples", "TASKER_WORKER_WEB__BIND_ADDRESS="+workerAddr,
+			"TASKER_ORCHESTRATION_API__BASE_URL="+orch.URL))
+	return orch, worker
 }
 
 // syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
