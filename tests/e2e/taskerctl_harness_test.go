@@ -53,11 +53,13 @@ type process struct {
 	name   string
 	URL    string
 	output *syncBuffer
+	// Stop sends SIGTERM and requires exit 0 within 40 s (both services'
+	// shutdown timeouts are 30 s); it runs once, at the latest at cleanup.
+	Stop func()
 }
 
-// startProcess runs binDir/name with env on a free port and waits until
-// readyPath answers 200; at cleanup it sends SIGTERM and requires exit 0
-// within 40 s (both services' shutdown timeouts are 30 s).
+// startProcess runs binDir/name with env (listening on addr) and waits until
+// readyPath answers 200.
 func startProcess(t *testing.T, binDir, name, addr, readyPath string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
@@ -68,17 +70,21 @@ func startProcess(t *testing.T, binDir, name, addr, readyPath string, env []stri
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			require.NoError(t, err, "%s exit after SIGTERM; output:\n%s", name, p.output.String())
-		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("%s did not stop within 40s of SIGTERM; output:\n%s", name, p.output.String())
-		}
-	})
+	var once sync.Once
+	p.Stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				require.NoError(t, err, "%s exit after SIGTERM; output:\n%s", name, p.output.String())
+			case <-time.After(40 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Errorf("%s did not stop within 40s of SIGTERM; output:\n%s", name, p.output.String())
+			}
+		})
+	}
+	t.Cleanup(p.Stop)
 
 	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
@@ -104,14 +110,20 @@ func startProcess(t *testing.T, binDir, name, addr, readyPath string, env []stri
 	return p
 }
 
+// startOrchestration runs `tasker-orchestration serve` on dbURL and addr.
+func startOrchestration(t *testing.T, binDir, dbURL, addr string) *process {
+	t.Helper()
+	return startProcess(t, binDir, "tasker-orchestration", addr, "/ready",
+		[]string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test", "TASKER_ORCHESTRATION__BIND_ADDRESS=" + addr,
+			"TASKER_ORCHESTRATION__CYCLE_INTERVAL_MS=50"}, "serve")
+}
+
 // startServices runs `tasker-orchestration serve` and one `tasker-worker`
 // for namespace examples on dbURL, each on a free loopback port.
 func startServices(t *testing.T, binDir, dbURL string) (orch, worker *process) {
 	t.Helper()
 	common := []string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test"}
-	orchAddr := freeAddr(t)
-	orch = startProcess(t, binDir, "tasker-orchestration", orchAddr, "/ready",
-		append(common, "TASKER_ORCHESTRATION__BIND_ADDRESS="+orchAddr, "TASKER_ORCHESTRATION__CYCLE_INTERVAL_MS=50"), "serve")
+	orch = startOrchestration(t, binDir, dbURL, freeAddr(t))
 	workerAddr := freeAddr(t)
 	worker = startProcess(t, binDir, "tasker-worker", workerAddr, "/health/ready",
 		append(common, "TASKER_WORKER__NAMESPACES=examples", "TASKER_WORKER_WEB__BIND_ADDRESS="+workerAddr,
