@@ -31,15 +31,13 @@ type perfWorker struct {
 	stop func()
 }
 
-// startPerfWorker runs a worker serving perfNS with the handler h.
+// startPerfWorker runs a worker serving perfNS with the handler h; the
+// queues must exist (perfTasks creates them).
 func startPerfWorker(t testing.TB, url string, h handler.HandlerFunc, listen bool, tune func(*appworker.Config)) *perfWorker {
 	t.Helper()
 	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40, MaxIdleConns: 40})
 	require.NoError(t, err)
 	q := pgmq.New(db)
-	for _, name := range []string{domain.QueueName(perfNS), domain.QueueStepResults} {
-		require.NoError(t, q.CreateQueue(context.Background(), name))
-	}
 	reg := handler.NewRegistry()
 	require.NoError(t, reg.Register("perf.step", h))
 	cfg := appworker.Config{WorkerID: "worker-perf", Environment: "test", Queues: []string{domain.QueueName(perfNS)},
@@ -83,7 +81,10 @@ func perfTasks(t testing.TB, db *sqlx.DB, n int) [][2]uuid.UUID {
 	tmpl := testdb.TemplateFromSpec(spec)
 	tmpl.Steps[0].Handler.Callable = "perf.step"
 	testdb.RegisterTemplate(t, db, tmpl)
-	testdb.CreateQueue(t, db, domain.QueueName(perfNS))
+	q := pgmq.New(db)
+	for _, name := range []string{domain.QueueName(perfNS), domain.QueueStepResults} {
+		require.NoError(t, q.CreateQueue(context.Background(), name))
+	}
 	out := make([][2]uuid.UUID, n)
 	for i := range out {
 		ct := testdb.CreateTask(t, db, spec)
@@ -160,6 +161,8 @@ func TestWorkerPickupLatency(t *testing.T) {
 //
 //	go test ./tests/perf -run X -bench WorkerNoopSteps -benchtime 3000x
 //
+// TASKER_PERF_NO_RESULT_NOTIFY=1 drops the NOTIFY trigger of
+// orchestration_step_results first (diagnostic only; the contract requires it).
 // TASKER_PERF_ASYNC_COMMIT=1 runs the worker's sessions with
 // synchronous_commit=off, a diagnostic that shows how much of the figure is
 // WAL flushing (commits that NOTIFY are serialised by PostgreSQL).
@@ -172,6 +175,15 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 	require.NoError(b, err)
 	defer db.Close()
 	pairs := perfTasks(b, db, b.N)
+	if os.Getenv("TASKER_PERF_NO_RESULT_NOTIFY") == "1" {
+		// Diagnostic: without the message-ready trigger on the completion
+		// queue, outcome commits no longer serialise on the NOTIFY lock.
+		_, err := db.Exec(`DO $$ DECLARE r record; BEGIN
+			FOR r IN SELECT tgname FROM pg_trigger WHERE tgrelid = 'pgmq.q_orchestration_step_results'::regclass AND NOT tgisinternal LOOP
+				EXECUTE format('DROP TRIGGER %I ON pgmq.q_orchestration_step_results', r.tgname);
+			END LOOP; END $$`)
+		require.NoError(b, err)
+	}
 	for _, p := range pairs {
 		require.NoError(b, enqueueStep(context.Background(), db, p))
 	}
