@@ -176,7 +176,7 @@ func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64, excused bo
 // their threshold. Loops are exempt while intake is saturated: intake
 // readers then wait for a free slot and the dispatcher for a free handler,
 // which is back-pressure, not a wedge.
-func (s *Server) stalledLoops(snap Snapshot) []string {
+func (s *Server) stalledLoops(snap Snapshot, liveness bool) []string {
 	now := s.clock.Now()
 	last := s.loops.observe(now, snap.LoopTicks, snap.IntakeSaturated)
 	if snap.IntakeSaturated {
@@ -184,7 +184,7 @@ func (s *Server) stalledLoops(snap Snapshot) []string {
 	}
 	var stalled []string
 	for name, at := range last {
-		limit := s.stallLimit(name)
+		limit := s.stallLimit(name, liveness)
 		if limit > 0 && now.Sub(at) > limit {
 			stalled = append(stalled, name)
 		}
@@ -194,14 +194,22 @@ func (s *Server) stalledLoops(snap Snapshot) []string {
 }
 
 // stallLimit is how long loop name may go without a tick; 0 = unchecked.
-func (s *Server) stallLimit(name string) time.Duration {
-	if name == "dispatcher" && s.cfg.DispatcherStallAfter > 0 {
-		return s.cfg.DispatcherStallAfter
+// Liveness waits at least LivenessStallAfter: a restart is costly, and a
+// read blocked for a few seconds on a slow database is not a wedge.
+func (s *Server) stallLimit(name string, liveness bool) time.Duration {
+	var limit time.Duration
+	switch {
+	case name == "dispatcher" && s.cfg.DispatcherStallAfter > 0:
+		limit = s.cfg.DispatcherStallAfter
+	case s.stallChecked(name):
+		limit = 3 * s.cfg.PollInterval
+	default:
+		return 0
 	}
-	if s.stallChecked(name) {
-		return 3 * s.cfg.PollInterval
+	if liveness {
+		limit = max(limit, s.cfg.LivenessStallAfter)
 	}
-	return 0
+	return limit
 }
 
 func (s *Server) stallChecked(name string) bool {
@@ -227,7 +235,7 @@ func (s *Server) commandProcessorCheck(snap Snapshot) HealthCheck {
 	if !snap.DispatcherRunning {
 		problems = append(problems, "event dispatcher is not running")
 	}
-	if stalled := s.stalledLoops(snap); len(stalled) > 0 {
+	if stalled := s.stalledLoops(snap, false); len(stalled) > 0 {
 		problems = append(problems, "loops not ticking: "+strings.Join(stalled, ", "))
 	}
 	hc := HealthCheck{Status: StatusHealthy, LastChecked: s.now(), DurationMs: uint64(s.clock.Now().Sub(start) / time.Millisecond)}
@@ -274,8 +282,8 @@ func (s *Server) handleReady(c *gin.Context) {
 func (s *Server) handleLive(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
 	checks := map[string]HealthCheck{}
-	for _, name := range s.stalledLoops(snap) {
-		msg := fmt.Sprintf("no tick within %s", s.stallLimit(name))
+	for _, name := range s.stalledLoops(snap, true) {
+		msg := fmt.Sprintf("no tick within %s", s.stallLimit(name, true))
 		checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
 	}
 	if snap.Started && !snap.ShuttingDown {

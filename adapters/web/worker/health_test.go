@@ -215,3 +215,15 @@ func TestLiveness_StoppedLoops(t *testing.T) {
 		})
 	}
 }
+
+func TestLiveness_WaitsLongerThanReadiness(t *testing.T) {
+	e := setup(t, func(c *Config) { c.LivenessStallAfter = 0 }) // default 30 s
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+	e.clock.advance(5 * time.Second) // intake silent 5 s: a slow read, not yet a wedge
+	require.Contains(t, readyError(t, e.do(t, http.MethodGet, "/health/ready")).Checks, CheckCommandProcessor)
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
+	e.clock.advance(26 * time.Second)
+	checks := readyError(t, e.do(t, http.MethodGet, "/health/live")).Checks
+	require.ElementsMatch(t, []string{"intake:examples_queue", "intake:other_queue"}, keys(checks))
+	require.Contains(t, *checks["intake:examples_queue"].Message, "30s")
+}

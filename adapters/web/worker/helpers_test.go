@@ -212,7 +212,8 @@ func setup(t testing.TB, opts ...func(*Config)) *env {
 	e.catalog.put(exampleTemplate("other", "other_task", "2.0.0", "Examples::Square"))
 	e.catalog.put(exampleTemplate("unserved", "ignored", "1.0.0", "Examples::Square"))
 	cfg := Config{WorkerID: "worker-test", Version: "0.1.0", Environment: "test", Namespaces: []string{"other", "examples"},
-		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Minute, PollInterval: 100 * time.Millisecond}
+		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Minute, PollInterval: 100 * time.Millisecond,
+		LivenessStallAfter: time.Nanosecond} // liveness uses the loop thresholds; see TestLiveness_WaitsLongerThanReadiness
 	for _, o := range opts {
 		o(&cfg)
 	}

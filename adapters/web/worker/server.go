@@ -23,6 +23,7 @@ const (
 	DefaultPollInterval        = 500 * time.Millisecond
 	DefaultCommandBufferSize   = 1000
 	DefaultShutdownTimeout     = 10 * time.Second
+	DefaultLivenessStallAfter  = 30 * time.Second
 	// DefaultCheckTimeout bounds one database or queue check, so a hung
 	// database makes readiness fail instead of hanging the probe.
 	DefaultCheckTimeout = 2 * time.Second
@@ -70,6 +71,11 @@ type Config struct {
 	// loop to tick within it. The dispatcher ticks at least once a second
 	// while idle, so 3 s is a safe value; 0 leaves it unchecked.
 	DispatcherStallAfter time.Duration
+	// LivenessStallAfter is the least silence that fails liveness (readiness
+	// uses the loop thresholds above as they are). Default 30 s, so a
+	// database hiccup that holds one read for a few seconds does not get
+	// the process restarted; a truly wedged loop still is.
+	LivenessStallAfter time.Duration
 	// TemplateCacheTTL and TemplateCacheSize bound the template cache
 	// (contract: 300 s, 1000 entries).
 	TemplateCacheTTL  time.Duration
@@ -90,6 +96,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.CommandBufferSize <= 0 {
 		c.CommandBufferSize = DefaultCommandBufferSize
+	}
+	if c.LivenessStallAfter <= 0 {
+		c.LivenessStallAfter = DefaultLivenessStallAfter
 	}
 	if c.StallCheckedLoops == nil {
 		c.StallCheckedLoops = []string{"intake:"}
