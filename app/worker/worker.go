@@ -70,6 +70,9 @@ type Config struct {
 	StepClaimTimeout time.Duration
 	// CorrelationTimeout is event_integration.correlation_timeout_seconds.
 	CorrelationTimeout time.Duration
+	// MaxReceiveCount is pgmq.max_receive_count (0 disables): messages read
+	// more often are archived as poison.
+	MaxReceiveCount int
 	// ShutdownTimeout is pgmq.shutdown_timeout_seconds: how long in-flight
 	// handlers may finish after a stop signal before they are cancelled and
 	// persisted as worker_shutdown failures.
@@ -164,7 +167,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	p, err := pipeline.New(pipeline.Config{
 		WorkerID: cfg.WorkerID, Hostname: cfg.Hostname, Environment: cfg.Environment,
 		VisibilityTimeoutSeconds: cfg.VisibilityTimeoutSeconds, StepClaimTimeout: cfg.StepClaimTimeout,
-		CorrelationTimeout: cfg.CorrelationTimeout,
+		CorrelationTimeout: cfg.CorrelationTimeout, MaxReceiveCount: cfg.MaxReceiveCount,
 	}, pipeline.Deps{Steps: d.Steps, Queue: d.Queue, Bus: d.Bus, Clock: d.Clock, Logger: d.Logger})
 	if err != nil {
 		return nil, err

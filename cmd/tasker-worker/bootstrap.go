@@ -131,6 +131,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		MaxConcurrentSteps:       cfg.Worker.MaxConcurrentSteps,
 		StepClaimTimeout:         cfg.Worker.StepClaimTimeout(),
 		CorrelationTimeout:       cfg.EventIntegration.CorrelationTimeout(),
+		MaxReceiveCount:          cfg.Pgmq.MaxReceiveCount,
 		ShutdownTimeout:          cfg.Pgmq.ShutdownTimeout(),
 		CommandBufferSize:        cfg.CommandProcessing.CommandBufferSize,
 		MaxConcurrentCommands:    cfg.CommandProcessing.MaxConcurrentCommands,

@@ -170,6 +170,27 @@ func TestDecisionTable(t *testing.T) {
 	}
 }
 
+func TestMessageReadTooOftenIsArchived(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.p.cfg.MaxReceiveCount = 5
+	f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once()
+	m := message(uuid.New(), uuid.New())
+	m.ReadCt = 6
+	d, err := f.p.Process(context.Background(), testQueue, m, nil)
+	require.NoError(t, err)
+	require.Equal(t, DecisionArchivedRedelivery, d, "archived before the store is even asked")
+
+	f2 := setup(t)
+	f2.p.cfg.MaxReceiveCount = 5
+	m.ReadCt = 5
+	f2.steps.EXPECT().LoadStep(anyCtx, mock.Anything).Return(ports.StepSnapshot{}, ports.ErrNotFound).Once()
+	f2.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once()
+	d, err = f2.p.Process(context.Background(), testQueue, m, nil)
+	require.NoError(t, err)
+	require.Equal(t, DecisionArchivedMismatch, d, "at the limit the message is still processed")
+}
+
 func TestInfrastructureErrorsLeaveTheMessage(t *testing.T) {
 	t.Parallel()
 	taskID, stepID := uuid.New(), uuid.New()

@@ -49,6 +49,7 @@ type Decision string
 // Decisions, one per row of the §9.3 decision table.
 const (
 	DecisionArchivedPoison     Decision = "archived_poison"
+	DecisionArchivedRedelivery Decision = "archived_max_receive_count"
 	DecisionArchivedMismatch   Decision = "archived_mismatch"
 	DecisionClaimed            Decision = "claimed"
 	DecisionDeletedUnsatisfied Decision = "deleted_dependencies_unsatisfied"
@@ -79,6 +80,12 @@ type Config struct {
 	CorrelationTimeout time.Duration
 	// PersistRetryFor bounds retries of a failing outcome commit.
 	PersistRetryFor time.Duration
+	// MaxReceiveCount is pgmq.max_receive_count: a message read more often
+	// than this is archived as poison instead of being processed again, so
+	// one that keeps failing (e.g. on data the worker cannot load) cannot
+	// cycle forever. 0 disables. Config validation keeps it above the
+	// redeliveries an abandoned step needs to reach its claim timeout.
+	MaxReceiveCount int
 }
 
 func (c *Config) applyDefaults() {
@@ -202,6 +209,15 @@ func (p *Pipeline) Process(ctx context.Context, queue string, msg ports.QueueMes
 }
 
 func (p *Pipeline) process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (Decision, error) {
+	if p.cfg.MaxReceiveCount > 0 && msg.ReadCt > p.cfg.MaxReceiveCount {
+		p.log.Error("archiving step message read more than max_receive_count times", zap.String("queue", queue),
+			zap.Int64("msg_id", msg.MsgID), zap.Int("read_ct", msg.ReadCt), zap.Int("max_receive_count", p.cfg.MaxReceiveCount),
+			zap.ByteString("message", msg.Message))
+		if _, err := p.queue.Archive(ctx, queue, msg.MsgID); err != nil {
+			return DecisionNone, fmt.Errorf("archive message %d on %s: %w", msg.MsgID, queue, err)
+		}
+		return DecisionArchivedRedelivery, nil
+	}
 	sm, err := parseStepMessage(msg.Message)
 	if err != nil {
 		p.log.Warn("archiving poison step message", zap.String("queue", queue), zap.Int64("msg_id", msg.MsgID), zap.Error(err))
