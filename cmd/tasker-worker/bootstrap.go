@@ -215,8 +215,10 @@ type nullOrchestrationAPI struct{}
 
 var errNoOrchestrationAPI = errors.New("orchestration API client not configured in the worker")
 
+// CreateTask always fails: the worker has no orchestration client yet.
 func (nullOrchestrationAPI) CreateTask(context.Context, domain.TaskRequest) (domain.TaskCreationResponse, error) {
 	return domain.TaskCreationResponse{}, errNoOrchestrationAPI
 }
 
+// Health always fails for the same reason.
 func (nullOrchestrationAPI) Health(context.Context) error { return errNoOrchestrationAPI }

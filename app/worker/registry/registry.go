@@ -43,6 +43,7 @@ type FileError struct {
 	Err  error
 }
 
+// Error is "path: reason".
 func (e FileError) Error() string { return e.Path + ": " + e.Err.Error() }
 
 // LoadError lists every invalid template file; Load returns it when
@@ -51,6 +52,7 @@ type LoadError struct {
 	Files []FileError
 }
 
+// Error lists every invalid file with its reason.
 func (e *LoadError) Error() string {
 	parts := make([]string, len(e.Files))
 	for i, f := range e.Files {
