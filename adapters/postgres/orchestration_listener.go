@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/lib/pq"
@@ -36,22 +35,34 @@ func NewQueueListener(url, channel string, log *zap.Logger) *QueueListener {
 	return &QueueListener{url: url, channel: channel, log: log}
 }
 
-// Wakeups implements ports.QueueNotifier. After a reconnect it emits "" so
-// consumers poll once at once (missed notifications are not replayed).
+// Wakeups implements ports.QueueNotifier. It returns at once: the LISTEN
+// connection is established in the background (lib/pq reconnects on its
+// own), so an unreachable database never blocks the consumers, which poll
+// regardless. After a reconnect it emits "" so consumers poll at once
+// (missed notifications are not replayed). The channel closes when ctx ends.
 func (l *QueueListener) Wakeups(ctx context.Context) (<-chan string, error) {
-	listener := pq.NewListener(l.url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+	listener := pq.NewListener(l.url, 100*time.Millisecond, 2*time.Second, func(ev pq.ListenerEventType, err error) {
 		if err != nil {
 			l.log.Warn("notification listener", zap.Int("event", int(ev)), zap.Error(err))
 		}
 	})
-	if err := listener.Listen(l.channel); err != nil {
-		_ = listener.Close()
-		return nil, fmt.Errorf("listen %q: %w", l.channel, err)
-	}
 	out := make(chan string, 64)
 	go func() {
 		defer close(out)
 		defer func() { _ = listener.Close() }()
+		listened := make(chan error, 1)
+		go func() { listened <- listener.Listen(l.channel) }()
+		select {
+		case <-ctx.Done():
+			_ = listener.Close()
+			<-listened
+			return
+		case err := <-listened:
+			if err != nil {
+				l.log.Warn("listen failed; polling only", zap.String("channel", l.channel), zap.Error(err))
+				return
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
