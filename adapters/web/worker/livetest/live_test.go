@@ -131,7 +131,7 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	status := worker.StatusFunc(func() worker.Snapshot { return SnapshotFromWorker(rw.w.Status()) })
 	cfg := worker.Config{WorkerID: "worker-live", Version: "test", Environment: "test", Namespaces: []string{ns},
 		MetricsEnabled: true, HealthCheckInterval: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond,
-		DispatcherStallAfter: 3 * time.Second}
+		DispatcherStallAfter: 3 * time.Second, LivenessStallAfter: time.Nanosecond} // liveness at the strict 3 × poll threshold
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: "test", WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
 		worker.MetricsSources(db, q, status, cfg.Namespaces))
 	require.NoError(t, err)
@@ -210,10 +210,10 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	require.Contains(t, outage, "database")
 	require.Equal(t, "unhealthy", outage["database"].Status)
 	require.NotContains(t, outage, "command_processor", "the pipeline keeps running through an outage")
-	for i := 0; i < 10; i++ { // across several poll intervals
+	for i := 0; i < 10; i++ { // across 1 s, i.e. many 150 ms stall windows
 		c, b := get(t, base+"/health/live")
 		require.Equal(t, http.StatusOK, c, "liveness never fails because the database is down: %s", b)
-		time.Sleep(30 * time.Millisecond) // spacing samples in time, not synchronising
+		time.Sleep(100 * time.Millisecond) // spacing samples in time, not synchronising
 	}
 
 	// 4. Recovery.
