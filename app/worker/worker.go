@@ -125,14 +125,20 @@ func (c *Config) applyDefaults() {
 
 // Deps are the worker's ports.
 type Deps struct {
+	// Steps loads, claims and persists steps (adapters/postgres).
 	Steps ports.StepStore
+	// Queue reads and extends step messages (adapters/pgmq).
 	Queue ports.Queue
-	Bus   ports.EventBus
+	// Bus carries execution and completion events (adapters/eventbus).
+	Bus ports.EventBus
 	// Notifier delivers message-ready wake-ups; nil means polling only.
 	Notifier ports.MessageNotifier
+	// Handlers maps callables to Go handlers (*handler.Registry).
 	Handlers dispatch.Handlers
-	Clock    ports.Clock
-	Logger   *zap.Logger
+	// Clock schedules polls, heartbeats and retries; nil means the system clock.
+	Clock ports.Clock
+	// Logger receives the worker's logs; nil discards them.
+	Logger *zap.Logger
 }
 
 // Worker is the running worker service.
@@ -288,7 +294,8 @@ type Status struct {
 	ShuttingDown bool
 	// IntakeHeld is the number of messages held; IntakeSaturated is true at
 	// max_concurrent_steps (back-pressure, readers wait for a slot).
-	IntakeHeld      int
+	IntakeHeld int
+	// IntakeSaturated is IntakeHeld ≥ max_concurrent_steps.
 	IntakeSaturated bool
 	// HandlersRunning counts handler goroutines running.
 	HandlersRunning int

@@ -47,18 +47,23 @@ type Command interface{ commandName() string }
 // ExecuteStep decides (and possibly claims and starts) one step message.
 // Release frees the intake slot the message holds; the pipeline calls it.
 type ExecuteStep struct {
-	Queue   string
+	// Queue is the "<ns>_queue" the message was read from.
+	Queue string
+	// Message is the pgmq record as read.
 	Message ports.QueueMessage
+	// Release frees the message's intake slot.
 	Release func()
 }
 
 // ProcessCompletion persists a handler outcome.
 type ProcessCompletion struct {
+	// Event is the dispatcher's completion, correlated by EventID.
 	Event domain.StepCompletionEvent
 }
 
 // GetStatus replies with a pipeline status snapshot (buffered channel of ≥ 1).
 type GetStatus struct {
+	// Reply receives exactly one snapshot.
 	Reply chan<- pipeline.Status
 }
 
@@ -66,6 +71,7 @@ type GetStatus struct {
 // in-flight steps can finish during the grace period. Done is closed when
 // the flag is set.
 type Shutdown struct {
+	// Done, if not nil, is closed once draining has begun.
 	Done chan<- struct{}
 }
 

@@ -52,11 +52,16 @@ type Config struct {
 
 // Deps are the dispatcher's collaborators.
 type Deps struct {
-	Bus      ports.EventBus
+	// Bus supplies execution events and takes completion events.
+	Bus ports.EventBus
+	// Handlers finds the Go handler of a callable.
 	Handlers Handlers
-	Results  outcome.Builder
-	Clock    ports.Clock
-	Logger   *zap.Logger
+	// Results builds the StepExecutionResults (the pipeline's builder).
+	Results outcome.Builder
+	// Clock stamps start and completion times; nil means the system clock.
+	Clock ports.Clock
+	// Logger records panics and undeliverable completions; nil discards.
+	Logger *zap.Logger
 	// Tick reports loop liveness ("dispatcher"); optional.
 	Tick func(string)
 }

@@ -27,9 +27,12 @@ const (
 
 // BackoffHint asks the orchestration to wait DelaySeconds before retrying.
 type BackoffHint struct {
-	Type         BackoffType
+	// Type says who asked for the delay (Custom when empty).
+	Type BackoffType
+	// DelaySeconds is the requested wait before the retry.
 	DelaySeconds uint32
-	Context      string
+	// Context is free text for operators.
+	Context string
 }
 
 // Error is a handler failure with the fields the StepExecutionResult records

@@ -40,7 +40,9 @@ func (f HandlerFunc) Handle(ctx context.Context, sc *StepContext) (Success, erro
 // (any JSON-marshalable value, or a json.RawMessage used verbatim) and
 // Metadata lands in `metadata.custom` of the StepExecutionResult.
 type Success struct {
-	Result   any
+	// Result becomes the StepExecutionResult's result.
+	Result any
+	// Metadata becomes metadata.custom.
 	Metadata map[string]any
 }
 

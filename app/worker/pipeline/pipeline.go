@@ -105,10 +105,15 @@ func (c *Config) applyDefaults() {
 
 // Deps are the pipeline's collaborators.
 type Deps struct {
-	Steps  ports.StepStore
-	Queue  ports.Queue
-	Bus    ports.EventBus
-	Clock  ports.Clock
+	// Steps loads, claims and persists steps.
+	Steps ports.StepStore
+	// Queue archives, deletes and extends messages.
+	Queue ports.Queue
+	// Bus receives execution events for the dispatcher.
+	Bus ports.EventBus
+	// Clock drives heartbeats and retry waits; nil means the system clock.
+	Clock ports.Clock
+	// Logger receives decisions worth an operator's attention; nil discards.
 	Logger *zap.Logger
 }
 

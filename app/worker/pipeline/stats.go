@@ -15,27 +15,35 @@ const RecentErrorsKept = 20
 
 // ErrorRecord is one recent step failure.
 type ErrorRecord struct {
-	At        time.Time
+	// At is when the failure was persisted.
+	At time.Time
+	// ErrorType and Message are the result's error.error_type and error.message.
 	ErrorType string
 	Message   string
+	// Namespace and StepName locate the step.
 	Namespace string
 	StepName  string
 }
 
 // HandlerStats counts outcomes per (namespace, callable).
 type HandlerStats struct {
+	// Namespace and Callable identify the handler.
 	Namespace string
 	Callable  string
-	Success   uint64
-	Failure   uint64
-	LastUsed  *time.Time
+	// Success and Failure count persisted outcomes.
+	Success uint64
+	Failure uint64
+	// LastUsed is when its latest outcome was persisted.
+	LastUsed *time.Time
 }
 
 // NamespaceStats counts outcomes per namespace.
 type NamespaceStats struct {
-	Processed     uint64
-	Succeeded     uint64
-	Failed        uint64
+	// Processed = Succeeded + Failed persisted outcomes.
+	Processed uint64
+	Succeeded uint64
+	Failed    uint64
+	// LastProcessed is when the namespace's latest outcome was persisted.
 	LastProcessed *time.Time
 }
 

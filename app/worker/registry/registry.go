@@ -39,8 +39,10 @@ type Config struct {
 
 // FileError is one template file that could not be loaded.
 type FileError struct {
+	// Path is the template file.
 	Path string
-	Err  error
+	// Err is why it was not loaded (parse, validation or database error).
+	Err error
 }
 
 // Error is "path: reason".
@@ -49,6 +51,7 @@ func (e FileError) Error() string { return e.Path + ": " + e.Err.Error() }
 // LoadError lists every invalid template file; Load returns it when
 // SkipInvalid is off, after registering nothing.
 type LoadError struct {
+	// Files are the invalid files, in discovery order.
 	Files []FileError
 }
 
@@ -63,8 +66,11 @@ func (e *LoadError) Error() string {
 
 // Entry is a loaded template.
 type Entry struct {
-	Path       string
-	Template   domain.TaskTemplate
+	// Path is the file the template came from.
+	Path string
+	// Template is the parsed, validated (unresolved) template.
+	Template domain.TaskTemplate
+	// Registered is the named task row written for it.
 	Registered ports.RegisteredTemplate
 }
 
