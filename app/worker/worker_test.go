@@ -93,7 +93,6 @@ func TestRunShutdownFailsUnfinishedSteps(t *testing.T) {
 	claimed := snap
 	claimed.State = domain.StepInProgress
 	steps.EXPECT().ClaimStep(mock.Anything, stepID, "w").Return(claimed, nil).Once()
-	steps.EXPECT().DependencyResults(mock.Anything, stepID).Return(nil, nil).Once()
 	persisted := make(chan ports.StepOutcome, 1)
 	steps.EXPECT().PersistOutcome(mock.Anything, mock.Anything).RunAndReturn(func(_ context.Context, o ports.StepOutcome) (bool, error) {
 		persisted <- o

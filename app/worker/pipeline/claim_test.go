@@ -223,7 +223,7 @@ func TestPublishFailureAfterClaimIsPersistedAsFailure(t *testing.T) {
 	taskID, stepID := uuid.New(), uuid.New()
 	f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), nil).Once()
 	f.steps.EXPECT().ClaimStep(anyCtx, stepID, "worker-test").Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress), nil).Once()
-	f.steps.EXPECT().DependencyResults(anyCtx, stepID).Return(nil, nil).Once()
+	// "a" is a root step: no dependency query.
 	f.bus.EXPECT().PublishExecution(anyCtx, mock.Anything).Return(context.Canceled).Once()
 	f.steps.EXPECT().PersistOutcome(anyCtx, mock.MatchedBy(func(o ports.StepOutcome) bool {
 		return *o.Result.Error.ErrorType == domain.ErrorTypeWorkerShutdown && o.Result.Error.Retryable
@@ -231,6 +231,24 @@ func TestPublishFailureAfterClaimIsPersistedAsFailure(t *testing.T) {
 	var rel releaseCounter
 	_, err := f.p.Process(context.Background(), testQueue, message(taskID, stepID), rel.fn())
 	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 1, rel.count())
+	require.Zero(t, f.p.InFlight())
+	f.p.WaitHeartbeats()
+}
+
+func TestDependencyLoadFailureAfterClaimIsPersistedAsFailure(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	taskID, stepID := uuid.New(), uuid.New()
+	f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepEnqueued), nil).Once()
+	f.steps.EXPECT().ClaimStep(anyCtx, stepID, "worker-test").Return(snapshot(t, taskID, stepID, "b", domain.StepInProgress), nil).Once()
+	f.steps.EXPECT().DependencyResults(anyCtx, stepID).Return(nil, errors.New("db down")).Once()
+	f.steps.EXPECT().PersistOutcome(anyCtx, mock.MatchedBy(func(o ports.StepOutcome) bool {
+		return !o.Result.Success && o.Result.Error.Retryable
+	})).Return(true, nil).Once()
+	var rel releaseCounter
+	_, err := f.p.Process(context.Background(), testQueue, message(taskID, stepID), rel.fn())
+	require.ErrorContains(t, err, "db down")
 	require.Equal(t, 1, rel.count())
 	require.Zero(t, f.p.InFlight())
 	f.p.WaitHeartbeats()

@@ -33,7 +33,7 @@ type inflight struct {
 // failure so the attempt counts (§9.3 step 4).
 func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessage, snap ports.StepSnapshot, release func()) error {
 	now := p.clock.Now()
-	def, _ := p.definition(snap) // a missing definition reaches the dispatcher as configuration_error
+	def, hasDef := p.definition(snap) // a missing definition reaches the dispatcher as configuration_error
 	claim := domain.StepClaim{
 		TaskUUID:       snap.Step.TaskUUID,
 		StepUUID:       snap.Step.WorkflowStepUUID,
@@ -60,10 +60,15 @@ func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessa
 	e := &inflight{eventID: ev.EventID, claim: claim, callable: def.Handler.Callable, publishedAt: now, release: release, stopHB: make(chan struct{})}
 	p.track(e)
 
-	deps, err := p.steps.DependencyResults(ctx, claim.StepUUID)
-	if err != nil {
-		return p.failStarted(ctx, e, domain.ErrorTypeConfigurationError,
-			fmt.Sprintf("load dependency results: %v", err), fmt.Errorf("load dependency results of %s: %w", claim.StepUUID, err))
+	// A root step of its template has no ancestors (task initialization
+	// creates edges from the same template), so the query is skipped.
+	var deps map[string]json.RawMessage
+	if !hasDef || len(def.Dependencies) > 0 {
+		var err error
+		if deps, err = p.steps.DependencyResults(ctx, claim.StepUUID); err != nil {
+			return p.failStarted(ctx, e, domain.ErrorTypeConfigurationError,
+				fmt.Sprintf("load dependency results: %v", err), fmt.Errorf("load dependency results of %s: %w", claim.StepUUID, err))
+		}
 	}
 	ev.DependencyResults = make(map[string]json.RawMessage, len(deps))
 	for name, raw := range deps {
