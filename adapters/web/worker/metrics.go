@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	_ "embed"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -10,17 +9,6 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/ports"
 )
-
-// OpenAPIDocument is the OpenAPI 3 description of this API, served at
-// /api-docs/openapi.json. A test validates real responses against it, so
-// it cannot drift from the handlers.
-//
-//go:embed openapi.json
-var OpenAPIDocument []byte
-
-func (s *Server) handleOpenAPI(c *gin.Context) {
-	c.Data(http.StatusOK, "application/json; charset=utf-8", OpenAPIDocument)
-}
 
 // handleWorkerMetrics is the JSON view of the main gauges (contract §8.2
 // MetricsResponse). It reads the cached queue checks, like readiness.
