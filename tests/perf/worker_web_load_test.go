@@ -146,7 +146,7 @@ func (r registry) Callables() []string { return r }
 // startInProcess serves the worker API over a real database on a real
 // port, with access logging to a file as in production, and a status
 // provider whose intake loops tick like a running worker's.
-func startInProcess(t *testing.T) string {
+func startInProcess(t testing.TB) string {
 	t.Helper()
 	url := testdb.URL(t)
 	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{})
@@ -311,5 +311,54 @@ func TestWorkerWebLoad(t *testing.T) {
 		r := drive(client, base+p, p, 1000, 10*time.Second)
 		fmt.Printf("%s loadavg=%s\n", r, loadAvg())
 		t.Log(r)
+	}
+}
+
+// BenchmarkWorkerWebUnderLoad measures /health/ready and /status latency
+// over a real listener with parallel clients (b.RunParallel, GOMAXPROCS ×
+// 8 goroutines) and reports p50/p99 in milliseconds and requests/s.
+func BenchmarkWorkerWebUnderLoad(b *testing.B) {
+	base := startInProcess(b)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}}
+	b.Cleanup(client.CloseIdleConnections)
+	for _, path := range []string{"/health/ready", "/status"} {
+		b.Run(strings.TrimPrefix(strings.ReplaceAll(path, "/", "_"), "_"), func(b *testing.B) {
+			var mu sync.Mutex
+			lat := make([]time.Duration, 0, b.N)
+			var failures atomic.Int64
+			b.SetParallelism(8)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				local := make([]time.Duration, 0, 1024)
+				for pb.Next() {
+					t0 := time.Now()
+					resp, err := client.Get(base + path)
+					if err != nil {
+						failures.Add(1)
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						failures.Add(1)
+					}
+					local = append(local, time.Since(t0))
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if len(lat) == 0 {
+				b.Fatal("no successful request")
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(failures.Load()), "errors")
+		})
 	}
 }
