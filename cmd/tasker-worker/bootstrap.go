@@ -55,11 +55,15 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		}
 	}()
 
+	// Handlers registered with handler.Register (e.g. in init functions of
+	// linked packages) are served along with the example handlers.
 	handlers := handler.Default
-	if err := examples.Register(handlers); err != nil {
-		return nil, fmt.Errorf("register example handlers: %w", err)
+	if _, done := handlers.Lookup(examples.SquareCallable); !done {
+		if err := examples.Register(handlers); err != nil {
+			return nil, fmt.Errorf("register example handlers: %w", err)
+		}
 	}
-	if os.Getenv(TestHandlersEnv) == "1" {
+	if _, done := handlers.Lookup(TestSleepCallable); !done && os.Getenv(TestHandlersEnv) == "1" {
 		if err := registerTestHandlers(handlers); err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,9 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
+
+// stderr receives the one-line startup error (a variable so tests capture it).
+var stderr io.Writer = os.Stderr
 
 func main() { os.Exit(run(os.Args[1:])) }
 
@@ -69,7 +73,7 @@ func run(args []string) int {
 
 // fail prints the one-line startup error and returns the exit code.
 func fail(err error) int {
-	fmt.Fprintf(os.Stderr, "tasker-worker: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(stderr, "tasker-worker: %s\n", oneLine(err.Error()))
 	return 1
 }
 
