@@ -37,12 +37,16 @@ func (e *QueueMissingError) Error() string {
 // steps, send the step message and mark it enqueued atomically (D-m), Start
 // the task.
 type StepEnqueuer interface {
-	// EnqueueNextCandidate locks the highest-priority candidate task not in
-	// exclude (FOR UPDATE SKIP LOCKED) and enqueues its ready steps. found is
-	// false when no candidate is left.
-	EnqueueNextCandidate(ctx context.Context, claimerID string, exclude []uuid.UUID) (rep EnqueueReport, found bool, err error)
-	// EnqueueTask does the same for one task. found is false when the task is
-	// locked by another instance, not active, or has no ready step.
+	// CandidateTasks lists up to limit tasks that §10.2 step 1 selects
+	// (incomplete, pending or in_progress, a ready step, no live foreign
+	// claim), by computed priority then age. It reads without locking, so
+	// one scan serves a whole cycle; EnqueueTask takes each lock with SKIP
+	// LOCKED, so a task another instance holds is skipped, as with FOR
+	// UPDATE SKIP LOCKED on the scan itself.
+	CandidateTasks(ctx context.Context, claimerID string, limit int) ([]uuid.UUID, error)
+	// EnqueueTask locks the task (SKIP LOCKED) and enqueues its ready steps.
+	// found is false when the task is locked by another instance, not
+	// active, or has no ready step.
 	EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (rep EnqueueReport, found bool, err error)
 }
 

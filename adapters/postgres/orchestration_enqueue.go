@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -37,10 +36,10 @@ var (
 // NewOrchestrationStore returns the store over db (connections in UTC, see Open).
 func NewOrchestrationStore(db *sqlx.DB) *OrchestrationStore { return &OrchestrationStore{db: db} }
 
-// candidateSQL selects the next enqueue candidate of §10.2: incomplete,
-// pending or in_progress, at least one ready step, no live foreign claim,
-// ordered by computed priority then age, locked with SKIP LOCKED so that
-// concurrent orchestration instances each take a different task.
+// candidateSQL selects the enqueue candidates of §10.2: incomplete, pending
+// or in_progress, at least one ready step, no live foreign claim, ordered by
+// computed priority then age. The processed/in_process pre-filter lets the
+// planner discard finished and running steps before the readiness subqueries.
 var candidateSQL = `
 SELECT t.task_uuid
 FROM tasker_tasks t
@@ -50,12 +49,12 @@ WHERE t.complete = false
   AND (t.claimed_at IS NULL
        OR t.claimed_at < NOW() - make_interval(secs => t.claim_timeout_seconds)
        OR t.claimed_by = $1)
-  AND t.task_uuid <> ALL($2::uuid[])
   AND EXISTS (
       SELECT 1 FROM tasker_workflow_steps ws
       LEFT JOIN tasker_workflow_step_transitions cur
              ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
-      WHERE ws.task_uuid = t.task_uuid AND ` + stepReadyPredicate + `)
+      WHERE ws.task_uuid = t.task_uuid AND ws.processed = false AND ws.in_process = false
+        AND ` + stepReadyPredicate + `)
 ORDER BY (CASE
     WHEN t.priority >= 4 THEN t.priority + LEAST(EXTRACT(EPOCH FROM NOW()::timestamp - t.created_at) / 300, 2)
     WHEN t.priority = 3 THEN t.priority + LEAST(EXTRACT(EPOCH FROM NOW()::timestamp - t.created_at) / 180, 3)
@@ -63,30 +62,15 @@ ORDER BY (CASE
     WHEN t.priority = 1 THEN t.priority + LEAST(EXTRACT(EPOCH FROM NOW()::timestamp - t.created_at) / 60, 5)
     ELSE LEAST(EXTRACT(EPOCH FROM NOW()::timestamp - t.created_at) / 30, 6)
   END) DESC, t.created_at ASC
-LIMIT 1
-FOR UPDATE OF t SKIP LOCKED`
+LIMIT $2`
 
-// EnqueueNextCandidate implements ports.StepEnqueuer.
-func (s *OrchestrationStore) EnqueueNextCandidate(ctx context.Context, claimerID string, exclude []uuid.UUID) (ports.EnqueueReport, bool, error) {
-	var rep ports.EnqueueReport
-	found := false
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var taskUUID uuid.UUID
-		err := tx.QueryRowxContext(ctx, candidateSQL, claimerID, pq.Array(orchUUIDStrings(exclude))).Scan(&taskUUID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("select enqueue candidate: %w", err)
-		}
-		found = true
-		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID, nil)
-		return err
-	})
-	if err != nil {
-		return rep, found, fmt.Errorf("enqueue cycle: %w", err)
+// CandidateTasks implements ports.StepEnqueuer.
+func (s *OrchestrationStore) CandidateTasks(ctx context.Context, claimerID string, limit int) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	if err := s.db.SelectContext(ctx, &ids, candidateSQL, claimerID, limit); err != nil {
+		return nil, fmt.Errorf("select enqueue candidates: %w", err)
 	}
-	return rep, found, nil
+	return ids, nil
 }
 
 // EnqueueTask implements ports.StepEnqueuer for one known task (the trigger

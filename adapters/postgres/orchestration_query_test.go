@@ -172,7 +172,7 @@ func TestTaskQueryViews(t *testing.T) {
 	require.Equal(t, map[string]int64{"orch_ns_queue": 1}, depths)
 }
 
-func TestEnqueueNextCandidateOrdersByComputedPriority(t *testing.T) {
+func TestCandidateTasksOrdersByComputedPriority(t *testing.T) {
 	db := newDB(t)
 	store := postgres.NewOrchestrationStore(db)
 	testdb.CreateQueue(t, db, "orch_ns_queue")
@@ -185,16 +185,12 @@ func TestEnqueueNextCandidateOrdersByComputedPriority(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE tasker_tasks SET claimed_at = NOW(), claimed_by = 'other' WHERE task_uuid = $1`, claimed.TaskUUID)
 	require.NoError(t, err)
-	var order []uuid.UUID
-	for {
-		rep, found, err := store.EnqueueNextCandidate(context.Background(), "me", order)
-		require.NoError(t, err)
-		if !found {
-			break
-		}
-		order = append(order, rep.TaskUUID)
-	}
-	require.Equal(t, []uuid.UUID{aged.TaskUUID, high.TaskUUID, low.TaskUUID}, order)
+	order, err := store.CandidateTasks(context.Background(), "me", 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{aged.TaskUUID, high.TaskUUID, low.TaskUUID}, order, "claimed task excluded")
+	mine, err := store.CandidateTasks(context.Background(), "other", 1)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{claimed.TaskUUID}, mine, "own claim honoured")
 }
 
 func TestFinalizeAndEnqueue(t *testing.T) {

@@ -79,7 +79,7 @@ func TestEnqueueTask_EnqueuesOnlyReadyStepsAtomically(t *testing.T) {
 	require.Equal(t, domain.StepPending, stepState(t, db, task.Steps["d"]))
 }
 
-func TestEnqueueNextCandidate_RetriesErrorStepsAfterBackoff(t *testing.T) {
+func TestCandidateTasks_RetriesErrorStepsAfterBackoff(t *testing.T) {
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -91,9 +91,9 @@ func TestEnqueueNextCandidate_RetriesErrorStepsAfterBackoff(t *testing.T) {
 	testdb.SetStepState(t, db, step, domain.StepInProgress)
 	testdb.SetStepState(t, db, step, domain.StepError)
 
-	_, found, err := store.EnqueueNextCandidate(ctx, "me", nil)
+	ids, err := store.CandidateTasks(ctx, "me", 5)
 	require.NoError(t, err)
-	require.False(t, found, "R8: the error is younger than 2^1 s")
+	require.Empty(t, ids, "R8: the error is younger than 2^1 s")
 
 	// Age the failure past R8 and the claim past R7.
 	_, err = db.Exec(`UPDATE tasker_workflow_step_transitions SET created_at = created_at - interval '1 hour' WHERE workflow_step_uuid = $1`, step)
@@ -101,11 +101,10 @@ func TestEnqueueNextCandidate_RetriesErrorStepsAfterBackoff(t *testing.T) {
 	_, err = db.Exec(`UPDATE tasker_workflow_steps SET backoff_request_seconds = 5, last_attempted_at = NOW() - interval '1 hour' WHERE workflow_step_uuid = $1`, step)
 	require.NoError(t, err)
 
-	_, found, err = store.EnqueueNextCandidate(ctx, "me", []uuid.UUID{task.TaskUUID})
+	ids, err = store.CandidateTasks(ctx, "me", 5)
 	require.NoError(t, err)
-	require.False(t, found, "excluded task is skipped")
-
-	rep, found, err := store.EnqueueNextCandidate(ctx, "me", nil)
+	require.Equal(t, []uuid.UUID{task.TaskUUID}, ids)
+	rep, found, err := store.EnqueueTask(ctx, task.TaskUUID)
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, 1, rep.StepsEnqueued)

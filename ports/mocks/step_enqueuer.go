@@ -23,67 +23,62 @@ func (_m *StepEnqueuer) EXPECT() *StepEnqueuer_Expecter {
 	return &StepEnqueuer_Expecter{mock: &_m.Mock}
 }
 
-// EnqueueNextCandidate provides a mock function with given fields: ctx, claimerID, exclude
-func (_m *StepEnqueuer) EnqueueNextCandidate(ctx context.Context, claimerID string, exclude []uuid.UUID) (ports.EnqueueReport, bool, error) {
-	ret := _m.Called(ctx, claimerID, exclude)
+// CandidateTasks provides a mock function with given fields: ctx, claimerID, limit
+func (_m *StepEnqueuer) CandidateTasks(ctx context.Context, claimerID string, limit int) ([]uuid.UUID, error) {
+	ret := _m.Called(ctx, claimerID, limit)
 
 	if len(ret) == 0 {
-		panic("no return value specified for EnqueueNextCandidate")
+		panic("no return value specified for CandidateTasks")
 	}
 
-	var r0 ports.EnqueueReport
-	var r1 bool
-	var r2 error
-	if rf, ok := ret.Get(0).(func(context.Context, string, []uuid.UUID) (ports.EnqueueReport, bool, error)); ok {
-		return rf(ctx, claimerID, exclude)
+	var r0 []uuid.UUID
+	var r1 error
+	if rf, ok := ret.Get(0).(func(context.Context, string, int) ([]uuid.UUID, error)); ok {
+		return rf(ctx, claimerID, limit)
 	}
-	if rf, ok := ret.Get(0).(func(context.Context, string, []uuid.UUID) ports.EnqueueReport); ok {
-		r0 = rf(ctx, claimerID, exclude)
+	if rf, ok := ret.Get(0).(func(context.Context, string, int) []uuid.UUID); ok {
+		r0 = rf(ctx, claimerID, limit)
 	} else {
-		r0 = ret.Get(0).(ports.EnqueueReport)
+		if ret.Get(0) != nil {
+			r0 = ret.Get(0).([]uuid.UUID)
+		}
 	}
 
-	if rf, ok := ret.Get(1).(func(context.Context, string, []uuid.UUID) bool); ok {
-		r1 = rf(ctx, claimerID, exclude)
+	if rf, ok := ret.Get(1).(func(context.Context, string, int) error); ok {
+		r1 = rf(ctx, claimerID, limit)
 	} else {
-		r1 = ret.Get(1).(bool)
+		r1 = ret.Error(1)
 	}
 
-	if rf, ok := ret.Get(2).(func(context.Context, string, []uuid.UUID) error); ok {
-		r2 = rf(ctx, claimerID, exclude)
-	} else {
-		r2 = ret.Error(2)
-	}
-
-	return r0, r1, r2
+	return r0, r1
 }
 
-// StepEnqueuer_EnqueueNextCandidate_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'EnqueueNextCandidate'
-type StepEnqueuer_EnqueueNextCandidate_Call struct {
+// StepEnqueuer_CandidateTasks_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'CandidateTasks'
+type StepEnqueuer_CandidateTasks_Call struct {
 	*mock.Call
 }
 
-// EnqueueNextCandidate is a helper method to define mock.On call
+// CandidateTasks is a helper method to define mock.On call
 //   - ctx context.Context
 //   - claimerID string
-//   - exclude []uuid.UUID
-func (_e *StepEnqueuer_Expecter) EnqueueNextCandidate(ctx interface{}, claimerID interface{}, exclude interface{}) *StepEnqueuer_EnqueueNextCandidate_Call {
-	return &StepEnqueuer_EnqueueNextCandidate_Call{Call: _e.mock.On("EnqueueNextCandidate", ctx, claimerID, exclude)}
+//   - limit int
+func (_e *StepEnqueuer_Expecter) CandidateTasks(ctx interface{}, claimerID interface{}, limit interface{}) *StepEnqueuer_CandidateTasks_Call {
+	return &StepEnqueuer_CandidateTasks_Call{Call: _e.mock.On("CandidateTasks", ctx, claimerID, limit)}
 }
 
-func (_c *StepEnqueuer_EnqueueNextCandidate_Call) Run(run func(ctx context.Context, claimerID string, exclude []uuid.UUID)) *StepEnqueuer_EnqueueNextCandidate_Call {
+func (_c *StepEnqueuer_CandidateTasks_Call) Run(run func(ctx context.Context, claimerID string, limit int)) *StepEnqueuer_CandidateTasks_Call {
 	_c.Call.Run(func(args mock.Arguments) {
-		run(args[0].(context.Context), args[1].(string), args[2].([]uuid.UUID))
+		run(args[0].(context.Context), args[1].(string), args[2].(int))
 	})
 	return _c
 }
 
-func (_c *StepEnqueuer_EnqueueNextCandidate_Call) Return(rep ports.EnqueueReport, found bool, err error) *StepEnqueuer_EnqueueNextCandidate_Call {
-	_c.Call.Return(rep, found, err)
+func (_c *StepEnqueuer_CandidateTasks_Call) Return(_a0 []uuid.UUID, _a1 error) *StepEnqueuer_CandidateTasks_Call {
+	_c.Call.Return(_a0, _a1)
 	return _c
 }
 
-func (_c *StepEnqueuer_EnqueueNextCandidate_Call) RunAndReturn(run func(context.Context, string, []uuid.UUID) (ports.EnqueueReport, bool, error)) *StepEnqueuer_EnqueueNextCandidate_Call {
+func (_c *StepEnqueuer_CandidateTasks_Call) RunAndReturn(run func(context.Context, string, int) ([]uuid.UUID, error)) *StepEnqueuer_CandidateTasks_Call {
 	_c.Call.Return(run)
 	return _c
 }

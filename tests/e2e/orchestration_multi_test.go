@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,10 +48,17 @@ func TestTwoOrchestratorsTwoWorkers500Diamonds(t *testing.T) {
 	for _, id := range ids[:20] {
 		require.Equal(t, "complete", orchs[0].TaskStatus(t, id))
 	}
+	requireNoDuplicateWork(t, db, tasks)
+}
+
+// requireNoDuplicateWork checks that every task completed, every step was
+// enqueued and sent exactly once, and no transition history has a sort_key
+// gap, duplicate or several current rows.
+func requireNoDuplicateWork(t *testing.T, db *sqlx.DB, tasks int) {
+	t.Helper()
 	var states []string
 	require.NoError(t, db.Select(&states, `SELECT DISTINCT tt.to_state FROM tasker_task_transitions tt WHERE most_recent`))
 	require.Equal(t, []string{"complete"}, states)
-
 	var enqueues, steps, maxPerStep int
 	require.NoError(t, db.Get(&steps, `SELECT COUNT(*) FROM tasker_workflow_steps`))
 	require.NoError(t, db.Get(&enqueues, `SELECT COUNT(*) FROM tasker_workflow_step_transitions WHERE to_state = 'enqueued'`))

@@ -117,26 +117,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// RunCycle processes up to TasksPerCycle candidate tasks, each in its own
-// transaction, and returns how many steps it enqueued.
+// RunCycle scans once for up to TasksPerCycle candidate tasks and enqueues
+// each in its own transaction; it returns how many steps it enqueued.
 func (s *Service) RunCycle(ctx context.Context) (int, error) {
 	start := time.Now()
 	defer func() { s.metrics.EnqueueCycle(time.Since(start)) }()
-	var seen []uuid.UUID
+	ids, err := s.store.CandidateTasks(ctx, s.cfg.ClaimerID, s.cfg.TasksPerCycle)
+	if err != nil {
+		return 0, err
+	}
 	total := 0
-	for i := 0; i < s.cfg.TasksPerCycle; i++ {
-		rep, found, err := s.withQueue(ctx, func() (ports.EnqueueReport, bool, error) {
-			return s.store.EnqueueNextCandidate(ctx, s.cfg.ClaimerID, seen)
-		})
+	for _, id := range ids {
+		n, err := s.EnqueueTask(ctx, id)
 		if err != nil {
 			return total, err
 		}
-		if !found {
-			break
-		}
-		seen = append(seen, rep.TaskUUID)
-		total += rep.StepsEnqueued
-		s.record(rep)
+		total += n
 	}
 	return total, nil
 }

@@ -49,15 +49,12 @@ func setup(t *testing.T, cfg enqueue.Config) fixture {
 	return f
 }
 
-func TestRunCycleProcessesCandidatesUntilNoneLeft(t *testing.T) {
+func TestRunCycleEnqueuesEachCandidate(t *testing.T) {
 	f := setup(t, enqueue.Config{ClaimerID: "me", TasksPerCycle: 5})
 	a, b := uuid.New(), uuid.New()
-	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, "me", []uuid.UUID(nil)).
-		Return(ports.EnqueueReport{TaskUUID: a, Namespace: "ns", StepsEnqueued: 2}, true, nil).Once()
-	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, "me", []uuid.UUID{a}).
-		Return(ports.EnqueueReport{TaskUUID: b, Namespace: "ns"}, true, nil).Once()
-	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, "me", []uuid.UUID{a, b}).
-		Return(ports.EnqueueReport{}, false, nil).Once()
+	f.store.EXPECT().CandidateTasks(mock.Anything, "me", 5).Return([]uuid.UUID{a, b}, nil).Once()
+	f.store.EXPECT().EnqueueTask(mock.Anything, a).Return(ports.EnqueueReport{TaskUUID: a, Namespace: "ns", StepsEnqueued: 2}, true, nil).Once()
+	f.store.EXPECT().EnqueueTask(mock.Anything, b).Return(ports.EnqueueReport{TaskUUID: b}, false, nil).Once()
 	f.metrics.EXPECT().StepsEnqueued("ns", 2).Once()
 	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
 	n, err := f.svc.RunCycle(context.Background())
@@ -65,23 +62,18 @@ func TestRunCycleProcessesCandidatesUntilNoneLeft(t *testing.T) {
 	require.Equal(t, 2, n)
 }
 
-func TestRunCycleStopsAtTasksPerCycle(t *testing.T) {
-	f := setup(t, enqueue.Config{TasksPerCycle: 2})
-	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, mock.Anything, mock.Anything).
-		RunAndReturn(func(context.Context, string, []uuid.UUID) (ports.EnqueueReport, bool, error) {
-			return ports.EnqueueReport{TaskUUID: uuid.New()}, true, nil
-		}).Times(2)
-	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
-	_, err := f.svc.RunCycle(context.Background())
-	require.NoError(t, err)
-}
-
-func TestRunCycleReturnsStoreError(t *testing.T) {
+func TestRunCycleReturnsStoreErrors(t *testing.T) {
 	f := setup(t, enqueue.Config{})
 	boom := errors.New("db down")
-	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, mock.Anything, mock.Anything).Return(ports.EnqueueReport{}, false, boom)
-	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
+	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, enqueue.DefaultTasksPerCycle).Return(nil, boom).Once()
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Times(2)
 	_, err := f.svc.RunCycle(context.Background())
+	require.ErrorIs(t, err, boom)
+
+	id := uuid.New()
+	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, mock.Anything).Return([]uuid.UUID{id}, nil).Once()
+	f.store.EXPECT().EnqueueTask(mock.Anything, id).Return(ports.EnqueueReport{}, false, boom).Once()
+	_, err = f.svc.RunCycle(context.Background())
 	require.ErrorIs(t, err, boom)
 }
 
@@ -136,10 +128,10 @@ func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
 		return ports.EnqueueReport{}, false, errors.New("logged, not fatal")
 	}).Once()
 	cycled := make(chan struct{}, 100)
-	f.store.EXPECT().EnqueueNextCandidate(mock.Anything, mock.Anything, mock.Anything).
-		RunAndReturn(func(context.Context, string, []uuid.UUID) (ports.EnqueueReport, bool, error) {
+	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, mock.Anything).
+		RunAndReturn(func(context.Context, string, int) ([]uuid.UUID, error) {
 			cycled <- struct{}{}
-			return ports.EnqueueReport{}, false, errors.New("cycle error is logged")
+			return nil, errors.New("cycle error is logged")
 		}).Maybe()
 	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Maybe()
 	ctx, cancel := context.WithCancel(context.Background())

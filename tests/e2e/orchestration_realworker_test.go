@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
+)
+
+// apiTask posts an example task to an orchestration base URL.
+func apiTask(t testing.TB, base, name string, even int) domain.TaskCreationResponse {
+	t.Helper()
+	body := fmt.Sprintf(`{"name":%q,"namespace":"examples","version":"1.0.0","context":{"even_number":%d}}`, name, even)
+	resp, err := http.Post(base+"/v1/tasks", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, string(b))
+	var out domain.TaskCreationResponse
+	require.NoError(t, json.Unmarshal(b, &out))
+	return out
+}
+
+// apiGet decodes GET base+path into v.
+func apiGet(t testing.TB, base, path string, v any) {
+	t.Helper()
+	resp, err := http.Get(base + path)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	require.Equal(t, 200, resp.StatusCode)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+}
+
+func apiWait(t testing.TB, base string, id uuid.UUID, timeout time.Duration) string {
+	t.Helper()
+	var status string
+	require.Eventually(t, func() bool {
+		var task struct {
+			Status string `json:"status"`
+		}
+		apiGet(t, base, "/v1/tasks/"+id.String(), &task)
+		status = task.Status
+		return status == "complete" || status == "error" || status == "cancelled"
+	}, timeout, 20*time.Millisecond, "task %s did not finish", id)
+	return status
+}
+
+func openURL(t testing.TB, url string) *sqlx.DB {
+	t.Helper()
+	db, err := sqlx.Open("postgres", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// TestRealBinariesRunExampleWorkflows builds tasker-orchestration and
+// tasker-worker, runs them on a fresh database and drives every example.
+func TestRealBinariesRunExampleWorkflows(t *testing.T) {
+	binDir := buildBinaries(t)
+	dbURL := testdb.URL(t)
+	orch, _ := startServices(t, binDir, dbURL)
+	db := openURL(t, dbURL)
+	for _, tc := range []struct{ workflow, final, value string }{
+		{"linear_workflow", "linear_step_4", "65536"},
+		{"diamond_workflow", "diamond_end", "256"},
+		{"tree_workflow", "tree_final_convergence", "4294967296"},
+		{"mixed_dag_workflow", "dag_finalize", "16777216"},
+	} {
+		t.Run(tc.workflow, func(t *testing.T) {
+			created := apiTask(t, orch.URL, tc.workflow, 2)
+			require.Equal(t, "complete", apiWait(t, orch.URL, created.TaskUUID, 30*time.Second))
+			var steps []stepJSON
+			apiGet(t, orch.URL, "/v1/tasks/"+created.TaskUUID.String()+"/workflow_steps", &steps)
+			require.Len(t, steps, created.StepCount)
+			for _, s := range steps {
+				require.Equal(t, "complete", s.CurrentState, s.Name)
+				if s.Name == tc.final {
+					require.Equal(t, tc.value, resultValue(t, s.Results))
+				}
+			}
+			requireParentsFirst(t, db, created.TaskUUID)
+		})
+	}
+	t.Run("odd even_number", func(t *testing.T) {
+		created := apiTask(t, orch.URL, "linear_workflow", 3)
+		require.Equal(t, "error", apiWait(t, orch.URL, created.TaskUUID, 30*time.Second))
+		var steps []stepJSON
+		apiGet(t, orch.URL, "/v1/tasks/"+created.TaskUUID.String()+"/workflow_steps", &steps)
+		require.Equal(t, "error", steps[0].CurrentState)
+		require.Contains(t, string(steps[0].Results), "must be even")
+		require.Equal(t, 1, steps[0].Attempts, "a permanent failure is not retried")
+	})
+}
+
+// TestRealBinariesTwoOrchestratorsTwoWorkers500Diamonds runs two
+// tasker-orchestration and two tasker-worker processes on one database.
+func TestRealBinariesTwoOrchestratorsTwoWorkers500Diamonds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("500-task run skipped in -short mode")
+	}
+	const tasks = 500
+	binDir := buildBinaries(t)
+	dbURL := testdb.URL(t)
+	orchs := []*process{startOrchestration(t, binDir, dbURL, freeAddr(t)), startOrchestration(t, binDir, dbURL, freeAddr(t))}
+	for i := 0; i < 2; i++ {
+		addr := freeAddr(t)
+		startProcess(t, binDir, "tasker-worker", addr, "/health/ready",
+			[]string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test", "TASKER_WORKER__NAMESPACES=examples",
+				"TASKER_WORKER_WEB__BIND_ADDRESS=" + addr, "TASKER_ORCHESTRATION_API__BASE_URL=" + orchs[i].URL})
+	}
+	db := openURL(t, dbURL)
+	start := time.Now()
+	errs := make(chan error, 4)
+	for c := 0; c < 4; c++ {
+		go func() {
+			for i := c; i < tasks; i += 4 {
+				body := `{"name":"diamond_workflow","namespace":"examples","version":"1.0.0","context":{"even_number":2}}`
+				resp, err := http.Post(orchs[i%2].URL+"/v1/tasks", "application/json", strings.NewReader(body))
+				if err == nil {
+					_ = resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("POST status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for c := 0; c < 4; c++ {
+		require.NoError(t, <-errs)
+	}
+	require.Eventually(t, func() bool {
+		var done int
+		require.NoError(t, db.Get(&done, `SELECT COUNT(*) FROM tasker_tasks WHERE complete`))
+		return done == tasks
+	}, 5*time.Minute, 100*time.Millisecond)
+	elapsed := time.Since(start)
+	t.Logf("real binaries, 500 diamond tasks, 2 orchestrators + 2 workers: %s, %.1f tasks/s, %.1f steps/s",
+		elapsed.Round(time.Millisecond), tasks/elapsed.Seconds(), 4*tasks/elapsed.Seconds())
+	requireNoDuplicateWork(t, db, tasks)
+}
