@@ -61,6 +61,7 @@ func (s *Server) RefreshChecks(ctx context.Context) {
 	s.runChecks(ctx)
 	snap := s.deps.Status.Snapshot()
 	s.loops.observe(s.clock.Now(), snap.LoopTicks, snap.IntakeSaturated)
+	s.rates.observe(s.clock.Now(), snap.Namespaces)
 }
 
 func (s *Server) runChecks(ctx context.Context) {

@@ -227,3 +227,47 @@ func TestLiveness_WaitsLongerThanReadiness(t *testing.T) {
 	require.ElementsMatch(t, []string{"intake:examples_queue", "intake:other_queue"}, keys(checks))
 	require.Contains(t, *checks["intake:examples_queue"].Message, "30s")
 }
+
+func TestNamespaces_RateDerivedFromProcessedOverTime(t *testing.T) {
+	e := setup(t)
+	e.status.update(func(s *Snapshot) {
+		s.Namespaces = map[string]NamespaceStats{"examples": {Processed: 100}, "other": {Processed: 0}}
+	})
+	get := func() map[string]NamespaceHealth {
+		var nh []NamespaceHealth
+		require.NoError(t, json.Unmarshal(e.do(t, http.MethodGet, "/status/namespaces").body, &nh))
+		out := map[string]NamespaceHealth{}
+		for _, n := range nh {
+			out[n.Namespace] = n
+		}
+		return out
+	}
+	require.Zero(t, get()["examples"].ProcessingRate, "one sample: no rate yet")
+	e.clock.advance(30 * time.Second)
+	e.status.update(func(s *Snapshot) { s.Namespaces["examples"] = NamespaceStats{Processed: 160} })
+	require.InDelta(t, 2.0, get()["examples"].ProcessingRate, 1e-9, "60 steps in 30 s")
+	e.clock.advance(60 * time.Second)
+	e.status.update(func(s *Snapshot) { s.Namespaces["examples"] = NamespaceStats{Processed: 190} })
+	// window keeps the sample at 30 s (the last one at or beyond a minute old): 30 steps in 60 s
+	require.InDelta(t, 0.5, get()["examples"].ProcessingRate, 1e-9)
+	require.Zero(t, get()["other"].ProcessingRate)
+	for i := 0; i < 100; i++ { // a burst of requests stores one sample per second at most
+		get()
+	}
+	require.LessOrEqual(t, len(e.srv.rates.samples["examples"]), 3)
+
+	e.status.update(func(s *Snapshot) { s.Namespaces["examples"] = NamespaceStats{Processed: 190, RatePerSecond: 7} })
+	require.Equal(t, 7.0, get()["examples"].ProcessingRate, "a provider's own rate wins")
+}
+
+func TestNamespaces_SingleNamespaceActiveFromInFlight(t *testing.T) {
+	e := setup(t, func(c *Config) { c.Namespaces = []string{"examples"} })
+	e.status.update(func(s *Snapshot) {
+		s.InFlight = 4
+		s.Namespaces = map[string]NamespaceStats{"examples": {Processed: 1}}
+	})
+	var nh []NamespaceHealth
+	require.NoError(t, json.Unmarshal(e.do(t, http.MethodGet, "/status/namespaces").body, &nh))
+	require.Len(t, nh, 1)
+	require.Equal(t, uint64(4), nh[0].ActiveSteps)
+}

@@ -146,6 +146,7 @@ type Server struct {
 	loops    *loopWatcher
 	cache    *templateCache
 	handlers *handlerIndex
+	rates    *rateTracker
 }
 
 // New validates deps and builds the gin engine with every route.
@@ -172,6 +173,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.loops = newLoopWatcher()
 	s.cache = newTemplateCache(cfg.TemplateCacheSize, cfg.TemplateCacheTTL, s.clock.Now)
 	s.handlers = &handlerIndex{ttl: handlerIndexTTL}
+	s.rates = newRateTracker()
 	s.engine = s.routes()
 	return s, nil
 }

@@ -42,12 +42,15 @@ type HandlerStats struct {
 
 // NamespaceStats are persisted outcome counts of one namespace.
 type NamespaceStats struct {
-	Processed     uint64
-	Succeeded     uint64
-	Failed        uint64
+	Processed uint64
+	Succeeded uint64
+	Failed    uint64
+	// RatePerSecond is outcomes per second over the last minute; when the
+	// provider leaves it 0 the server derives it from Processed over time.
 	RatePerSecond float64
 	LastProcessed *time.Time
 	// Active counts this namespace's claimed steps without an outcome yet.
+	// When 0 and the worker serves one namespace, Snapshot.InFlight is used.
 	Active uint64
 }
 

@@ -76,10 +76,19 @@ func (s *Server) handleStatus(c *gin.Context) {
 func (s *Server) handleNamespaces(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
 	checks := s.cachedChecks(c.Request.Context())
+	rates := s.rates.observe(s.clock.Now(), snap.Namespaces)
 	out := make([]NamespaceHealth, 0, len(s.cfg.Namespaces))
 	for _, ns := range s.cfg.Namespaces {
 		st := snap.Namespaces[ns]
-		nh := NamespaceHealth{Namespace: ns, ProcessingRate: st.RatePerSecond, ActiveSteps: st.Active, LastProcessed: utcPtr(st.LastProcessed)}
+		rate := st.RatePerSecond
+		if rate == 0 {
+			rate = rates[ns]
+		}
+		active := st.Active
+		if active == 0 && len(s.cfg.Namespaces) == 1 && snap.InFlight > 0 {
+			active = uint64(snap.InFlight) // one namespace: every step in flight is its own
+		}
+		nh := NamespaceHealth{Namespace: ns, ProcessingRate: rate, ActiveSteps: active, LastProcessed: utcPtr(st.LastProcessed)}
 		depth, ok := checks.depths[ns]
 		switch {
 		case !ok:
