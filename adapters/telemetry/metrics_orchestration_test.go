@@ -1,0 +1,75 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/domain"
+)
+
+func scrape(t *testing.T, m *telemetry.OrchestrationMetrics) (string, string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	b, err := io.ReadAll(w.Body)
+	require.NoError(t, err)
+	return w.Header().Get("Content-Type"), string(b)
+}
+
+func TestOrchestrationMetricsExposition(t *testing.T) {
+	depths := func(_ context.Context, queues []string) (map[string]int64, error) {
+		out := map[string]int64{}
+		for i, q := range queues {
+			out[q] = int64(i + 7)
+		}
+		return out, nil
+	}
+	m := telemetry.NewOrchestrationMetrics(depths, func() []string { return []string{"orchestration_step_results"} }, nil)
+	m.TaskCreated("examples")
+	m.TaskCreated("examples")
+	m.TaskFinalized(domain.TaskComplete)
+	m.StepsEnqueued("examples", 3)
+	m.ResultProcessed("orchestration_step_results", "processed")
+	m.EnqueueCycle(3 * time.Millisecond)
+	require.NotNil(t, m.Registry())
+
+	ct, body := scrape(t, m)
+	require.Equal(t, "text/plain; version=0.0.4; charset=utf-8", ct, "D-j")
+	for _, want := range []string{
+		`tasker_orchestration_tasks_created_total{namespace="examples"} 2`,
+		`tasker_orchestration_tasks_finalized_total{state="complete"} 1`,
+		`tasker_orchestration_steps_enqueued_total{namespace="examples"} 3`,
+		`tasker_orchestration_messages_processed_total{outcome="processed",queue="orchestration_step_results"} 1`,
+		`tasker_orchestration_enqueue_cycle_duration_seconds_count 1`,
+		`tasker_orchestration_queue_depth{queue="orchestration_step_results"} 7`,
+	} {
+		require.Contains(t, body, want)
+	}
+	// Valid exposition with exactly one HELP and TYPE per family.
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err)
+	require.Len(t, families, 6)
+	for name := range families {
+		require.Equal(t, 1, strings.Count(body, "# TYPE "+name+" "), name)
+		require.Equal(t, 1, strings.Count(body, "# HELP "+name+" "), name)
+	}
+}
+
+func TestOrchestrationMetricsQueueDepthFailureOmitsTheGauge(t *testing.T) {
+	m := telemetry.NewOrchestrationMetrics(func(context.Context, []string) (map[string]int64, error) {
+		return nil, errors.New("db down")
+	}, func() []string { return []string{"q"} }, nil)
+	_, body := scrape(t, m)
+	require.NotContains(t, body, "tasker_orchestration_queue_depth{")
+}
