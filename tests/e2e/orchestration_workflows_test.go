@@ -217,3 +217,36 @@ func TestCancelRunningTask(t *testing.T) {
 	require.NoError(t, db.GetContext(context.Background(), &msgs, `SELECT COUNT(*) FROM pgmq.q_examples_queue`))
 	require.Zero(t, msgs, "no step message left behind")
 }
+
+func TestTaskRequestAndFinalizationQueues(t *testing.T) {
+	db, url := OrchDB(t)
+	o := StartOrchestrator(t, db, url)
+	NewFakeWorker(db, "fake-queue").Start(t, 2)
+	ctx := context.Background()
+	send := func(queue, body string) {
+		_, err := db.ExecContext(ctx, `SELECT pgmq.send($1::text, $2::jsonb, 0::integer)`, queue, body)
+		require.NoError(t, err)
+	}
+	send(domain.QueueTaskRequests, `{"request_id":"req-1","task_request":{"name":"diamond_workflow","namespace":"examples",
+		"version":"1.0.0","context":{"even_number":2},"initiator":"queue-test"},
+		"metadata":{"requested_at":"2025-08-27T12:00:00Z","requester":"test","priority":"Normal","custom":{}}}`)
+	send(domain.QueueTaskRequests, `{"request_id":"req-2","task_request":{"name":"nope","namespace":"examples","version":"1.0.0"}}`)
+	var taskUUID uuid.UUID
+	require.Eventually(t, func() bool {
+		return db.GetContext(ctx, &taskUUID, `SELECT task_uuid FROM tasker_tasks WHERE initiator = 'queue-test'`) == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "complete", o.WaitStatus(t, taskUUID, 20*time.Second))
+	require.Eventually(t, func() bool {
+		var archived int
+		require.NoError(t, db.GetContext(ctx, &archived, `SELECT COUNT(*) FROM pgmq.a_orchestration_task_requests`))
+		return archived == 1
+	}, 5*time.Second, 10*time.Millisecond, "the request for an unknown template is archived")
+
+	send(domain.QueueTaskFinalizations, `{"task_uuid":"`+taskUUID.String()+`"}`)
+	require.Eventually(t, func() bool {
+		var left int
+		require.NoError(t, db.GetContext(ctx, &left, `SELECT COUNT(*) FROM pgmq.q_orchestration_task_finalizations`))
+		return left == 0
+	}, 5*time.Second, 10*time.Millisecond, "finalization request consumed")
+	require.Equal(t, "complete", o.TaskStatus(t, taskUUID))
+}

@@ -6,6 +6,7 @@ package perf
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -117,3 +118,5 @@ func TestOrchestrationDiamondThroughput(t *testing.T) {
 	t.Log(line)
 	fmt.Println("PERF", line)
 }
+
+func decode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

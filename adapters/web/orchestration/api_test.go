@@ -293,3 +293,35 @@ func TestListCancelStepsAndMetrics(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Contains(t, string(body), "tree_final_convergence")
 }
+
+func TestManualResolutionResetsErroredTask(t *testing.T) {
+	f := setup(t, web.Config{})
+	resp, body := f.do(t, "POST", "/v1/tasks", createBody("linear_workflow", `{"even_number":2}`))
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	var c domain.TaskCreationResponse
+	require.NoError(t, json.Unmarshal(body, &c))
+	root := c.StepMapping["linear_step_1"]
+	testdb.SetTaskState(t, f.db, c.TaskUUID, domain.TaskInProgress)
+	testdb.SetTaskState(t, f.db, c.TaskUUID, domain.TaskError)
+	testdb.SetStepState(t, f.db, root, domain.StepInProgress)
+	testdb.SetStepState(t, f.db, root, domain.StepError)
+
+	path := "/v1/tasks/" + c.TaskUUID.String() + "/workflow_steps/" + root.String()
+	resp, body = f.do(t, "PATCH", path, `{"resolution_data":{"value":4},"resolved_by":"ops","reason":"fixed upstream"}`)
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	var step map[string]any
+	require.NoError(t, json.Unmarshal(body, &step))
+	require.Equal(t, "resolved_manually", step["current_state"])
+	require.NotNil(t, step["completed_at"])
+
+	var task map[string]any
+	resp, body = f.do(t, "GET", "/v1/tasks/"+c.TaskUUID.String(), "")
+	require.Equal(t, 200, resp.StatusCode)
+	require.NoError(t, json.Unmarshal(body, &task))
+	require.Equal(t, "in_progress", task["status"], "error task reset and restarted")
+	require.EqualValues(t, 1, task["ready_steps"], "the dependant can run now")
+
+	resp, _ = f.do(t, "PATCH", "/v1/tasks/"+c.TaskUUID.String()+"/workflow_steps/"+uuid.NewString(),
+		`{"resolution_data":null,"resolved_by":"ops","reason":"x"}`)
+	require.Equal(t, 404, resp.StatusCode)
+}
