@@ -35,6 +35,9 @@ type perfWorker struct {
 // queues must exist (perfTasks creates them).
 func startPerfWorker(t testing.TB, url string, h handler.HandlerFunc, listen bool, tune func(*appworker.Config)) *perfWorker {
 	t.Helper()
+	if os.Getenv("TASKER_PERF_BINARY_PARAMETERS") == "1" {
+		url += "&binary_parameters=yes" // lib/pq: one round trip per parameterised query
+	}
 	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40, MaxIdleConns: 40})
 	require.NoError(t, err)
 	q := pgmq.New(db)
@@ -161,6 +164,8 @@ func TestWorkerPickupLatency(t *testing.T) {
 //
 //	go test ./tests/perf -run X -bench WorkerNoopSteps -benchtime 3000x
 //
+// TASKER_PERF_BINARY_PARAMETERS=1 opens the worker pool with lib/pq's
+// binary_parameters=yes (one round trip per parameterised query).
 // TASKER_PERF_NO_RESULT_NOTIFY=1 drops the NOTIFY trigger of
 // orchestration_step_results first (diagnostic only; the contract requires it).
 // TASKER_PERF_ASYNC_COMMIT=1 runs the worker's sessions with
