@@ -76,7 +76,10 @@ type Listener struct {
 	mu        sync.Mutex
 }
 
-var _ ports.MessageNotifier = (*Listener)(nil)
+var (
+	_ ports.MessageNotifier = (*Listener)(nil)
+	_ ports.QueueNotifier   = (*Listener)(nil)
+)
 
 // readyPayload is the NOTIFY payload of §4.6.
 type readyPayload struct {
