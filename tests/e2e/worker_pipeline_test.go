@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/ports"
 )
 
 // TestWorkerRunsExampleWorkflowsEnqueuedInDependencyOrder plays the
@@ -51,4 +55,33 @@ func TestWorkerRunsExampleWorkflowsEnqueuedInDependencyOrder(t *testing.T) {
 			require.Empty(t, messagesFor(t, db, "examples_queue", task.TaskUUID), "no step message left")
 		})
 	}
+}
+
+// TestWorkerPicksUpByNotification runs a worker whose polling fallback is
+// 30 s: a step enqueued after start completes within seconds only because
+// the message-ready NOTIFY on pgmq_message_ready.examples woke intake.
+func TestWorkerPicksUpByNotification(t *testing.T) {
+	db, url := workerDB(t)
+	startWorker(t, url, workerOpts{
+		notifier: func(t testing.TB) ports.MessageNotifier {
+			l, err := pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: url,
+				Channels: []string{pgmq.NamespaceReadyChannel("examples")}}, nil)
+			require.NoError(t, err)
+			return l
+		},
+		tune: func(c *worker.Config) { c.PollInterval = 30 * time.Second },
+	})
+	spec := exampleSpec(t, "linear_workflow", 4)
+	task := testdb.CreateTask(t, db, spec)
+	// Step 1 may be taken by the reader's first, immediate read; once it is
+	// done the reader is certainly waiting on its 30 s poll timer.
+	enqueue(t, db, "examples_queue", task.TaskUUID, task.Steps["linear_step_1"])
+	require.Eventually(t, func() bool { return stepState(t, db, task.Steps["linear_step_1"]) == domain.StepComplete },
+		10*time.Second, 5*time.Millisecond)
+	start := time.Now()
+	enqueue(t, db, "examples_queue", task.TaskUUID, task.Steps["linear_step_2"])
+	require.Eventually(t, func() bool { return stepState(t, db, task.Steps["linear_step_2"]) == domain.StepComplete },
+		5*time.Second, 5*time.Millisecond, "picked up long before the 30 s poll")
+	t.Logf("enqueue → complete by notification in %s", time.Since(start).Round(time.Millisecond))
+	require.Equal(t, "256", string(stepResults(t, db, task.Steps["linear_step_2"]).Result))
 }
