@@ -100,7 +100,7 @@ func (s *OrchestrationStore) ResolveStep(ctx context.Context, taskUUID, stepUUID
 				return asConflict(err)
 			}
 		}
-		rep, err = finalizeLockedTask(ctx, tx, taskUUID)
+		rep, err = s.finalizeLockedTask(ctx, tx, taskUUID)
 		return err
 	})
 	if err != nil {

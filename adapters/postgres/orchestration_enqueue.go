@@ -24,6 +24,10 @@ type OrchestrationStore struct {
 	// knownQueues caches namespace queues seen in pgmq.meta, so the per-task
 	// transaction checks a queue's existence once per process, not per send.
 	knownQueues sync.Map
+	// prepareOnce guards viewsByTask, the prepared step-view query of the
+	// finalization hot path (nil if preparing failed).
+	prepareOnce sync.Once
+	viewsByTask *sqlx.Stmt
 }
 
 var (
@@ -91,11 +95,14 @@ FOR UPDATE OF t SKIP LOCKED`, taskUUID).Scan(&state)
 		if err != nil {
 			return fmt.Errorf("lock task: %w", err)
 		}
-		if st := domain.TaskState(state.String); state.Valid && st != domain.TaskPending && st != domain.TaskInProgress {
+		if !state.Valid {
+			state.String = string(domain.TaskPending)
+		}
+		if st := domain.TaskState(state.String); st != domain.TaskPending && st != domain.TaskInProgress {
 			return nil
 		}
 		found = true
-		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID, nil)
+		rep, err = s.enqueueLockedTask(ctx, tx, taskUUID, domain.TaskState(state.String), nil)
 		return err
 	})
 	if err != nil {
@@ -121,9 +128,11 @@ WHERE ws.workflow_step_uuid = $1`
 // enqueueLockedTask is §10.2 step 2 for a task whose row tx holds: each ready
 // step, in workflow_step_uuid order, is locked and re-checked, retried if in
 // error, sent and marked enqueued; the task is started if it was pending.
-// ready may be given by a caller that already evaluated readiness in tx;
-// nil means "query it".
-func (s *OrchestrationStore) enqueueLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, ready []readyStep) (ports.EnqueueReport, error) {
+// taskState is the task's current state read under its lock. ready may be
+// given by a caller that already evaluated readiness in tx; nil means "query
+// it". Transitions reuse the step lock already taken (applyStepTransition),
+// which saves two round trips per transition on the hot path.
+func (s *OrchestrationStore) enqueueLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, taskState domain.TaskState, ready []readyStep) (ports.EnqueueReport, error) {
 	rep := ports.EnqueueReport{TaskUUID: taskUUID}
 	if ready == nil {
 		if err := tx.SelectContext(ctx, &ready, `
@@ -168,9 +177,10 @@ WHERE t.task_uuid = $1`, taskUUID); err != nil {
 			continue
 		}
 		if lock.State == domain.StepError {
-			if _, _, err := TransitionStepTx(ctx, tx, stepUUID, domain.StepEvent{Type: domain.EventRetry}, nil); err != nil {
+			if _, _, err := applyStepTransition(ctx, tx, lock, domain.StepEvent{Type: domain.EventRetry}, nil); err != nil {
 				return rep, err
 			}
+			lock.State = domain.StepPending
 			rep.StepsRetried++
 		}
 		msg, err := json.Marshal(domain.SimpleStepMessage{TaskUUID: taskUUID, StepUUID: stepUUID})
@@ -180,17 +190,13 @@ WHERE t.task_uuid = $1`, taskUUID); err != nil {
 		if err := SendMessageTx(ctx, tx, queue, msg); err != nil {
 			return rep, err
 		}
-		if _, _, err := TransitionStepTx(ctx, tx, stepUUID, domain.StepEvent{Type: domain.EventEnqueue}, nil); err != nil {
+		if _, _, err := applyStepTransition(ctx, tx, lock, domain.StepEvent{Type: domain.EventEnqueue}, nil); err != nil {
 			return rep, err
 		}
 		rep.StepsEnqueued++
 	}
 	if rep.StepsEnqueued > 0 {
-		state, err := CurrentTaskState(ctx, tx, taskUUID)
-		if err != nil {
-			return rep, err
-		}
-		if state == domain.TaskPending {
+		if taskState == domain.TaskPending {
 			if _, _, err := TransitionTaskTx(ctx, tx, taskUUID, domain.TaskEvent{Type: domain.EventStart}, nil); err != nil {
 				return rep, err
 			}
