@@ -154,3 +154,32 @@ func TestRealBinariesTwoOrchestratorsTwoWorkers500Diamonds(t *testing.T) {
 		elapsed.Round(time.Millisecond), tasks/elapsed.Seconds(), 4*tasks/elapsed.Seconds())
 	requireNoDuplicateWork(t, db, tasks)
 }
+
+// TestOrchestrationBinaryGracefulShutdownAndRestart stops the orchestration
+// with SIGTERM while tasks are in flight (it must exit 0 with every
+// transaction either committed or rolled back), starts a new one, and
+// requires all tasks to complete with no duplicate sends or history gaps.
+func TestOrchestrationBinaryGracefulShutdownAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restart run skipped in -short mode")
+	}
+	const tasks = 100
+	binDir := buildBinaries(t)
+	dbURL := testdb.URL(t)
+	first, _ := startServices(t, binDir, dbURL)
+	db := openURL(t, dbURL)
+	for i := 0; i < tasks; i++ {
+		apiTask(t, first.URL, "diamond_workflow", 2)
+	}
+	first.Stop() // requires exit 0 after SIGTERM
+	var done int
+	require.NoError(t, db.Get(&done, `SELECT COUNT(*) FROM tasker_tasks WHERE complete`))
+	t.Logf("%d of %d tasks complete when the first orchestration stopped", done, tasks)
+
+	startOrchestration(t, binDir, dbURL, freeAddr(t))
+	require.Eventually(t, func() bool {
+		require.NoError(t, db.Get(&done, `SELECT COUNT(*) FROM tasker_tasks WHERE complete`))
+		return done == tasks
+	}, 2*time.Minute, 50*time.Millisecond)
+	requireNoDuplicateWork(t, db, tasks)
+}
