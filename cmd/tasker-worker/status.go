@@ -28,8 +28,12 @@ func snapshotFromWorker(st worker.Status) web.Snapshot {
 			Success: h.Success, Failure: h.Failure, LastUsed: h.LastUsed})
 	}
 	for ns, n := range st.Namespaces {
+		active := uint64(0)
+		if n.Active > 0 {
+			active = uint64(n.Active)
+		}
 		snap.Namespaces[ns] = web.NamespaceStats{Processed: n.Processed, Succeeded: n.Succeeded, Failed: n.Failed,
-			LastProcessed: n.LastProcessed}
+			LastProcessed: n.LastProcessed, Active: active, RatePerSecond: n.RatePerSecond}
 	}
 	return snap
 }

@@ -100,7 +100,7 @@ func (p *Pipeline) track(e *inflight) {
 	p.byStep[e.claim.StepUUID] = e
 	p.byEvent[e.eventID] = e
 	p.mu.Unlock()
-	p.stats.inflight(1)
+	p.stats.inflight(e.claim.Namespace, 1)
 	p.hbWG.Add(1)
 	go p.heartbeat(e)
 }
@@ -146,7 +146,7 @@ func (p *Pipeline) untrack(e *inflight) {
 	}
 	p.mu.Unlock()
 	close(e.stopHB)
-	p.stats.inflight(-1)
+	p.stats.inflight(e.claim.Namespace, -1)
 	e.release()
 }
 

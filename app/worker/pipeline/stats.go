@@ -45,6 +45,10 @@ type NamespaceStats struct {
 	Failed    uint64
 	// LastProcessed is when the namespace's latest outcome was persisted.
 	LastProcessed *time.Time
+	// Active counts the namespace's claimed steps without an outcome yet.
+	Active int
+	// RatePerSecond is the namespace's outcomes per second over the last minute.
+	RatePerSecond float64
 }
 
 // Status is a point-in-time snapshot of the pipeline for the worker web
@@ -81,18 +85,41 @@ type Status struct {
 type handlerKey struct{ ns, callable string }
 
 type stats struct {
-	clock ports.Clock
-	mu    sync.Mutex
-	s     Status
-	durMs float64
-	hs    map[handlerKey]*HandlerStats
-	// rate buckets: finished count per unix second, last 60 seconds.
-	bucketSec [60]int64
-	bucketN   [60]uint64
+	clock  ports.Clock
+	mu     sync.Mutex
+	s      Status
+	durMs  float64
+	hs     map[handlerKey]*HandlerStats
+	rate   rateBuckets
+	nsRate map[string]*rateBuckets
+}
+
+// rateBuckets count events per unix second over the last 60 seconds.
+type rateBuckets struct {
+	sec [60]int64
+	n   [60]uint64
+}
+
+func (r *rateBuckets) add(now int64) {
+	i := now % 60
+	if r.sec[i] != now {
+		r.sec[i], r.n[i] = now, 0
+	}
+	r.n[i]++
+}
+
+func (r *rateBuckets) perSecond(now int64) float64 {
+	var total uint64
+	for i := range r.sec {
+		if now-r.sec[i] < 60 {
+			total += r.n[i]
+		}
+	}
+	return float64(total) / 60
 }
 
 func newStats(c ports.Clock) *stats {
-	return &stats{clock: c, hs: map[handlerKey]*HandlerStats{},
+	return &stats{clock: c, hs: map[handlerKey]*HandlerStats{}, nsRate: map[string]*rateBuckets{},
 		s: Status{Decisions: map[Decision]uint64{}, LoopTicks: map[string]uint64{}, Namespaces: map[string]NamespaceStats{}}}
 }
 
@@ -108,9 +135,12 @@ func (st *stats) tick(loop string) {
 	st.mu.Unlock()
 }
 
-func (st *stats) inflight(delta int) {
+func (st *stats) inflight(ns string, delta int) {
 	st.mu.Lock()
 	st.s.InFlight += delta
+	nss := st.s.Namespaces[ns]
+	nss.Active += delta
+	st.s.Namespaces[ns] = nss
 	st.mu.Unlock()
 }
 
@@ -170,12 +200,13 @@ func (st *stats) finished(ns, callable, stepName string, res domain.StepExecutio
 		}
 	}
 	st.s.Namespaces[ns] = nss
-	sec := now.Unix()
-	i := sec % 60
-	if st.bucketSec[i] != sec {
-		st.bucketSec[i], st.bucketN[i] = sec, 0
+	st.rate.add(now.Unix())
+	r := st.nsRate[ns]
+	if r == nil {
+		r = &rateBuckets{}
+		st.nsRate[ns] = r
 	}
-	st.bucketN[i]++
+	r.add(now.Unix())
 }
 
 func (st *stats) snapshot() Status {
@@ -194,18 +225,15 @@ func (st *stats) snapshot() Status {
 	}
 	out.Namespaces = make(map[string]NamespaceStats, len(st.s.Namespaces))
 	for k, v := range st.s.Namespaces {
+		if r := st.nsRate[k]; r != nil {
+			v.RatePerSecond = r.perSecond(now)
+		}
 		out.Namespaces[k] = v
 	}
 	if st.s.Processed > 0 {
 		out.AverageDurationMs = st.durMs / float64(st.s.Processed)
 	}
-	var recent uint64
-	for i := range st.bucketSec {
-		if now-st.bucketSec[i] < 60 {
-			recent += st.bucketN[i]
-		}
-	}
-	out.RatePerSecond = float64(recent) / 60
+	out.RatePerSecond = st.rate.perSecond(now)
 	out.Handlers = make([]HandlerStats, 0, len(st.hs))
 	for _, h := range st.hs {
 		out.Handlers = append(out.Handlers, *h)
