@@ -156,3 +156,26 @@ func decode(raw json.RawMessage, dst any) error {
 	d.UseNumber()
 	return d.Decode(dst)
 }
+
+// ContextAs is ContextValue returning the decoded value, for one-line reads:
+//
+//	n, err := handler.ContextAs[int64](sc, "even_number")
+func ContextAs[T any](sc *StepContext, key string) (T, error) {
+	var v T
+	err := sc.ContextValue(key, &v)
+	return v, err
+}
+
+// DependencyAs is DependencyResult returning the decoded value.
+func DependencyAs[T any](sc *StepContext, step string) (T, error) {
+	var v T
+	err := sc.DependencyResult(step, &v)
+	return v, err
+}
+
+// InputsAs is Inputs returning the decoded value.
+func InputsAs[T any](sc *StepContext) (T, error) {
+	var v T
+	err := sc.Inputs(&v)
+	return v, err
+}

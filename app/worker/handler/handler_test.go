@@ -171,3 +171,26 @@ func TestStepContextEmptyValues(t *testing.T) {
 	_, err = NewStepContext(domain.StepExecutionEvent{Task: domain.TaskInfo{Context: json.RawMessage(`[1]`)}})
 	require.ErrorContains(t, err, "not a JSON object")
 }
+
+func TestGenericAccessors(t *testing.T) {
+	t.Parallel()
+	sc, err := NewStepContext(domain.StepExecutionEvent{
+		Task:              domain.TaskInfo{Context: json.RawMessage(`{"n": 7, "s": "x"}`)},
+		Step:              domain.StepInfo{Inputs: json.RawMessage(`{"k": [1, 2]}`)},
+		DependencyResults: map[string]json.RawMessage{"a": json.RawMessage(`{"v": 9}`)},
+	})
+	require.NoError(t, err)
+	n, err := ContextAs[int64](sc, "n")
+	require.NoError(t, err)
+	require.Equal(t, int64(7), n)
+	_, err = ContextAs[int64](sc, "s")
+	require.Error(t, err, "wrong type is an error, not a zero value")
+	_, err = ContextAs[int64](sc, "missing")
+	require.ErrorIs(t, err, ErrMissing)
+	dep, err := DependencyAs[struct{ V int }](sc, "a")
+	require.NoError(t, err)
+	require.Equal(t, 9, dep.V)
+	in, err := InputsAs[map[string][]int](sc)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2}, in["k"])
+}
