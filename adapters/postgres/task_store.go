@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -98,53 +99,108 @@ RETURNING created_at`,
 	return created.UTC(), nil
 }
 
-// namedStepUUIDs finds or creates the dependent system and named step of
-// every step. INSERT … ON CONFLICT DO NOTHING followed by a SELECT is safe
-// under concurrent creators: the loser of an insert race waits for the
-// winner's commit and then finds its row.
+// namedStepUUIDs finds or creates the dependent systems and named steps of
+// all steps with four set-based statements. Each INSERT … ON CONFLICT DO
+// NOTHING is followed by a separate SELECT: under READ COMMITTED the SELECT
+// takes a new snapshot, so it also sees rows a concurrent creator committed
+// while the INSERT waited on them.
 func namedStepUUIDs(ctx context.Context, tx *sqlx.Tx, steps []ports.NewStep) ([]uuid.UUID, error) {
-	systems := map[string]uuid.UUID{}
+	var systems []string
+	seen := map[string]bool{}
+	for _, st := range steps {
+		if !seen[st.SystemDependency] {
+			seen[st.SystemDependency] = true
+			systems = append(systems, st.SystemDependency)
+		}
+	}
+	ids := make([]uuid.UUID, len(systems))
+	for i := range ids {
+		ids[i] = orchUUIDv7()
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO tasker_dependent_systems (dependent_system_uuid, name, created_at, updated_at)
+SELECT s.id, s.name, NOW(), NOW() FROM unnest($1::uuid[], $2::text[]) AS s(id, name)
+ON CONFLICT (name) DO NOTHING`, pq.Array(orchUUIDStrings(ids)), pq.Array(systems)); err != nil {
+		return nil, fmt.Errorf("create dependent systems %v: %w", systems, err)
+	}
+	var sysRows []struct {
+		UUID uuid.UUID `db:"dependent_system_uuid"`
+		Name string    `db:"name"`
+	}
+	if err := tx.SelectContext(ctx, &sysRows, `SELECT dependent_system_uuid, name FROM tasker_dependent_systems WHERE name = ANY($1::text[])`,
+		pq.Array(systems)); err != nil {
+		return nil, fmt.Errorf("find dependent systems %v: %w", systems, err)
+	}
+	sysByName := make(map[string]uuid.UUID, len(sysRows))
+	for _, r := range sysRows {
+		sysByName[r.Name] = r.UUID
+	}
+	stepIDs, stepSys, stepNames := make([]string, len(steps)), make([]string, len(steps)), make([]string, len(steps))
+	for i, st := range steps {
+		sys, ok := sysByName[st.SystemDependency]
+		if !ok {
+			return nil, fmt.Errorf("dependent system %q not found after insert", st.SystemDependency)
+		}
+		stepIDs[i], stepSys[i], stepNames[i] = orchUUIDv7().String(), sys.String(), st.Name
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO tasker_named_steps (named_step_uuid, dependent_system_uuid, name, created_at, updated_at)
+SELECT s.id, s.sys, s.name, NOW(), NOW() FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS s(id, sys, name)
+ON CONFLICT (dependent_system_uuid, name) DO NOTHING`, pq.Array(stepIDs), pq.Array(stepSys), pq.Array(stepNames)); err != nil {
+		return nil, fmt.Errorf("create named steps: %w", err)
+	}
+	var nsRows []struct {
+		UUID   uuid.UUID `db:"named_step_uuid"`
+		System uuid.UUID `db:"dependent_system_uuid"`
+		Name   string    `db:"name"`
+	}
+	if err := tx.SelectContext(ctx, &nsRows, `
+SELECT ns.named_step_uuid, ns.dependent_system_uuid, ns.name FROM tasker_named_steps ns
+JOIN unnest($1::uuid[], $2::text[]) AS s(sys, name) ON ns.dependent_system_uuid = s.sys AND ns.name = s.name`,
+		pq.Array(stepSys), pq.Array(stepNames)); err != nil {
+		return nil, fmt.Errorf("find named steps: %w", err)
+	}
+	type key struct {
+		sys  uuid.UUID
+		name string
+	}
+	byKey := make(map[key]uuid.UUID, len(nsRows))
+	for _, r := range nsRows {
+		byKey[key{r.System, r.Name}] = r.UUID
+	}
 	out := make([]uuid.UUID, len(steps))
 	for i, st := range steps {
-		sys, ok := systems[st.SystemDependency]
+		id, ok := byKey[key{sysByName[st.SystemDependency], st.Name}]
 		if !ok {
-			if _, err := tx.ExecContext(ctx, `
-INSERT INTO tasker_dependent_systems (dependent_system_uuid, name, created_at, updated_at)
-VALUES ($1, $2, NOW(), NOW()) ON CONFLICT (name) DO NOTHING`, orchUUIDv7(), st.SystemDependency); err != nil {
-				return nil, fmt.Errorf("create dependent system %q: %w", st.SystemDependency, err)
-			}
-			if err := tx.GetContext(ctx, &sys, `SELECT dependent_system_uuid FROM tasker_dependent_systems WHERE name = $1`,
-				st.SystemDependency); err != nil {
-				return nil, fmt.Errorf("find dependent system %q: %w", st.SystemDependency, err)
-			}
-			systems[st.SystemDependency] = sys
+			return nil, fmt.Errorf("named step %q not found after insert", st.Name)
 		}
-		if _, err := tx.ExecContext(ctx, `
-INSERT INTO tasker_named_steps (named_step_uuid, dependent_system_uuid, name, created_at, updated_at)
-VALUES ($1, $2, $3, NOW(), NOW()) ON CONFLICT (dependent_system_uuid, name) DO NOTHING`, orchUUIDv7(), sys, st.Name); err != nil {
-			return nil, fmt.Errorf("create named step %q: %w", st.Name, err)
-		}
-		if err := tx.GetContext(ctx, &out[i], `
-SELECT named_step_uuid FROM tasker_named_steps WHERE dependent_system_uuid = $1 AND name = $2`, sys, st.Name); err != nil {
-			return nil, fmt.Errorf("find named step %q: %w", st.Name, err)
-		}
+		out[i] = id
 	}
 	return out, nil
 }
 
+// insertSteps inserts every step in one statement, in template order (the
+// ordinality keeps created_at ties in that order for ORDER BY created_at).
 func insertSteps(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, steps []ports.NewStep, ids, named []uuid.UUID) error {
+	retryable := make([]bool, len(steps))
+	limits := make([]int64, len(steps))
+	inputs := make([]sql.NullString, len(steps))
 	for i, st := range steps {
-		var inputs any
+		retryable[i], limits[i] = st.Retryable, int64(st.RetryLimit)
 		if len(st.Inputs) > 0 {
-			inputs = string(st.Inputs)
+			inputs[i] = sql.NullString{String: string(st.Inputs), Valid: true}
 		}
-		if _, err := tx.ExecContext(ctx, `
+	}
+	if _, err := tx.ExecContext(ctx, `
 INSERT INTO tasker_workflow_steps (workflow_step_uuid, task_uuid, named_step_uuid, retryable, retry_limit,
                                    in_process, processed, attempts, inputs, skippable, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, false, false, 0, $6::jsonb, false, NOW(), NOW())`,
-			ids[i], taskUUID, named[i], st.Retryable, st.RetryLimit, inputs); err != nil {
-			return fmt.Errorf("insert step %q: %w", st.Name, err)
-		}
+SELECT s.id, $1, s.named, s.retryable, s.lim, false, false, 0, s.inputs::jsonb, false, NOW(), NOW()
+FROM unnest($2::uuid[], $3::uuid[], $4::boolean[], $5::integer[], $6::text[])
+     WITH ORDINALITY AS s(id, named, retryable, lim, inputs, ord)
+ORDER BY s.ord`,
+		taskUUID, pq.Array(orchUUIDStrings(ids)), pq.Array(orchUUIDStrings(named)), pq.Array(retryable),
+		pq.Array(limits), pq.Array(inputs)); err != nil {
+		return fmt.Errorf("insert steps: %w", err)
 	}
 	return nil
 }
