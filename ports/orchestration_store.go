@@ -28,6 +28,7 @@ type QueueMissingError struct {
 	Queue string
 }
 
+// Error names the missing queue.
 func (e *QueueMissingError) Error() string {
 	return fmt.Sprintf("queue %s does not exist", e.Queue)
 }

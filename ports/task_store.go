@@ -53,6 +53,7 @@ type NotFoundError struct {
 	What string
 }
 
+// Error returns What, the message the API shows.
 func (e *NotFoundError) Error() string { return e.What }
 
 // Is makes errors.Is(err, ErrNotFound) true.
@@ -69,4 +70,5 @@ type ConflictError struct {
 	Message string
 }
 
+// Error returns Message.
 func (e *ConflictError) Error() string { return e.Message }

@@ -117,8 +117,11 @@ type queueDepthCollector struct {
 	log    *zap.Logger
 }
 
+// Describe implements prometheus.Collector.
 func (c *queueDepthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
+// Collect implements prometheus.Collector: one gauge per queue the depth
+// function reports; nothing when it fails, so a scrape never shows stale depths.
 func (c *queueDepthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
