@@ -49,7 +49,7 @@ func TestFourWorkersRunEachStepExactlyOnce(t *testing.T) {
 		var n int
 		require.NoError(t, db.Get(&n, `SELECT count(*) FROM tasker_workflow_step_transitions WHERE most_recent AND to_state = 'complete'`))
 		return n == tasks
-	}, 2*time.Minute, 50*time.Millisecond)
+	}, 5*time.Minute, 50*time.Millisecond)
 
 	calls := counter.snapshot()
 	require.Len(t, calls, tasks)
