@@ -12,6 +12,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/adapters/eventbus"
+	"github.com/tasker-systems/tasker-go/adapters/httpclient"
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
@@ -20,7 +21,6 @@ import (
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
-	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -34,7 +34,7 @@ type service struct {
 	worker   *worker.Worker
 	web      *web.Server
 	notifier ports.MessageNotifier
-	orchAPI  ports.OrchestrationAPI
+	orchAPI  *httpclient.Client
 }
 
 // bootstrap builds every adapter and the worker; any error is a startup failure.
@@ -47,13 +47,18 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	svc := &service{log: log, db: db, orchAPI: nullOrchestrationAPI{}}
+	svc := &service{log: log, db: db}
 	ok := false
 	defer func() {
 		if !ok {
 			svc.close()
 		}
 	}()
+	// The worker talks to the orchestration only through this client (task
+	// creation from handlers, health); its breaker state shows in /status.
+	if svc.orchAPI, err = httpclient.New(httpclient.FromSettings(cfg.OrchestrationAPI)); err != nil {
+		return nil, fmt.Errorf("orchestration_api: %w", err)
+	}
 
 	// Handlers registered with handler.Register (e.g. in init functions of
 	// linked packages) are served along with the example handlers.
@@ -151,8 +156,10 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 			Namespaces: cfg.Worker.Namespaces, BindAddress: cfg.WorkerWeb.BindAddress, RequestTimeout: cfg.WorkerWeb.RequestTimeout(),
 			AuthEnabled: cfg.WorkerWeb.AuthenticationEnabled, Tokens: cfg.WorkerWeb.Tokens, CORSEnabled: cfg.WorkerWeb.CORSEnabled,
 			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
-			PollInterval: cfg.Pgmq.PollInterval(), CommandBufferSize: w.Config().CommandBufferSize}
-		deps := web.Deps{Status: status, Templates: templates, Handlers: handlers, DB: db, Queues: queue, Logger: log}
+			PollInterval: cfg.Pgmq.PollInterval(), CommandBufferSize: w.Config().CommandBufferSize,
+			DispatcherStallAfter: dispatcherStallAfter}
+		deps := web.Deps{Status: status, Templates: templates, Handlers: handlers, DB: db, Queues: queue, Logger: log,
+			Breaker: svc.orchAPI}
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
 		}
@@ -185,6 +192,11 @@ func (s *service) run(ctx context.Context) error {
 	}
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.checkOrchestration(workerCtx)
+	}()
 	var runErr error
 	done := make(chan error, 1)
 	go func() { done <- s.worker.Run(workerCtx) }()
@@ -198,12 +210,16 @@ func (s *service) run(ctx context.Context) error {
 		s.log.Info("stop signal received; shutting down")
 		runErr = <-done
 	}
+	stopWorker()
 	stopWeb()
 	wg.Wait()
 	return runErr
 }
 
 func (s *service) close() {
+	if s.orchAPI != nil {
+		s.orchAPI.CloseIdleConnections()
+	}
 	if s.notifier != nil {
 		_ = s.notifier.Close()
 	}
@@ -212,17 +228,24 @@ func (s *service) close() {
 	}
 }
 
-// nullOrchestrationAPI stands in for the orchestration HTTP client: the
-// worker's pipeline does not call the orchestration, and the client is
-// wired here once a worker feature needs it.
-type nullOrchestrationAPI struct{}
+// dispatcherStallAfter is how long the dispatcher loop may stay silent before
+// readiness reports it wedged; it ticks every second while idle.
+const dispatcherStallAfter = 3 * time.Second
 
-var errNoOrchestrationAPI = errors.New("orchestration API client not configured in the worker")
+// orchestrationHealthTimeout bounds the start-up health check of the
+// orchestration API, which runs beside the pipeline so a missing
+// orchestration never delays step processing.
+const orchestrationHealthTimeout = 10 * time.Second
 
-// CreateTask always fails: the worker has no orchestration client yet.
-func (nullOrchestrationAPI) CreateTask(context.Context, domain.TaskRequest) (domain.TaskCreationResponse, error) {
-	return domain.TaskCreationResponse{}, errNoOrchestrationAPI
+// checkOrchestration logs whether the orchestration API answers. The worker
+// does not need it to process steps, so the result is informational.
+func (s *service) checkOrchestration(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, orchestrationHealthTimeout)
+	defer cancel()
+	if err := s.orchAPI.Health(ctx); err != nil {
+		s.log.Warn("orchestration API not reachable (steps are processed regardless)",
+			zap.String("base_url", s.orchAPI.BaseURL()), zap.Error(err))
+		return
+	}
+	s.log.Info("orchestration API reachable", zap.String("base_url", s.orchAPI.BaseURL()))
 }
-
-// Health always fails for the same reason.
-func (nullOrchestrationAPI) Health(context.Context) error { return errNoOrchestrationAPI }

@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -94,6 +96,9 @@ func TestWorkerBinaryGracefulShutdown(t *testing.T) {
 	})
 	require.Eventually(t, func() bool { return httpStatus("http://"+addr+"/health/ready") == http.StatusOK },
 		20*time.Second, 20*time.Millisecond, "worker never became ready")
+	assertBreakerInStatus(t, "http://"+addr+"/status")
+	require.Eventually(t, func() bool { return strings.Contains(output.String(), "orchestration API") },
+		20*time.Second, 50*time.Millisecond, "the start-up health check of the orchestration API is logged")
 
 	spec := testdb.TaskSpec{Namespace: shutdownNS, Name: "nap", Version: "1.0.0", Steps: []testdb.StepSpec{{Name: "nap"}}}
 	var fast []testdb.CreatedTask
@@ -140,4 +145,22 @@ func TestWorkerBinaryGracefulShutdown(t *testing.T) {
 	require.Equal(t, domain.ErrorTypeWorkerShutdown, *res.Error.ErrorType)
 	require.Empty(t, testdb.QueueMessages(t, db, shutdownNS+"_queue"), "every step message deleted with its outcome")
 	require.Len(t, testdb.QueueMessages(t, db, domain.QueueStepResults), 4)
+}
+
+// assertBreakerInStatus checks that /status reports the OrchestrationAPI
+// client's circuit breaker, which the bootstrap wires into the web API.
+func assertBreakerInStatus(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var body struct {
+		Configuration struct {
+			CircuitBreakerState *string `json:"circuit_breaker_state"`
+		} `json:"configuration"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.NotNil(t, body.Configuration.CircuitBreakerState, "breaker state reported")
+	require.Contains(t, []string{"closed", "open", "half-open"}, *body.Configuration.CircuitBreakerState)
 }
