@@ -120,3 +120,15 @@ func TestRunServeRejectsBadFlagsAndConfig(t *testing.T) {
 	t.Setenv("TASKER_DATABASE__URL", "")
 	require.Equal(t, 1, runServe([]string{"--config-dir", t.TempDir() + "/missing"}))
 }
+
+func TestWithBinaryParameters(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u@h/db":                      "postgres://u@h/db?binary_parameters=yes",
+		"postgres://u@h/db?sslmode=disable":      "postgres://u@h/db?sslmode=disable&binary_parameters=yes",
+		"host=h dbname=db":                       "host=h dbname=db binary_parameters=yes",
+		"postgres://u@h/db?binary_parameters=no": "postgres://u@h/db?binary_parameters=no",
+		"postgresql://u@h/db":                    "postgresql://u@h/db?binary_parameters=yes",
+	} {
+		require.Equal(t, want, withBinaryParameters(in), in)
+	}
+}

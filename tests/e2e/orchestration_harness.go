@@ -40,7 +40,7 @@ const (
 func OrchDB(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
 	url := testdb.URL(t)
-	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40})
+	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40, MaxIdleConns: 40})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	registerExamples(t, db)
