@@ -160,7 +160,11 @@ func TestPermanentFailureFailsTaskWhileBranchesFinish(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return o.Steps(t, created.TaskUUID)["diamond_branch_b"].CurrentState == "error"
 	}, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(300 * time.Millisecond) // several enqueue cycles and the result processing pass
+	require.Eventually(t, func() bool { // the failure's completion message has been processed
+		var n int
+		require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM pgmq.q_orchestration_step_results`))
+		return n == 0
+	}, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, "in_progress", o.TaskStatus(t, created.TaskUUID), "branch c still progressing")
 	close(w.Hold["diamond_branch_c"])
 	require.Equal(t, "error", o.WaitStatus(t, created.TaskUUID, 10*time.Second))
@@ -201,8 +205,12 @@ func TestCancelRunningTask(t *testing.T) {
 	req, err := httpRequest("DELETE", o.URL()+"/v1/tasks/"+created.TaskUUID.String())
 	require.NoError(t, err)
 	require.Equal(t, 200, req.StatusCode)
-	close(w.Hold["linear_step_2"]) // the running handler finishes; its outcome must be discarded
-	time.Sleep(500 * time.Millisecond)
+	close(w.Hold["linear_step_2"])      // the running handler finishes; its outcome must be discarded
+	require.Eventually(t, func() bool { // the worker dropped the step_2 message with its discarded outcome
+		var msgs int
+		require.NoError(t, db.GetContext(context.Background(), &msgs, `SELECT COUNT(*) FROM pgmq.q_examples_queue`))
+		return msgs == 0
+	}, 10*time.Second, 10*time.Millisecond, "no step message left behind")
 
 	require.Equal(t, "cancelled", o.TaskStatus(t, created.TaskUUID))
 	steps := o.Steps(t, created.TaskUUID)
@@ -213,9 +221,10 @@ func TestCancelRunningTask(t *testing.T) {
 	for _, r := range w.Runs() {
 		require.False(t, strings.HasSuffix(r.Step, "_3") || strings.HasSuffix(r.Step, "_4"), "handler ran for cancelled %s", r.Step)
 	}
-	var msgs int
-	require.NoError(t, db.GetContext(context.Background(), &msgs, `SELECT COUNT(*) FROM pgmq.q_examples_queue`))
-	require.Zero(t, msgs, "no step message left behind")
+	var completions int
+	require.NoError(t, db.GetContext(context.Background(), &completions, `SELECT COUNT(*) FROM tasker_workflow_step_transitions
+		WHERE workflow_step_uuid = $1 AND to_state = 'complete'`, steps["linear_step_2"].StepUUID))
+	require.Zero(t, completions, "the late outcome was discarded")
 }
 
 func TestTaskRequestAndFinalizationQueues(t *testing.T) {
