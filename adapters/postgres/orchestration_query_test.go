@@ -236,14 +236,20 @@ func TestQueueListenerDeliversQueueNames(t *testing.T) {
 	ch, err := l.Wakeups(ctx)
 	require.NoError(t, err)
 	testdb.CreateQueue(t, db, "orchestration_step_results")
-	_, err = db.Exec(`SELECT pgmq.send('orchestration_step_results'::text, '{"a":1}'::jsonb, 0::integer)`)
-	require.NoError(t, err)
-	select {
-	case q := <-ch:
-		require.Equal(t, "orchestration_step_results", q)
-	case <-time.After(5 * time.Second):
-		t.Fatal("no notification")
+	// LISTEN starts in the background, so send until a wake-up arrives.
+	got := ""
+	deadline := time.After(10 * time.Second)
+	for got == "" {
+		_, err = db.Exec(`SELECT pgmq.send('orchestration_step_results'::text, '{"a":1}'::jsonb, 0::integer)`)
+		require.NoError(t, err)
+		select {
+		case got = <-ch:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no notification")
+		}
 	}
+	require.Equal(t, "orchestration_step_results", got)
 	cancel()
 	for range ch { //nolint:revive // drain until closed
 	}
