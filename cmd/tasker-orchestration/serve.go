@@ -88,7 +88,15 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Steps: orch,
 		Finalizer: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
 	if cfg.Pgmq.ListenEnabled {
-		deps.Notifier = postgres.NewQueueListener(cfg.Database.URL, postgres.GlobalMessageReadyChannel, log)
+		// The global channel, filtered by queue name in the consumers (D-h).
+		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
+			Channels: []string{pgmq.GlobalReadyChannel}, ReconnectQueues: service.OwnedQueues}, log)
+		if err != nil {
+			log.Warn("LISTEN unavailable; consuming by polling only", zap.Error(err))
+		} else {
+			defer func() { _ = listener.Close() }()
+			deps.Notifier = listener
+		}
 	}
 	svc := service.New(service.Config{
 		Environment: cfg.Environment,

@@ -77,10 +77,13 @@ func StartOrchestrator(t testing.TB, db *sqlx.DB, url string) *Orchestrator {
 	t.Helper()
 	orch := postgres.NewOrchestrationStore(db)
 	query := postgres.NewTaskQuery(db)
+	listener, err := pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: url,
+		Channels: []string{pgmq.GlobalReadyChannel}, ReconnectQueues: service.OwnedQueues}, nil)
+	require.NoError(t, err)
 	svc := service.New(service.Config{Environment: environment}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,
 		Steps: orch, Finalizer: orch, Canceller: orch, Queue: pgmq.New(db),
-		Notifier: postgres.NewQueueListener(url, postgres.GlobalMessageReadyChannel, nil),
+		Notifier: listener,
 	})
 	api := web.New(web.Config{}, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query})
 	srv := httptest.NewServer(api.Handler())
@@ -95,6 +98,7 @@ func StartOrchestrator(t testing.TB, db *sqlx.DB, url string) *Orchestrator {
 			cancel()
 			require.NoError(t, <-done)
 			srv.Close()
+			require.NoError(t, listener.Close())
 		})
 	}
 	t.Cleanup(o.stop)
