@@ -170,6 +170,9 @@ func TestTaskQueryViews(t *testing.T) {
 	depths, err := q.QueueDepths(ctx, []string{"orch_ns_queue", "missing_queue"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{"orch_ns_queue": 1}, depths)
+	all, err := q.QueueDepths(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), all["orch_ns_queue"], "no names: every queue")
 }
 
 func TestCandidateTasksOrdersByComputedPriority(t *testing.T) {

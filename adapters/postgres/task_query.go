@@ -208,8 +208,23 @@ func (q *TaskQuery) Ping(ctx context.Context) error {
 }
 
 // QueueDepths reports the queue_length of each named pgmq queue (for the
-// queue-depth gauges); missing queues are omitted.
+// queue-depth gauges); missing queues are omitted. No names means every
+// queue in pgmq.meta, so namespace queues appear as they are created.
 func (q *TaskQuery) QueueDepths(ctx context.Context, queues []string) (map[string]int64, error) {
+	if len(queues) == 0 {
+		var rows []struct {
+			Name   string `db:"queue_name"`
+			Length int64  `db:"queue_length"`
+		}
+		if err := q.db.SelectContext(ctx, &rows, `SELECT queue_name, queue_length FROM pgmq.metrics_all()`); err != nil {
+			return nil, fmt.Errorf("queue depths: %w", err)
+		}
+		out := make(map[string]int64, len(rows))
+		for _, r := range rows {
+			out[r.Name] = r.Length
+		}
+		return out, nil
+	}
 	out := make(map[string]int64, len(queues))
 	for _, name := range queues {
 		var n int64

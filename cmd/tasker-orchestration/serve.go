@@ -84,7 +84,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	orch := postgres.NewOrchestrationStore(db)
 	query := postgres.NewTaskQuery(db)
 	templates := postgres.NewTemplateStore(db)
-	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return service.OwnedQueues }, log)
+	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, log) // nil: every queue
 	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Steps: orch,
 		Finalizer: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
 	if cfg.Pgmq.ListenEnabled {
