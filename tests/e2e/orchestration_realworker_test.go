@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +184,85 @@ func TestOrchestrationBinaryGracefulShutdownAndRestart(t *testing.T) {
 		return done == tasks
 	}, 2*time.Minute, 50*time.Millisecond)
 	requireNoDuplicateWork(t, db, tasks)
+}
+
+const cancelChainTemplate = `name: nap_chain
+namespace_name: canceltest
+version: "1.0.0"
+steps:
+  - name: nap_1
+    handler: {callable: test.sleep}
+  - name: nap_2
+    dependencies: [nap_1]
+    handler: {callable: test.sleep}
+  - name: nap_3
+    dependencies: [nap_2]
+    handler: {callable: test.sleep}
+`
+
+// TestRealBinariesCancelRunningTask cancels a task while the real worker
+// runs its first step: every remaining step is cancelled, no handler starts
+// for them, the running step's late outcome is discarded.
+func TestRealBinariesCancelRunningTask(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	binDir := buildBinaries(t)
+	dbURL := testdb.URL(t)
+	tplDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(tplDir, "nap_chain.yaml"), []byte(cancelChainTemplate), 0o644))
+	orch := startOrchestration(t, binDir, dbURL, freeAddr(t))
+	addr := freeAddr(t)
+	startProcess(t, binDir, "tasker-worker", addr, "/health/ready",
+		[]string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test", "TASKER_WORKER__NAMESPACES=canceltest",
+			"TASKER_WORKER__TEMPLATE_DIR=" + tplDir, "TASKER_WORKER_TEST_HANDLERS=1",
+			"TASKER_WORKER_WEB__BIND_ADDRESS=" + addr, "TASKER_ORCHESTRATION_API__BASE_URL=" + orch.URL})
+	db := openURL(t, dbURL)
+
+	body := `{"name":"nap_chain","namespace":"canceltest","version":"1.0.0","context":{"sleep_ms":1500}}`
+	resp, err := http.Post(orch.URL+"/v1/tasks", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	var created domain.TaskCreationResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&created))
+	_ = resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	stepState := func(name string) string {
+		var st string
+		require.NoError(t, db.Get(&st, `SELECT COALESCE((SELECT to_state FROM tasker_workflow_step_transitions
+			WHERE workflow_step_uuid = $1 AND most_recent), 'pending')`, created.StepMapping[name]))
+		return st
+	}
+	start := time.Now()
+	require.Eventually(t, func() bool { return stepState("nap_1") == "in_progress" }, 20*time.Second, 10*time.Millisecond)
+	t.Logf("nap_1 running after %s", time.Since(start))
+
+	del, err := httpRequest(http.MethodDelete, orch.URL+"/v1/tasks/"+created.TaskUUID.String())
+	require.NoError(t, err)
+	require.Equal(t, 200, del.StatusCode)
+	// Wait until the worker has finished nap_1 (1.5 s) and dropped its message.
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM pgmq.q_canceltest_queue`))
+		return n == 0
+	}, 20*time.Second, 20*time.Millisecond)
+	t.Logf("nap_1 message gone after %s", time.Since(start))
+	time.Sleep(300 * time.Millisecond) // any wrongly enqueued follower would be claimed within this
+
+	var task struct {
+		Status string `json:"status"`
+	}
+	apiGet(t, orch.URL, "/v1/tasks/"+created.TaskUUID.String(), &task)
+	require.Equal(t, "cancelled", task.Status)
+	for _, s := range []string{"nap_1", "nap_2", "nap_3"} {
+		require.Equal(t, "cancelled", stepState(s), s)
+	}
+	var started int
+	require.NoError(t, db.Get(&started, `SELECT COUNT(*) FROM tasker_workflow_step_transitions
+		WHERE workflow_step_uuid = ANY($1::uuid[]) AND to_state IN ('enqueued', 'in_progress')`,
+		"{"+created.StepMapping["nap_2"].String()+","+created.StepMapping["nap_3"].String()+"}"))
+	require.Zero(t, started, "no handler ran for the cancelled followers")
+	var completed int
+	require.NoError(t, db.Get(&completed, `SELECT COUNT(*) FROM tasker_workflow_step_transitions
+		WHERE workflow_step_uuid = $1 AND to_state = 'complete'`, created.StepMapping["nap_1"]))
+	require.Zero(t, completed, "the running step's outcome was discarded")
 }
