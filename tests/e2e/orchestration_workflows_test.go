@@ -53,6 +53,14 @@ func resultValue(t testing.TB, raw json.RawMessage) string {
 
 // requireParentsFirst checks, for every edge, that the child's first
 // in_progress transition is not earlier than the parent's complete one.
+//
+// Only the start is compared: created_at is NOW(), the start time of the
+// writing transaction, and an enqueue transaction may begin (e.g. on the
+// cycle timer) before the parent's completion commits and still see that
+// commit in its later statements (READ COMMITTED), so its enqueued row can
+// carry an earlier timestamp than the completion it depended on. A claim
+// transaction begins only after its message was read, which was sent in the
+// enqueue transaction, so its timestamp is ordered after the parent's.
 func requireParentsFirst(t testing.TB, db *sqlx.DB, taskUUID uuid.UUID) {
 	t.Helper()
 	var violations []string
@@ -65,10 +73,10 @@ JOIN tasker_named_steps pn ON pn.named_step_uuid = p.named_step_uuid
 JOIN tasker_named_steps cn ON cn.named_step_uuid = c.named_step_uuid
 WHERE c.task_uuid = $1
   AND (SELECT MIN(created_at) FROM tasker_workflow_step_transitions
-        WHERE workflow_step_uuid = c.workflow_step_uuid AND to_state IN ('enqueued', 'in_progress'))
+        WHERE workflow_step_uuid = c.workflow_step_uuid AND to_state = 'in_progress')
     < (SELECT MAX(created_at) FROM tasker_workflow_step_transitions
         WHERE workflow_step_uuid = p.workflow_step_uuid AND to_state = 'complete')`, taskUUID))
-	require.Empty(t, violations, "a step was enqueued or started before its parent completed")
+	require.Empty(t, violations, "a step started before its parent completed")
 	var edges int
 	require.NoError(t, db.Get(&edges, `SELECT COUNT(*) FROM tasker_workflow_step_edges e
 		JOIN tasker_workflow_steps c ON c.workflow_step_uuid = e.to_step_uuid WHERE c.task_uuid = $1`, taskUUID))
