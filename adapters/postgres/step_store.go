@@ -18,13 +18,17 @@ import (
 // StepStore is the worker's ports.StepStore over PostgreSQL. It is safe for
 // concurrent use; every method runs its own statement or transaction.
 type StepStore struct {
-	db *sqlx.DB
+	db    *sqlx.DB
+	stmts *stmtCache
 }
 
 var _ ports.StepStore = (*StepStore)(nil)
 
 // NewStepStore returns a StepStore on db (opened with Open, so sessions are UTC).
-func NewStepStore(db *sqlx.DB) *StepStore { return &StepStore{db: db} }
+//
+// The store prepares its hot-path statements on first use and keeps them for
+// the life of db (see stmtCache).
+func NewStepStore(db *sqlx.DB) *StepStore { return &StepStore{db: db, stmts: newStmtCache(db)} }
 
 // loadStepSQL reads everything ports.StepSnapshot holds in one round trip.
 const loadStepSQL = `
@@ -147,9 +151,11 @@ func (r stepRow) snapshot() (ports.StepSnapshot, error) {
 	return snap, nil
 }
 
-func loadStep(ctx context.Context, q sqlx.QueryerContext, stepUUID uuid.UUID) (ports.StepSnapshot, error) {
+// scanSnapshot turns the single-row result of a snapshot query into a
+// StepSnapshot; no row means the step (or its task chain) does not exist.
+func scanSnapshot(stepUUID uuid.UUID, get func(dest any) error) (ports.StepSnapshot, error) {
 	var r stepRow
-	if err := sqlx.GetContext(ctx, q, &r, loadStepSQL, stepUUID); err != nil {
+	if err := get(&r); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return ports.StepSnapshot{}, fmt.Errorf("load step %s: %w", stepUUID, ports.ErrNotFound)
 		}
@@ -166,7 +172,11 @@ func loadStep(ctx context.Context, q sqlx.QueryerContext, stepUUID uuid.UUID) (p
 // and the task's named-task configuration in one query. A missing step (or
 // one whose task chain is broken) yields an error wrapping ports.ErrNotFound.
 func (s *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.StepSnapshot, error) {
-	return loadStep(ctx, s.db, stepUUID)
+	st, err := s.stmts.get(ctx, loadStepSQL)
+	if err != nil {
+		return ports.StepSnapshot{}, fmt.Errorf("load step %s: %w", stepUUID, err)
+	}
+	return scanSnapshot(stepUUID, func(dest any) error { return st.GetContext(ctx, dest, stepUUID) })
 }
 
 // ClaimStep is the atomic claim of contract §9.3 step 3 (D-b). In one
@@ -175,34 +185,22 @@ func (s *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.Ste
 // via Start (attempts + 1, in_process, last_attempted_at; metadata carries
 // {"worker_id": workerID}). The returned snapshot is read inside the same
 // transaction, so Step.Attempts is the post-claim count (1 on the first run).
+// The read, compare-and-set and writes after the lock are one statement
+// (claimStepSQL), so a claim costs four round trips: BEGIN, lock, claim,
+// COMMIT.
 //
 // Of N concurrent claimers exactly one wins: the others block on the row lock,
 // then read the winner's committed state. Losers get *domain.NotClaimableError
 // with Current (and DependenciesSatisfied) as seen under the lock, and
 // nothing is written. A missing step wraps ports.ErrNotFound.
 func (s *StepStore) ClaimStep(ctx context.Context, stepUUID uuid.UUID, workerID string) (ports.StepSnapshot, error) {
-	var snap ports.StepSnapshot
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		l, err := LockStepTx(ctx, tx, stepUUID)
-		if err != nil {
-			return err
-		}
-		claimable := l.State == domain.StepEnqueued || (l.State == domain.StepPending && l.DependenciesSatisfied)
-		if !claimable {
-			return &domain.NotClaimableError{StepUUID: stepUUID.String(), Current: l.State, DependenciesSatisfied: l.DependenciesSatisfied}
-		}
-		var extra map[string]any
-		if workerID != "" {
-			extra = map[string]any{"worker_id": workerID}
-		}
-		if _, _, err := applyStepTransition(ctx, tx, l, domain.StepEvent{Type: domain.EventStart}, extra); err != nil {
-			return err
-		}
-		snap, err = loadStep(ctx, tx, stepUUID)
-		return err
-	})
+	snap, claimed, err := s.claim(ctx, stepUUID, nil, nil, workerID)
 	if err != nil {
 		return ports.StepSnapshot{}, fmt.Errorf("claim step %s: %w", stepUUID, err)
+	}
+	if !claimed {
+		return ports.StepSnapshot{}, fmt.Errorf("claim step %s: %w", stepUUID, &domain.NotClaimableError{
+			StepUUID: stepUUID.String(), Current: snap.State, DependenciesSatisfied: snap.DependenciesSatisfied})
 	}
 	return snap, nil
 }

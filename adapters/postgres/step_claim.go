@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// claimStepSQL is contract §3.3 steps 2–6 for the Start event in one
+// statement, run right after lockStepSQL in the same transaction. Because it
+// starts after the row lock was granted, its snapshot (READ COMMITTED takes
+// one per statement) sees every transition committed by an earlier lock
+// holder, so the compare-and-set below reads the true current state.
+//
+//   - cur reads the current state and the dependency guard;
+//   - cas is the compare-and-set (D-b): one row only when the state is
+//     enqueued, or pending (no row counts as pending) with dependencies
+//     satisfied, and — when $3/$4 are given — the step belongs to task $3 of
+//     namespace $4 (the §9.3 mismatch rows win over claiming);
+//   - flip clears most_recent on the current row; ins inserts the in_progress
+//     row with sort_key = MAX + 1. ins reads flip through an InitPlan, which
+//     forces the flip to run first so the partial unique index on
+//     (workflow_step_uuid, most_recent) never sees two current rows;
+//   - upd applies the in_progress side effects of §3.2;
+//   - the final SELECT returns the step snapshot with the post-claim values
+//     (attempts, last_attempted_at, state) taken from upd, and claimed.
+//
+// A loser of the compare-and-set writes nothing and gets the state it lost to.
+const claimStepSQL = `
+WITH cur AS (
+  SELECT
+    (SELECT t.to_state FROM tasker_workflow_step_transitions t
+      WHERE t.workflow_step_uuid = $1 AND t.most_recent = true) AS state,
+    NOT EXISTS (
+      SELECT 1 FROM tasker_workflow_step_edges e
+      LEFT JOIN tasker_workflow_step_transitions pt
+        ON pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true
+      WHERE e.to_step_uuid = $1
+        AND COALESCE(pt.to_state, 'pending') NOT IN ('complete', 'resolved_manually')
+    ) AS deps_satisfied
+),
+cas AS (
+  SELECT COALESCE(cur.state, 'pending') AS from_state FROM cur
+  WHERE (cur.state = 'enqueued' OR (COALESCE(cur.state, 'pending') = 'pending' AND cur.deps_satisfied))
+    AND ($3::uuid IS NULL OR EXISTS (
+      SELECT 1 FROM tasker_workflow_steps s
+      JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+      JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
+      WHERE s.workflow_step_uuid = $1 AND s.task_uuid = $3 AND n.name = $4::text))
+),
+flip AS (
+  UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = NOW()
+  WHERE workflow_step_uuid = $1 AND most_recent = true AND EXISTS (SELECT 1 FROM cas)
+  RETURNING 1
+),
+ins AS (
+  INSERT INTO tasker_workflow_step_transitions
+    (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+  SELECT $1, 'in_progress', cas.from_state, $2::jsonb,
+    (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_uuid = $1),
+    true, NOW(), NOW()
+  FROM cas WHERE (SELECT COUNT(*) FROM flip) >= 0
+  RETURNING 1
+),
+upd AS (
+  UPDATE tasker_workflow_steps SET in_process = true, attempts = COALESCE(attempts, 0) + 1,
+    last_attempted_at = NOW(), updated_at = NOW()
+  WHERE workflow_step_uuid = $1 AND EXISTS (SELECT 1 FROM cas)
+  RETURNING attempts, last_attempted_at
+)
+SELECT s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name AS step_name,
+       s.retryable, COALESCE(s.retry_limit, 3) AS retry_limit,
+       COALESCE(u.attempts, s.attempts, 0) AS attempts,
+       s.inputs, s.backoff_request_seconds, s.processed,
+       COALESCE(u.last_attempted_at, s.last_attempted_at) AS last_attempted_at,
+       CASE WHEN u.attempts IS NOT NULL THEN 'in_progress' ELSE cur.state END AS step_state,
+       cur.deps_satisfied,
+       t.named_task_uuid, nt.name AS task_name, nt.version AS task_version, n.name AS namespace_name,
+       t.context, t.initiator, t.source_system, t.reason, t.tags, t.priority, t.requested_at,
+       tt.to_state AS task_state, nt.configuration,
+       (u.attempts IS NOT NULL) AS claimed
+FROM tasker_workflow_steps s
+JOIN tasker_named_steps ns ON ns.named_step_uuid = s.named_step_uuid
+JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
+CROSS JOIN cur
+LEFT JOIN upd u ON true
+LEFT JOIN tasker_task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent = true
+WHERE s.workflow_step_uuid = $1`
+
+// claimRow is a step snapshot row plus whether the claim was written.
+type claimRow struct {
+	stepRow
+	Claimed bool `db:"claimed"`
+}
+
+// claim runs the claim transaction: lock the step row, then claimStepSQL.
+// taskUUID/namespace, when non-nil, restrict the claim to a step of that
+// task and namespace. It returns the snapshot read under the lock (post-claim
+// when claimed) and whether this call won.
+func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uuid.UUID, namespace *string, workerID string) (ports.StepSnapshot, bool, error) {
+	var extra map[string]any
+	if workerID != "" {
+		extra = map[string]any{"worker_id": workerID}
+	}
+	meta, err := domain.StepEventMetadata(domain.StepEvent{Type: domain.EventStart}, time.Now(), extra)
+	if err != nil {
+		return ports.StepSnapshot{}, false, err
+	}
+	lockSt, err := s.stmts.get(ctx, lockStepSQL)
+	if err != nil {
+		return ports.StepSnapshot{}, false, err
+	}
+	claimSt, err := s.stmts.get(ctx, claimStepSQL)
+	if err != nil {
+		return ports.StepSnapshot{}, false, err
+	}
+	var row claimRow
+	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		lock := tx.StmtxContext(ctx, lockSt)
+		var owner uuid.UUID
+		if err := lock.QueryRowxContext(ctx, stepUUID).Scan(&owner); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("lock step %s: %w", stepUUID, ports.ErrNotFound)
+			}
+			return fmt.Errorf("lock step %s: %w", stepUUID, err)
+		}
+		if err := tx.StmtxContext(ctx, claimSt).GetContext(ctx, &row, stepUUID, string(meta), taskUUID, namespace); err != nil {
+			if errors.Is(err, sql.ErrNoRows) { // task chain broken: the step joins to nothing
+				return fmt.Errorf("read step %s: %w", stepUUID, ports.ErrNotFound)
+			}
+			return fmt.Errorf("claim statement: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return ports.StepSnapshot{}, false, err
+	}
+	snap, err := row.snapshot()
+	if err != nil {
+		return ports.StepSnapshot{}, false, err
+	}
+	return snap, row.Claimed, nil
+}
+
+// LoadAndClaim is LoadStep and ClaimStep in one transaction, for the common
+// case of a message whose step is claimable (contract §9.3 steps 2–3). Under
+// the step row lock it reads the snapshot and, only when the step belongs to
+// taskUUID, its task's namespace is namespace and the state is enqueued or
+// pending with dependencies satisfied, writes the claim exactly as ClaimStep
+// does. claimed reports whether it did; when false nothing was written and
+// snap is the current state, read under the lock, for the caller's decision
+// table (mismatch, stale, in progress, …). A missing step wraps
+// ports.ErrNotFound.
+func (s *StepStore) LoadAndClaim(ctx context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (snap ports.StepSnapshot, claimed bool, err error) {
+	snap, claimed, err = s.claim(ctx, stepUUID, &taskUUID, &namespace, workerID)
+	if err != nil {
+		return ports.StepSnapshot{}, false, fmt.Errorf("load and claim step %s: %w", stepUUID, err)
+	}
+	return snap, claimed, nil
+}
