@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
@@ -26,10 +25,6 @@ import (
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
-}
 
 // examples maps each example template name to its step names, read from
 // configs/tasks/examples.
@@ -68,6 +63,7 @@ type apiFixture struct {
 
 func setup(t *testing.T, cfg web.Config) apiFixture {
 	t.Helper()
+	skipRouteCheckIfSkipped(t)
 	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
@@ -81,7 +77,7 @@ func setup(t *testing.T, cfg web.Config) apiFixture {
 	})
 	s := web.New(cfg, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
 		Metrics: metrics.Handler()})
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(serve(s.Handler()))
 	t.Cleanup(srv.Close)
 	return apiFixture{db: db, srv: srv, ex: ex}
 }
