@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -54,6 +57,61 @@ func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (
 	return out, nil
 }
 
+// persistOutcomeSQL is contract §9.3 step 5 after the step row lock, in one
+// statement (its READ COMMITTED snapshot starts after the lock was granted,
+// so it reads the true current state):
+//
+//   - cas is the compare-and-set: one row only when the current state is
+//     in_progress;
+//   - flip/ins/upd write the transition to $2 (complete or error, with
+//     metadata $3) exactly as §3.3 prescribes (ins reads flip through an
+//     InitPlan so the old current row is cleared before the new one is
+//     inserted) and the §3.2 side effects with results = $4;
+//   - sent sends the completion message to orchestration_step_results, only
+//     when cas holds; del deletes message $6 from queue $5 whether or not
+//     cas holds (a stale outcome still acknowledges its message), skipped
+//     when $5 is ''. Both are plain SELECTs of volatile functions, which
+//     PostgreSQL evaluates only as far as the outer query reads them, so the
+//     outer query counts their rows.
+const persistOutcomeSQL = `
+WITH cas AS (
+  SELECT 1 FROM tasker_workflow_step_transitions t
+  WHERE t.workflow_step_uuid = $1 AND t.most_recent = true AND t.to_state = 'in_progress'
+),
+flip AS (
+  UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = NOW()
+  WHERE workflow_step_uuid = $1 AND most_recent = true AND EXISTS (SELECT 1 FROM cas)
+  RETURNING 1
+),
+ins AS (
+  INSERT INTO tasker_workflow_step_transitions
+    (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+  SELECT $1, $2::text, 'in_progress', $3::jsonb,
+    (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_uuid = $1),
+    true, NOW(), NOW()
+  FROM cas WHERE (SELECT COUNT(*) FROM flip) >= 0
+  RETURNING 1
+),
+upd AS (
+  UPDATE tasker_workflow_steps SET in_process = false,
+    processed = CASE WHEN $2::text = 'complete' THEN true ELSE processed END,
+    processed_at = CASE WHEN $2::text = 'complete' THEN NOW() ELSE processed_at END,
+    results = $4::jsonb, updated_at = NOW()
+  WHERE workflow_step_uuid = $1 AND EXISTS (SELECT 1 FROM cas)
+  RETURNING task_uuid
+),
+sent AS (
+  SELECT pgmq.send('` + domain.QueueStepResults + `'::text,
+    jsonb_build_object('task_uuid', u.task_uuid, 'step_uuid', $1::uuid), 0::integer) AS msg_id
+  FROM upd u
+),
+del AS (
+  SELECT pgmq.delete($5::text, $6::bigint) AS ok WHERE $5::text <> ''
+)
+SELECT EXISTS (SELECT 1 FROM cas) AS persisted,
+       (SELECT COUNT(*) FROM sent) AS sent,
+       (SELECT COUNT(*) FROM del) AS deleted`
+
 // PersistOutcome is contract §9.3 step 5 (D-g). In one transaction it locks
 // the step row and compare-and-sets in_progress: a successful result fires
 // Complete(result) → complete, a failed one Fail(error.message) → error, both
@@ -89,39 +147,59 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	if o.WorkerID != "" {
 		extra = map[string]any{"worker_id": o.WorkerID}
 	}
-	persisted := false
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		l, err := LockStepTx(ctx, tx, o.StepUUID)
-		if err != nil {
-			return err
+	to, err := domain.NextStepState(domain.StepInProgress, ev.Type, domain.StepGuard{})
+	if err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	meta, err := domain.StepEventMetadata(ev, time.Now(), extra)
+	if err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	resultsJSON, err := json.Marshal(res)
+	if err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: encode result: %w", o.StepUUID, err)
+	}
+	var taskUUID *uuid.UUID
+	if o.TaskUUID != uuid.Nil {
+		taskUUID = &o.TaskUUID
+	}
+	lockSt, err := s.stmts.get(ctx, lockStepSQL)
+	if err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	outcomeSt, err := s.stmts.get(ctx, persistOutcomeSQL)
+	if err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	var r struct {
+		TaskUUID  uuid.UUID `db:"task_uuid"`
+		Persisted bool      `db:"persisted"`
+		Sent      int       `db:"sent"`
+		Deleted   int       `db:"deleted"`
+	}
+	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, o.StepUUID).Scan(&r.TaskUUID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("lock step %s: %w", o.StepUUID, ports.ErrNotFound)
+			}
+			return fmt.Errorf("lock step %s: %w", o.StepUUID, err)
 		}
-		if o.TaskUUID != uuid.Nil && o.TaskUUID != l.TaskUUID {
-			return fmt.Errorf("step belongs to task %s, not %s", l.TaskUUID, o.TaskUUID)
+		if taskUUID != nil && r.TaskUUID != *taskUUID {
+			return fmt.Errorf("step belongs to task %s, not %s", r.TaskUUID, o.TaskUUID)
 		}
-		if l.State == domain.StepInProgress {
-			if _, _, err := applyStepTransition(ctx, tx, l, ev, extra); err != nil {
-				return err
-			}
-			msg, err := json.Marshal(domain.SimpleStepMessage{TaskUUID: l.TaskUUID, StepUUID: l.StepUUID})
-			if err != nil {
-				return fmt.Errorf("encode completion message: %w", err)
-			}
-			if err := SendMessageTx(ctx, tx, domain.QueueStepResults, msg); err != nil {
-				return err
-			}
-			persisted = true
+		if err := tx.StmtxContext(ctx, outcomeSt).GetContext(ctx, &r, o.StepUUID, string(to), string(meta),
+			string(resultsJSON), o.Queue, o.MsgID); err != nil {
+			return fmt.Errorf("outcome statement: %w", err)
 		}
-		if o.Queue != "" {
-			if _, err := DeleteMessageTx(ctx, tx, o.Queue, o.MsgID); err != nil {
-				return err
-			}
+		if r.Persisted != (r.Sent == 1) {
+			return fmt.Errorf("outcome statement: persisted=%v but %d completion messages sent", r.Persisted, r.Sent)
 		}
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
-	return persisted, nil
+	return r.Persisted, nil
 }
 
 // SendMessageTx sends msg to queue with delay 0 inside tx, so the send
