@@ -70,7 +70,7 @@ func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (
 //   - sent sends the completion message to orchestration_step_results, only
 //     when cas holds; del deletes message $6 from queue $5 whether or not
 //     cas holds (a stale outcome still acknowledges its message), skipped
-//     when $5 is ”. Both are plain SELECTs of volatile functions, which
+//     when $5 is empty. Both are plain SELECTs of volatile functions, which
 //     PostgreSQL evaluates only as far as the outer query reads them, so the
 //     outer query counts their rows.
 const persistOutcomeSQL = `
