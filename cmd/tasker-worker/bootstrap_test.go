@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tasker-systems/tasker-go/adapters/config"
+	"github.com/tasker-systems/tasker-go/app/worker/registry"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
+)
+
+// The tests that call bootstrap do not run in parallel: bootstrap registers
+// the example handlers in the process-wide handler.Default registry.
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
+}
+
+// orchestrationStub answers GET /health like the orchestration API.
+func orchestrationStub(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok","timestamp":"2026-01-01T00:00:00Z"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// workerConfig is a valid worker configuration on a fresh database serving
+// the examples namespace with the web API (and metrics) on a free port.
+func workerConfig(t *testing.T, orchestrationURL string) *config.Config {
+	t.Helper()
+	cfg := config.Defaults(config.EnvTest)
+	cfg.Database.URL = testdb.URL(t)
+	cfg.Worker.Namespaces = []string{"examples"}
+	cfg.Worker.TemplateDir = filepath.Join("..", "..", "configs", "tasks", "examples")
+	cfg.WorkerWeb.Enabled = true
+	cfg.WorkerWeb.MetricsEnabled = true
+	cfg.WorkerWeb.BindAddress = freePort(t)
+	cfg.Pgmq.PollIntervalMs = 50
+	cfg.OrchestrationAPI.BaseURL = orchestrationURL
+	_, err := cfg.Worker.EnsureID()
+	require.NoError(t, err)
+	require.NoError(t, cfg.ValidateWorker())
+	return &cfg
+}
+
+type runningWorker struct {
+	base   string
+	logs   *observer.ObservedLogs
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startWorker bootstraps the worker and runs it until the test stops it.
+func startWorker(t *testing.T, cfg *config.Config) *runningWorker {
+	t.Helper()
+	core, logs := observer.New(zapcore.InfoLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := bootstrap(ctx, cfg, zap.New(core))
+	require.NoError(t, err)
+	w := &runningWorker{base: "http://" + cfg.WorkerWeb.BindAddress, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- svc.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	return w
+}
+
+// stop ends the worker as a signal would and returns run's error.
+func (w *runningWorker) stop(t *testing.T) error {
+	t.Helper()
+	w.cancel()
+	select {
+	case err := <-w.done:
+		w.done <- err // for the cleanup
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop")
+		return nil
+	}
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
+}
+
+func awaitReady(t *testing.T, base string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/health/ready")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 20*time.Millisecond, "worker never became ready")
+}
+
+// enqueueRoot creates a linear_workflow task and enqueues its first step as
+// the orchestration would (§10.2).
+func enqueueRoot(t *testing.T, db *sqlx.DB) uuid.UUID {
+	t.Helper()
+	tm, err := registry.LoadFile(filepath.Join("..", "..", "configs", "tasks", "examples", "linear_workflow.yaml"))
+	require.NoError(t, err)
+	spec := testdb.TaskSpec{Namespace: "examples", Name: tm.Name, Version: tm.Version, Context: map[string]any{"even_number": 2}}
+	for _, s := range tm.Steps {
+		spec.Steps = append(spec.Steps, testdb.StepSpec{Name: s.Name, Deps: s.Dependencies})
+	}
+	task := testdb.CreateTask(t, db, spec)
+	root := task.Steps[tm.Steps[0].Name]
+	testdb.SetStepState(t, db, root, domain.StepEnqueued)
+	testdb.SendStepMessage(t, db, domain.QueueName("examples"), task.TaskUUID, root)
+	return root
+}
+
+func stepState(t *testing.T, db *sqlx.DB, step uuid.UUID) string {
+	t.Helper()
+	var s string
+	require.NoError(t, db.Get(&s, `SELECT to_state FROM tasker_workflow_step_transitions
+		WHERE workflow_step_uuid = $1 AND most_recent`, step))
+	return s
+}
+
+// TestWorkerProcessesStepsWhetherOrNotOrchestrationAnswers runs the
+// assembled worker in-process: it registers the templates, becomes ready,
+// completes an enqueued step, reports it in /status and /metrics, logs the
+// orchestration API check, and stops cleanly on cancellation.
+func TestWorkerProcessesStepsWhetherOrNotOrchestrationAnswers(t *testing.T) {
+	cases := []struct {
+		name      string
+		orchURL   func(t *testing.T) string
+		wantLog   string
+		wantLevel zapcore.Level
+	}{
+		{"orchestration reachable", orchestrationStub, "orchestration API reachable", zapcore.InfoLevel},
+		{"orchestration down", func(t *testing.T) string { return "http://" + freePort(t) },
+			"orchestration API not reachable (steps are processed regardless)", zapcore.WarnLevel},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := workerConfig(t, tc.orchURL(t))
+			w := startWorker(t, cfg)
+			awaitReady(t, w.base)
+
+			db := sqlx.MustOpen("postgres", cfg.Database.URL)
+			t.Cleanup(func() { _ = db.Close() })
+			step := enqueueRoot(t, db)
+			require.Eventually(t, func() bool { return stepState(t, db, step) == string(domain.StepComplete) },
+				20*time.Second, 20*time.Millisecond)
+
+			require.Eventually(t, func() bool {
+				code, st := getJSON(t, w.base+"/status")
+				pm, _ := st["performance_metrics"].(map[string]any)
+				return code == http.StatusOK && pm["steps_processed_total"] == float64(1) &&
+					pm["steps_processed_success"] == float64(1)
+			}, 10*time.Second, 20*time.Millisecond, "the completed step shows in /status")
+
+			resp, err := http.Get(w.base + "/metrics")
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, string(body), "tasker_worker", "metrics enabled: worker metrics are served")
+
+			require.Eventually(t, func() bool { return w.logs.FilterMessage(tc.wantLog).Len() == 1 },
+				20*time.Second, 20*time.Millisecond, "start-up check of the orchestration API is logged")
+			require.Equal(t, tc.wantLevel, w.logs.FilterMessage(tc.wantLog).All()[0].Level)
+
+			require.NoError(t, w.stop(t))
+			_, err = http.Get(w.base + "/health")
+			require.Error(t, err, "the web API stopped with the worker")
+		})
+	}
+}
+
+// TestWorkerStopsWhenTheWebAPICannotListen: a taken bind address ends run
+// with the listen error instead of a worker without its API.
+func TestWorkerStopsWhenTheWebAPICannotListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	cfg := workerConfig(t, orchestrationStub(t))
+	cfg.WorkerWeb.BindAddress = ln.Addr().String()
+	w := startWorker(t, cfg)
+	select {
+	case err := <-w.done:
+		w.done <- err
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "listen on "+ln.Addr().String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker kept running without its web API")
+	}
+}
+
+// TestBootstrapFailuresCloseWhatWasOpened: a failure after the database was
+// opened is reported with its cause and leaves no connection behind.
+func TestBootstrapFailuresCloseWhatWasOpened(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(c *config.Config)
+		want   string
+	}{
+		{"missing template directory", func(c *config.Config) { c.Worker.TemplateDir = filepath.Join(t.TempDir(), "nope") },
+			"templates: "},
+		{"bad orchestration url", func(c *config.Config) { c.OrchestrationAPI.BaseURL = "::not a url" }, "orchestration_api: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := workerConfig(t, orchestrationStub(t))
+			tc.mutate(cfg)
+			svc, err := bootstrap(context.Background(), cfg, zap.NewNop())
+			require.Nil(t, svc)
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), tc.want), err.Error())
+			db := sqlx.MustOpen("postgres", cfg.Database.URL)
+			t.Cleanup(func() { _ = db.Close() })
+			// A closed connection's backend exits shortly after the client
+			// hangs up, so the count is awaited rather than read once.
+			require.Eventually(t, func() bool {
+				var n int
+				require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()
+					AND pid <> pg_backend_pid()`))
+				return n == 0
+			}, 10*time.Second, 10*time.Millisecond, "the worker's pool was closed")
+		})
+	}
+}
