@@ -2,14 +2,13 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -126,12 +125,54 @@ SELECT EXISTS (SELECT 1 FROM cas) AS persisted,
 // nothing is sent, and it returns false. o.Queue == "" skips the delete (no
 // message to acknowledge). A failure result doubles as the worker_lost path:
 // pass a result with error_type "worker_lost" and retryable true.
+//
+// Concurrent calls are group-committed (see outcomeGroup): outcomes arriving
+// while another outcome transaction commits share the next transaction, each
+// with its own lock, compare-and-set, transition, send and delete. This
+// matters because PostgreSQL serialises the commits of transactions that
+// issued NOTIFY (the completion queue's message-ready trigger, §4.6), WAL
+// flush included, so one outcome per transaction caps a worker at one
+// outcome per flush.
 func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bool, error) {
+	req, err := newOutcomeReq(o)
+	if err != nil {
+		return false, err
+	}
+	// Prepare outside any transaction: preparing takes a pool connection.
+	if _, err := s.stmts.get(ctx, lockStepsSQL); err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	if _, err := s.stmts.get(ctx, persistOutcomeSQL); err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	persisted, err := s.outcomes.submit(ctx, req, s.persistBatch)
+	if err != nil {
+		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+	}
+	return persisted, nil
+}
+
+// outcomeReq is one validated outcome, encoded for persistOutcomeSQL.
+type outcomeReq struct {
+	step    uuid.UUID
+	task    uuid.UUID // uuid.Nil: not checked
+	to      domain.StepState
+	meta    string
+	results string
+	queue   string
+	msgID   int64
+
+	// set by the batch that persisted it
+	persisted bool
+	err       error
+}
+
+func newOutcomeReq(o ports.StepOutcome) (*outcomeReq, error) {
 	if o.StepUUID == uuid.Nil {
-		return false, fmt.Errorf("persist outcome: missing step uuid")
+		return nil, fmt.Errorf("persist outcome: missing step uuid")
 	}
 	if o.Result.StepUUID != uuid.Nil && o.Result.StepUUID != o.StepUUID {
-		return false, fmt.Errorf("persist outcome of step %s: result is for step %s", o.StepUUID, o.Result.StepUUID)
+		return nil, fmt.Errorf("persist outcome of step %s: result is for step %s", o.StepUUID, o.Result.StepUUID)
 	}
 	res := o.Result
 	res.StepUUID = o.StepUUID
@@ -149,57 +190,105 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	}
 	to, err := domain.NextStepState(domain.StepInProgress, ev.Type, domain.StepGuard{})
 	if err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+		return nil, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
 	meta, err := domain.StepEventMetadata(ev, time.Now(), extra)
 	if err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+		return nil, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
-	resultsJSON, err := json.Marshal(res)
+	results, err := json.Marshal(res)
 	if err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: encode result: %w", o.StepUUID, err)
+		return nil, fmt.Errorf("persist outcome of step %s: encode result: %w", o.StepUUID, err)
 	}
-	var taskUUID *uuid.UUID
-	if o.TaskUUID != uuid.Nil {
-		taskUUID = &o.TaskUUID
+	return &outcomeReq{step: o.StepUUID, task: o.TaskUUID, to: to, meta: string(meta), results: string(results),
+		queue: o.Queue, msgID: o.MsgID}, nil
+}
+
+// lockStepsSQL locks several step rows in workflow_step_uuid order (the
+// contract's lock order: LockRows sits above the sort) and returns their tasks.
+const lockStepsSQL = `SELECT workflow_step_uuid, task_uuid FROM tasker_workflow_steps
+WHERE workflow_step_uuid = ANY($1::uuid[]) ORDER BY workflow_step_uuid FOR UPDATE`
+
+// persistBatch persists reqs in one transaction: BEGIN, one statement
+// locking every step row, then persistOutcomeSQL per outcome, COMMIT. An
+// outcome whose step is missing or belongs to another task fails alone (its
+// statement is not run). When the transaction itself fails and holds more
+// than one outcome, each is retried in its own transaction, so one bad
+// outcome cannot fail its neighbours.
+func (s *StepStore) persistBatch(ctx context.Context, reqs []*outcomeReq) {
+	err := s.persistTx(ctx, reqs)
+	if err == nil {
+		return
 	}
-	lockSt, err := s.stmts.get(ctx, lockStepSQL)
+	if len(reqs) == 1 {
+		reqs[0].err = err
+		return
+	}
+	for _, r := range reqs {
+		r.err = nil
+		if err := s.persistTx(ctx, []*outcomeReq{r}); err != nil {
+			r.err = err
+		}
+	}
+}
+
+func (s *StepStore) persistTx(ctx context.Context, reqs []*outcomeReq) error {
+	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
 	if err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+		return err
 	}
 	outcomeSt, err := s.stmts.get(ctx, persistOutcomeSQL)
 	if err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
+		return err
 	}
-	var r struct {
-		TaskUUID  uuid.UUID `db:"task_uuid"`
-		Persisted bool      `db:"persisted"`
-		Sent      int       `db:"sent"`
-		Deleted   int       `db:"deleted"`
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.step.String()
 	}
-	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		if err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, o.StepUUID).Scan(&r.TaskUUID); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("lock step %s: %w", o.StepUUID, ports.ErrNotFound)
+	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		owners := make(map[uuid.UUID]uuid.UUID, len(reqs))
+		rows, err := tx.StmtxContext(ctx, lockSt).QueryxContext(ctx, pq.Array(ids))
+		if err != nil {
+			return fmt.Errorf("lock steps: %w", err)
+		}
+		for rows.Next() {
+			var step, task uuid.UUID
+			if err := rows.Scan(&step, &task); err != nil {
+				_ = rows.Close()
+				return fmt.Errorf("lock steps: %w", err)
 			}
-			return fmt.Errorf("lock step %s: %w", o.StepUUID, err)
+			owners[step] = task
 		}
-		if taskUUID != nil && r.TaskUUID != *taskUUID {
-			return fmt.Errorf("step belongs to task %s, not %s", r.TaskUUID, o.TaskUUID)
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock steps: %w", err)
 		}
-		if err := tx.StmtxContext(ctx, outcomeSt).GetContext(ctx, &r, o.StepUUID, string(to), string(meta),
-			string(resultsJSON), o.Queue, o.MsgID); err != nil {
-			return fmt.Errorf("outcome statement: %w", err)
-		}
-		if r.Persisted != (r.Sent == 1) {
-			return fmt.Errorf("outcome statement: persisted=%v but %d completion messages sent", r.Persisted, r.Sent)
+		st := tx.StmtxContext(ctx, outcomeSt)
+		for _, r := range reqs {
+			r.persisted, r.err = false, nil
+			owner, ok := owners[r.step]
+			switch {
+			case !ok:
+				r.err = fmt.Errorf("lock step %s: %w", r.step, ports.ErrNotFound)
+				continue
+			case r.task != uuid.Nil && owner != r.task:
+				r.err = fmt.Errorf("step belongs to task %s, not %s", owner, r.task)
+				continue
+			}
+			var out struct {
+				Persisted bool `db:"persisted"`
+				Sent      int  `db:"sent"`
+				Deleted   int  `db:"deleted"`
+			}
+			if err := st.GetContext(ctx, &out, r.step, string(r.to), r.meta, r.results, r.queue, r.msgID); err != nil {
+				return fmt.Errorf("outcome statement for step %s: %w", r.step, err)
+			}
+			if out.Persisted != (out.Sent == 1) {
+				return fmt.Errorf("outcome statement for step %s: persisted=%v but %d completion messages sent", r.step, out.Persisted, out.Sent)
+			}
+			r.persisted = out.Persisted
 		}
 		return nil
 	})
-	if err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
-	}
-	return r.Persisted, nil
 }
 
 // SendMessageTx sends msg to queue with delay 0 inside tx, so the send

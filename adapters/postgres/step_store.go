@@ -18,8 +18,9 @@ import (
 // StepStore is the worker's ports.StepStore over PostgreSQL. It is safe for
 // concurrent use; every method runs its own statement or transaction.
 type StepStore struct {
-	db    *sqlx.DB
-	stmts *stmtCache
+	db       *sqlx.DB
+	stmts    *stmtCache
+	outcomes outcomeGroup
 }
 
 var _ ports.StepStore = (*StepStore)(nil)
