@@ -1,0 +1,86 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// TestLoadAndClaim: the one-transaction load+claim claims only a claimable
+// step of the message's task and namespace; otherwise it writes nothing and
+// returns the current state for the decision table.
+func TestLoadAndClaim(t *testing.T) {
+	db := newDB(t)
+	store := postgres.NewStepStore(db)
+	cases := []struct {
+		name        string
+		state       domain.StepState // "" = no transition row (pending)
+		otherTask   bool
+		namespace   string
+		wantClaimed bool
+		wantState   domain.StepState
+	}{
+		{name: "pending root", namespace: "lc_ns", wantClaimed: true, wantState: domain.StepInProgress},
+		{name: "enqueued", state: domain.StepEnqueued, namespace: "lc_ns", wantClaimed: true, wantState: domain.StepInProgress},
+		{name: "enqueued, other task", state: domain.StepEnqueued, otherTask: true, namespace: "lc_ns", wantState: domain.StepEnqueued},
+		{name: "enqueued, other namespace", state: domain.StepEnqueued, namespace: "other_ns", wantState: domain.StepEnqueued},
+		{name: "complete", state: domain.StepComplete, namespace: "lc_ns", wantState: domain.StepComplete},
+		{name: "in_progress", state: domain.StepInProgress, namespace: "lc_ns", wantState: domain.StepInProgress},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "lc_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
+			id := task.Steps["a"]
+			if tc.state != "" {
+				testdb.SetStepState(t, db, id, tc.state)
+			}
+			owner := task.TaskUUID
+			if tc.otherTask {
+				owner = uuid.Must(uuid.NewV7())
+			}
+			rowsBefore := stepTransitionRows(t, db, id)
+			colsBefore := readStepColumns(t, db, id)
+
+			snap, claimed, err := store.LoadAndClaim(context.Background(), id, owner, tc.namespace, "worker-9")
+			require.NoError(t, err)
+			require.Equal(t, tc.wantClaimed, claimed)
+			require.Equal(t, tc.wantState, snap.State)
+			require.Equal(t, task.TaskUUID, snap.Step.TaskUUID, "snapshot shows the step's real task")
+			require.Equal(t, "lc_ns", snap.Task.NamespaceName)
+			require.NotEmpty(t, snap.Configuration)
+			if !tc.wantClaimed {
+				require.Equal(t, rowsBefore, stepTransitionRows(t, db, id), "nothing written")
+				require.Equal(t, colsBefore, readStepColumns(t, db, id), "nothing written")
+				return
+			}
+			require.Equal(t, colsBefore.Attempts+1, snap.Step.Attempts, "post-claim attempts")
+			require.NotNil(t, snap.LastAttemptedAt)
+			rows := stepTransitionRows(t, db, id)
+			require.Len(t, rows, len(rowsBefore)+1)
+			requireWellFormedHistory(t, rows)
+			last := rows[len(rows)-1]
+			require.Equal(t, "in_progress", last.ToState)
+			wantFrom := "pending"
+			if tc.state != "" {
+				wantFrom = string(tc.state)
+			}
+			require.Equal(t, wantFrom, last.FromState.String)
+			meta := decodeEventMetadata(t, last.Metadata)
+			require.Equal(t, map[string]any{"type": "Start"}, meta.Decoded)
+			require.Equal(t, "worker-9", meta.WorkerID)
+			require.True(t, readStepColumns(t, db, id).InProcess)
+		})
+	}
+
+	t.Run("missing step", func(t *testing.T) {
+		_, _, err := store.LoadAndClaim(context.Background(), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), "lc_ns", "w")
+		require.ErrorIs(t, err, ports.ErrNotFound)
+	})
+}

@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+	"github.com/tasker-systems/tasker-go/ports/mocks"
+)
+
+// loadClaimStore is a mock StepStore that also implements LoadClaimer, so
+// the pipeline takes the one-transaction load-and-claim path. LoadStep and
+// ClaimStep have no expectations: calling them fails the test.
+type loadClaimStore struct {
+	*mocks.StepStore
+	result func() (ports.StepSnapshot, bool, error)
+	got    []string // "step task namespace worker" per call
+}
+
+func (s *loadClaimStore) LoadAndClaim(_ context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (ports.StepSnapshot, bool, error) {
+	s.got = append(s.got, fmt.Sprintf("%s %s %s %s", stepUUID, taskUUID, namespace, workerID))
+	return s.result()
+}
+
+func setupLoadClaim(t *testing.T, result func() (ports.StepSnapshot, bool, error)) (fixture, *loadClaimStore) {
+	t.Helper()
+	f := fixture{steps: mocks.NewStepStore(t), queue: mocks.NewQueue(t), bus: mocks.NewEventBus(t), clock: newFakeClock(t0)}
+	store := &loadClaimStore{StepStore: f.steps, result: result}
+	p, err := New(Config{WorkerID: "worker-test", Environment: "test", VisibilityTimeoutSeconds: 30,
+		StepClaimTimeout: 300 * time.Second, CorrelationTimeout: time.Minute, PersistRetryFor: time.Minute},
+		Deps{Steps: store, Queue: f.queue, Bus: f.bus, Clock: f.clock})
+	require.NoError(t, err)
+	f.p = p
+	return f, store
+}
+
+// TestLoadAndClaimPath: with a LoadClaimer store the pipeline makes one call
+// for the common case and applies the decision table to the snapshot it
+// returns when nothing was claimed.
+func TestLoadAndClaimPath(t *testing.T) {
+	t.Parallel()
+	taskID, stepID := uuid.New(), uuid.New()
+	cases := []struct {
+		name   string
+		result func(t *testing.T) (ports.StepSnapshot, bool, error)
+		expect func(f fixture)
+		want   Decision
+	}{
+		{
+			name: "claimed: published without LoadStep or ClaimStep",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, taskID, stepID, "a", domain.StepInProgress, func(s *ports.StepSnapshot) { s.Step.Attempts = 1 }), true, nil
+			},
+			expect: func(f fixture) {
+				f.bus.EXPECT().PublishExecution(anyCtx, mock.MatchedBy(func(e domain.StepExecutionEvent) bool {
+					return e.Claim.StepUUID == stepID && e.Claim.Attempts == 1 && e.StepDefinition.Name == "a"
+				})).Return(nil).Once()
+			},
+			want: DecisionClaimed,
+		},
+		{
+			name: "not claimed, complete: stale message deleted",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, taskID, stepID, "a", domain.StepComplete), false, nil
+			},
+			expect: func(f fixture) { f.queue.EXPECT().Delete(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
+			want:   DecisionDeletedStale,
+		},
+		{
+			name: "not claimed, pending with unsatisfied dependencies: deleted",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, taskID, stepID, "b", domain.StepPending, func(s *ports.StepSnapshot) { s.DependenciesSatisfied = false }), false, nil
+			},
+			expect: func(f fixture) { f.queue.EXPECT().Delete(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
+			want:   DecisionDeletedUnsatisfied,
+		},
+		{
+			name: "not claimed, step of another task: archived",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, uuid.New(), stepID, "a", domain.StepEnqueued), false, nil
+			},
+			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
+			want:   DecisionArchivedMismatch,
+		},
+		{
+			name: "not claimed, task of another namespace: archived",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, taskID, stepID, "a", domain.StepEnqueued, func(s *ports.StepSnapshot) { s.Task.NamespaceName = "other" }), false, nil
+			},
+			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
+			want:   DecisionArchivedMismatch,
+		},
+		{
+			name: "step not found: archived",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return ports.StepSnapshot{}, false, fmt.Errorf("load and claim: %w", ports.ErrNotFound)
+			},
+			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
+			want:   DecisionArchivedMismatch,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, store := setupLoadClaim(t, func() (ports.StepSnapshot, bool, error) { return tc.result(t) })
+			tc.expect(f)
+			var rel releaseCounter
+			d, err := f.p.Process(context.Background(), testQueue, message(taskID, stepID), rel.fn())
+			require.NoError(t, err)
+			require.Equal(t, tc.want, d)
+			require.Equal(t, []string{fmt.Sprintf("%s %s examples worker-test", stepID, taskID)}, store.got,
+				"one LoadAndClaim with the message's task, the queue's namespace and the worker id")
+			if d == DecisionClaimed {
+				require.Equal(t, 0, rel.count(), "a claimed message is held until its outcome is persisted")
+				require.Equal(t, 1, f.p.InFlight())
+				f.steps.EXPECT().PersistOutcome(anyCtx, mock.MatchedBy(func(o ports.StepOutcome) bool {
+					return o.StepUUID == stepID && o.Queue == testQueue && o.MsgID == 42
+				})).Return(true, nil).Once()
+				require.Equal(t, 1, f.p.FailInFlight(context.Background(), domain.ErrorTypeWorkerShutdown, "test over"))
+				f.p.WaitHeartbeats()
+				require.Equal(t, 1, rel.count())
+				return
+			}
+			require.Equal(t, 1, rel.count())
+		})
+	}
+}
