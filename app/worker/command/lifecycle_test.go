@@ -40,7 +40,11 @@ func TestStepQueuedBehindShutdownIsReleasedNotRun(t *testing.T) {
 	close(gate)
 
 	<-draining
-	<-released
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the step queued behind Shutdown was never released")
+	}
 	require.Equal(t, int32(1), processed.Load(), "step 2 was never handed to the pipeline")
 	require.True(t, p.ShuttingDown())
 	require.Eventually(t, func() bool { h, _ := p.Handled(); return h == 3 }, 5*time.Second, time.Millisecond)
