@@ -101,6 +101,13 @@ type Processor struct {
 	draining atomic.Bool
 	stopped  chan struct{}
 	stopOnce sync.Once
+	// closing is closed when Run's workers have exited, before the final
+	// drain; it frees Submits blocked on a full buffer.
+	closing chan struct{}
+	// mu orders the final drain after every in-progress Submit: Submit sends
+	// under the read lock, Run drains under the write lock, so no command can
+	// land in the buffer after the drain and be left unreleased.
+	mu sync.RWMutex
 	handled  atomic.Uint64
 	failed   atomic.Uint64
 }
@@ -122,7 +129,8 @@ func New(cfg Config, exec Executor, log *zap.Logger) (*Processor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Processor{cfg: cfg, exec: exec, log: log, cmds: make(chan Command, cfg.BufferSize), stopped: make(chan struct{})}, nil
+	return &Processor{cfg: cfg, exec: exec, log: log, cmds: make(chan Command, cfg.BufferSize), stopped: make(chan struct{}),
+		closing: make(chan struct{})}, nil
 }
 
 // Depth is the number of queued commands.
@@ -140,8 +148,12 @@ func (p *Processor) Submit(ctx context.Context, cmd Command) error {
 	if _, ok := cmd.(ExecuteStep); ok && p.draining.Load() {
 		return ErrShuttingDown
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	select {
 	case <-p.stopped:
+		return ErrStopped
+	case <-p.closing:
 		return ErrStopped
 	default:
 	}
@@ -150,12 +162,11 @@ func (p *Processor) Submit(ctx context.Context, cmd Command) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("submit %s: %w", cmd.commandName(), ctx.Err())
-	case <-p.stopped:
+	case <-p.closing:
 		return ErrStopped
 	}
 }
 
-// SubmitStep queues an ExecuteStep; it makes the processor a pipeline.Submitter.
 func (p *Processor) SubmitStep(ctx context.Context, queue string, msg ports.QueueMessage, release func()) error {
 	return p.Submit(ctx, ExecuteStep{Queue: queue, Message: msg, Release: release})
 }
@@ -194,7 +205,12 @@ func (p *Processor) Run(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	p.stopOnce.Do(func() { close(p.stopped) })
+	p.stopOnce.Do(func() {
+		close(p.closing)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		close(p.stopped)
+	})
 	for {
 		select {
 		case cmd := <-p.cmds:
