@@ -107,9 +107,9 @@ type Processor struct {
 	// mu orders the final drain after every in-progress Submit: Submit sends
 	// under the read lock, Run drains under the write lock, so no command can
 	// land in the buffer after the drain and be left unreleased.
-	mu sync.RWMutex
-	handled  atomic.Uint64
-	failed   atomic.Uint64
+	mu      sync.RWMutex
+	handled atomic.Uint64
+	failed  atomic.Uint64
 }
 
 // New builds a processor over exec.
