@@ -105,8 +105,9 @@ type Processor struct {
 	// drain; it frees Submits blocked on a full buffer.
 	closing chan struct{}
 	// mu orders the final drain after every in-progress Submit: Submit sends
-	// under the read lock, Run drains under the write lock, so no command can
-	// land in the buffer after the drain and be left unreleased.
+	// under the read lock and Run closes stopped under the write lock before
+	// draining, so every accepted command is in the buffer when the drain
+	// starts and none can land there afterwards and be left unreleased.
 	mu      sync.RWMutex
 	handled atomic.Uint64
 	failed  atomic.Uint64
