@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +15,7 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// claimStepSQL is contract §3.3 steps 2–6 for the Start event in one
+// claimStepTemplate is contract §3.3 steps 2–6 for the Start event in one
 // statement, run right after lockStepSQL in the same transaction. Because it
 // starts after the row lock was granted, its snapshot (READ COMMITTED takes
 // one per statement) sees every transition committed by an earlier lock
@@ -23,7 +24,7 @@ import (
 //   - cur reads the current state and the dependency guard;
 //   - cas is the compare-and-set (D-b): one row only when the state is
 //     enqueued, or pending (no row counts as pending) with dependencies
-//     satisfied, and — when $3/$4 are given — the step belongs to task $3 of
+//     satisfied, and — in loadAndClaimSQL — the step belongs to task $3 of
 //     namespace $4 (the §9.3 mismatch rows win over claiming);
 //   - flip clears most_recent on the current row; ins inserts the in_progress
 //     row with sort_key = MAX + 1. ins reads flip through an InitPlan, which
@@ -34,7 +35,7 @@ import (
 //     (attempts, last_attempted_at, state) taken from upd, and claimed.
 //
 // A loser of the compare-and-set writes nothing and gets the state it lost to.
-const claimStepSQL = `
+const claimStepTemplate = `
 WITH cur AS (
   SELECT
     (SELECT t.to_state FROM tasker_workflow_step_transitions t
@@ -50,12 +51,7 @@ WITH cur AS (
 cas AS (
   SELECT COALESCE(cur.state, 'pending') AS from_state FROM cur
   WHERE (cur.state = 'enqueued' OR (COALESCE(cur.state, 'pending') = 'pending' AND cur.deps_satisfied))
-    AND ($3::uuid IS NULL OR EXISTS (
-      SELECT 1 FROM tasker_workflow_steps s
-      JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
-      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-      JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
-      WHERE s.workflow_step_uuid = $1 AND s.task_uuid = $3 AND n.name = $4::text))
+    /*match*/
 ),
 flip AS (
   UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = NOW()
@@ -98,6 +94,21 @@ LEFT JOIN upd u ON true
 LEFT JOIN tasker_task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent = true
 WHERE s.workflow_step_uuid = $1`
 
+// claimStepSQL claims any claimable step; loadAndClaimSQL only one of task $3
+// in namespace $4. They are two statements rather than one with an
+// "$3 IS NULL OR …" test because such a predicate makes every generic plan
+// look costlier than a custom one, so PostgreSQL would re-plan the statement
+// (about 2 ms) on every execution instead of reusing its plan.
+var (
+	claimStepSQL    = strings.Replace(claimStepTemplate, "/*match*/", "", 1)
+	loadAndClaimSQL = strings.Replace(claimStepTemplate, "/*match*/", `AND EXISTS (
+      SELECT 1 FROM tasker_workflow_steps s
+      JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+      JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
+      WHERE s.workflow_step_uuid = $1 AND s.task_uuid = $3 AND n.name = $4::text)`, 1)
+)
+
 // claimRow is a step snapshot row plus whether the claim was written.
 type claimRow struct {
 	stepRow
@@ -121,7 +132,11 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 	if err != nil {
 		return ports.StepSnapshot{}, false, err
 	}
-	claimSt, err := s.stmts.get(ctx, claimStepSQL)
+	query, args := claimStepSQL, []any{stepUUID, string(meta)}
+	if taskUUID != nil {
+		query, args = loadAndClaimSQL, append(args, *taskUUID, *namespace)
+	}
+	claimSt, err := s.stmts.get(ctx, query)
 	if err != nil {
 		return ports.StepSnapshot{}, false, err
 	}
@@ -135,7 +150,7 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 			}
 			return fmt.Errorf("lock step %s: %w", stepUUID, err)
 		}
-		if err := tx.StmtxContext(ctx, claimSt).GetContext(ctx, &row, stepUUID, string(meta), taskUUID, namespace); err != nil {
+		if err := tx.StmtxContext(ctx, claimSt).GetContext(ctx, &row, args...); err != nil {
 			if errors.Is(err, sql.ErrNoRows) { // task chain broken: the step joins to nothing
 				return fmt.Errorf("read step %s: %w", stepUUID, ports.ErrNotFound)
 			}

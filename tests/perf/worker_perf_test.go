@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,16 @@ func startPerfWorker(t testing.TB, url string, h handler.HandlerFunc, listen boo
 	if os.Getenv("TASKER_PERF_BINARY_PARAMETERS") == "1" {
 		url += "&binary_parameters=yes" // lib/pq: one round trip per parameterised query
 	}
-	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 40, MaxIdleConns: 40})
+	if os.Getenv("TASKER_PERF_LOG_STATEMENTS") == "1" {
+		// Diagnostic: the server logs every statement of the worker's pool
+		// with its duration (log_min_duration_statement=0, superuser only).
+		url += "&options=-c%20log_min_duration_statement%3D0"
+	}
+	pool := 40
+	if n, err := strconv.Atoi(os.Getenv("TASKER_PERF_POOL")); err == nil && n > 0 {
+		pool = n // diagnostic: worker pool size (MaxOpenConns = MaxIdleConns)
+	}
+	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: pool, MaxIdleConns: pool})
 	require.NoError(t, err)
 	q := pgmq.New(db)
 	reg := handler.NewRegistry()
