@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"

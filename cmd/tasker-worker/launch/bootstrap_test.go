@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func workerConfig(t *testing.T, orchestrationURL string) *config.Config {
 	cfg := config.Defaults(config.EnvTest)
 	cfg.Database.URL = testdb.URL(t)
 	cfg.Worker.Namespaces = []string{"examples"}
-	cfg.Worker.TemplateDir = filepath.Join("..", "..", "configs", "tasks", "examples")
+	cfg.Worker.TemplateDir = filepath.Join("..", "..", "..", "configs", "tasks", "examples")
 	cfg.WorkerWeb.Enabled = true
 	cfg.WorkerWeb.MetricsEnabled = true
 	cfg.WorkerWeb.BindAddress = freePort(t)
@@ -133,7 +133,7 @@ func awaitReady(t *testing.T, base string) {
 // the orchestration would (§10.2).
 func enqueueRoot(t *testing.T, db *sqlx.DB) uuid.UUID {
 	t.Helper()
-	tm, err := registry.LoadFile(filepath.Join("..", "..", "configs", "tasks", "examples", "linear_workflow.yaml"))
+	tm, err := registry.LoadFile(filepath.Join("..", "..", "..", "configs", "tasks", "examples", "linear_workflow.yaml"))
 	require.NoError(t, err)
 	spec := testdb.TaskSpec{Namespace: "examples", Name: tm.Name, Version: tm.Version, Context: map[string]any{"even_number": 2}}
 	for _, s := range tm.Steps {

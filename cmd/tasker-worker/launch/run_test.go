@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"bytes"
@@ -30,10 +30,10 @@ func TestMain(m *testing.M) {
 func TestRunExitsZeroOnSIGTERM(t *testing.T) {
 	addr := freePort(t)
 	t.Setenv("TASKER_ENV", "test")
-	t.Setenv("TASKER_CONFIG_DIR", filepath.Join("..", "..", "configs", "tasker"))
+	t.Setenv("TASKER_CONFIG_DIR", filepath.Join("..", "..", "..", "configs", "tasker"))
 	t.Setenv("DATABASE_URL", testdb.URL(t))
 	t.Setenv("TASKER_WORKER__NAMESPACES", "examples")
-	t.Setenv("TASKER_WORKER__TEMPLATE_DIR", filepath.Join("..", "..", "configs", "tasks", "examples"))
+	t.Setenv("TASKER_WORKER__TEMPLATE_DIR", filepath.Join("..", "..", "..", "configs", "tasks", "examples"))
 	t.Setenv("TASKER_WORKER_WEB__ENABLED", "true")
 	t.Setenv("TASKER_WORKER_WEB__BIND_ADDRESS", addr)
 	t.Setenv("TASKER_ORCHESTRATION_API__BASE_URL", orchestrationStub(t))

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("TASKER_ENV", "test")
-			t.Setenv("TASKER_CONFIG_DIR", filepath.Join("..", "..", "configs", "tasker"))
+			t.Setenv("TASKER_CONFIG_DIR", filepath.Join("..", "..", "..", "configs", "tasker"))
 			t.Setenv("TASKER_WORKER__NAMESPACES", "examples")
 			t.Setenv("TASKER_WORKER_WEB__ENABLED", "false")
 			t.Setenv("TASKER_LOGGING__LEVEL", "error")
