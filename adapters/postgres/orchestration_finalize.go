@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -75,14 +77,12 @@ WHERE ws.workflow_step_uuid = $1
 	return n == 1, nil
 }
 
+// lockTaskSQL takes the task row lock of finalization (§10.4).
+const lockTaskSQL = `SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE`
+
 // FinalizeTask implements ports.TaskFinalizer.
 func (s *OrchestrationStore) FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
-	var rep ports.FinalizationReport
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var err error
-		rep, err = s.finalizeLockedTask(ctx, tx, taskUUID)
-		return err
-	})
+	rep, _, err := s.finalize(ctx, taskUUID, false)
 	if err != nil {
 		return rep, fmt.Errorf("finalize task %s: %w", taskUUID, err)
 	}
@@ -92,101 +92,149 @@ func (s *OrchestrationStore) FinalizeTask(ctx context.Context, taskUUID uuid.UUI
 // FinalizeAndEnqueue implements ports.TaskFinalizer: finalization and, for
 // a task that stays active, the enqueueing of its ready steps, in one
 // transaction with one task lock and one readiness evaluation (the result
-// processor's hot path, §10.2 step 3).
+// processor's hot path, §10.2 step 3). It costs five round trips, BEGIN and
+// COMMIT included: lock the task, read it (taskStepsSQL, which also locks the
+// ready steps), one statement that finalizes or enqueues.
 func (s *OrchestrationStore) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error) {
-	var rep ports.FinalizationReport
-	enq := ports.EnqueueReport{TaskUUID: taskUUID}
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var steps []ports.StepView
-		var err error
-		rep, steps, err = s.finalizeLockedTaskSteps(ctx, tx, taskUUID)
-		if err != nil || rep.To != rep.From || (rep.To != domain.TaskPending && rep.To != domain.TaskInProgress) {
-			return err
-		}
-		ready := []readyStep{}
-		for _, st := range steps {
-			if st.ReadyForExecution {
-				ready = append(ready, readyStep{StepUUID: st.WorkflowStepUUID, State: string(st.CurrentState)})
-			}
-		}
-		enq, err = s.enqueueLockedTask(ctx, tx, taskUUID, rep.To, ready)
-		return err
-	})
+	rep, enq, err := s.finalize(ctx, taskUUID, true)
 	if err != nil {
 		return rep, enq, fmt.Errorf("finalize and enqueue task %s: %w", taskUUID, err)
 	}
 	return rep, enq, nil
 }
 
-// finalizeLockedTask is §10.4 inside tx: lock the task row, classify the
-// steps with the shared readiness SQL and fire Start+Complete or Fail.
-func (s *OrchestrationStore) finalizeLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
-	rep, _, err := s.finalizeLockedTaskSteps(ctx, tx, taskUUID)
-	return rep, err
-}
-
-// finalizeLockedTaskSteps is finalizeLockedTask that also returns the step
-// views it evaluated (nil for a terminal or error task).
-func (s *OrchestrationStore) finalizeLockedTaskSteps(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (ports.FinalizationReport, []ports.StepView, error) {
-	lock, err := LockTaskTx(ctx, tx, taskUUID)
+// finalize runs finalization, and with enqueue the enqueueing of a task
+// that stays active, in one transaction.
+func (s *OrchestrationStore) finalize(ctx context.Context, taskUUID uuid.UUID, enqueue bool) (ports.FinalizationReport, ports.EnqueueReport, error) {
+	rep := ports.FinalizationReport{TaskUUID: taskUUID}
+	enq := ports.EnqueueReport{TaskUUID: taskUUID}
+	lockSt, err := s.stmts.get(ctx, lockTaskSQL)
 	if err != nil {
-		if errors.Is(err, ports.ErrNotFound) {
-			return ports.FinalizationReport{}, nil, &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
-		}
-		return ports.FinalizationReport{}, nil, err
+		return rep, enq, err
 	}
-	rep := ports.FinalizationReport{TaskUUID: taskUUID, From: lock.State, To: lock.State}
-	if lock.State.IsTerminal() || lock.State == domain.TaskError {
-		return rep, nil, nil // nothing to evaluate; skip the step query
-	}
-	steps, err := s.taskStepViews(ctx, tx, taskUUID)
+	readSt, err := s.stmts.get(ctx, taskStepsSQL(enqueue))
 	if err != nil {
-		return rep, nil, err
+		return rep, enq, err
 	}
-	facts := make([]domain.StepFacts, len(steps))
-	for i, st := range steps {
-		facts[i] = st.Facts()
-	}
-	switch domain.DecideFinalization(lock.State, facts) {
-	case domain.FinalizeComplete:
-		if lock.State == domain.TaskPending {
-			if _, _, err := TransitionTaskTx(ctx, tx, taskUUID, domain.TaskEvent{Type: domain.EventStart}, nil); err != nil {
-				return rep, nil, err
+	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var one int
+		if err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, taskUUID).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
 			}
+			return fmt.Errorf("lock task: %w", err)
 		}
-		if _, _, err := TransitionTaskTx(ctx, tx, taskUUID, domain.TaskEvent{Type: domain.EventComplete}, nil); err != nil {
-			return rep, nil, err
+		snap, err := s.readTask(ctx, tx, readSt, taskUUID)
+		if err != nil {
+			return err
 		}
-		rep.To = domain.TaskComplete
-	case domain.FinalizeFail:
-		if _, _, err := TransitionTaskTx(ctx, tx, taskUUID,
-			domain.TaskEvent{Type: domain.EventFail, Message: domain.FinalizationFailMessage}, nil); err != nil {
-			return rep, nil, err
+		rep, err = s.finalizeLocked(ctx, tx, taskUUID, snap)
+		if err != nil || !enqueue || rep.To != rep.From || (rep.To != domain.TaskPending && rep.To != domain.TaskInProgress) {
+			return err
 		}
-		rep.To = domain.TaskError
-	}
-	return rep, steps, nil
+		enq, err = s.enqueueLocked(ctx, tx, taskUUID, snap)
+		return err
+	})
+	return rep, enq, err
 }
 
-// taskStepViews loads the views of one task's steps with a prepared
-// statement: the readiness query costs about a millisecond to plan and a
-// fraction of that to run, and it is on the result processor's hot path.
-// Preparation failures fall back to the plain query.
-func (s *OrchestrationStore) taskStepViews(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) ([]ports.StepView, error) {
-	const where, order = "ws.task_uuid = $1", "ws.workflow_step_uuid"
-	s.prepareOnce.Do(func() {
-		if st, err := s.db.PreparexContext(context.WithoutCancel(ctx), stepViewSQL(where, order)); err == nil {
-			s.viewsByTask = st
+// finalizeLockedTask is §10.4 inside tx: lock the task row, read it and its
+// steps, and fire Start+Complete or Fail. Callers that already hold the lock
+// (manual resolution) pay nothing for taking it again.
+func (s *OrchestrationStore) finalizeLockedTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
+	var one int
+	if err := tx.QueryRowxContext(ctx, lockTaskSQL, taskUUID).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ports.FinalizationReport{}, &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
 		}
-	})
-	if s.viewsByTask == nil {
-		return loadStepViews(ctx, tx, where, order, taskUUID)
+		return ports.FinalizationReport{}, fmt.Errorf("lock task %s: %w", taskUUID, err)
 	}
-	var rows []stepViewRow
-	if err := tx.StmtxContext(ctx, s.viewsByTask).SelectContext(ctx, &rows, taskUUID); err != nil {
-		return nil, fmt.Errorf("load steps of task %s: %w", taskUUID, err)
+	snap, err := s.readTask(ctx, tx, nil, taskUUID)
+	if err != nil {
+		return ports.FinalizationReport{}, err
 	}
-	return stepViews(rows)
+	return s.finalizeLocked(ctx, tx, taskUUID, snap)
+}
+
+// taskSnapshot is what taskStepsSQL read about a locked task.
+type taskSnapshot struct {
+	state     domain.TaskState
+	hasState  bool // a transition row exists
+	namespace string
+	steps     []ports.StepView
+	// locked are the ready steps whose row locks the read took, in
+	// workflow_step_uuid order (only with lockReady).
+	locked []uuid.UUID
+}
+
+// readTask runs taskStepsSQL with st (nil: the unlocking variant, unprepared)
+// for a task whose row tx holds.
+func (s *OrchestrationStore) readTask(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, taskUUID uuid.UUID) (taskSnapshot, error) {
+	var rows []taskStepsRow
+	var err error
+	if st != nil {
+		err = tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, taskUUID)
+	} else {
+		err = tx.SelectContext(ctx, &rows, taskStepsSQL(false), taskUUID)
+	}
+	if err != nil {
+		return taskSnapshot{}, fmt.Errorf("read task %s and its steps: %w", taskUUID, err)
+	}
+	var snap taskSnapshot
+	var state sql.NullString
+	if len(rows) == 0 { // a task without steps: only the state matters
+		err := tx.GetContext(ctx, &state, `SELECT (SELECT to_state FROM tasker_task_transitions
+			WHERE task_uuid = $1 AND most_recent = true)`, taskUUID)
+		if err != nil {
+			return snap, fmt.Errorf("read state of task %s: %w", taskUUID, err)
+		}
+	} else {
+		state, snap.namespace = rows[0].TaskState, rows[0].Namespace.String
+	}
+	if snap.state, err = domain.ParseTaskState(state.String); err != nil {
+		return snap, fmt.Errorf("read state of task %s: %w", taskUUID, err)
+	}
+	snap.hasState = state.Valid
+	snap.steps = make([]ports.StepView, len(rows))
+	for i, r := range rows {
+		if snap.steps[i], err = r.view(); err != nil {
+			return snap, err
+		}
+		if r.Locked {
+			snap.locked = append(snap.locked, r.WorkflowStepUUID)
+		}
+	}
+	return snap, nil
+}
+
+// finalizeLocked is the decision and action of §10.4 for a task whose row
+// tx holds and whose steps snap describes.
+func (s *OrchestrationStore) finalizeLocked(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, snap taskSnapshot) (ports.FinalizationReport, error) {
+	rep := ports.FinalizationReport{TaskUUID: taskUUID, From: snap.state, To: snap.state}
+	facts := make([]domain.StepFacts, len(snap.steps))
+	allDone := true
+	for i, st := range snap.steps {
+		facts[i] = st.Facts()
+		allDone = allDone && st.CurrentState.SatisfiesDependency()
+	}
+	var events []domain.TaskEvent
+	switch domain.DecideFinalization(snap.state, facts) {
+	case domain.FinalizeComplete:
+		if snap.state == domain.TaskPending {
+			events = append(events, domain.TaskEvent{Type: domain.EventStart})
+		}
+		events = append(events, domain.TaskEvent{Type: domain.EventComplete})
+	case domain.FinalizeFail:
+		events = append(events, domain.TaskEvent{Type: domain.EventFail, Message: domain.FinalizationFailMessage})
+	default:
+		return rep, nil
+	}
+	to, err := s.writeTaskTransitions(ctx, tx, taskUUID, snap, events, domain.TaskGuard{AllStepsComplete: allDone})
+	if err != nil {
+		return rep, err
+	}
+	rep.To = to
+	return rep, nil
 }
 
 // loadStepViews runs stepViewSQL with one filter.
@@ -208,4 +256,73 @@ func stepViews(rows []stepViewRow) ([]ports.StepView, error) {
 		out[i] = v
 	}
 	return out, nil
+}
+
+// taskTransitionsSQL writes a chain of task transitions for a locked task in
+// one statement (§3.3): flip the current row, then insert the rows of
+// unnest($2 to_state, $3 from_state, $4 metadata) with consecutive sort_keys
+// after MAX(sort_key), only the last one most_recent, and apply the §3.1 side
+// effects ($5: the chain ends in complete, so complete = true and
+// completed_at = NOW()). "(SELECT COUNT(*) FROM flip) >= 0" makes the INSERT
+// wait for the flip, as the partial unique index on most_recent requires.
+const taskTransitionsSQL = `
+WITH flip AS (
+	UPDATE tasker_task_transitions SET most_recent = false, updated_at = NOW()
+	WHERE task_uuid = $1 AND most_recent = true
+	RETURNING 1
+),
+ins AS (
+	INSERT INTO tasker_task_transitions
+	  (task_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+	SELECT $1, r.to_state, r.from_state, r.metadata::jsonb,
+	       (SELECT COALESCE(MAX(x.sort_key), 0) FROM tasker_task_transitions x WHERE x.task_uuid = $1) + r.ord,
+	       r.ord = cardinality($2::text[]), NOW(), NOW()
+	FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(to_state, from_state, metadata, ord)
+	WHERE (SELECT COUNT(*) FROM flip) >= 0
+	RETURNING 1
+),
+upd AS (
+	UPDATE tasker_tasks SET complete = complete OR $5::boolean,
+	       completed_at = CASE WHEN $5::boolean THEN NOW() ELSE completed_at END, updated_at = NOW()
+	WHERE task_uuid = $1
+	RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM ins) AS inserted, (SELECT COUNT(*) FROM upd) AS updated`
+
+// writeTaskTransitions fires events in order on a task whose row tx holds
+// and whose state snap read, validating each against the state machine
+// (guard applies to Complete), and returns the final state. Nothing is
+// written when an event is invalid.
+func (s *OrchestrationStore) writeTaskTransitions(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, snap taskSnapshot, events []domain.TaskEvent, guard domain.TaskGuard) (domain.TaskState, error) {
+	from := snap.state
+	now := time.Now()
+	toStates, fromStates, metas := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+	for i, ev := range events {
+		to, err := domain.NextTaskState(from, ev.Type, guard)
+		if err != nil {
+			return snap.state, fmt.Errorf("transition task %s: %w", taskUUID, err)
+		}
+		meta, err := domain.TaskEventMetadata(ev, now, nil)
+		if err != nil {
+			return snap.state, fmt.Errorf("transition task %s: %w", taskUUID, err)
+		}
+		toStates[i], fromStates[i], metas[i] = string(to), string(from), string(meta)
+		from = to
+	}
+	st, err := s.stmts.get(ctx, taskTransitionsSQL)
+	if err != nil {
+		return snap.state, err
+	}
+	var n struct {
+		Inserted int `db:"inserted"`
+		Updated  int `db:"updated"`
+	}
+	if err := tx.StmtxContext(ctx, st).GetContext(ctx, &n, taskUUID, pq.Array(toStates), pq.Array(fromStates),
+		pq.Array(metas), from == domain.TaskComplete); err != nil {
+		return snap.state, fmt.Errorf("transition task %s %s→%s: %w", taskUUID, snap.state, from, err)
+	}
+	if n.Inserted != len(events) || n.Updated != 1 {
+		return snap.state, fmt.Errorf("transition task %s %s→%s: wrote %d rows and updated %d tasks", taskUUID, snap.state, from, n.Inserted, n.Updated)
+	}
+	return from, nil
 }
