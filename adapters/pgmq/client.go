@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -29,16 +30,43 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// Client calls the pgmq functions through q. It holds no state besides q, so
-// creating one per transaction is cheap.
+// Client calls the pgmq functions through q. Creating one per transaction is
+// cheap. A Client on a *sqlx.DB also prepares its hot-path read on first use
+// (see preparedRead).
 type Client struct {
 	q sqlx.ExtContext
+
+	readMu   sync.Mutex
+	readStmt *sqlx.Stmt
 }
 
 var _ ports.Queue = (*Client)(nil)
 
 // New returns a Client that runs its statements on q (a *sqlx.DB, *sqlx.Conn or *sqlx.Tx).
 func New(q sqlx.ExtContext) *Client { return &Client{q: q} }
+
+const readSQL = `SELECT msg_id, read_ct, enqueued_at, vt, message, headers
+		FROM pgmq.read($1::text, $2::integer, $3::integer) ORDER BY msg_id`
+
+// preparedRead returns readSQL prepared on the pool when the Client runs on
+// a *sqlx.DB, else nil. Intake reads on every notification, and lib/pq
+// sends an unprepared parameterised query in two round trips (parse, then
+// bind/execute) where a prepared one takes one. A failed preparation is
+// not kept, so the next read retries it; the caller then uses the plain query.
+func (c *Client) preparedRead(ctx context.Context) *sqlx.Stmt {
+	db, ok := c.q.(*sqlx.DB)
+	if !ok {
+		return nil
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readStmt == nil {
+		if st, err := db.PreparexContext(context.WithoutCancel(ctx), readSQL); err == nil {
+			c.readStmt = st
+		}
+	}
+	return c.readStmt
+}
 
 // ErrQueueNotFound reports an operation on a queue whose tables do not exist.
 // Callers creating queues lazily (the orchestration's {ns}_queue) branch on it.
@@ -117,8 +145,13 @@ func (c *Client) Read(ctx context.Context, queue string, vtSeconds int, qty int)
 		return nil, fmt.Errorf("pgmq read %q: visibility timeout must not be negative, got %d", queue, vtSeconds)
 	}
 	var rows []messageRow
-	if err := sqlx.SelectContext(ctx, c.q, &rows, `SELECT msg_id, read_ct, enqueued_at, vt, message, headers
-		FROM pgmq.read($1::text, $2::integer, $3::integer) ORDER BY msg_id`, queue, vtSeconds, qty); err != nil {
+	var err error
+	if st := c.preparedRead(ctx); st != nil {
+		err = st.SelectContext(ctx, &rows, queue, vtSeconds, qty)
+	} else {
+		err = sqlx.SelectContext(ctx, c.q, &rows, readSQL, queue, vtSeconds, qty)
+	}
+	if err != nil {
 		return nil, wrap("read", queue, err)
 	}
 	out := make([]ports.QueueMessage, len(rows))

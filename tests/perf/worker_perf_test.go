@@ -107,10 +107,12 @@ func perfTasks(t testing.TB, db *sqlx.DB, n int) [][2]uuid.UUID {
 }
 
 // enqueueStep marks the step enqueued and sends its message in one
-// transaction, as the orchestration does (§10.2), and returns when committed.
-func enqueueStep(ctx context.Context, db *sqlx.DB, pair [2]uuid.UUID) error {
+// transaction, as the orchestration does (§10.2), and returns when committed
+// with the time just before the pgmq.send statement.
+func enqueueStep(ctx context.Context, db *sqlx.DB, pair [2]uuid.UUID) (time.Time, error) {
 	msg, _ := json.Marshal(domain.SimpleStepMessage{TaskUUID: pair[0], StepUUID: pair[1]})
-	return postgres.WithTx(ctx, db, func(tx *sqlx.Tx) error {
+	var sendAt time.Time
+	err := postgres.WithTx(ctx, db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE tasker_workflow_step_transitions SET most_recent = false
 			WHERE workflow_step_uuid = $1 AND most_recent`, pair[1]); err != nil {
 			return err
@@ -120,9 +122,11 @@ func enqueueStep(ctx context.Context, db *sqlx.DB, pair [2]uuid.UUID) error {
 			VALUES ($1, 'enqueued', 'pending', '{}', 2, true, NOW(), NOW())`, pair[1]); err != nil {
 			return err
 		}
+		sendAt = time.Now()
 		_, err := pgmq.New(tx).Send(ctx, domain.QueueName(perfNS), msg, 0)
 		return err
 	})
+	return sendAt, err
 }
 
 // TestWorkerPickupLatency sends step messages one at a time and reports
@@ -148,21 +152,25 @@ func TestWorkerPickupLatency(t *testing.T) {
 				return handler.Succeed(nil), nil
 			}, listen, nil)
 			time.Sleep(200 * time.Millisecond) // let the first poll pass so it does not flatter the figures
+			fromTx := make([]time.Duration, 0, n)
 			fromSend := make([]time.Duration, 0, n)
 			fromCommit := make([]time.Duration, 0, n)
 			for _, p := range pairs {
-				sent := time.Now()
-				require.NoError(t, enqueueStep(context.Background(), db, p))
+				txStart := time.Now()
+				sent, err := enqueueStep(context.Background(), db, p)
+				require.NoError(t, err)
 				committed := time.Now()
 				select {
 				case at := <-started:
+					fromTx = append(fromTx, at.Sub(txStart))
 					fromSend = append(fromSend, at.Sub(sent))
 					fromCommit = append(fromCommit, at.Sub(committed))
 				case <-time.After(10 * time.Second):
 					t.Fatal("handler never started")
 				}
 			}
-			report(t, name+" send (enqueue tx start)→handler start", fromSend)
+			report(t, name+" enqueue tx start→handler start", fromTx)
+			report(t, name+" pgmq.send→handler start", fromSend)
 			report(t, name+" commit→handler start", fromCommit)
 		})
 	}
@@ -200,7 +208,8 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 		require.NoError(b, err)
 	}
 	for _, p := range pairs {
-		require.NoError(b, enqueueStep(context.Background(), db, p))
+		_, err := enqueueStep(context.Background(), db, p)
+		require.NoError(b, err)
 	}
 	b.ResetTimer()
 	start := time.Now()
