@@ -97,6 +97,18 @@ func TestTaskStoreCreateTaskWritesEverythingInOneTransaction(t *testing.T) {
 	require.NoError(t, db.Get(&systems, `SELECT COUNT(*) FROM tasker_dependent_systems WHERE name = 'sys_three'`))
 	require.Equal(t, before, after)
 	require.Zero(t, systems)
+
+	// So does a failure of the one-statement insert (named steps exist, so
+	// there is no transaction around it): an unknown named task.
+	ghost := nt
+	ghost.NamedTaskUUID = uuid.New()
+	_, err = store.CreateTask(ctx, ghost)
+	require.Error(t, err)
+	var steps int
+	require.NoError(t, db.Get(&after, `SELECT COUNT(*) FROM tasker_tasks`))
+	require.NoError(t, db.Get(&steps, `SELECT COUNT(*) FROM tasker_workflow_steps`))
+	require.Equal(t, before, after)
+	require.Equal(t, 4, steps, "only the two tasks' steps")
 }
 
 func TestTaskQueryViews(t *testing.T) {

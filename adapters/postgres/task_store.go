@@ -18,18 +18,26 @@ import (
 // TaskStore writes new tasks (contract §10.1). It implements ports.TaskCreator.
 type TaskStore struct {
 	db *sqlx.DB
+	// stmts holds the two statements of the usual creation path.
+	stmts *stmtCache
 }
 
 var _ ports.TaskCreator = (*TaskStore)(nil)
 
 // NewTaskStore returns a TaskStore over db, whose connections must use TimeZone=UTC (see Open).
-func NewTaskStore(db *sqlx.DB) *TaskStore { return &TaskStore{db: db} }
+func NewTaskStore(db *sqlx.DB) *TaskStore { return &TaskStore{db: db, stmts: newStmtCache(db)} }
 
 // CreateTask inserts the task, finds or creates dependent systems and named
 // steps, inserts the steps, their edges and the initial pending transitions,
-// all in one transaction: any failure rolls everything back. Primary keys
-// are client-generated UUIDv7 so step_mapping is known without RETURNING
-// round trips.
+// atomically: any failure leaves nothing behind. Primary keys are
+// client-generated UUIDv7 so step_mapping is known without RETURNING round
+// trips.
+//
+// Dependent systems and named steps almost always exist already (every task
+// of a template shares them), so the usual path is two statements: look them
+// up, then insert everything with one statement, which is atomic on its own
+// and needs no BEGIN/COMMIT round trips. Only when some are missing does it
+// find or create them first, in a transaction with the insert.
 func (s *TaskStore) CreateTask(ctx context.Context, t ports.NewTask) (domain.TaskCreationResponse, error) {
 	resp := domain.TaskCreationResponse{
 		TaskUUID:          orchUUIDv7(),
@@ -38,65 +46,127 @@ func (s *TaskStore) CreateTask(ctx context.Context, t ports.NewTask) (domain.Tas
 		StepMapping:       make(map[string]uuid.UUID, len(t.Steps)),
 		HandlerConfigName: t.TaskName,
 	}
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		created, err := insertTask(ctx, tx, resp.TaskUUID, t)
-		if err != nil {
+	stepUUIDs := make([]uuid.UUID, len(t.Steps))
+	for i, st := range t.Steps {
+		stepUUIDs[i] = orchUUIDv7()
+		resp.StepMapping[st.Name] = stepUUIDs[i]
+	}
+	rows, err := newTaskRows(resp.TaskUUID, t, stepUUIDs, resp.StepMapping)
+	if err != nil {
+		return domain.TaskCreationResponse{}, fmt.Errorf("create task %s/%s: %w", t.Request.Namespace, t.Request.Name, err)
+	}
+	named, err := s.existingNamedSteps(ctx, t.Steps)
+	if err == nil && named != nil {
+		resp.CreatedAt, err = s.insertTaskRows(ctx, nil, rows, named)
+	} else if err == nil {
+		err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+			named, err := namedStepUUIDs(ctx, tx, t.Steps)
+			if err != nil {
+				return err
+			}
+			resp.CreatedAt, err = s.insertTaskRows(ctx, tx, rows, named)
 			return err
-		}
-		resp.CreatedAt = created
-		namedSteps, err := namedStepUUIDs(ctx, tx, t.Steps)
-		if err != nil {
-			return err
-		}
-		stepUUIDs := make([]uuid.UUID, len(t.Steps))
-		for i, st := range t.Steps {
-			stepUUIDs[i] = orchUUIDv7()
-			resp.StepMapping[st.Name] = stepUUIDs[i]
-		}
-		if err := insertSteps(ctx, tx, resp.TaskUUID, t.Steps, stepUUIDs, namedSteps); err != nil {
-			return err
-		}
-		if err := insertEdges(ctx, tx, t.Steps, resp.StepMapping); err != nil {
-			return err
-		}
-		return insertInitialTransitions(ctx, tx, resp.TaskUUID, stepUUIDs)
-	})
+		})
+	}
 	if err != nil {
 		return domain.TaskCreationResponse{}, fmt.Errorf("create task %s/%s: %w", t.Request.Namespace, t.Request.Name, err)
 	}
 	return resp, nil
 }
 
-func insertTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, t ports.NewTask) (time.Time, error) {
+// existingNamedStepsSQL finds the named step of each (system, name) pair,
+// keyed by the pair's position.
+const existingNamedStepsSQL = `
+SELECT s.ord, ns.named_step_uuid
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(sys, name, ord)
+JOIN tasker_dependent_systems ds ON ds.name = s.sys
+JOIN tasker_named_steps ns ON ns.dependent_system_uuid = ds.dependent_system_uuid AND ns.name = s.name`
+
+// existingNamedSteps returns the named step uuid of every step, in step
+// order, or nil when at least one dependent system or named step is missing.
+func (s *TaskStore) existingNamedSteps(ctx context.Context, steps []ports.NewStep) ([]uuid.UUID, error) {
+	systems, names := make([]string, len(steps)), make([]string, len(steps))
+	for i, st := range steps {
+		systems[i], names[i] = st.SystemDependency, st.Name
+	}
+	st, err := s.stmts.get(ctx, existingNamedStepsSQL)
+	if err != nil {
+		return nil, err
+	}
+	var found []struct {
+		Ord  int       `db:"ord"`
+		UUID uuid.UUID `db:"named_step_uuid"`
+	}
+	if err := st.SelectContext(ctx, &found, pq.Array(systems), pq.Array(names)); err != nil {
+		return nil, fmt.Errorf("find named steps: %w", err)
+	}
+	if len(found) != len(steps) {
+		return nil, nil
+	}
+	out := make([]uuid.UUID, len(steps))
+	for _, f := range found {
+		if f.Ord < 1 || f.Ord > len(steps) {
+			return nil, fmt.Errorf("find named steps: position %d out of range", f.Ord)
+		}
+		out[f.Ord-1] = f.UUID
+	}
+	return out, nil
+}
+
+// taskRows are the parameters of insertTaskSQL except the named steps.
+type taskRows struct {
+	taskUUID, named, taskTransID        uuid.UUID
+	initiator, sourceSystem, reason     string
+	bypass, tags, context, identityHash string
+	priority, claimTimeout              int
+	stepIDs, stepTransIDs               []string
+	retryable                           []bool
+	limits                              []int64
+	inputs                              []sql.NullString
+	edgeIDs, edgeFrom, edgeTo           []string
+}
+
+// newTaskRows prepares every row of a new task; an unknown dependency is an
+// error before anything is written.
+func newTaskRows(taskUUID uuid.UUID, t ports.NewTask, stepUUIDs []uuid.UUID, mapping map[string]uuid.UUID) (taskRows, error) {
 	r := t.Request
 	tags, err := json.Marshal(orchNonNil(r.Tags))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("encode tags: %w", err)
+		return taskRows{}, fmt.Errorf("encode tags: %w", err)
 	}
 	bypass, err := json.Marshal(orchNonNil(r.BypassSteps))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("encode bypass_steps: %w", err)
+		return taskRows{}, fmt.Errorf("encode bypass_steps: %w", err)
 	}
-	priority, claimTimeout := 0, 60
+	rows := taskRows{taskUUID: taskUUID, named: t.NamedTaskUUID, taskTransID: orchUUIDv7(),
+		initiator: r.Initiator, sourceSystem: r.SourceSystem, reason: r.Reason,
+		bypass: string(bypass), tags: string(tags), context: string(t.Context), identityHash: t.IdentityHash,
+		priority: 0, claimTimeout: 60, stepIDs: orchUUIDStrings(stepUUIDs),
+		retryable: make([]bool, len(t.Steps)), limits: make([]int64, len(t.Steps)),
+		inputs: make([]sql.NullString, len(t.Steps))}
 	if r.Priority != nil {
-		priority = *r.Priority
+		rows.priority = *r.Priority
 	}
 	if r.ClaimTimeoutSeconds != nil {
-		claimTimeout = *r.ClaimTimeoutSeconds
+		rows.claimTimeout = *r.ClaimTimeoutSeconds
 	}
-	var created time.Time
-	err = tx.QueryRowxContext(ctx, `
-INSERT INTO tasker_tasks (task_uuid, named_task_uuid, complete, requested_at, initiator, source_system, reason,
-                          bypass_steps, tags, context, identity_hash, priority, claim_timeout_seconds,
-                          created_at, updated_at)
-VALUES ($1, $2, false, NOW(), $3, $4, $5, $6::json, $7::jsonb, $8::jsonb, $9, $10, $11, NOW(), NOW())
-RETURNING created_at`,
-		taskUUID, t.NamedTaskUUID, r.Initiator, r.SourceSystem, r.Reason, string(bypass), string(tags),
-		string(t.Context), t.IdentityHash, priority, claimTimeout).Scan(&created)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("insert task: %w", err)
+	for i, st := range t.Steps {
+		rows.retryable[i], rows.limits[i] = st.Retryable, int64(st.RetryLimit)
+		if len(st.Inputs) > 0 {
+			rows.inputs[i] = sql.NullString{String: string(st.Inputs), Valid: true}
+		}
+		rows.stepTransIDs = append(rows.stepTransIDs, orchUUIDv7().String())
+		for _, dep := range st.Dependencies {
+			parent, ok := mapping[dep]
+			if !ok {
+				return taskRows{}, fmt.Errorf("step %q depends on unknown step %q", st.Name, dep)
+			}
+			rows.edgeIDs = append(rows.edgeIDs, orchUUIDv7().String())
+			rows.edgeFrom = append(rows.edgeFrom, parent.String())
+			rows.edgeTo = append(rows.edgeTo, stepUUIDs[i].String())
+		}
 	}
-	return created.UTC(), nil
+	return rows, nil
 }
 
 // namedStepUUIDs finds or creates the dependent systems and named steps of
@@ -179,84 +249,80 @@ JOIN unnest($1::uuid[], $2::text[]) AS s(sys, name) ON ns.dependent_system_uuid 
 	return out, nil
 }
 
-// insertSteps inserts every step in one statement, in template order (the
-// ordinality keeps created_at ties in that order for ORDER BY created_at).
-func insertSteps(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, steps []ports.NewStep, ids, named []uuid.UUID) error {
-	retryable := make([]bool, len(steps))
-	limits := make([]int64, len(steps))
-	inputs := make([]sql.NullString, len(steps))
-	for i, st := range steps {
-		retryable[i], limits[i] = st.Retryable, int64(st.RetryLimit)
-		if len(st.Inputs) > 0 {
-			inputs[i] = sql.NullString{String: string(st.Inputs), Valid: true}
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `
-INSERT INTO tasker_workflow_steps (workflow_step_uuid, task_uuid, named_step_uuid, retryable, retry_limit,
-                                   in_process, processed, attempts, inputs, skippable, created_at, updated_at)
-SELECT s.id, $1, s.named, s.retryable, s.lim, false, false, 0, s.inputs::jsonb, false, NOW(), NOW()
-FROM unnest($2::uuid[], $3::uuid[], $4::boolean[], $5::integer[], $6::text[])
-     WITH ORDINALITY AS s(id, named, retryable, lim, inputs, ord)
-ORDER BY s.ord`,
-		taskUUID, pq.Array(orchUUIDStrings(ids)), pq.Array(orchUUIDStrings(named)), pq.Array(retryable),
-		pq.Array(limits), pq.Array(inputs)); err != nil {
-		return fmt.Errorf("insert steps: %w", err)
-	}
-	return nil
-}
+// insertTaskSQL writes a whole task in one statement (§10.1 steps 2–5): the
+// task row, the steps in template order (the ordinality keeps created_at ties
+// in that order for ORDER BY created_at), the 'provides' edges and the initial
+// pending transitions (from_state NULL, sort_key 1, most_recent,
+// initialization metadata). Foreign keys are checked at the end of the
+// statement, so children may reference the task inserted beside them.
+const insertTaskSQL = `
+WITH task AS (
+	INSERT INTO tasker_tasks (task_uuid, named_task_uuid, complete, requested_at, initiator, source_system, reason,
+	                          bypass_steps, tags, context, identity_hash, priority, claim_timeout_seconds,
+	                          created_at, updated_at)
+	VALUES ($1, $2, false, NOW(), $3, $4, $5, $6::json, $7::jsonb, $8::jsonb, $9, $10, $11, NOW(), NOW())
+	RETURNING created_at
+),
+steps AS (
+	INSERT INTO tasker_workflow_steps (workflow_step_uuid, task_uuid, named_step_uuid, retryable, retry_limit,
+	                                   in_process, processed, attempts, inputs, skippable, created_at, updated_at)
+	SELECT s.id, $1, s.named, s.retryable, s.lim, false, false, 0, s.inputs::jsonb, false, NOW(), NOW()
+	FROM unnest($12::uuid[], $13::uuid[], $14::boolean[], $15::integer[], $16::text[])
+	     WITH ORDINALITY AS s(id, named, retryable, lim, inputs, ord)
+	ORDER BY s.ord
+	RETURNING 1
+),
+edges AS (
+	INSERT INTO tasker_workflow_step_edges (workflow_step_edge_uuid, from_step_uuid, to_step_uuid, name, created_at, updated_at)
+	SELECT e.id, e.f, e.t, 'provides', NOW(), NOW()
+	FROM unnest($17::uuid[], $18::uuid[], $19::uuid[]) AS e(id, f, t)
+	RETURNING 1
+),
+task_transition AS (
+	INSERT INTO tasker_task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key,
+	                                     most_recent, created_at, updated_at)
+	VALUES ($20, $1, 'pending', NULL, $21::jsonb, 1, true, NOW(), NOW())
+	RETURNING 1
+),
+step_transitions AS (
+	INSERT INTO tasker_workflow_step_transitions (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state,
+	                                              metadata, sort_key, most_recent, created_at, updated_at)
+	SELECT s.id, s.step, 'pending', NULL, $21::jsonb, 1, true, NOW(), NOW()
+	FROM unnest($22::uuid[], $12::uuid[]) AS s(id, step)
+	RETURNING 1
+)
+SELECT task.created_at, (SELECT COUNT(*) FROM steps) AS steps, (SELECT COUNT(*) FROM edges) AS edges,
+       (SELECT COUNT(*) FROM task_transition) + (SELECT COUNT(*) FROM step_transitions) AS transitions
+FROM task`
 
-func insertEdges(ctx context.Context, tx *sqlx.Tx, steps []ports.NewStep, mapping map[string]uuid.UUID) error {
-	var from, to []uuid.UUID
-	for _, st := range steps {
-		for _, dep := range st.Dependencies {
-			parent, ok := mapping[dep]
-			if !ok {
-				return fmt.Errorf("step %q depends on unknown step %q", st.Name, dep)
-			}
-			from = append(from, parent)
-			to = append(to, mapping[st.Name])
-		}
+// insertTaskRows runs insertTaskSQL on the pool (tx nil) or in tx, and
+// checks every row was written.
+func (s *TaskStore) insertTaskRows(ctx context.Context, tx *sqlx.Tx, r taskRows, named []uuid.UUID) (time.Time, error) {
+	st, err := s.stmts.get(ctx, insertTaskSQL)
+	if err != nil {
+		return time.Time{}, err
 	}
-	if len(from) == 0 {
-		return nil
+	if tx != nil {
+		st = tx.StmtxContext(ctx, st)
 	}
-	ids := make([]uuid.UUID, len(from))
-	for i := range ids {
-		ids[i] = orchUUIDv7()
+	var out struct {
+		CreatedAt   time.Time `db:"created_at"`
+		Steps       int       `db:"steps"`
+		Edges       int       `db:"edges"`
+		Transitions int       `db:"transitions"`
 	}
-	if _, err := tx.ExecContext(ctx, `
-INSERT INTO tasker_workflow_step_edges (workflow_step_edge_uuid, from_step_uuid, to_step_uuid, name, created_at, updated_at)
-SELECT e.id, e.f, e.t, 'provides', NOW(), NOW()
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS e(id, f, t)`,
-		pq.Array(orchUUIDStrings(ids)), pq.Array(orchUUIDStrings(from)), pq.Array(orchUUIDStrings(to))); err != nil {
-		return fmt.Errorf("insert edges: %w", err)
+	err = st.GetContext(ctx, &out, r.taskUUID, r.named, r.initiator, r.sourceSystem, r.reason, r.bypass, r.tags,
+		r.context, r.identityHash, r.priority, r.claimTimeout,
+		pq.Array(r.stepIDs), pq.Array(orchUUIDStrings(named)), pq.Array(r.retryable), pq.Array(r.limits), pq.Array(r.inputs),
+		pq.Array(r.edgeIDs), pq.Array(r.edgeFrom), pq.Array(r.edgeTo),
+		r.taskTransID, string(domain.InitialTransitionMetadata), pq.Array(r.stepTransIDs))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("insert task: %w", err)
 	}
-	return nil
-}
-
-// insertInitialTransitions writes the creation rows of §3.3: from_state NULL,
-// sort_key 1, most_recent true, initialization metadata.
-func insertInitialTransitions(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, steps []uuid.UUID) error {
-	meta := string(domain.InitialTransitionMetadata)
-	if _, err := tx.ExecContext(ctx, `
-INSERT INTO tasker_task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key,
-                                     most_recent, created_at, updated_at)
-VALUES ($1, $2, 'pending', NULL, $3::jsonb, 1, true, NOW(), NOW())`, orchUUIDv7(), taskUUID, meta); err != nil {
-		return fmt.Errorf("insert task transition: %w", err)
+	if out.Steps != len(r.stepIDs) || out.Edges != len(r.edgeIDs) || out.Transitions != len(r.stepIDs)+1 {
+		return time.Time{}, fmt.Errorf("insert task: wrote %d steps, %d edges, %d transitions", out.Steps, out.Edges, out.Transitions)
 	}
-	ids := make([]uuid.UUID, len(steps))
-	for i := range ids {
-		ids[i] = orchUUIDv7()
-	}
-	if _, err := tx.ExecContext(ctx, `
-INSERT INTO tasker_workflow_step_transitions (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state,
-                                              metadata, sort_key, most_recent, created_at, updated_at)
-SELECT s.id, s.step, 'pending', NULL, $3::jsonb, 1, true, NOW(), NOW()
-FROM unnest($1::uuid[], $2::uuid[]) AS s(id, step)`,
-		pq.Array(orchUUIDStrings(ids)), pq.Array(orchUUIDStrings(steps)), meta); err != nil {
-		return fmt.Errorf("insert step transitions: %w", err)
-	}
-	return nil
+	return out.CreatedAt.UTC(), nil
 }
 
 // orchUUIDv7 returns a new UUIDv7. uuid.NewV7 fails only when the system random
