@@ -72,8 +72,14 @@ LIMIT $2`
 
 // CandidateTasks implements ports.StepEnqueuer.
 func (s *OrchestrationStore) CandidateTasks(ctx context.Context, claimerID string, limit int) ([]uuid.UUID, error) {
+	// Prepared: the readiness subqueries cost more to plan than to run, and
+	// the scan repeats every cycle_interval_ms.
+	st, err := s.stmts.get(ctx, candidateSQL)
+	if err != nil {
+		return nil, fmt.Errorf("select enqueue candidates: %w", err)
+	}
 	var ids []uuid.UUID
-	if err := s.db.SelectContext(ctx, &ids, candidateSQL, claimerID, limit); err != nil {
+	if err := st.SelectContext(ctx, &ids, claimerID, limit); err != nil {
 		return nil, fmt.Errorf("select enqueue candidates: %w", err)
 	}
 	return ids, nil

@@ -15,7 +15,16 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// LoadStepResult implements ports.StepResultStore.
+// loadStepResultSQL reads what result processing needs about one step.
+const loadStepResultSQL = `
+SELECT ws.task_uuid, cur.to_state AS state, COALESCE(ws.retryable, true) AS retryable,
+       COALESCE(ws.attempts, 0) AS attempts, COALESCE(ws.retry_limit, 3) AS retry_limit, ws.results
+FROM tasker_workflow_steps ws
+LEFT JOIN tasker_workflow_step_transitions cur
+       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
+WHERE ws.workflow_step_uuid = $1`
+
+// LoadStepResult implements ports.StepResultStore (prepared: once per result message).
 func (s *OrchestrationStore) LoadStepResult(ctx context.Context, stepUUID uuid.UUID) (ports.StepResultView, error) {
 	var row struct {
 		TaskUUID   uuid.UUID      `db:"task_uuid"`
@@ -25,13 +34,11 @@ func (s *OrchestrationStore) LoadStepResult(ctx context.Context, stepUUID uuid.U
 		RetryLimit int            `db:"retry_limit"`
 		Results    []byte         `db:"results"`
 	}
-	err := s.db.GetContext(ctx, &row, `
-SELECT ws.task_uuid, cur.to_state AS state, COALESCE(ws.retryable, true) AS retryable,
-       COALESCE(ws.attempts, 0) AS attempts, COALESCE(ws.retry_limit, 3) AS retry_limit, ws.results
-FROM tasker_workflow_steps ws
-LEFT JOIN tasker_workflow_step_transitions cur
-       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
-WHERE ws.workflow_step_uuid = $1`, stepUUID)
+	st, err := s.stmts.get(ctx, loadStepResultSQL)
+	if err != nil {
+		return ports.StepResultView{}, fmt.Errorf("load step %s: %w", stepUUID, err)
+	}
+	err = st.GetContext(ctx, &row, stepUUID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ports.StepResultView{}, &ports.NotFoundError{What: fmt.Sprintf("Step not found: %s", stepUUID)}
 	}
