@@ -115,10 +115,26 @@ type claimRow struct {
 	Claimed bool `db:"claimed"`
 }
 
-// claim runs the claim transaction: lock the step row, then claimStepSQL.
+// claimReq is one claim for claimBatch: its statement, arguments and result.
+type claimReq struct {
+	step  uuid.UUID
+	query string
+	args  []any
+
+	row claimRow
+	err error
+}
+
+// claim runs one claim transaction: lock the step row, then claimStepSQL.
 // taskUUID/namespace, when non-nil, restrict the claim to a step of that
-// task and namespace. It returns the snapshot read under the lock (post-claim
-// when claimed) and whether this call won.
+// task and namespace (loadAndClaimSQL). It returns the snapshot read under
+// the lock (post-claim when claimed) and whether this call won.
+//
+// Concurrent claims are group-committed like outcomes (commitGroup): a claim
+// arriving while another claim transaction runs shares the next one. Each
+// keeps its own lock and compare-and-set; two claims of one step in one
+// batch run one after the other, so the second sees the first's write and
+// loses, exactly as across transactions.
 func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uuid.UUID, namespace *string, workerID string) (ports.StepSnapshot, bool, error) {
 	var extra map[string]any
 	if workerID != "" {
@@ -128,44 +144,83 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 	if err != nil {
 		return ports.StepSnapshot{}, false, err
 	}
-	lockSt, err := s.stmts.get(ctx, lockStepSQL)
-	if err != nil {
-		return ports.StepSnapshot{}, false, err
-	}
-	query, args := claimStepSQL, []any{stepUUID, string(meta)}
+	req := &claimReq{step: stepUUID, query: claimStepSQL, args: []any{stepUUID, string(meta)}}
 	if taskUUID != nil {
-		query, args = loadAndClaimSQL, append(args, *taskUUID, *namespace)
+		req.query, req.args = loadAndClaimSQL, append(req.args, *taskUUID, *namespace)
 	}
-	claimSt, err := s.stmts.get(ctx, query)
+	// Prepare outside any transaction: preparing takes a pool connection.
+	for _, q := range []string{lockStepsSQL, req.query} {
+		if _, err := s.stmts.get(ctx, q); err != nil {
+			return ports.StepSnapshot{}, false, err
+		}
+	}
+	if err := s.claims.submit(ctx, req, s.claimBatch); err != nil {
+		return ports.StepSnapshot{}, false, err
+	}
+	if req.err != nil {
+		return ports.StepSnapshot{}, false, req.err
+	}
+	snap, err := req.row.snapshot()
 	if err != nil {
 		return ports.StepSnapshot{}, false, err
 	}
-	var row claimRow
-	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		lock := tx.StmtxContext(ctx, lockSt)
-		var owner uuid.UUID
-		if err := lock.QueryRowxContext(ctx, stepUUID).Scan(&owner); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("lock step %s: %w", stepUUID, ports.ErrNotFound)
-			}
-			return fmt.Errorf("lock step %s: %w", stepUUID, err)
+	return snap, req.row.Claimed, nil
+}
+
+// claimBatch runs reqs in one transaction; when that fails with more than
+// one claim, each is retried in its own transaction so one failure cannot
+// fail its neighbours.
+func (s *StepStore) claimBatch(ctx context.Context, reqs []*claimReq) {
+	err := s.claimTx(ctx, reqs)
+	if err == nil {
+		return
+	}
+	if len(reqs) == 1 {
+		reqs[0].err = err
+		return
+	}
+	for _, r := range reqs {
+		r.err = s.claimTx(ctx, []*claimReq{r})
+	}
+}
+
+// claimTx: BEGIN, lock every step row (workflow_step_uuid order), one claim
+// statement per request, COMMIT. A missing step fails alone; a statement
+// error or a step whose task chain is broken (its statement may have
+// claimed but returned no snapshot) rolls the whole transaction back.
+func (s *StepStore) claimTx(ctx context.Context, reqs []*claimReq) error {
+	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.step.String()
+	}
+	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		locked, err := lockSteps(ctx, tx.StmtxContext(ctx, lockSt), ids)
+		if err != nil {
+			return err
 		}
-		if err := tx.StmtxContext(ctx, claimSt).GetContext(ctx, &row, args...); err != nil {
-			if errors.Is(err, sql.ErrNoRows) { // task chain broken: the step joins to nothing
-				return fmt.Errorf("read step %s: %w", stepUUID, ports.ErrNotFound)
+		for _, r := range reqs {
+			r.row, r.err = claimRow{}, nil
+			if _, ok := locked[r.step]; !ok {
+				r.err = fmt.Errorf("lock step %s: %w", r.step, ports.ErrNotFound)
+				continue
 			}
-			return fmt.Errorf("claim statement: %w", err)
+			st, err := s.stmts.get(ctx, r.query)
+			if err != nil {
+				return err
+			}
+			if err := tx.StmtxContext(ctx, st).GetContext(ctx, &r.row, r.args...); err != nil {
+				if errors.Is(err, sql.ErrNoRows) { // task chain broken: the step joins to nothing
+					return fmt.Errorf("read step %s: %w", r.step, ports.ErrNotFound)
+				}
+				return fmt.Errorf("claim statement for step %s: %w", r.step, err)
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return ports.StepSnapshot{}, false, err
-	}
-	snap, err := row.snapshot()
-	if err != nil {
-		return ports.StepSnapshot{}, false, err
-	}
-	return snap, row.Claimed, nil
 }
 
 // LoadAndClaim is LoadStep and ClaimStep in one transaction, for the common

@@ -145,11 +145,14 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	if _, err := s.stmts.get(ctx, persistOutcomeSQL); err != nil {
 		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
-	persisted, err := s.outcomes.submit(ctx, req, s.persistBatch)
+	err = s.outcomes.submit(ctx, req, s.persistBatch)
+	if err == nil {
+		err = req.err
+	}
 	if err != nil {
 		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
-	return persisted, nil
+	return req.persisted, nil
 }
 
 // outcomeReq is one validated outcome, encoded for persistOutcomeSQL.
@@ -209,6 +212,28 @@ func newOutcomeReq(o ports.StepOutcome) (*outcomeReq, error) {
 const lockStepsSQL = `SELECT workflow_step_uuid, task_uuid FROM tasker_workflow_steps
 WHERE workflow_step_uuid = ANY($1::uuid[]) ORDER BY workflow_step_uuid FOR UPDATE`
 
+// lockSteps runs lockStepsSQL (prepared, bound to the transaction) for ids
+// and maps each locked step to its task.
+func lockSteps(ctx context.Context, lock *sqlx.Stmt, ids []string) (map[uuid.UUID]uuid.UUID, error) {
+	rows, err := lock.QueryxContext(ctx, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("lock steps: %w", err)
+	}
+	defer rows.Close()
+	owners := make(map[uuid.UUID]uuid.UUID, len(ids))
+	for rows.Next() {
+		var step, task uuid.UUID
+		if err := rows.Scan(&step, &task); err != nil {
+			return nil, fmt.Errorf("lock steps: %w", err)
+		}
+		owners[step] = task
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock steps: %w", err)
+	}
+	return owners, nil
+}
+
 // persistBatch persists reqs in one transaction: BEGIN, one statement
 // locking every step row, then persistOutcomeSQL per outcome, COMMIT. An
 // outcome whose step is missing or belongs to another task fails alone (its
@@ -246,21 +271,9 @@ func (s *StepStore) persistTx(ctx context.Context, reqs []*outcomeReq) error {
 		ids[i] = r.step.String()
 	}
 	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		owners := make(map[uuid.UUID]uuid.UUID, len(reqs))
-		rows, err := tx.StmtxContext(ctx, lockSt).QueryxContext(ctx, pq.Array(ids))
+		owners, err := lockSteps(ctx, tx.StmtxContext(ctx, lockSt), ids)
 		if err != nil {
-			return fmt.Errorf("lock steps: %w", err)
-		}
-		for rows.Next() {
-			var step, task uuid.UUID
-			if err := rows.Scan(&step, &task); err != nil {
-				_ = rows.Close()
-				return fmt.Errorf("lock steps: %w", err)
-			}
-			owners[step] = task
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock steps: %w", err)
+			return err
 		}
 		st := tx.StmtxContext(ctx, outcomeSt)
 		for _, r := range reqs {

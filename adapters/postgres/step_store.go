@@ -21,6 +21,7 @@ type StepStore struct {
 	db       *sqlx.DB
 	stmts    *stmtCache
 	outcomes outcomeGroup
+	claims   commitGroup[*claimReq]
 }
 
 var _ ports.StepStore = (*StepStore)(nil)
@@ -187,8 +188,8 @@ func (s *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.Ste
 // {"worker_id": workerID}). The returned snapshot is read inside the same
 // transaction, so Step.Attempts is the post-claim count (1 on the first run).
 // The read, compare-and-set and writes after the lock are one statement
-// (claimStepSQL), so a claim costs four round trips: BEGIN, lock, claim,
-// COMMIT.
+// (claimStepSQL), so a lone claim costs four round trips: BEGIN, lock,
+// claim, COMMIT; concurrent claims share transactions (see claim).
 //
 // Of N concurrent claimers exactly one wins: the others block on the row lock,
 // then read the winner's committed state. Losers get *domain.NotClaimableError

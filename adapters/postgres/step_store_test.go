@@ -135,9 +135,12 @@ func TestClaimStepNotFound(t *testing.T) {
 	require.ErrorIs(t, err, ports.ErrNotFound)
 }
 
-// TestClaimStepRace: 8 goroutines race on each of 200 steps. Exactly one wins
-// per step; every loser gets NotClaimableError with Current = in_progress; the
-// database ends with one most_recent row per step and contiguous sort_keys.
+// TestClaimStepRace: 8 goroutines race on each of 200 steps, half through
+// ClaimStep and half through LoadAndClaim. Exactly one wins per step; every
+// loser gets NotClaimableError (or claimed = false) with the state
+// in_progress; the database ends with one most_recent row per step and
+// contiguous sort_keys; and concurrent claims shared transactions (group
+// commit: fewer distinct xmin values than claims).
 func TestClaimStepRace(t *testing.T) {
 	const steps, racers = 200, 8
 	db := newDB(t)
@@ -148,11 +151,13 @@ func TestClaimStepRace(t *testing.T) {
 	}
 	var ids []uuid.UUID
 	var taskUUIDs []uuid.UUID
+	taskOf := map[uuid.UUID]uuid.UUID{}
 	for len(ids) < steps {
 		task := testdb.CreateTask(t, db, spec)
 		taskUUIDs = append(taskUUIDs, task.TaskUUID)
 		i := 0
 		for _, id := range task.Steps {
+			taskOf[id] = task.TaskUUID
 			if i%2 == 0 {
 				testdb.SetStepState(t, db, id, domain.StepEnqueued) // half enqueued, half pending
 			}
@@ -176,6 +181,14 @@ func TestClaimStepRace(t *testing.T) {
 			go func(id uuid.UUID, r int) {
 				defer wg.Done()
 				<-start
+				if r%2 == 1 {
+					snap, claimed, err := store.LoadAndClaim(context.Background(), id, taskOf[id], "test_ns", "racer")
+					if err == nil && !claimed {
+						err = &domain.NotClaimableError{StepUUID: id.String(), Current: snap.State}
+					}
+					results <- outcome{step: id, won: claimed, err: err}
+					return
+				}
 				_, err := store.ClaimStep(context.Background(), id, "racer")
 				results <- outcome{step: id, won: err == nil, err: err}
 			}(id, r)
@@ -227,6 +240,12 @@ func TestClaimStepRace(t *testing.T) {
 	var total int
 	require.NoError(t, db.Get(&total, `SELECT COUNT(*) FROM tasker_workflow_steps WHERE task_uuid = ANY($1)`, uuidArray(taskUUIDs)))
 	require.Equal(t, steps, total)
+	var txs int
+	require.NoError(t, db.Get(&txs, `SELECT COUNT(DISTINCT t.xmin::text) FROM tasker_workflow_step_transitions t
+		JOIN tasker_workflow_steps s ON s.workflow_step_uuid = t.workflow_step_uuid
+		WHERE s.task_uuid = ANY($1) AND t.to_state = 'in_progress'`, uuidArray(taskUUIDs)))
+	require.Less(t, txs, steps, "concurrent claims shared transactions")
+	t.Logf("%d claims committed in %d transactions", steps, txs)
 }
 
 func uuidArray(ids []uuid.UUID) any {

@@ -6,18 +6,21 @@ import (
 	"time"
 )
 
-// Group-commit tunables for outcome persistence.
+// Group-commit tunables.
 const (
-	// maxOutcomeBatch caps the outcomes sharing one transaction, which bounds
+	// maxGroupBatch caps the requests sharing one transaction, which bounds
 	// how long its step row locks are held.
-	maxOutcomeBatch = 64
-	// outcomeBatchTimeout bounds a batch transaction. Batches run detached
+	maxGroupBatch = 64
+	// groupBatchTimeout bounds a batch transaction. Batches run detached
 	// from the caller's cancellation because they carry other callers'
-	// outcomes too.
-	outcomeBatchTimeout = 30 * time.Second
+	// requests too.
+	groupBatchTimeout = 30 * time.Second
 )
 
-// outcomeGroup coalesces concurrent PersistOutcome calls into shared
+// outcomeGroup is the group commit of outcome persistence.
+type outcomeGroup = commitGroup[*outcomeReq]
+
+// commitGroup coalesces concurrent calls (e.g. PersistOutcome) into shared
 // transactions (group commit) without a background goroutine. A call that
 // finds no batch running runs its own outcome at once, so a lone outcome
 // waits for nothing. Calls arriving while a batch runs queue up; when the
@@ -32,52 +35,52 @@ const (
 // compare-and-set, transition, send and delete inside the shared
 // transaction, so the §9.3 atomicity (outcome, completion message and
 // message delete commit together) is unchanged.
-type outcomeGroup struct {
+type commitGroup[R any] struct {
 	mu      sync.Mutex
 	busy    bool
-	pending []*groupWaiter
+	pending []*groupWaiter[R]
 }
 
-// groupWaiter is one queued call. done receives nil when its outcome was
-// persisted by another call's batch, or the batch it must now run.
-type groupWaiter struct {
-	req  *outcomeReq
-	done chan []*groupWaiter
+// groupWaiter is one queued call. done receives nil when its request was
+// run by another call's batch, or the batch it must now run.
+type groupWaiter[R any] struct {
+	req  R
+	done chan []*groupWaiter[R]
 }
 
-// submit persists req through run, alone or in a batch with concurrent
-// calls, and returns its result. A caller whose ctx ends while it is still
-// queued leaves without its outcome persisted; once its outcome is part of
-// a running batch it waits for that batch.
-func (g *outcomeGroup) submit(ctx context.Context, req *outcomeReq, run func(context.Context, []*outcomeReq)) (bool, error) {
-	w := &groupWaiter{req: req, done: make(chan []*groupWaiter, 1)}
+// submit runs req through run, alone or in a batch with concurrent calls;
+// run stores each request's result in the request. It returns ctx.Err()
+// when ctx ends while req is still queued (req was not run); once req is
+// part of a running batch it waits for that batch and returns nil.
+func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Context, []R)) error {
+	w := &groupWaiter[R]{req: req, done: make(chan []*groupWaiter[R], 1)}
 	g.mu.Lock()
 	if !g.busy {
 		g.busy = true
 		g.mu.Unlock()
-		g.lead(ctx, []*groupWaiter{w}, run)
-		return req.persisted, req.err
+		g.lead(ctx, []*groupWaiter[R]{w}, run)
+		return nil
 	}
 	g.pending = append(g.pending, w)
 	g.mu.Unlock()
 
-	var batch []*groupWaiter
+	var batch []*groupWaiter[R]
 	select {
 	case batch = <-w.done:
 	case <-ctx.Done():
 		if g.dequeue(w) {
-			return false, ctx.Err()
+			return ctx.Err()
 		}
 		batch = <-w.done // already handed to a batch: wait for it
 	}
 	if batch != nil {
 		g.lead(ctx, batch, run)
 	}
-	return req.persisted, req.err
+	return nil
 }
 
 // dequeue removes w from the queue; false when a batch already took it.
-func (g *outcomeGroup) dequeue(w *groupWaiter) bool {
+func (g *commitGroup[R]) dequeue(w *groupWaiter[R]) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, p := range g.pending {
@@ -91,21 +94,21 @@ func (g *outcomeGroup) dequeue(w *groupWaiter) bool {
 
 // lead runs batch, wakes its other members, then hands the next queued
 // calls to the first of them (or marks the group idle).
-func (g *outcomeGroup) lead(ctx context.Context, batch []*groupWaiter, run func(context.Context, []*outcomeReq)) {
-	reqs := make([]*outcomeReq, len(batch))
+func (g *commitGroup[R]) lead(ctx context.Context, batch []*groupWaiter[R], run func(context.Context, []R)) {
+	reqs := make([]R, len(batch))
 	for i, b := range batch {
 		reqs[i] = b.req
 	}
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeBatchTimeout)
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupBatchTimeout)
 	run(bctx, reqs)
 	cancel()
 
 	g.mu.Lock()
 	n := len(g.pending)
-	if n > maxOutcomeBatch {
-		n = maxOutcomeBatch
+	if n > maxGroupBatch {
+		n = maxGroupBatch
 	}
-	next := append([]*groupWaiter(nil), g.pending[:n]...)
+	next := append([]*groupWaiter[R](nil), g.pending[:n]...)
 	g.pending = append(g.pending[:0], g.pending[n:]...)
 	if len(next) == 0 {
 		g.busy = false
