@@ -8,9 +8,11 @@ package result
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/domain"
@@ -104,20 +106,88 @@ func (p *Processor) drain(ctx, work context.Context, queue string, h handler) {
 			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
 			return
 		}
-		sem := make(chan struct{}, p.cfg.Concurrency)
-		var wg sync.WaitGroup
-		for _, m := range msgs {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				p.settle(work, queue, m, h(work, m.Message))
-			}()
+		if queue == domain.QueueStepResults {
+			p.processStepResults(work, queue, msgs)
+		} else {
+			p.parallel(len(msgs), func(i int) { p.settle(work, queue, msgs[i], h(work, msgs[i].Message)) })
 		}
-		wg.Wait()
 		if len(msgs) < p.cfg.BatchSize {
 			return
 		}
+	}
+}
+
+// parallel runs fn(0..n-1) with at most Concurrency calls at a time and
+// returns when all have returned.
+func (p *Processor) parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, p.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// processStepResults handles one batch of completion messages. Messages
+// are grouped by the task_uuid they carry and the groups run in parallel;
+// within a group the §10.3 bookkeeping runs per message, then finalization
+// (and enqueue) once per task, then each message is settled with its task's
+// outcome. Sibling steps finishing together (the branches of a diamond) thus
+// cost one task transaction instead of one each, and their finalizers do not
+// queue on the same task row lock; a group of one is exactly the per-message
+// path. The carried task_uuid only groups: the task finalized is the step's.
+func (p *Processor) processStepResults(ctx context.Context, queue string, msgs []ports.QueueMessage) {
+	var groups [][]ports.QueueMessage
+	byTask := map[uuid.UUID]int{}
+	for _, m := range msgs {
+		var hint struct {
+			TaskUUID uuid.UUID `json:"task_uuid"`
+		}
+		if json.Unmarshal(m.Message, &hint) != nil || hint.TaskUUID == uuid.Nil {
+			groups = append(groups, []ports.QueueMessage{m})
+			continue
+		}
+		if g, ok := byTask[hint.TaskUUID]; ok {
+			groups[g] = append(groups[g], m)
+			continue
+		}
+		byTask[hint.TaskUUID] = len(groups)
+		groups = append(groups, []ports.QueueMessage{m})
+	}
+	p.parallel(len(groups), func(i int) { p.processStepResultGroup(ctx, queue, groups[i]) })
+}
+
+// processStepResultGroup is processStepResults for the messages of one task.
+func (p *Processor) processStepResultGroup(ctx context.Context, queue string, msgs []ports.QueueMessage) {
+	ds := make([]disposition, len(msgs))
+	tasks := make([]uuid.UUID, len(msgs))
+	finalized := map[uuid.UUID]disposition{}
+	for i, m := range msgs {
+		var finalize bool
+		tasks[i], ds[i], finalize = p.recordStepResult(ctx, m.Message)
+		if finalize {
+			finalized[tasks[i]] = dispLeave // decided below
+		} else {
+			tasks[i] = uuid.Nil
+		}
+	}
+	for task := range finalized {
+		finalized[task] = p.finalizeAndEnqueue(ctx, task)
+	}
+	for i, m := range msgs {
+		if tasks[i] != uuid.Nil {
+			ds[i] = finalized[tasks[i]]
+		}
+		p.settle(ctx, queue, m, ds[i])
 	}
 }
 

@@ -200,3 +200,49 @@ func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
 	require.Eventually(t, func() bool { return q.settled(id) }, 5*time.Second, time.Millisecond)
 	stop()
 }
+
+func TestStepResultBatchFinalizesEachTaskOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		deleted bool
+	}{
+		{"finalized: every message of the task deleted", nil, true},
+		{"transient failure: every message of the task left", errors.New("db down"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newMemQueue()
+			steps := mocks.NewStepResultStore(t)
+			fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}, err: tc.err}
+			diamond, other := uuid.New(), uuid.New()
+			b, c, x := uuid.New(), uuid.New(), uuid.New()
+			for step, task := range map[uuid.UUID]uuid.UUID{b: diamond, c: diamond, x: other} {
+				steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
+					State: domain.StepComplete}, nil)
+			}
+			ids := []int64{
+				q.add(domain.QueueStepResults, string(message(diamond, b))),
+				q.add(domain.QueueStepResults, string(message(other, x))),
+				q.add(domain.QueueStepResults, string(message(diamond, c))),
+			}
+			p := result.New(result.Config{PollInterval: time.Hour, BatchSize: 10}, result.Deps{Queue: q, Steps: steps, Finalizer: fin})
+			stop := runProcessor(t, p, nil) // the first drain reads the whole batch
+			require.Eventually(t, func() bool {
+				fin.mu.Lock()
+				defer fin.mu.Unlock()
+				return len(fin.calls) == 2
+			}, 5*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				return !tc.deleted || len(q.deleted) == 3
+			}, 5*time.Second, time.Millisecond)
+			stop()
+			require.ElementsMatch(t, []uuid.UUID{diamond, other}, fin.calls, "one finalization per task, not per message")
+			for _, id := range ids {
+				require.Equal(t, tc.deleted, q.deleted[id], "message %d", id)
+				require.False(t, q.archived[id])
+			}
+		})
+	}
+}

@@ -80,19 +80,32 @@ func (p *Processor) ProcessStepResult(ctx context.Context, body []byte) bool {
 }
 
 func (p *Processor) handleStepResult(ctx context.Context, body []byte) disposition {
+	task, d, finalize := p.recordStepResult(ctx, body)
+	if !finalize {
+		return d
+	}
+	return p.finalizeAndEnqueue(ctx, task)
+}
+
+// recordStepResult is §10.3 steps 1–3 for one message: parse it, load the
+// step and record the backoff (or the handler's "not retryable"). finalize
+// says the message now waits for finalization of task (step 4); otherwise d
+// is its disposition. Splitting it from finalization lets a batch finalize
+// each task once for all of its results.
+func (p *Processor) recordStepResult(ctx context.Context, body []byte) (task uuid.UUID, d disposition, finalize bool) {
 	var msg domain.SimpleStepMessage
 	if err := json.Unmarshal(body, &msg); err != nil || msg.StepUUID == uuid.Nil {
 		p.log.Error("unparseable step result message; archiving", zap.ByteString("message", body))
-		return dispArchive
+		return uuid.Nil, dispArchive, false
 	}
 	step, err := p.steps.LoadStepResult(ctx, msg.StepUUID)
 	if errors.Is(err, ports.ErrNotFound) {
 		p.log.Error("step result for unknown step; archiving", zap.Stringer("step_uuid", msg.StepUUID))
-		return dispArchive
+		return uuid.Nil, dispArchive, false
 	}
 	if err != nil {
 		p.log.Warn("load step for result", zap.Stringer("step_uuid", msg.StepUUID), zap.Error(err))
-		return dispLeave
+		return uuid.Nil, dispLeave, false
 	}
 	res, parsed := domain.ParseStepExecutionResult(step.Results)
 	if step.State == domain.StepError && step.Retryable && parsed && !res.Success && res.Error != nil && !res.Error.Retryable {
@@ -100,17 +113,17 @@ func (p *Processor) handleStepResult(ctx context.Context, body []byte) dispositi
 		// permanently failed, so finalization can fail the task (D-e).
 		if _, err := p.steps.MarkNotRetryable(ctx, step.StepUUID); err != nil {
 			p.log.Warn("mark step not retryable", zap.Stringer("step_uuid", step.StepUUID), zap.Error(err))
-			return dispLeave
+			return uuid.Nil, dispLeave, false
 		}
 		step.Retryable = false
 	}
 	if step.State == domain.StepError && step.Retryable && step.Attempts < step.RetryLimit {
 		if _, err := p.steps.SetBackoff(ctx, step.StepUUID, p.backoffSeconds(step, res, parsed)); err != nil {
 			p.log.Warn("set backoff", zap.Stringer("step_uuid", step.StepUUID), zap.Error(err))
-			return dispLeave
+			return uuid.Nil, dispLeave, false
 		}
 	}
-	return p.finalizeAndEnqueue(ctx, step.TaskUUID)
+	return step.TaskUUID, dispDelete, true
 }
 
 // finalizeAndEnqueue runs §10.4 for the task and, if it is still running,
