@@ -212,6 +212,7 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 		require.NoError(b, err)
 	}
 	b.ResetTimer()
+	meter := startCPUMeter(db)
 	start := time.Now()
 	pw := startPerfWorker(b, url, func(context.Context, *handler.StepContext) (handler.Success, error) {
 		return handler.Succeed(nil), nil
@@ -224,8 +225,10 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	meter.stop()
 	b.StopTimer()
 	pw.stop()
+	meter.report(b, "worker noop steps", b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "steps/s")
 	fmt.Printf("PERF worker noop steps: n=%d in %s = %.0f steps/s\n", b.N, elapsed.Round(time.Millisecond), float64(b.N)/elapsed.Seconds())
 	var left int
