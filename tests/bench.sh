@@ -25,7 +25,10 @@ run ./adapters/postgres/ 'ClaimAndPersist' 1000x
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-48s %14s  %s\n' "benchmark" "ns/op" "reported metrics"
-grep -E '^Benchmark' "$out" | awk '{
+# A benchmark that logs while it runs splits its result over two lines (name,
+# log output, then the figures): join each figure line to the last name seen.
+awk '/^Benchmark/ { name = $1; if ($0 ~ /ns\/op/) print; next }
+     /ns\/op/ && name != "" { print name, $0 }' "$out" | awk '{
   name=$1; sub(/-[0-9]+$/, "", name); ns="";
   extra="";
   for (i = 3; i < NF; i += 2) {
