@@ -113,7 +113,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		if svc.worker == nil {
 			return web.Snapshot{}
 		}
-		return snapshotFromWorker(svc.worker.Status())
+		return SnapshotFromWorker(svc.worker.Status())
 	})
 	var steps ports.StepStore = postgres.NewStepStore(db)
 	var bus ports.EventBus = eventbus.New(eventbus.Config{PublisherBufferSize: cfg.EventIntegration.PublisherBufferSize,

@@ -6,10 +6,10 @@ import (
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 )
 
-// snapshotFromWorker converts the worker's status into the web API's
+// SnapshotFromWorker converts the worker's status into the web API's
 // Snapshot (adapters do not import app packages, so the composition root
 // translates).
-func snapshotFromWorker(st worker.Status) web.Snapshot {
+func SnapshotFromWorker(st worker.Status) web.Snapshot {
 	snap := web.Snapshot{
 		Started: st.Started, PipelineRunning: st.PipelineRunning, DispatcherRunning: st.DispatcherRunning, ShuttingDown: st.ShuttingDown,
 		Processed: st.Processed, Succeeded: st.Succeeded, Failed: st.Failed,

@@ -47,7 +47,7 @@ func TestSnapshotFromWorker(t *testing.T) {
 		PoisonArchived: 4, // only the archived-poison decision count is reported
 		LoopTicks:      map[string]uint64{"dispatcher": 5},
 	}
-	require.Equal(t, want, snapshotFromWorker(st))
+	require.Equal(t, want, SnapshotFromWorker(st))
 }
 
 // TestSnapshotOfAFreshWorker: a worker that has done nothing yields zero
@@ -55,7 +55,7 @@ func TestSnapshotFromWorker(t *testing.T) {
 // range and index it without checks.
 func TestSnapshotOfAFreshWorker(t *testing.T) {
 	t.Parallel()
-	snap := snapshotFromWorker(worker.Status{})
+	snap := SnapshotFromWorker(worker.Status{})
 	require.NotNil(t, snap.Namespaces)
 	require.Empty(t, snap.Namespaces)
 	require.Nil(t, snap.RecentErrors)
