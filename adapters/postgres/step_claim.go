@@ -3,137 +3,161 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// claimStepTemplate is contract §3.3 steps 2–6 for the Start event in one
-// statement, run right after lockStepSQL in the same transaction. Because it
-// starts after the row lock was granted, its snapshot (READ COMMITTED takes
-// one per statement) sees every transition committed by an earlier lock
-// holder, so the compare-and-set below reads the true current state.
+// claimStepsSQL is contract §3.3 steps 2–6 for the Start event, for a set of
+// distinct steps in one statement, run right after lockStepsSQL in the same
+// transaction. Because it starts after the row locks were granted, its
+// snapshot (READ COMMITTED takes one per statement) sees every transition
+// committed by an earlier lock holder, so the compare-and-set below reads the
+// true current state. One statement per batch rather than per step is what
+// makes claiming cheap: the executor start-up, the plan and the round trip
+// are paid once for the whole batch.
 //
-//   - cur reads the current state and the dependency guard;
-//   - cas is the compare-and-set (D-b): one row only when the state is
+// The parameters are parallel arrays, one element per claim: step ($1),
+// transition metadata ($2) and, for LoadAndClaim, the task ($3) and
+// namespace ($4) the message named (NULL elements: any task).
+//
+//   - cur reads each step's current state, the dependency guard and whether
+//     the step belongs to the named task of the named namespace (the §9.3
+//     mismatch rows win over claiming);
+//   - cas is the compare-and-set (D-b): a row only when the state is
 //     enqueued, or pending (no row counts as pending) with dependencies
-//     satisfied, and — in loadAndClaimSQL — the step belongs to task $3 of
-//     namespace $4 (the §9.3 mismatch rows win over claiming);
-//   - flip clears most_recent on the current row; ins inserts the in_progress
-//     row with sort_key = MAX + 1. ins reads flip through an InitPlan, which
-//     forces the flip to run first so the partial unique index on
-//     (workflow_step_uuid, most_recent) never sees two current rows;
+//     satisfied, and the step matches;
+//   - flip clears most_recent on the current rows; ins inserts the
+//     in_progress rows with sort_key = MAX + 1. ins reads flip through an
+//     InitPlan, which forces every flip to run first so the partial unique
+//     index on (workflow_step_uuid, most_recent) never sees two current rows;
 //   - upd applies the in_progress side effects of §3.2;
-//   - the final SELECT returns the step snapshot with the post-claim values
-//     (attempts, last_attempted_at, state) taken from upd, and claimed.
+//   - the final SELECT returns one step snapshot per claim, in input order
+//     (ord), with the post-claim values (attempts, last_attempted_at, state)
+//     taken from upd, and claimed.
 //
-// A loser of the compare-and-set writes nothing and gets the state it lost to.
-const claimStepTemplate = `
-WITH cur AS (
-  SELECT
+// Every per-step lookup is a correlated scalar subquery or a LATERAL
+// subquery fenced by OFFSET 0, so each runs as an index lookup per claim.
+// Written as joins or EXISTS, the planner may instead hash whole tables when
+// its statistics lag behind the tables' growth (seen: 9 ms per batch
+// scanning every step of a freshly filled database).
+//
+// A loser of the compare-and-set writes nothing and gets the state it lost
+// to. The steps must be distinct (claimTx runs repeats in a later round).
+const claimStepsSQL = `
+WITH req AS (
+  SELECT r.step, r.meta, r.task, r.ns, r.ord
+  FROM unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::text[]) WITH ORDINALITY AS r(step, meta, task, ns, ord)
+),
+cur AS (
+  SELECT r.step, r.meta, r.ord,
     (SELECT t.to_state FROM tasker_workflow_step_transitions t
-      WHERE t.workflow_step_uuid = $1 AND t.most_recent = true) AS state,
+      WHERE t.workflow_step_uuid = r.step AND t.most_recent = true) AS state,
     NOT EXISTS (
       SELECT 1 FROM tasker_workflow_step_edges e
       LEFT JOIN tasker_workflow_step_transitions pt
         ON pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true
-      WHERE e.to_step_uuid = $1
+      WHERE e.to_step_uuid = r.step
         AND COALESCE(pt.to_state, 'pending') NOT IN ('complete', 'resolved_manually')
-    ) AS deps_satisfied
+    ) AS deps_satisfied,
+    (r.task IS NULL OR COALESCE((
+      SELECT s.task_uuid = r.task AND n.name = r.ns FROM tasker_workflow_steps s
+      JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+      JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
+      WHERE s.workflow_step_uuid = r.step), false)) AS matches
+  FROM req r
 ),
 cas AS (
-  SELECT COALESCE(cur.state, 'pending') AS from_state FROM cur
+  SELECT cur.step, cur.meta, COALESCE(cur.state, 'pending') AS from_state FROM cur
   WHERE (cur.state = 'enqueued' OR (COALESCE(cur.state, 'pending') = 'pending' AND cur.deps_satisfied))
-    /*match*/
+    AND cur.matches
 ),
 flip AS (
-  UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = NOW()
-  WHERE workflow_step_uuid = $1 AND most_recent = true AND EXISTS (SELECT 1 FROM cas)
+  UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = NOW()
+  FROM cas WHERE t.workflow_step_uuid = cas.step AND t.most_recent = true
   RETURNING 1
 ),
 ins AS (
   INSERT INTO tasker_workflow_step_transitions
     (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
-  SELECT $1, 'in_progress', cas.from_state, $2::jsonb,
-    (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_uuid = $1),
+  SELECT cas.step, 'in_progress', cas.from_state, cas.meta,
+    (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_uuid = cas.step),
     true, NOW(), NOW()
   FROM cas WHERE (SELECT COUNT(*) FROM flip) >= 0
   RETURNING 1
 ),
 upd AS (
-  UPDATE tasker_workflow_steps SET in_process = true, attempts = COALESCE(attempts, 0) + 1,
+  UPDATE tasker_workflow_steps s SET in_process = true, attempts = COALESCE(s.attempts, 0) + 1,
     last_attempted_at = NOW(), updated_at = NOW()
-  WHERE workflow_step_uuid = $1 AND EXISTS (SELECT 1 FROM cas)
-  RETURNING attempts, last_attempted_at
+  FROM cas WHERE s.workflow_step_uuid = cas.step
+  RETURNING s.workflow_step_uuid, s.attempts, s.last_attempted_at
 )
-SELECT s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name AS step_name,
-       s.retryable, COALESCE(s.retry_limit, 3) AS retry_limit,
-       COALESCE(u.attempts, s.attempts, 0) AS attempts,
-       s.inputs, s.backoff_request_seconds, s.processed,
-       COALESCE(u.last_attempted_at, s.last_attempted_at) AS last_attempted_at,
+SELECT cur.ord, x.workflow_step_uuid, x.task_uuid, x.named_step_uuid, x.step_name,
+       x.retryable, x.retry_limit,
+       COALESCE(u.attempts, x.attempts, 0) AS attempts,
+       x.inputs, x.backoff_request_seconds, x.processed,
+       COALESCE(u.last_attempted_at, x.last_attempted_at) AS last_attempted_at,
        CASE WHEN u.attempts IS NOT NULL THEN 'in_progress' ELSE cur.state END AS step_state,
        cur.deps_satisfied,
-       t.named_task_uuid, nt.name AS task_name, nt.version AS task_version, n.name AS namespace_name,
-       t.context, t.initiator, t.source_system, t.reason, t.tags, t.priority, t.requested_at,
-       tt.to_state AS task_state, nt.configuration,
+       x.named_task_uuid, x.task_name, x.task_version, x.namespace_name,
+       x.context, x.initiator, x.source_system, x.reason, x.tags, x.priority, x.requested_at,
+       x.task_state, x.configuration,
        (u.attempts IS NOT NULL) AS claimed
-FROM tasker_workflow_steps s
-JOIN tasker_named_steps ns ON ns.named_step_uuid = s.named_step_uuid
-JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
-JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
-CROSS JOIN cur
-LEFT JOIN upd u ON true
-LEFT JOIN tasker_task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent = true
-WHERE s.workflow_step_uuid = $1`
-
-// claimStepSQL claims any claimable step; loadAndClaimSQL only one of task $3
-// in namespace $4. They are two statements rather than one with an
-// "$3 IS NULL OR …" test because such a predicate makes every generic plan
-// look costlier than a custom one, so PostgreSQL would re-plan the statement
-// (about 2 ms) on every execution instead of reusing its plan.
-var (
-	claimStepSQL    = strings.Replace(claimStepTemplate, "/*match*/", "", 1)
-	loadAndClaimSQL = strings.Replace(claimStepTemplate, "/*match*/", `AND EXISTS (
-      SELECT 1 FROM tasker_workflow_steps s
-      JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
-      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-      JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
-      WHERE s.workflow_step_uuid = $1 AND s.task_uuid = $3 AND n.name = $4::text)`, 1)
-)
+FROM cur
+CROSS JOIN LATERAL (
+  SELECT s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name AS step_name,
+         s.retryable, COALESCE(s.retry_limit, 3) AS retry_limit, s.attempts,
+         s.inputs, s.backoff_request_seconds, s.processed, s.last_attempted_at,
+         t.named_task_uuid, nt.name AS task_name, nt.version AS task_version, n.name AS namespace_name,
+         t.context, t.initiator, t.source_system, t.reason, t.tags, t.priority, t.requested_at,
+         (SELECT tt.to_state FROM tasker_task_transitions tt
+           WHERE tt.task_uuid = t.task_uuid AND tt.most_recent = true) AS task_state,
+         nt.configuration
+  FROM tasker_workflow_steps s
+  JOIN tasker_named_steps ns ON ns.named_step_uuid = s.named_step_uuid
+  JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+  JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+  JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
+  WHERE s.workflow_step_uuid = cur.step
+  OFFSET 0) x
+LEFT JOIN upd u ON u.workflow_step_uuid = cur.step
+ORDER BY cur.ord`
 
 // claimRow is a step snapshot row plus whether the claim was written.
 type claimRow struct {
+	Ord int `db:"ord"`
 	stepRow
 	Claimed bool `db:"claimed"`
 }
 
-// claimReq is one claim for claimBatch: its statement, arguments and result.
+// claimReq is one claim for claimBatch: its step, metadata, optional task
+// and namespace match, and its result.
 type claimReq struct {
-	step  uuid.UUID
-	query string
-	args  []any
+	step uuid.UUID
+	meta string
+	task *uuid.UUID // nil: any task (ClaimStep)
+	ns   *string
 
 	row claimRow
 	err error
 }
 
-// claim runs one claim transaction: lock the step row, then claimStepSQL.
-// taskUUID/namespace, when non-nil, restrict the claim to a step of that
-// task and namespace (loadAndClaimSQL). It returns the snapshot read under
-// the lock (post-claim when claimed) and whether this call won.
+// claim runs one claim: lock the step row, then claimStepsSQL, in a
+// transaction. taskUUID/namespace, when non-nil, restrict the claim to a
+// step of that task and namespace (LoadAndClaim). It returns the snapshot
+// read under the lock (post-claim when claimed) and whether this call won.
 //
 // Concurrent claims are group-committed like outcomes (commitGroup): a claim
 // arriving while another claim transaction runs shares the next one. Each
-// keeps its own lock and compare-and-set; two claims of one step in one
-// batch run one after the other, so the second sees the first's write and
+// keeps its own compare-and-set; two claims of one step in one batch run one
+// after the other (claimTx rounds), so the second sees the first's write and
 // loses, exactly as across transactions.
 func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uuid.UUID, namespace *string, workerID string) (ports.StepSnapshot, bool, error) {
 	var extra map[string]any
@@ -144,12 +168,9 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 	if err != nil {
 		return ports.StepSnapshot{}, false, err
 	}
-	req := &claimReq{step: stepUUID, query: claimStepSQL, args: []any{stepUUID, string(meta)}}
-	if taskUUID != nil {
-		req.query, req.args = loadAndClaimSQL, append(req.args, *taskUUID, *namespace)
-	}
+	req := &claimReq{step: stepUUID, meta: string(meta), task: taskUUID, ns: namespace}
 	// Prepare outside any transaction: preparing takes a pool connection.
-	for _, q := range []string{lockStepsSQL, req.query} {
+	for _, q := range []string{lockStepsSQL, claimStepsSQL} {
 		if _, err := s.stmts.get(ctx, q); err != nil {
 			return ports.StepSnapshot{}, false, err
 		}
@@ -184,12 +205,19 @@ func (s *StepStore) claimBatch(ctx context.Context, reqs []*claimReq) {
 	}
 }
 
-// claimTx: BEGIN, lock every step row (workflow_step_uuid order), one claim
-// statement per request, COMMIT. A missing step fails alone; a statement
-// error or a step whose task chain is broken (its statement may have
-// claimed but returned no snapshot) rolls the whole transaction back.
+// claimTx: BEGIN, lock every step row (workflow_step_uuid order), then
+// claimStepsSQL once per round, COMMIT. A round holds at most one claim per
+// step (repeats of a step go to the next round, in arrival order), so a
+// repeat runs after, and sees, the earlier claim's write. A missing step
+// fails alone; a statement error or a step whose task chain is broken (its
+// statement may have claimed but returned no snapshot) rolls the whole
+// transaction back.
 func (s *StepStore) claimTx(ctx context.Context, reqs []*claimReq) error {
 	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
+	if err != nil {
+		return err
+	}
+	claimSt, err := s.stmts.get(ctx, claimStepsSQL)
 	if err != nil {
 		return err
 	}
@@ -202,25 +230,83 @@ func (s *StepStore) claimTx(ctx context.Context, reqs []*claimReq) error {
 		if err != nil {
 			return err
 		}
+		todo := make([]*claimReq, 0, len(reqs))
 		for _, r := range reqs {
 			r.row, r.err = claimRow{}, nil
 			if _, ok := locked[r.step]; !ok {
 				r.err = fmt.Errorf("lock step %s: %w", r.step, ports.ErrNotFound)
 				continue
 			}
-			st, err := s.stmts.get(ctx, r.query)
-			if err != nil {
+			todo = append(todo, r)
+		}
+		st := tx.StmtxContext(ctx, claimSt)
+		for len(todo) > 0 {
+			var round []*claimReq
+			round, todo = distinctRound(todo, func(r *claimReq) uuid.UUID { return r.step })
+			if err := claimRound(ctx, st, round); err != nil {
 				return err
-			}
-			if err := tx.StmtxContext(ctx, st).GetContext(ctx, &r.row, r.args...); err != nil {
-				if errors.Is(err, sql.ErrNoRows) { // task chain broken: the step joins to nothing
-					return fmt.Errorf("read step %s: %w", r.step, ports.ErrNotFound)
-				}
-				return fmt.Errorf("claim statement for step %s: %w", r.step, err)
 			}
 		}
 		return nil
 	})
+}
+
+// claimRound runs claimStepsSQL for round (distinct steps) and stores each
+// claim's row.
+func claimRound(ctx context.Context, st *sqlx.Stmt, round []*claimReq) error {
+	steps := make([]string, len(round))
+	metas := make([]string, len(round))
+	tasks := make([]sql.NullString, len(round))
+	nss := make([]sql.NullString, len(round))
+	for i, r := range round {
+		steps[i], metas[i] = r.step.String(), r.meta
+		if r.task != nil {
+			tasks[i] = sql.NullString{String: r.task.String(), Valid: true}
+			nss[i] = sql.NullString{String: *r.ns, Valid: true}
+		}
+	}
+	rows, err := st.QueryxContext(ctx, pq.Array(steps), pq.Array(metas), pq.Array(tasks), pq.Array(nss))
+	if err != nil {
+		return fmt.Errorf("claim statement for %d steps: %w", len(round), err)
+	}
+	defer rows.Close()
+	seen := make([]bool, len(round))
+	for rows.Next() {
+		var row claimRow
+		if err := rows.StructScan(&row); err != nil {
+			return fmt.Errorf("claim statement for %d steps: %w", len(round), err)
+		}
+		i := row.Ord - 1
+		if i < 0 || i >= len(round) || seen[i] {
+			return fmt.Errorf("claim statement for %d steps: unexpected row %d", len(round), row.Ord)
+		}
+		seen[i], round[i].row = true, row
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("claim statement for %d steps: %w", len(round), err)
+	}
+	for i, ok := range seen {
+		if !ok { // task chain broken: the step joins to nothing
+			return fmt.Errorf("read step %s: %w", round[i].step, ports.ErrNotFound)
+		}
+	}
+	return nil
+}
+
+// distinctRound splits reqs into the first occurrence of each key, in order
+// (the round), and the repeats, in order (the rest).
+func distinctRound[R any](reqs []R, key func(R) uuid.UUID) (round, rest []R) {
+	seen := make(map[uuid.UUID]struct{}, len(reqs))
+	for _, r := range reqs {
+		k := key(r)
+		if _, dup := seen[k]; dup {
+			rest = append(rest, r)
+			continue
+		}
+		seen[k] = struct{}{}
+		round = append(round, r)
+	}
+	return round, rest
 }
 
 // LoadAndClaim is LoadStep and ClaimStep in one transaction, for the common

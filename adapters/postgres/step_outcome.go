@@ -56,60 +56,83 @@ func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (
 	return out, nil
 }
 
-// persistOutcomeSQL is contract §9.3 step 5 after the step row lock, in one
-// statement (its READ COMMITTED snapshot starts after the lock was granted,
-// so it reads the true current state):
+// persistOutcomesSQL is contract §9.3 step 5 for a set of distinct steps,
+// in one statement run after the step row locks (its READ COMMITTED
+// snapshot starts after the locks were granted, so it reads the true current
+// states). One statement per batch, with one pgmq.send_batch and one
+// pgmq.delete per queue, is what makes persisting cheap: pgmq's functions
+// plan their SQL on every call, so calling them per outcome cost more than
+// the outcome's own writes.
 //
-//   - cas is the compare-and-set: one row only when the current state is
-//     in_progress;
-//   - flip/ins/upd write the transition to $2 (complete or error, with
-//     metadata $3) exactly as §3.3 prescribes (ins reads flip through an
-//     InitPlan so the old current row is cleared before the new one is
-//     inserted) and the §3.2 side effects with results = $4;
-//   - sent sends the completion message to orchestration_step_results, only
-//     when cas holds; del deletes message $6 from queue $5 whether or not
-//     cas holds (a stale outcome still acknowledges its message), skipped
-//     when $5 is empty. Both are plain SELECTs of volatile functions, which
+// The parameters are parallel arrays, one element per outcome: step ($1),
+// target state complete|error ($2), transition metadata ($3), results ($4),
+// the step message's queue ($5, ” = no message to delete) and msg_id ($6).
+//
+//   - cas is the compare-and-set: the outcomes whose step is in_progress
+//     (a correlated scalar subquery, so it is an index lookup per outcome
+//     whatever the planner's statistics say; as a join it was planned as a
+//     sequential scan of the transitions when they were stale);
+//   - flip/ins/upd write the transition to to_state with its metadata
+//     exactly as §3.3 prescribes (ins reads flip through an InitPlan so the
+//     old current rows are cleared before the new ones are inserted) and the
+//     §3.2 side effects with results;
+//   - sent sends one completion message per persisted outcome to
+//     orchestration_step_results, in input order; del deletes every outcome's
+//     message whether or not cas holds (a stale outcome still acknowledges
+//     its message). Both are plain SELECTs of volatile functions, which
 //     PostgreSQL evaluates only as far as the outer query reads them, so the
-//     outer query counts their rows.
-const persistOutcomeSQL = `
-WITH cas AS (
-  SELECT 1 FROM tasker_workflow_step_transitions t
-  WHERE t.workflow_step_uuid = $1 AND t.most_recent = true AND t.to_state = 'in_progress'
+//     outer query counts their rows;
+//   - the result is one row per outcome, in input order (ord), saying
+//     whether it was persisted, plus the batch's sent and deleted counts.
+const persistOutcomesSQL = `
+WITH req AS (
+  SELECT r.step, r.to_state, r.meta, r.results, r.queue, r.msg_id, r.ord
+  FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::bigint[])
+    WITH ORDINALITY AS r(step, to_state, meta, results, queue, msg_id, ord)
+),
+cas AS (
+  SELECT r.step, r.to_state, r.meta, r.results, r.ord FROM req r
+  WHERE (SELECT t.to_state FROM tasker_workflow_step_transitions t
+          WHERE t.workflow_step_uuid = r.step AND t.most_recent = true) = 'in_progress'
 ),
 flip AS (
-  UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = NOW()
-  WHERE workflow_step_uuid = $1 AND most_recent = true AND EXISTS (SELECT 1 FROM cas)
+  UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = NOW()
+  FROM cas WHERE t.workflow_step_uuid = cas.step AND t.most_recent = true
   RETURNING 1
 ),
 ins AS (
   INSERT INTO tasker_workflow_step_transitions
     (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
-  SELECT $1, $2::text, 'in_progress', $3::jsonb,
-    (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_uuid = $1),
+  SELECT cas.step, cas.to_state, 'in_progress', cas.meta,
+    (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_uuid = cas.step),
     true, NOW(), NOW()
   FROM cas WHERE (SELECT COUNT(*) FROM flip) >= 0
   RETURNING 1
 ),
 upd AS (
-  UPDATE tasker_workflow_steps SET in_process = false,
-    processed = CASE WHEN $2::text = 'complete' THEN true ELSE processed END,
-    processed_at = CASE WHEN $2::text = 'complete' THEN NOW() ELSE processed_at END,
-    results = $4::jsonb, updated_at = NOW()
-  WHERE workflow_step_uuid = $1 AND EXISTS (SELECT 1 FROM cas)
-  RETURNING task_uuid
+  UPDATE tasker_workflow_steps s SET in_process = false,
+    processed = CASE WHEN cas.to_state = 'complete' THEN true ELSE s.processed END,
+    processed_at = CASE WHEN cas.to_state = 'complete' THEN NOW() ELSE s.processed_at END,
+    results = cas.results, updated_at = NOW()
+  FROM cas WHERE s.workflow_step_uuid = cas.step
+  RETURNING s.task_uuid, s.workflow_step_uuid, cas.ord
 ),
-sent AS (
-  SELECT pgmq.send('` + domain.QueueStepResults + `'::text,
-    jsonb_build_object('task_uuid', u.task_uuid, 'step_uuid', $1::uuid), 0::integer) AS msg_id
+msgs AS (
+  SELECT array_agg(jsonb_build_object('task_uuid', u.task_uuid, 'step_uuid', u.workflow_step_uuid) ORDER BY u.ord) AS m
   FROM upd u
 ),
+sent AS (
+  SELECT pgmq.send_batch('` + domain.QueueStepResults + `'::text, msgs.m, 0::integer) AS msg_id
+  FROM msgs WHERE msgs.m IS NOT NULL
+),
 del AS (
-  SELECT pgmq.delete($5::text, $6::bigint) AS ok WHERE $5::text <> ''
+  SELECT pgmq.delete(d.queue, d.ids) AS msg_id
+  FROM (SELECT r.queue, array_agg(r.msg_id ORDER BY r.ord) AS ids FROM req r WHERE r.queue <> '' GROUP BY r.queue) d
 )
-SELECT EXISTS (SELECT 1 FROM cas) AS persisted,
+SELECT r.ord, EXISTS (SELECT 1 FROM cas c WHERE c.ord = r.ord) AS persisted,
        (SELECT COUNT(*) FROM sent) AS sent,
-       (SELECT COUNT(*) FROM del) AS deleted`
+       (SELECT COUNT(*) FROM del) AS deleted
+FROM req r ORDER BY r.ord`
 
 // PersistOutcome is contract §9.3 step 5 (D-g). In one transaction it locks
 // the step row and compare-and-sets in_progress: a successful result fires
@@ -142,7 +165,7 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	if _, err := s.stmts.get(ctx, lockStepsSQL); err != nil {
 		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
-	if _, err := s.stmts.get(ctx, persistOutcomeSQL); err != nil {
+	if _, err := s.stmts.get(ctx, persistOutcomesSQL); err != nil {
 		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
 	}
 	err = s.outcomes.submit(ctx, req, s.persistBatch)
@@ -155,7 +178,7 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	return req.persisted, nil
 }
 
-// outcomeReq is one validated outcome, encoded for persistOutcomeSQL.
+// outcomeReq is one validated outcome, encoded for persistOutcomesSQL.
 type outcomeReq struct {
 	step    uuid.UUID
 	task    uuid.UUID // uuid.Nil: not checked
@@ -235,7 +258,7 @@ func lockSteps(ctx context.Context, lock *sqlx.Stmt, ids []string) (map[uuid.UUI
 }
 
 // persistBatch persists reqs in one transaction: BEGIN, one statement
-// locking every step row, then persistOutcomeSQL per outcome, COMMIT. An
+// locking every step row, then persistOutcomesSQL once per round of distinct steps, COMMIT. An
 // outcome whose step is missing or belongs to another task fails alone (its
 // statement is not run). When the transaction itself fails and holds more
 // than one outcome, each is retried in its own transaction, so one bad
@@ -262,7 +285,7 @@ func (s *StepStore) persistTx(ctx context.Context, reqs []*outcomeReq) error {
 	if err != nil {
 		return err
 	}
-	outcomeSt, err := s.stmts.get(ctx, persistOutcomeSQL)
+	outcomeSt, err := s.stmts.get(ctx, persistOutcomesSQL)
 	if err != nil {
 		return err
 	}
@@ -275,7 +298,7 @@ func (s *StepStore) persistTx(ctx context.Context, reqs []*outcomeReq) error {
 		if err != nil {
 			return err
 		}
-		st := tx.StmtxContext(ctx, outcomeSt)
+		todo := make([]*outcomeReq, 0, len(reqs))
 		for _, r := range reqs {
 			r.persisted, r.err = false, nil
 			owner, ok := owners[r.step]
@@ -287,21 +310,63 @@ func (s *StepStore) persistTx(ctx context.Context, reqs []*outcomeReq) error {
 				r.err = fmt.Errorf("step belongs to task %s, not %s", owner, r.task)
 				continue
 			}
-			var out struct {
-				Persisted bool `db:"persisted"`
-				Sent      int  `db:"sent"`
-				Deleted   int  `db:"deleted"`
+			todo = append(todo, r)
+		}
+		st := tx.StmtxContext(ctx, outcomeSt)
+		for len(todo) > 0 {
+			var round []*outcomeReq
+			round, todo = distinctRound(todo, func(r *outcomeReq) uuid.UUID { return r.step })
+			if err := persistRound(ctx, st, round); err != nil {
+				return err
 			}
-			if err := st.GetContext(ctx, &out, r.step, string(r.to), r.meta, r.results, r.queue, r.msgID); err != nil {
-				return fmt.Errorf("outcome statement for step %s: %w", r.step, err)
-			}
-			if out.Persisted != (out.Sent == 1) {
-				return fmt.Errorf("outcome statement for step %s: persisted=%v but %d completion messages sent", r.step, out.Persisted, out.Sent)
-			}
-			r.persisted = out.Persisted
 		}
 		return nil
 	})
+}
+
+// persistRound runs persistOutcomesSQL for round (distinct steps) and
+// records which outcomes were persisted; the completion messages sent must
+// match them one for one.
+func persistRound(ctx context.Context, st *sqlx.Stmt, round []*outcomeReq) error {
+	n := len(round)
+	steps, tos, metas, results, queues := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	msgIDs := make([]int64, n)
+	for i, r := range round {
+		steps[i], tos[i], metas[i], results[i], queues[i], msgIDs[i] = r.step.String(), string(r.to), r.meta, r.results, r.queue, r.msgID
+	}
+	rows, err := st.QueryxContext(ctx, pq.Array(steps), pq.Array(tos), pq.Array(metas), pq.Array(results), pq.Array(queues), pq.Array(msgIDs))
+	if err != nil {
+		return fmt.Errorf("outcome statement for %d steps: %w", n, err)
+	}
+	defer rows.Close()
+	var persisted, sent, got int
+	for rows.Next() {
+		var out struct {
+			Ord       int  `db:"ord"`
+			Persisted bool `db:"persisted"`
+			Sent      int  `db:"sent"`
+			Deleted   int  `db:"deleted"`
+		}
+		if err := rows.StructScan(&out); err != nil {
+			return fmt.Errorf("outcome statement for %d steps: %w", n, err)
+		}
+		if out.Ord < 1 || out.Ord > n {
+			return fmt.Errorf("outcome statement for %d steps: unexpected row %d", n, out.Ord)
+		}
+		round[out.Ord-1].persisted = out.Persisted
+		if out.Persisted {
+			persisted++
+		}
+		sent = out.Sent
+		got++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("outcome statement for %d steps: %w", n, err)
+	}
+	if got != n || persisted != sent {
+		return fmt.Errorf("outcome statement for %d steps: %d rows, %d persisted but %d completion messages sent", n, got, persisted, sent)
+	}
+	return nil
 }
 
 // SendMessageTx sends msg to queue with delay 0 inside tx, so the send

@@ -188,7 +188,7 @@ func (s *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.Ste
 // {"worker_id": workerID}). The returned snapshot is read inside the same
 // transaction, so Step.Attempts is the post-claim count (1 on the first run).
 // The read, compare-and-set and writes after the lock are one statement
-// (claimStepSQL), so a lone claim costs four round trips: BEGIN, lock,
+// (claimStepsSQL), so a lone claim costs four round trips: BEGIN, lock,
 // claim, COMMIT; concurrent claims share transactions (see claim).
 //
 // Of N concurrent claimers exactly one wins: the others block on the row lock,

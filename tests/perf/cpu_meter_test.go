@@ -29,6 +29,7 @@ type cpuMeter struct {
 	ok      bool
 	elapsed time.Duration
 	total   time.Duration
+	self    time.Duration
 }
 
 func selfCPU() time.Duration {
@@ -82,6 +83,7 @@ func (m *cpuMeter) stop() {
 		pg += t - m.procs0[pid]
 	}
 	m.total = self + pg
+	m.self = self
 }
 
 // report prints CPU per step and the implied 2-core bound.
@@ -93,7 +95,9 @@ func (m *cpuMeter) report(tb testing.TB, name string, n int) {
 	per := m.total / time.Duration(n)
 	line := "PERF " + name + ": CPU (this process + its database's backends) " + m.total.Round(time.Millisecond).String() +
 		" for n=" + strconv.Itoa(n) + " = " + strconv.FormatFloat(float64(per.Microseconds())/1000, 'f', 3, 64) +
-		" ms/step → 2-core bound " + strconv.Itoa(int(2*time.Second/per)) + " steps/s"
+		" ms/step → 2-core bound " + strconv.Itoa(int(2*time.Second/per)) + " steps/s" +
+		" (this process " + strconv.FormatFloat(float64((m.self/time.Duration(n)).Microseconds())/1000, 'f', 3, 64) +
+		" ms/step, PostgreSQL " + strconv.FormatFloat(float64(((m.total-m.self)/time.Duration(n)).Microseconds())/1000, 'f', 3, 64) + " ms/step)"
 	tb.Log(line)
 	os.Stdout.WriteString(line + "\n")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -43,6 +44,11 @@ func startPerfWorker(t testing.TB, url string, h handler.HandlerFunc, listen boo
 		// Diagnostic: the server logs every statement of the worker's pool
 		// with its duration (log_min_duration_statement=0, superuser only).
 		url += "&options=-c%20log_min_duration_statement%3D0"
+	}
+	if opts := os.Getenv("TASKER_PERF_PG_OPTIONS"); opts != "" {
+		// Diagnostic: server options for the worker's sessions, e.g.
+		// "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=2".
+		url += "&options=" + neturl.QueryEscape(opts)
 	}
 	pool := 40
 	if n, err := strconv.Atoi(os.Getenv("TASKER_PERF_POOL")); err == nil && n > 0 {

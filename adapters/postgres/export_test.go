@@ -1,0 +1,53 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+// BatchClaim is one claim of ClaimBatchForTest; Task nil claims any task.
+type BatchClaim struct {
+	Step uuid.UUID
+	Task *uuid.UUID
+	NS   *string
+}
+
+// ClaimBatchForTest runs claims as one group-commit batch (what concurrent
+// claims share), so tests can pin a batch's contents instead of hoping
+// goroutines coincide.
+func (s *StepStore) ClaimBatchForTest(ctx context.Context, claims []BatchClaim, workerID string) ([]ports.StepSnapshot, []bool, []error) {
+	reqs := make([]*claimReq, len(claims))
+	for i, c := range claims {
+		reqs[i] = &claimReq{step: c.Step, meta: `{"worker_id":"` + workerID + `"}`, task: c.Task, ns: c.NS}
+	}
+	s.claimBatch(ctx, reqs)
+	snaps, claimed, errs := make([]ports.StepSnapshot, len(reqs)), make([]bool, len(reqs)), make([]error, len(reqs))
+	for i, r := range reqs {
+		if errs[i] = r.err; errs[i] == nil {
+			snaps[i], errs[i] = r.row.snapshot()
+			claimed[i] = r.row.Claimed
+		}
+	}
+	return snaps, claimed, errs
+}
+
+// PersistBatchForTest runs outcomes as one group-commit batch.
+func (s *StepStore) PersistBatchForTest(ctx context.Context, outcomes []ports.StepOutcome) ([]bool, []error) {
+	reqs := make([]*outcomeReq, len(outcomes))
+	persisted, errs := make([]bool, len(outcomes)), make([]error, len(outcomes))
+	for i, o := range outcomes {
+		r, err := newOutcomeReq(o)
+		if err != nil {
+			panic(err) // test input must be valid
+		}
+		reqs[i] = r
+	}
+	s.persistBatch(ctx, reqs)
+	for i, r := range reqs {
+		persisted[i], errs[i] = r.persisted, r.err
+	}
+	return persisted, errs
+}
