@@ -223,8 +223,8 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 	pw := startPerfWorker(b, url, func(context.Context, *handler.StepContext) (handler.Success, error) {
 		return handler.Succeed(nil), nil
 	}, false, func(c *appworker.Config) {
-		c.MaxConcurrentSteps = 40
-		c.BatchSize = 40
+		c.MaxConcurrentSteps = envInt("TASKER_PERF_STEPS", 40)
+		c.BatchSize = envInt("TASKER_PERF_BATCH", 40)
 		c.MaxConcurrentCommands = 40
 	})
 	for pw.w.Status().Processed < uint64(b.N) {
@@ -243,3 +243,11 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 }
 
 var _ ports.MessageNotifier = (*pgmq.Listener)(nil)
+
+// envInt is a diagnostic override of a tuning value.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
