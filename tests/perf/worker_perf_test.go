@@ -6,6 +6,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
@@ -218,6 +219,14 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 		require.NoError(b, err)
 	}
 	b.ResetTimer()
+	if path := os.Getenv("TASKER_PERF_DRAIN_CPUPROFILE"); path != "" {
+		// Diagnostic: a CPU profile of the drain only (-test.cpuprofile
+		// would be dominated by creating the tasks).
+		f, err := os.Create(path)
+		require.NoError(b, err)
+		require.NoError(b, pprof.StartCPUProfile(f))
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	meter := startCPUMeter(db)
 	start := time.Now()
 	pw := startPerfWorker(b, url, func(context.Context, *handler.StepContext) (handler.Success, error) {
