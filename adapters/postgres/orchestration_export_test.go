@@ -1,0 +1,4 @@
+package postgres
+
+// TaskStepsSQLForTest is taskStepsSQL, for plan tests.
+func TaskStepsSQLForTest(lockReady bool) string { return taskStepsSQL(lockReady) }
