@@ -85,13 +85,23 @@ type FinalizationReport struct {
 	To   domain.TaskState
 }
 
+// ConsumedMessages are queue messages whose processing a transaction
+// completes. They are deleted inside it, so they disappear exactly when its
+// effects commit and the consumer pays no separate delete (a commit of its
+// own) per message. The zero value deletes nothing.
+type ConsumedMessages struct {
+	Queue  string
+	MsgIDs []int64
+}
+
 // TaskFinalizer runs finalization evaluation in one transaction holding the task row lock.
 type TaskFinalizer interface {
 	FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (FinalizationReport, error)
 	// FinalizeAndEnqueue finalizes and, when the task stays active, enqueues
-	// its ready steps in the same transaction (the result processor's path).
-	// A missing namespace queue is a *QueueMissingError with nothing written.
-	FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (FinalizationReport, EnqueueReport, error)
+	// its ready steps in the same transaction (the result processor's path),
+	// which also deletes consumed. A missing namespace queue is a
+	// *QueueMissingError with nothing written (and nothing deleted).
+	FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ConsumedMessages) (FinalizationReport, EnqueueReport, error)
 }
 
 // ManualResolution is the body of PATCH …/workflow_steps/{step_uuid} (§7.5).

@@ -11,6 +11,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/ports"
 )
 
 // BenchmarkOrchestrationHop measures the orchestration's share of one step
@@ -34,14 +35,14 @@ func BenchmarkOrchestrationHop(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		task := testdb.CreateTask(b, db, spec)
-		_, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID)
+		_, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID, ports.ConsumedMessages{})
 		require.NoError(b, err)
 		require.Equal(b, 1, enq.StepsEnqueued)
 		testdb.SetStepState(b, db, task.Steps["a"], domain.StepInProgress)
 		testdb.SetStepState(b, db, task.Steps["a"], domain.StepComplete)
 		b.StartTimer()
 		start := time.Now()
-		_, enq, err = store.FinalizeAndEnqueue(ctx, task.TaskUUID)
+		_, enq, err = store.FinalizeAndEnqueue(ctx, task.TaskUUID, ports.ConsumedMessages{})
 		lat = append(lat, time.Since(start))
 		require.NoError(b, err)
 		require.Equal(b, 1, enq.StepsEnqueued)

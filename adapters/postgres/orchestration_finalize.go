@@ -87,9 +87,16 @@ WHERE ws.workflow_step_uuid = $1
 // lockTaskSQL takes the task row lock of finalization (§10.4).
 const lockTaskSQL = `SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE`
 
+// lockTaskDeleteSQL is lockTaskSQL that also deletes the consumed messages
+// $3 from queue $2 (§10.3 step 5 inside the finalization transaction), in the
+// same round trip. The delete is an InitPlan: it runs once, before the lock
+// is taken; a rollback restores the messages.
+const lockTaskDeleteSQL = `SELECT (SELECT COUNT(*) FROM pgmq.delete($2::text, $3::bigint[])) AS deleted
+FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE`
+
 // FinalizeTask implements ports.TaskFinalizer.
 func (s *OrchestrationStore) FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
-	rep, _, err := s.finalize(ctx, taskUUID, false)
+	rep, _, err := s.finalize(ctx, taskUUID, false, ports.ConsumedMessages{})
 	if err != nil {
 		return rep, fmt.Errorf("finalize task %s: %w", taskUUID, err)
 	}
@@ -100,10 +107,11 @@ func (s *OrchestrationStore) FinalizeTask(ctx context.Context, taskUUID uuid.UUI
 // a task that stays active, the enqueueing of its ready steps, in one
 // transaction with one task lock and one readiness evaluation (the result
 // processor's hot path, §10.2 step 3). It costs five round trips, BEGIN and
-// COMMIT included: lock the task, read it (taskStepsSQL, which also locks the
-// ready steps), one statement that finalizes or enqueues.
-func (s *OrchestrationStore) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error) {
-	rep, enq, err := s.finalize(ctx, taskUUID, true)
+// COMMIT included: lock the task (and delete the consumed messages), read it
+// (taskStepsSQL, which also locks the ready steps), one statement that
+// finalizes or enqueues.
+func (s *OrchestrationStore) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error) {
+	rep, enq, err := s.finalize(ctx, taskUUID, true, consumed)
 	if err != nil {
 		return rep, enq, fmt.Errorf("finalize and enqueue task %s: %w", taskUUID, err)
 	}
@@ -111,11 +119,15 @@ func (s *OrchestrationStore) FinalizeAndEnqueue(ctx context.Context, taskUUID uu
 }
 
 // finalize runs finalization, and with enqueue the enqueueing of a task
-// that stays active, in one transaction.
-func (s *OrchestrationStore) finalize(ctx context.Context, taskUUID uuid.UUID, enqueue bool) (ports.FinalizationReport, ports.EnqueueReport, error) {
+// that stays active, in one transaction that also deletes consumed.
+func (s *OrchestrationStore) finalize(ctx context.Context, taskUUID uuid.UUID, enqueue bool, consumed ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error) {
 	rep := ports.FinalizationReport{TaskUUID: taskUUID}
 	enq := ports.EnqueueReport{TaskUUID: taskUUID}
-	lockSt, err := s.stmts.get(ctx, lockTaskSQL)
+	lockQuery, lockArgs := lockTaskSQL, []any{taskUUID}
+	if len(consumed.MsgIDs) > 0 {
+		lockQuery, lockArgs = lockTaskDeleteSQL, []any{taskUUID, consumed.Queue, pq.Array(consumed.MsgIDs)}
+	}
+	lockSt, err := s.stmts.get(ctx, lockQuery)
 	if err != nil {
 		return rep, enq, err
 	}
@@ -125,7 +137,7 @@ func (s *OrchestrationStore) finalize(ctx context.Context, taskUUID uuid.UUID, e
 	}
 	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var one int
-		if err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, taskUUID).Scan(&one); err != nil {
+		if err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, lockArgs...).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/ports"
 )
 
 // requireEventRows checks the rows the hot path wrote after the first
@@ -150,7 +151,7 @@ func TestEnqueueRechecksReadinessUnderTheStepLock(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		_, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID)
+		_, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID, ports.ConsumedMessages{})
 		done <- result{enq.StepsEnqueued, err}
 	}()
 	requireWaitingOnLock(t, db)
@@ -196,7 +197,7 @@ func TestConcurrentFinalizeAndEnqueueSendsEachStepOnce(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		go func() {
 			for _, id := range ids {
-				_, _, err := stores[i%2].FinalizeAndEnqueue(ctx, id)
+				_, _, err := stores[i%2].FinalizeAndEnqueue(ctx, id, ports.ConsumedMessages{})
 				errs <- err
 			}
 		}()

@@ -213,14 +213,14 @@ func TestFinalizeAndEnqueue(t *testing.T) {
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
 	task := testdb.CreateTask(t, db, diamondSpec())
-	fin, _, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID)
+	fin, _, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID, ports.ConsumedMessages{})
 	var missing *ports.QueueMissingError
 	require.ErrorAs(t, err, &missing, "nothing written without the queue")
 	require.Equal(t, domain.TaskPending, fin.From)
 	require.Equal(t, domain.TaskPending, taskState(t, db, task.TaskUUID))
 
 	testdb.CreateQueue(t, db, "orch_ns_queue")
-	fin, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID)
+	fin, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID, ports.ConsumedMessages{})
 	require.NoError(t, err)
 	require.Equal(t, domain.TaskPending, fin.To)
 	require.Equal(t, 1, enq.StepsEnqueued)
@@ -233,10 +233,53 @@ func TestFinalizeAndEnqueue(t *testing.T) {
 		testdb.SetStepState(t, db, task.Steps[s], domain.StepInProgress)
 		testdb.SetStepState(t, db, task.Steps[s], domain.StepComplete)
 	}
-	fin, enq, err = store.FinalizeAndEnqueue(ctx, task.TaskUUID)
+	fin, enq, err = store.FinalizeAndEnqueue(ctx, task.TaskUUID, ports.ConsumedMessages{})
 	require.NoError(t, err)
 	require.Equal(t, domain.TaskComplete, fin.To)
 	require.Zero(t, enq.StepsEnqueued)
 	_, err = store.FinalizeTask(ctx, uuid.New())
 	require.ErrorIs(t, err, ports.ErrNotFound)
+}
+
+// TestFinalizeAndEnqueueDeletesConsumedMessagesInItsTransaction: the result
+// messages given as consumed disappear exactly when the finalization
+// transaction commits; a failed transaction (missing namespace queue, unknown
+// task) leaves them for redelivery, and other messages are never touched.
+func TestFinalizeAndEnqueueDeletesConsumedMessagesInItsTransaction(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	store := postgres.NewOrchestrationStore(db)
+	testdb.CreateQueue(t, db, domain.QueueStepResults)
+	send := func() int64 {
+		var id int64
+		require.NoError(t, db.Get(&id, `SELECT pgmq.send($1::text, '{}'::jsonb, 0::integer)`, domain.QueueStepResults))
+		return id
+	}
+	left := func() []int64 {
+		var ids []int64
+		require.NoError(t, db.Select(&ids, `SELECT msg_id FROM pgmq.q_`+domain.QueueStepResults+` ORDER BY msg_id`))
+		return ids
+	}
+	a, b, other := send(), send(), send()
+	consumed := ports.ConsumedMessages{Queue: domain.QueueStepResults, MsgIDs: []int64{a, b}}
+	task := testdb.CreateTask(t, db, diamondSpec())
+
+	_, _, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID, consumed)
+	var missing *ports.QueueMissingError
+	require.ErrorAs(t, err, &missing)
+	require.Equal(t, []int64{a, b, other}, left(), "rolled back with the transaction")
+
+	_, _, err = store.FinalizeAndEnqueue(ctx, uuid.New(), consumed)
+	require.ErrorIs(t, err, ports.ErrNotFound)
+	require.Equal(t, []int64{a, b, other}, left(), "unknown task: nothing deleted")
+
+	testdb.CreateQueue(t, db, "orch_ns_queue")
+	_, enq, err := store.FinalizeAndEnqueue(ctx, task.TaskUUID, consumed)
+	require.NoError(t, err)
+	require.Equal(t, 1, enq.StepsEnqueued)
+	require.Equal(t, []int64{other}, left(), "consumed messages deleted with the commit")
+
+	_, _, err = store.FinalizeAndEnqueue(ctx, task.TaskUUID, consumed)
+	require.NoError(t, err, "redelivered (already deleted) messages are harmless")
+	require.Equal(t, []int64{other}, left())
 }

@@ -23,9 +23,9 @@ func (_m *TaskFinalizer) EXPECT() *TaskFinalizer_Expecter {
 	return &TaskFinalizer_Expecter{mock: &_m.Mock}
 }
 
-// FinalizeAndEnqueue provides a mock function with given fields: ctx, taskUUID
-func (_m *TaskFinalizer) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error) {
-	ret := _m.Called(ctx, taskUUID)
+// FinalizeAndEnqueue provides a mock function with given fields: ctx, taskUUID, consumed
+func (_m *TaskFinalizer) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error) {
+	ret := _m.Called(ctx, taskUUID, consumed)
 
 	if len(ret) == 0 {
 		panic("no return value specified for FinalizeAndEnqueue")
@@ -34,23 +34,23 @@ func (_m *TaskFinalizer) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.U
 	var r0 ports.FinalizationReport
 	var r1 ports.EnqueueReport
 	var r2 error
-	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error)); ok {
-		return rf(ctx, taskUUID)
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID, ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error)); ok {
+		return rf(ctx, taskUUID, consumed)
 	}
-	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID) ports.FinalizationReport); ok {
-		r0 = rf(ctx, taskUUID)
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID, ports.ConsumedMessages) ports.FinalizationReport); ok {
+		r0 = rf(ctx, taskUUID, consumed)
 	} else {
 		r0 = ret.Get(0).(ports.FinalizationReport)
 	}
 
-	if rf, ok := ret.Get(1).(func(context.Context, uuid.UUID) ports.EnqueueReport); ok {
-		r1 = rf(ctx, taskUUID)
+	if rf, ok := ret.Get(1).(func(context.Context, uuid.UUID, ports.ConsumedMessages) ports.EnqueueReport); ok {
+		r1 = rf(ctx, taskUUID, consumed)
 	} else {
 		r1 = ret.Get(1).(ports.EnqueueReport)
 	}
 
-	if rf, ok := ret.Get(2).(func(context.Context, uuid.UUID) error); ok {
-		r2 = rf(ctx, taskUUID)
+	if rf, ok := ret.Get(2).(func(context.Context, uuid.UUID, ports.ConsumedMessages) error); ok {
+		r2 = rf(ctx, taskUUID, consumed)
 	} else {
 		r2 = ret.Error(2)
 	}
@@ -66,13 +66,14 @@ type TaskFinalizer_FinalizeAndEnqueue_Call struct {
 // FinalizeAndEnqueue is a helper method to define mock.On call
 //   - ctx context.Context
 //   - taskUUID uuid.UUID
-func (_e *TaskFinalizer_Expecter) FinalizeAndEnqueue(ctx interface{}, taskUUID interface{}) *TaskFinalizer_FinalizeAndEnqueue_Call {
-	return &TaskFinalizer_FinalizeAndEnqueue_Call{Call: _e.mock.On("FinalizeAndEnqueue", ctx, taskUUID)}
+//   - consumed ports.ConsumedMessages
+func (_e *TaskFinalizer_Expecter) FinalizeAndEnqueue(ctx interface{}, taskUUID interface{}, consumed interface{}) *TaskFinalizer_FinalizeAndEnqueue_Call {
+	return &TaskFinalizer_FinalizeAndEnqueue_Call{Call: _e.mock.On("FinalizeAndEnqueue", ctx, taskUUID, consumed)}
 }
 
-func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) Run(run func(ctx context.Context, taskUUID uuid.UUID)) *TaskFinalizer_FinalizeAndEnqueue_Call {
+func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) Run(run func(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages)) *TaskFinalizer_FinalizeAndEnqueue_Call {
 	_c.Call.Run(func(args mock.Arguments) {
-		run(args[0].(context.Context), args[1].(uuid.UUID))
+		run(args[0].(context.Context), args[1].(uuid.UUID), args[2].(ports.ConsumedMessages))
 	})
 	return _c
 }
@@ -82,7 +83,7 @@ func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) Return(_a0 ports.FinalizationRe
 	return _c
 }
 
-func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) RunAndReturn(run func(context.Context, uuid.UUID) (ports.FinalizationReport, ports.EnqueueReport, error)) *TaskFinalizer_FinalizeAndEnqueue_Call {
+func (_c *TaskFinalizer_FinalizeAndEnqueue_Call) RunAndReturn(run func(context.Context, uuid.UUID, ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error)) *TaskFinalizer_FinalizeAndEnqueue_Call {
 	_c.Call.Return(run)
 	return _c
 }

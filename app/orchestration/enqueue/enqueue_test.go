@@ -101,15 +101,15 @@ func TestFinalizeAndEnqueue(t *testing.T) {
 	f := setup(t, enqueue.Config{})
 	id := uuid.New()
 	fin := ports.FinalizationReport{TaskUUID: id, From: domain.TaskInProgress, To: domain.TaskInProgress}
-	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id).Return(fin, ports.EnqueueReport{Namespace: "ns", StepsEnqueued: 3}, nil).Once()
+	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id, ports.ConsumedMessages{}).Return(fin, ports.EnqueueReport{Namespace: "ns", StepsEnqueued: 3}, nil).Once()
 	f.metrics.EXPECT().StepsEnqueued("ns", 3).Once()
-	got, err := f.svc.FinalizeAndEnqueue(context.Background(), id)
+	got, err := f.svc.FinalizeAndEnqueue(context.Background(), id, ports.ConsumedMessages{})
 	require.NoError(t, err)
 	require.Equal(t, fin, got)
 
 	boom := errors.New("deadlock")
-	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id).Return(ports.FinalizationReport{}, ports.EnqueueReport{}, boom).Once()
-	_, err = f.svc.FinalizeAndEnqueue(context.Background(), id)
+	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id, ports.ConsumedMessages{}).Return(ports.FinalizationReport{}, ports.EnqueueReport{}, boom).Once()
+	_, err = f.svc.FinalizeAndEnqueue(context.Background(), id, ports.ConsumedMessages{})
 	require.ErrorIs(t, err, boom)
 }
 
@@ -140,6 +140,56 @@ func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
 	require.True(t, f.svc.Trigger(id))
 	<-triggered
 	<-cycled
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// rendezvous makes two EnqueueTask calls wait for each other: each returns
+// only once both have started, so a caller that runs them one at a time
+// fails (after a generous guard, never a timing assertion). The returned
+// channel is closed when both have returned.
+func rendezvous(t *testing.T, f fixture, a, b uuid.UUID) <-chan struct{} {
+	var started, returned sync.WaitGroup
+	started.Add(2)
+	returned.Add(2)
+	both, done := make(chan struct{}), make(chan struct{})
+	go func() { started.Wait(); close(both) }()
+	go func() { returned.Wait(); close(done) }()
+	wait := func(context.Context, uuid.UUID) (ports.EnqueueReport, bool, error) {
+		defer returned.Done()
+		started.Done()
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second):
+			t.Error("the other task was not enqueued while this one was in its transaction")
+		}
+		return ports.EnqueueReport{}, false, nil
+	}
+	f.store.EXPECT().EnqueueTask(mock.Anything, a).RunAndReturn(wait).Once()
+	f.store.EXPECT().EnqueueTask(mock.Anything, b).RunAndReturn(wait).Once()
+	return done
+}
+
+func TestRunCycleEnqueuesCandidatesConcurrently(t *testing.T) {
+	f := setup(t, enqueue.Config{ClaimerID: "me", Concurrency: 2})
+	a, b := uuid.New(), uuid.New()
+	f.store.EXPECT().CandidateTasks(mock.Anything, "me", enqueue.DefaultTasksPerCycle).Return([]uuid.UUID{a, b}, nil).Once()
+	rendezvous(t, f, a, b)
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
+	_, err := f.svc.RunCycle(context.Background())
+	require.NoError(t, err)
+}
+
+func TestRunServesTriggersConcurrently(t *testing.T) {
+	f := setup(t, enqueue.Config{CycleInterval: time.Hour, Concurrency: 2})
+	a, b := uuid.New(), uuid.New()
+	returned := rendezvous(t, f, a, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.svc.Run(ctx) }()
+	require.True(t, f.svc.Trigger(a))
+	require.True(t, f.svc.Trigger(b))
+	<-returned
 	cancel()
 	require.NoError(t, <-done)
 }

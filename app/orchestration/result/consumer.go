@@ -75,6 +75,7 @@ const (
 	dispDelete  disposition = iota // processed
 	dispArchive                    // poison or permanently invalid
 	dispLeave                      // transient failure: redelivered after vt
+	dispDeleted                    // processed and deleted by the processing transaction
 )
 
 // handler processes one message body.
@@ -167,21 +168,29 @@ func (p *Processor) processStepResults(ctx context.Context, queue string, msgs [
 }
 
 // processStepResultGroup is processStepResults for the messages of one task.
+// The messages that wait for a task's finalization are deleted by its
+// finalization transaction (§10.3 step 5): no delete statement, and no commit
+// of its own, per message.
 func (p *Processor) processStepResultGroup(ctx context.Context, queue string, msgs []ports.QueueMessage) {
 	ds := make([]disposition, len(msgs))
 	tasks := make([]uuid.UUID, len(msgs))
-	finalized := map[uuid.UUID]disposition{}
+	consumed := map[uuid.UUID][]int64{}
 	for i, m := range msgs {
 		var finalize bool
 		tasks[i], ds[i], finalize = p.recordStepResult(ctx, m.Message)
 		if finalize {
-			finalized[tasks[i]] = dispLeave // decided below
+			consumed[tasks[i]] = append(consumed[tasks[i]], m.MsgID)
 		} else {
 			tasks[i] = uuid.Nil
 		}
 	}
-	for task := range finalized {
-		finalized[task] = p.finalizeAndEnqueue(ctx, task)
+	finalized := make(map[uuid.UUID]disposition, len(consumed))
+	for task, ids := range consumed {
+		d := p.finalizeAndEnqueue(ctx, task, ports.ConsumedMessages{Queue: queue, MsgIDs: ids})
+		if d == dispDelete {
+			d = dispDeleted
+		}
+		finalized[task] = d
 	}
 	for i, m := range msgs {
 		if tasks[i] != uuid.Nil {
@@ -197,6 +206,8 @@ func (p *Processor) settle(ctx context.Context, queue string, m ports.QueueMessa
 		if _, err := p.queue.Delete(ctx, queue, m.MsgID); err != nil {
 			p.log.Warn("delete message", zap.String("queue", queue), zap.Int64("msg_id", m.MsgID), zap.Error(err))
 		}
+		p.metrics.ResultProcessed(queue, "processed")
+	case dispDeleted:
 		p.metrics.ResultProcessed(queue, "processed")
 	case dispArchive:
 		if _, err := p.queue.Archive(ctx, queue, m.MsgID); err != nil {

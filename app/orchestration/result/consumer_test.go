@@ -24,13 +24,24 @@ type memQueue struct {
 	pending  map[string][]ports.QueueMessage
 	deleted  map[int64]bool
 	archived map[int64]bool
+	// consumed are the messages a finalization transaction deleted.
+	consumed map[int64]bool
 	next     int64
 	readErr  error
 	opErr    error
 }
 
 func newMemQueue() *memQueue {
-	return &memQueue{pending: map[string][]ports.QueueMessage{}, deleted: map[int64]bool{}, archived: map[int64]bool{}}
+	return &memQueue{pending: map[string][]ports.QueueMessage{}, deleted: map[int64]bool{}, archived: map[int64]bool{},
+		consumed: map[int64]bool{}}
+}
+
+func (q *memQueue) consume(ids ...int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, id := range ids {
+		q.consumed[id] = true
+	}
 }
 
 func (q *memQueue) add(queue string, body string) int64 {
@@ -78,7 +89,7 @@ func (q *memQueue) settled(ids ...int64) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, id := range ids {
-		if !q.deleted[id] && !q.archived[id] {
+		if !q.deleted[id] && !q.archived[id] && !q.consumed[id] {
 			return false
 		}
 	}
@@ -123,7 +134,7 @@ func runProcessor(t *testing.T, p *result.Processor, n ports.QueueNotifier) func
 func TestRunConsumesAllThreeQueues(t *testing.T) {
 	q := newMemQueue()
 	steps := mocks.NewStepResultStore(t)
-	fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}}
+	fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}, q: q}
 	enq := &enqueuer{}
 	created := uuid.New()
 	task, step := uuid.New(), uuid.New()
@@ -144,7 +155,7 @@ func TestRunConsumesAllThreeQueues(t *testing.T) {
 	stop := runProcessor(t, p, notifier{names: []string{domain.QueueStepResults, "other_queue", ""}})
 	require.Eventually(t, func() bool { return q.settled(ids...) }, 5*time.Second, 5*time.Millisecond)
 	stop()
-	require.True(t, q.deleted[ids[0]], "processed result deleted")
+	require.True(t, q.consumed[ids[0]] && !q.deleted[ids[0]], "processed result deleted by its finalization transaction only")
 	require.True(t, q.archived[ids[1]] && q.archived[ids[2]], "poison results archived")
 	require.True(t, q.deleted[ids[3]], "created task request deleted")
 	require.True(t, q.archived[ids[4]], "request without task_request archived")
@@ -213,7 +224,7 @@ func TestStepResultBatchFinalizesEachTaskOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := newMemQueue()
 			steps := mocks.NewStepResultStore(t)
-			fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}, err: tc.err}
+			fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}, err: tc.err, q: q}
 			diamond, other := uuid.New(), uuid.New()
 			b, c, x := uuid.New(), uuid.New(), uuid.New()
 			for step, task := range map[uuid.UUID]uuid.UUID{b: diamond, c: diamond, x: other} {
@@ -235,12 +246,20 @@ func TestStepResultBatchFinalizesEachTaskOnce(t *testing.T) {
 			require.Eventually(t, func() bool {
 				q.mu.Lock()
 				defer q.mu.Unlock()
-				return !tc.deleted || len(q.deleted) == 3
+				return !tc.deleted || len(q.consumed) == 3
 			}, 5*time.Second, time.Millisecond)
 			stop()
 			require.ElementsMatch(t, []uuid.UUID{diamond, other}, fin.calls, "one finalization per task, not per message")
+			for _, c := range fin.consumed {
+				require.Equal(t, domain.QueueStepResults, c.Queue)
+			}
+			require.ElementsMatch(t, []ports.ConsumedMessages{
+				{Queue: domain.QueueStepResults, MsgIDs: []int64{ids[0], ids[2]}},
+				{Queue: domain.QueueStepResults, MsgIDs: []int64{ids[1]}},
+			}, fin.consumed, "each task's finalization transaction deletes that task's messages")
 			for _, id := range ids {
-				require.Equal(t, tc.deleted, q.deleted[id], "message %d", id)
+				require.Equal(t, tc.deleted, q.consumed[id], "message %d", id)
+				require.False(t, q.deleted[id], "message %d: no delete besides the transaction's", id)
 				require.False(t, q.archived[id])
 			}
 		})

@@ -20,9 +20,9 @@ type Enqueuer interface {
 }
 
 // Finalizer evaluates finalization (§10.4) and enqueues what became ready,
-// in one transaction.
+// in one transaction that also deletes the consumed messages.
 type Finalizer interface {
-	FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error)
+	FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, error)
 }
 
 // TaskCreator creates a task from a request (the taskinit service).
@@ -84,7 +84,7 @@ func (p *Processor) handleStepResult(ctx context.Context, body []byte) dispositi
 	if !finalize {
 		return d
 	}
-	return p.finalizeAndEnqueue(ctx, task)
+	return p.finalizeAndEnqueue(ctx, task, ports.ConsumedMessages{})
 }
 
 // recordStepResult is §10.3 steps 1–3 for one message: parse it, load the
@@ -127,9 +127,10 @@ func (p *Processor) recordStepResult(ctx context.Context, body []byte) (task uui
 }
 
 // finalizeAndEnqueue runs §10.4 for the task and, if it is still running,
-// enqueues whatever became ready, in one transaction.
-func (p *Processor) finalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID) disposition {
-	rep, err := p.finalizer.FinalizeAndEnqueue(ctx, taskUUID)
+// enqueues whatever became ready, in one transaction that also deletes
+// consumed. dispDelete then means those messages are already gone.
+func (p *Processor) finalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages) disposition {
+	rep, err := p.finalizer.FinalizeAndEnqueue(ctx, taskUUID, consumed)
 	if errors.Is(err, ports.ErrNotFound) {
 		return dispArchive
 	}
@@ -204,5 +205,5 @@ func (p *Processor) handleFinalization(ctx context.Context, body []byte) disposi
 		p.log.Error("unparseable finalization request; archiving", zap.ByteString("message", body))
 		return dispArchive
 	}
-	return p.finalizeAndEnqueue(ctx, msg.TaskUUID)
+	return p.finalizeAndEnqueue(ctx, msg.TaskUUID, ports.ConsumedMessages{})
 }

@@ -21,18 +21,25 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// finalizer records FinalizeAndEnqueue calls.
+// finalizer records FinalizeAndEnqueue calls. Like the store, a successful
+// call deletes the consumed messages from q (when set) as part of its work.
 type finalizer struct {
-	mu    sync.Mutex
-	calls []uuid.UUID
-	rep   ports.FinalizationReport
-	err   error
+	mu       sync.Mutex
+	calls    []uuid.UUID
+	consumed []ports.ConsumedMessages
+	rep      ports.FinalizationReport
+	err      error
+	q        *memQueue
 }
 
-func (f *finalizer) FinalizeAndEnqueue(_ context.Context, id uuid.UUID) (ports.FinalizationReport, error) {
+func (f *finalizer) FinalizeAndEnqueue(_ context.Context, id uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, id)
+	f.consumed = append(f.consumed, consumed)
+	if f.err == nil && f.q != nil {
+		f.q.consume(consumed.MsgIDs...)
+	}
 	return f.rep, f.err
 }
 
