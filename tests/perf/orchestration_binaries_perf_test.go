@@ -52,6 +52,11 @@ func launch(t *testing.T, bin, addr, readyPath string, env []string, args ...str
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
+		if dir := os.Getenv("TASKER_PERF_LOG_DIR"); dir != "" {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = os.WriteFile(filepath.Join(dir, filepath.Base(bin)+".log"), out.Bytes(), 0o644)
+		}
 	})
 	url := "http://" + addr
 	require.Eventually(t, func() bool {
@@ -73,7 +78,18 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func startBinaries(t *testing.T) (string, *sqlx.DB) {
 	bin := binaries(t)
 	dbURL := testdb.URL(t)
-	env := []string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test"}
+	binURL := dbURL
+	if os.Getenv("TASKER_PERF_LOG_STATEMENTS") == "1" {
+		// Both binaries log every statement with its duration to the server
+		// log (log_min_duration_statement=0, superuser only).
+		binURL += "&options=-c%20log_min_duration_statement%3D0"
+	}
+	if o := os.Getenv("TASKER_PERF_PG_OPTIONS"); o != "" {
+		// Extra server settings for both binaries' sessions, URL-encoded
+		// (e.g. auto_explain: -c%20session_preload_libraries%3Dauto_explain…).
+		binURL += "&options=" + o
+	}
+	env := []string{"DATABASE_URL=" + binURL, "TASKER_ENV=test"}
 	oAddr, wAddr := loopbackAddr(t), loopbackAddr(t)
 	orch := launch(t, filepath.Join(bin, "tasker-orchestration"), oAddr, "/ready",
 		append(env, "TASKER_ORCHESTRATION__BIND_ADDRESS="+oAddr), "serve")
@@ -115,6 +131,51 @@ func TestOrchestrationBinariesLinearLatency(t *testing.T) {
 		lat = append(lat, time.Duration(d*float64(time.Second)))
 	}
 	report(t, "linear 4-step end-to-end latency, real binaries (created_at→completed_at, 100 tasks)", lat)
+	hopBreakdown(t, db)
+}
+
+// hopBreakdownSQL splits every linear task's latency into hops from the
+// transition timestamps (created_at is NOW(), the start of the writing
+// transaction): task created → step 1 enqueued; per step enqueued → claimed
+// (worker pickup), claimed → outcome (handler and outcome transaction), and
+// outcome → next step enqueued or task completed (the result hop).
+const hopBreakdownSQL = `
+WITH per AS (
+	SELECT ws.task_uuid,
+	       MAX(tr.created_at) FILTER (WHERE tr.to_state = 'enqueued') AS enq,
+	       MAX(tr.created_at) FILTER (WHERE tr.to_state = 'in_progress') AS claim,
+	       MAX(tr.created_at) FILTER (WHERE tr.to_state = 'complete') AS done
+	FROM tasker_workflow_steps ws
+	JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_uuid = ws.workflow_step_uuid
+	GROUP BY ws.task_uuid, ws.workflow_step_uuid
+),
+ord AS (
+	SELECT p.*, t.created_at AS task_created, t.completed_at,
+	       LEAD(p.enq) OVER (PARTITION BY p.task_uuid ORDER BY p.enq) AS next_enq
+	FROM per p JOIN tasker_tasks t ON t.task_uuid = p.task_uuid
+)
+SELECT hop, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, AVG(ms) AS mean
+FROM (
+	SELECT '0 created→first enqueued' AS hop, EXTRACT(EPOCH FROM MIN(enq) - MIN(task_created)) * 1000 AS ms FROM ord GROUP BY task_uuid
+	UNION ALL SELECT '1 enqueued→claimed', EXTRACT(EPOCH FROM claim - enq) * 1000 FROM ord
+	UNION ALL SELECT '2 claimed→outcome', EXTRACT(EPOCH FROM done - claim) * 1000 FROM ord
+	UNION ALL SELECT '3 outcome→next enqueued', EXTRACT(EPOCH FROM next_enq - done) * 1000 FROM ord WHERE next_enq IS NOT NULL
+	UNION ALL SELECT '4 last outcome→completed_at', EXTRACT(EPOCH FROM completed_at - done) * 1000 FROM ord WHERE next_enq IS NULL
+) h GROUP BY hop ORDER BY hop`
+
+// hopBreakdown prints hopBreakdownSQL's medians and means.
+func hopBreakdown(t *testing.T, db *sqlx.DB) {
+	var rows []struct {
+		Hop  string  `db:"hop"`
+		P50  float64 `db:"p50"`
+		Mean float64 `db:"mean"`
+	}
+	require.NoError(t, db.Select(&rows, hopBreakdownSQL))
+	for _, r := range rows {
+		line := fmt.Sprintf("linear hop %-30s p50=%.2fms mean=%.2fms", r.Hop, r.P50, r.Mean)
+		t.Log(line)
+		fmt.Println("PERF", line)
+	}
 }
 
 // TestOrchestrationBinariesDiamondThroughput: 500 diamond tasks through one
@@ -136,6 +197,12 @@ func TestOrchestrationBinariesDiamondThroughput(t *testing.T) {
 	}
 	wg.Wait()
 	created := time.Since(start)
+	if os.Getenv("TASKER_PERF_ANALYZE") == "1" {
+		// Diagnostic: plans with statistics of the loaded tables, as a
+		// database past its first autovacuum would have them.
+		_, err := db.Exec(`ANALYZE`)
+		require.NoError(t, err)
+	}
 	require.Eventually(t, func() bool {
 		var done int
 		require.NoError(t, db.GetContext(context.Background(), &done, `SELECT COUNT(*) FROM tasker_tasks WHERE complete`))
