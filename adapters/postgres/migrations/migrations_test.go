@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,4 +287,63 @@ func TestMigrateAsDatabaseOwnerWithoutSuperuser(t *testing.T) {
 	require.NoError(t, db.Get(&attached, "SELECT pgmq_ensure_message_ready_trigger('owner_queue')"))
 	require.True(t, attached)
 	require.Equal(t, []string{"pgmq_message_ready_trigger_q_owner_queue"}, triggersOn(t, db, "pgmq.q_owner_queue"))
+}
+
+// The project's pgmq gets one static (planned-once) branch per queue in its
+// hot functions: creating a queue adds it, dropping it removes it, and names
+// without a branch still work through the dynamic statement.
+func TestStaticDispatchFollowsQueues(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	hot := []string{"pgmq.send(text,jsonb,jsonb,timestamptz)", "pgmq.send_batch(text,jsonb[],jsonb[],timestamptz)",
+		"pgmq.read(text,integer,integer,jsonb)", "pgmq.delete(text,bigint[])", "pgmq.set_vt(text,bigint,integer)"}
+	branches := func() int {
+		n := 0
+		for _, fn := range hot {
+			var def string
+			require.NoError(t, db.Get(&def, "SELECT pg_get_functiondef($1::regprocedure)", fn))
+			if strings.Contains(def, "pgmq.q_disp_queue") {
+				n++
+			}
+		}
+		return n
+	}
+	require.Zero(t, branches())
+	_, err := db.Exec("SELECT pgmq.create('disp_queue')")
+	require.NoError(t, err)
+	require.Equal(t, len(hot), branches(), "every hot function has a branch for the new queue")
+	_, err = db.Exec("SELECT pgmq.create('disp_queue')")
+	require.NoError(t, err, "creating again is idempotent")
+
+	var ids []int64
+	require.NoError(t, db.Select(&ids, `SELECT pgmq.send_batch('disp_queue'::text, ARRAY['{"n":1}','{"n":2}']::jsonb[], 0::integer)`))
+	require.Equal(t, []int64{1, 2}, ids)
+	var one int64
+	require.NoError(t, db.Get(&one, `SELECT pgmq.send('disp_queue'::text, '{"n":3}'::jsonb, '{"h":1}'::jsonb, 0::integer)`))
+	require.Equal(t, int64(3), one)
+	var read []struct {
+		MsgID  int64  `db:"msg_id"`
+		ReadCt int    `db:"read_ct"`
+		Msg    string `db:"message"`
+	}
+	require.NoError(t, db.Select(&read, `SELECT msg_id, read_ct, message::text FROM pgmq.read('disp_queue', 30, 2, '{"n":2}')`))
+	require.Len(t, read, 1, "conditional read")
+	require.Equal(t, int64(2), read[0].MsgID)
+	require.NoError(t, db.Select(&read, `SELECT msg_id, read_ct, message::text FROM pgmq.read('disp_queue', 30, 5)`))
+	require.Len(t, read, 2, "message 2 is invisible for 30 s")
+	var vtID int64
+	require.NoError(t, db.Get(&vtID, `SELECT msg_id FROM pgmq.set_vt('disp_queue', 2, 0)`))
+	require.Equal(t, int64(2), vtID)
+	require.NoError(t, db.Select(&read, `SELECT msg_id, read_ct, message::text FROM pgmq.read('disp_queue', 30, 5)`))
+	require.Len(t, read, 1, "set_vt made message 2 visible again")
+	require.Equal(t, 2, read[0].ReadCt)
+	require.NoError(t, db.Select(&ids, `SELECT pgmq.delete('disp_queue'::text, ARRAY[1,2,3]::bigint[])`))
+	require.ElementsMatch(t, []int64{1, 2, 3}, ids)
+
+	var dropped bool
+	require.NoError(t, db.Get(&dropped, "SELECT pgmq.drop_queue('disp_queue')"))
+	require.True(t, dropped)
+	require.Zero(t, branches(), "a dropped queue leaves the dispatch")
+	_, err = db.Exec(`SELECT pgmq.send('disp_queue'::text, '{}'::jsonb)`)
+	require.ErrorContains(t, err, "does not exist", "the dynamic path reports the missing table")
 }
