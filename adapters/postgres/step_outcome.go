@@ -17,18 +17,24 @@ import (
 // dependencyResultsSQL walks the edges upwards from the step: all transitive
 // ancestors (UNION dedupes, so diamonds are visited once and a corrupt cyclic
 // graph still terminates), keeping those processed with non-NULL results.
+// The per-step lookups are LATERAL subqueries fenced by OFFSET 0 so they stay
+// index lookups when the planner's statistics lag (as joins they were planned
+// as scans of every edge and step of a young database: ~5 ms per call).
 const dependencyResultsSQL = `
 WITH RECURSIVE ancestors(step_uuid) AS (
   SELECT e.from_step_uuid FROM tasker_workflow_step_edges e WHERE e.to_step_uuid = $1
   UNION
-  SELECT e.from_step_uuid FROM tasker_workflow_step_edges e
-  JOIN ancestors a ON e.to_step_uuid = a.step_uuid
+  SELECT e.from_step_uuid FROM ancestors a
+  CROSS JOIN LATERAL (SELECT x.from_step_uuid FROM tasker_workflow_step_edges x
+                      WHERE x.to_step_uuid = a.step_uuid OFFSET 0) e
 )
-SELECT ns.name, s.results
+SELECT x.name, x.results
 FROM ancestors a
-JOIN tasker_workflow_steps s ON s.workflow_step_uuid = a.step_uuid
-JOIN tasker_named_steps ns ON ns.named_step_uuid = s.named_step_uuid
-WHERE s.processed = true AND s.results IS NOT NULL`
+CROSS JOIN LATERAL (
+  SELECT ns.name, s.results FROM tasker_workflow_steps s
+  JOIN tasker_named_steps ns ON ns.named_step_uuid = s.named_step_uuid
+  WHERE s.workflow_step_uuid = a.step_uuid AND s.processed = true AND s.results IS NOT NULL
+  OFFSET 0) x`
 
 // DependencyResults maps step name → result over every transitive ancestor
 // with processed = true and non-NULL results (contract §9.1). Each value is
@@ -36,7 +42,11 @@ WHERE s.processed = true AND s.results IS NOT NULL`
 // StepExecutionResult, otherwise the raw stored JSON (rows written by older
 // reference workers). A step without ancestors yields an empty map.
 func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (map[string]json.RawMessage, error) {
-	rows, err := s.db.QueryxContext(ctx, dependencyResultsSQL, stepUUID)
+	st, err := s.stmts.get(ctx, dependencyResultsSQL)
+	if err != nil {
+		return nil, fmt.Errorf("dependency results of step %s: %w", stepUUID, err)
+	}
+	rows, err := st.QueryxContext(ctx, stepUUID)
 	if err != nil {
 		return nil, fmt.Errorf("dependency results of step %s: %w", stepUUID, err)
 	}
@@ -232,8 +242,19 @@ func newOutcomeReq(o ports.StepOutcome) (*outcomeReq, error) {
 
 // lockStepsSQL locks several step rows in workflow_step_uuid order (the
 // contract's lock order: LockRows sits above the sort) and returns their tasks.
+//
+// It also sets plan_cache_mode = force_generic_plan for the rest of the
+// transaction (set_config with is_local, a one-time filter evaluated once).
+// The claim and outcome statements that follow take arrays, and for a batch
+// of one or two steps the generic plan's default row estimate makes it look
+// costlier than a custom plan, so PostgreSQL would re-plan those large
+// statements (about 1 ms) on every execution. Their per-step lookups are
+// written to be index lookups whatever the estimate (see claimStepsSQL), so
+// the generic plan is the right one for every batch size.
 const lockStepsSQL = `SELECT workflow_step_uuid, task_uuid FROM tasker_workflow_steps
-WHERE workflow_step_uuid = ANY($1::uuid[]) ORDER BY workflow_step_uuid FOR UPDATE`
+WHERE workflow_step_uuid = ANY($1::uuid[])
+  AND (SELECT set_config('plan_cache_mode', 'force_generic_plan', true)) IS NOT NULL
+ORDER BY workflow_step_uuid FOR UPDATE`
 
 // lockSteps runs lockStepsSQL (prepared, bound to the transaction) for ids
 // and maps each locked step to its task.

@@ -40,10 +40,10 @@ SELECT s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name AS step_nam
        st.to_state AS step_state,
        NOT EXISTS (
          SELECT 1 FROM tasker_workflow_step_edges e
-         LEFT JOIN tasker_workflow_step_transitions pt
-           ON pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true
          WHERE e.to_step_uuid = s.workflow_step_uuid
-           AND COALESCE(pt.to_state, 'pending') NOT IN ('complete', 'resolved_manually')
+           AND COALESCE((SELECT pt.to_state FROM tasker_workflow_step_transitions pt
+                         WHERE pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true),
+                        'pending') NOT IN ('complete', 'resolved_manually')
        ) AS deps_satisfied,
        t.named_task_uuid, nt.name AS task_name, nt.version AS task_version, n.name AS namespace_name,
        t.context, t.initiator, t.source_system, t.reason, t.tags, t.priority, t.requested_at,
