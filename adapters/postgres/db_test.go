@@ -33,6 +33,26 @@ func TestOpenForcesUTCSessions(t *testing.T) {
 	}
 }
 
+// JIT is off by default (see Open) and the URL can still turn it on.
+func TestOpenTurnsJITOffUnlessTheURLSetsIt(t *testing.T) {
+	newDB(t)
+	for _, tc := range []struct{ param, want string }{{"", "off"}, {"on", "on"}} {
+		u, err := url.Parse(testdb.URL(t))
+		require.NoError(t, err)
+		if tc.param != "" {
+			q := u.Query()
+			q.Set("jit", tc.param)
+			u.RawQuery = q.Encode()
+		}
+		d, err := postgres.Open(context.Background(), u.String(), postgres.PoolConfig{MaxOpenConns: 1})
+		require.NoError(t, err)
+		var jit string
+		require.NoError(t, d.Get(&jit, `SHOW jit`))
+		require.Equal(t, tc.want, jit, "url jit=%q", tc.param)
+		require.NoError(t, d.Close())
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
