@@ -347,3 +347,52 @@ func TestStaticDispatchFollowsQueues(t *testing.T) {
 	_, err = db.Exec(`SELECT pgmq.send('disp_queue'::text, '{}'::jsonb)`)
 	require.ErrorContains(t, err, "does not exist", "the dynamic path reports the missing table")
 }
+
+// The delegating overloads on the services' hot paths are PL/pgSQL (planned
+// once per session) and keep pgmq's results: ids, delays, booleans.
+func TestDelegatingOverloadsArePlpgsql(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	_, err := db.Exec("SELECT pgmq.create('wrap_queue')")
+	require.NoError(t, err)
+	var langs []string
+	require.NoError(t, db.Select(&langs, `SELECT DISTINCT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+		WHERE p.oid = ANY(ARRAY['pgmq.send(text,jsonb)', 'pgmq.send(text,jsonb,integer)', 'pgmq.send(text,jsonb,jsonb,integer)',
+			'pgmq.send_batch(text,jsonb[])', 'pgmq.send_batch(text,jsonb[],integer)', 'pgmq.send_batch(text,jsonb[],jsonb[],integer)',
+			'pgmq.delete(text,bigint)', 'pgmq.archive(text,bigint)']::regprocedure[]::oid[])`))
+	require.Equal(t, []string{"plpgsql"}, langs)
+
+	var id int64
+	require.NoError(t, db.Get(&id, `SELECT pgmq.send('wrap_queue'::text, '{"n":1}'::jsonb)`))
+	require.Equal(t, int64(1), id)
+	require.NoError(t, db.Get(&id, `SELECT pgmq.send('wrap_queue'::text, '{"n":2}'::jsonb, 60::integer)`))
+	require.Equal(t, int64(2), id)
+	require.NoError(t, db.Get(&id, `SELECT pgmq.send('wrap_queue'::text, '{"n":3}'::jsonb, '{"h":true}'::jsonb, 0::integer)`))
+	require.Equal(t, int64(3), id)
+	var ids []int64
+	require.NoError(t, db.Select(&ids, `SELECT pgmq.send_batch('wrap_queue'::text, ARRAY['{"n":4}','{"n":5}']::jsonb[])`))
+	require.Equal(t, []int64{4, 5}, ids)
+	require.NoError(t, db.Select(&ids, `SELECT pgmq.send_batch('wrap_queue'::text, ARRAY['{"n":6}']::jsonb[], 60::integer)`))
+	require.Equal(t, []int64{6}, ids)
+	require.NoError(t, db.Select(&ids, `SELECT pgmq.send_batch('wrap_queue'::text, ARRAY['{"n":7}']::jsonb[], ARRAY['{"h":7}']::jsonb[], 0::integer)`))
+	require.Equal(t, []int64{7}, ids)
+	var delayed []int64
+	require.NoError(t, db.Select(&delayed, `SELECT msg_id FROM pgmq.q_wrap_queue WHERE vt > clock_timestamp() + interval '50 seconds' ORDER BY msg_id`))
+	require.Equal(t, []int64{2, 6}, delayed, "integer delays applied")
+	var headers []string
+	require.NoError(t, db.Select(&headers, `SELECT headers::text FROM pgmq.q_wrap_queue WHERE headers IS NOT NULL ORDER BY msg_id`))
+	require.Equal(t, []string{`{"h": true}`, `{"h": 7}`}, headers)
+
+	var ok bool
+	require.NoError(t, db.Get(&ok, `SELECT pgmq.delete('wrap_queue'::text, 1::bigint)`))
+	require.True(t, ok)
+	require.NoError(t, db.Get(&ok, `SELECT pgmq.delete('wrap_queue'::text, 1::bigint)`))
+	require.False(t, ok, "already deleted")
+	require.NoError(t, db.Get(&ok, `SELECT pgmq.archive('wrap_queue'::text, 3::bigint)`))
+	require.True(t, ok)
+	require.NoError(t, db.Get(&ok, `SELECT pgmq.archive('wrap_queue'::text, 3::bigint)`))
+	require.False(t, ok, "already archived")
+	var archived int
+	require.NoError(t, db.Get(&archived, `SELECT count(*) FROM pgmq.a_wrap_queue WHERE msg_id = 3`))
+	require.Equal(t, 1, archived)
+}
