@@ -146,10 +146,16 @@ type stmtCache struct {
 	db *sqlx.DB
 	mu sync.Mutex
 	m  map[string]*sqlx.Stmt
+	// preparing holds a channel per query being prepared, closed when done:
+	// concurrent first users wait for one preparation instead of each
+	// opening a pool connection to prepare the same statement (a worker
+	// starting on a full queue opened its whole pool that way, and every one
+	// of those connections later planned the statements again).
+	preparing map[string]chan struct{}
 }
 
 func newStmtCache(db *sqlx.DB) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}}
+	return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}, preparing: map[string]chan struct{}{}}
 }
 
 // get returns the prepared statement for query, preparing it if needed.
@@ -157,24 +163,42 @@ func newStmtCache(db *sqlx.DB) *stmtCache {
 // transaction: a caller holding a connection while the pool is exhausted
 // would otherwise wait forever. The mutex is not held while preparing.
 func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	c.mu.Lock()
-	st, ok := c.m[query]
-	c.mu.Unlock()
-	if ok {
-		return st, nil
+	for {
+		c.mu.Lock()
+		if st, ok := c.m[query]; ok {
+			c.mu.Unlock()
+			return st, nil
+		}
+		wait, busy := c.preparing[query]
+		if !busy {
+			done := make(chan struct{})
+			c.preparing[query] = done
+			c.mu.Unlock()
+			return c.prepare(ctx, query, done)
+		}
+		c.mu.Unlock()
+		select {
+		case <-wait: // prepared (or failed: then this caller tries itself)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("prepare statement: %w", ctx.Err())
+		}
 	}
+}
+
+// prepare runs the one preparation of query and releases its waiters.
+func (c *stmtCache) prepare(ctx context.Context, query string, done chan struct{}) (*sqlx.Stmt, error) {
 	// The statement outlives this call, so its first preparation must not be
 	// cut short by the caller's cancellation.
 	st, err := c.db.PreparexContext(context.WithoutCancel(ctx), query)
+	c.mu.Lock()
+	delete(c.preparing, query)
+	if err == nil {
+		c.m[query] = st
+	}
+	c.mu.Unlock()
+	close(done)
 	if err != nil {
 		return nil, fmt.Errorf("prepare statement: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev, ok := c.m[query]; ok { // a concurrent caller won the race
-		_ = st.Close()
-		return prev, nil
-	}
-	c.m[query] = st
 	return st, nil
 }

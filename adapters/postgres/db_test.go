@@ -72,3 +72,17 @@ func TestOpenErrors(t *testing.T) {
 		})
 	}
 }
+
+// Concurrent first uses of a statement share one preparation, so a worker
+// starting on a full queue does not open its whole pool to prepare the same
+// statement on every connection.
+func TestStatementPreparedOnceUnderConcurrentFirstUse(t *testing.T) {
+	u := testdb.URL(t)
+	db, err := postgres.Open(context.Background(), u, postgres.PoolConfig{MaxOpenConns: 16, MaxIdleConns: 16})
+	require.NoError(t, err)
+	defer db.Close()
+	n, err := postgres.PrepareConcurrentlyForTest(context.Background(), db, `SELECT $1::int + 1`, 16)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "one statement shared by all callers")
+	require.LessOrEqual(t, db.Stats().OpenConnections, 2, "the preparation needed one connection (plus the ping's)")
+}

@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"sync"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -50,4 +52,41 @@ func (s *StepStore) PersistBatchForTest(ctx context.Context, outcomes []ports.St
 		persisted[i], errs[i] = r.persisted, r.err
 	}
 	return persisted, errs
+}
+
+// PrepareConcurrentlyForTest makes n concurrent first uses of one statement
+// on a fresh statement cache and returns how many distinct statements they
+// got back.
+func PrepareConcurrentlyForTest(ctx context.Context, db *sqlx.DB, query string, n int) (int, error) {
+	c := newStmtCache(db)
+	var mu sync.Mutex
+	got := map[*sqlx.Stmt]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			st, err := c.get(ctx, query)
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			got[st] = true
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return 0, err
+	}
+	for st := range got {
+		_ = st.Close()
+	}
+	return len(got), nil
 }
