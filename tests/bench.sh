@@ -19,7 +19,7 @@ run ./app/worker/command/ 'GetStatus|ExecuteStepThroughput' 2s
 run ./adapters/eventbus/ 'BusThroughput|BusRoundTrip' 2s
 run ./adapters/web/worker/ 'HealthReady|Status$' 2s
 run ./tests/perf/ 'WorkerWebUnderLoad' 3000x
-run ./tests/perf/ 'WorkerNoopSteps' 2000x
+run ./tests/perf/ 'WorkerNoopSteps' 4000x
 run ./adapters/postgres/ 'ClaimAndPersist' 1000x
 
 echo
