@@ -157,3 +157,27 @@ func readStepResult(t *testing.T, db interface {
 	require.NoError(t, db.Get(&raw, `SELECT results->'result' FROM tasker_workflow_steps WHERE workflow_step_uuid = $1`, step))
 	return raw
 }
+
+// TestClaimBatchFallbackKeepsEachVerdict: when a batch's transaction fails
+// (here one claim's metadata is not JSON, so the statement errors), every
+// claim is retried alone and keeps its own verdict: the good one is claimed,
+// the bad one gets the statement's error, the missing step still reports
+// not found (it used to come back without an error and an empty snapshot).
+func TestClaimBatchFallbackKeepsEachVerdict(t *testing.T) {
+	db := newDB(t)
+	store := postgres.NewStepStore(db)
+	good := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "fallback_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
+	bad := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "fallback_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
+	badRows := stepTransitionRows(t, db, bad.Steps["a"])
+	_, claimed, errs := store.ClaimBatchForTest(context.Background(), []postgres.BatchClaim{
+		{Step: good.Steps["a"]},
+		{Step: uuid.Must(uuid.NewV7())},
+		{Step: bad.Steps["a"], Meta: `not json`},
+	}, "w-fallback")
+	require.NoError(t, errs[0])
+	require.True(t, claimed[0])
+	require.ErrorIs(t, errs[1], ports.ErrNotFound)
+	require.ErrorContains(t, errs[2], "claim statement")
+	require.False(t, claimed[2])
+	require.Equal(t, badRows, stepTransitionRows(t, db, bad.Steps["a"]), "the failed claim wrote nothing")
+}

@@ -15,6 +15,7 @@ type BatchClaim struct {
 	Step uuid.UUID
 	Task *uuid.UUID
 	NS   *string
+	Meta string // transition metadata; "" = {"worker_id": workerID}
 }
 
 // ClaimBatchForTest runs claims as one group-commit batch (what concurrent
@@ -24,6 +25,9 @@ func (s *StepStore) ClaimBatchForTest(ctx context.Context, claims []BatchClaim, 
 	reqs := make([]*claimReq, len(claims))
 	for i, c := range claims {
 		reqs[i] = &claimReq{step: c.Step, meta: `{"worker_id":"` + workerID + `"}`, task: c.Task, ns: c.NS}
+		if c.Meta != "" {
+			reqs[i].meta = c.Meta
+		}
 	}
 	s.claimBatch(ctx, reqs)
 	snaps, claimed, errs := make([]ports.StepSnapshot, len(reqs)), make([]bool, len(reqs)), make([]error, len(reqs))

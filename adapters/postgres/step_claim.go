@@ -49,7 +49,7 @@ import (
 // scanning every step of a freshly filled database).
 //
 // A loser of the compare-and-set writes nothing and gets the state it lost
-// to. The steps must be distinct (claimTx runs repeats in a later round).
+// to. The steps must be distinct (stepBatch runs repeats in a later round).
 const claimStepsSQL = `
 WITH req AS (
   SELECT r.step, r.meta, r.task, r.ns, r.ord
@@ -157,7 +157,7 @@ type claimReq struct {
 // Concurrent claims are group-committed like outcomes (commitGroup): a claim
 // arriving while another claim transaction runs shares the next one. Each
 // keeps its own compare-and-set; two claims of one step in one batch run one
-// after the other (claimTx rounds), so the second sees the first's write and
+// after the other (stepBatch rounds), so the second sees the first's write and
 // loses, exactly as across transactions.
 func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uuid.UUID, namespace *string, workerID string) (ports.StepSnapshot, bool, error) {
 	var extra map[string]any
@@ -188,67 +188,24 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 	return snap, req.row.Claimed, nil
 }
 
-// claimBatch runs reqs in one transaction; when that fails with more than
-// one claim, each is retried in its own transaction so one failure cannot
-// fail its neighbours.
+// claimBatch runs a commit group's claims (see stepBatch): a claim of a
+// missing step fails alone; a statement error or a step whose task chain is
+// broken (its statement may have claimed but returned no snapshot) rolls the
+// transaction back, and then each claim is retried alone.
 func (s *StepStore) claimBatch(ctx context.Context, reqs []*claimReq) {
-	err := s.claimTx(ctx, reqs)
-	if err == nil {
-		return
-	}
-	if len(reqs) == 1 {
-		reqs[0].err = err
-		return
-	}
-	for _, r := range reqs {
-		r.err = s.claimTx(ctx, []*claimReq{r})
-	}
-}
-
-// claimTx: BEGIN, lock every step row (workflow_step_uuid order), then
-// claimStepsSQL once per round, COMMIT. A round holds at most one claim per
-// step (repeats of a step go to the next round, in arrival order), so a
-// repeat runs after, and sees, the earlier claim's write. A missing step
-// fails alone; a statement error or a step whose task chain is broken (its
-// statement may have claimed but returned no snapshot) rolls the whole
-// transaction back.
-func (s *StepStore) claimTx(ctx context.Context, reqs []*claimReq) error {
-	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
-	if err != nil {
-		return err
-	}
-	claimSt, err := s.stmts.get(ctx, claimStepsSQL)
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(reqs))
-	for i, r := range reqs {
-		ids[i] = r.step.String()
-	}
-	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		locked, err := lockSteps(ctx, tx.StmtxContext(ctx, lockSt), ids)
-		if err != nil {
-			return err
-		}
-		todo := make([]*claimReq, 0, len(reqs))
-		for _, r := range reqs {
-			r.row, r.err = claimRow{}, nil
-			if _, ok := locked[r.step]; !ok {
-				r.err = fmt.Errorf("lock step %s: %w", r.step, ports.ErrNotFound)
-				continue
+	stepBatch[*claimReq]{
+		query: claimStepsSQL,
+		step:  func(r *claimReq) uuid.UUID { return r.step },
+		admit: func(r *claimReq, _ uuid.UUID, locked bool) error {
+			r.row = claimRow{}
+			if !locked {
+				return notLocked(r.step)
 			}
-			todo = append(todo, r)
-		}
-		st := tx.StmtxContext(ctx, claimSt)
-		for len(todo) > 0 {
-			var round []*claimReq
-			round, todo = distinctRound(todo, func(r *claimReq) uuid.UUID { return r.step })
-			if err := claimRound(ctx, st, round); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+			return nil
+		},
+		setErr: func(r *claimReq, err error) { r.err = err },
+		round:  claimRound,
+	}.run(ctx, s, reqs)
 }
 
 // claimRound runs claimStepsSQL for round (distinct steps) and stores each
@@ -291,22 +248,6 @@ func claimRound(ctx context.Context, st *sqlx.Stmt, round []*claimReq) error {
 		}
 	}
 	return nil
-}
-
-// distinctRound splits reqs into the first occurrence of each key, in order
-// (the round), and the repeats, in order (the rest).
-func distinctRound[R any](reqs []R, key func(R) uuid.UUID) (round, rest []R) {
-	seen := make(map[uuid.UUID]struct{}, len(reqs))
-	for _, r := range reqs {
-		k := key(r)
-		if _, dup := seen[k]; dup {
-			rest = append(rest, r)
-			continue
-		}
-		seen[k] = struct{}{}
-		round = append(round, r)
-	}
-	return round, rest
 }
 
 // LoadAndClaim is LoadStep and ClaimStep in one transaction, for the common

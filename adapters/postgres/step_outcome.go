@@ -278,71 +278,29 @@ func lockSteps(ctx context.Context, lock *sqlx.Stmt, ids []string) (map[uuid.UUI
 	return owners, nil
 }
 
-// persistBatch persists reqs in one transaction: BEGIN, one statement
-// locking every step row, then persistOutcomesSQL once per round of distinct steps, COMMIT. An
-// outcome whose step is missing or belongs to another task fails alone (its
-// statement is not run). When the transaction itself fails and holds more
-// than one outcome, each is retried in its own transaction, so one bad
-// outcome cannot fail its neighbours.
+// persistBatch persists a commit group's outcomes (see stepBatch): BEGIN,
+// one statement locking every step row, then persistOutcomesSQL once per
+// round of distinct steps, COMMIT. An outcome whose step is missing or
+// belongs to another task fails alone (its statement is not run). When the
+// transaction itself fails and holds more than one outcome, each is retried
+// in its own transaction, so one bad outcome cannot fail its neighbours.
 func (s *StepStore) persistBatch(ctx context.Context, reqs []*outcomeReq) {
-	err := s.persistTx(ctx, reqs)
-	if err == nil {
-		return
-	}
-	if len(reqs) == 1 {
-		reqs[0].err = err
-		return
-	}
-	for _, r := range reqs {
-		r.err = nil
-		if err := s.persistTx(ctx, []*outcomeReq{r}); err != nil {
-			r.err = err
-		}
-	}
-}
-
-func (s *StepStore) persistTx(ctx context.Context, reqs []*outcomeReq) error {
-	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
-	if err != nil {
-		return err
-	}
-	outcomeSt, err := s.stmts.get(ctx, persistOutcomesSQL)
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(reqs))
-	for i, r := range reqs {
-		ids[i] = r.step.String()
-	}
-	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		owners, err := lockSteps(ctx, tx.StmtxContext(ctx, lockSt), ids)
-		if err != nil {
-			return err
-		}
-		todo := make([]*outcomeReq, 0, len(reqs))
-		for _, r := range reqs {
-			r.persisted, r.err = false, nil
-			owner, ok := owners[r.step]
+	stepBatch[*outcomeReq]{
+		query: persistOutcomesSQL,
+		step:  func(r *outcomeReq) uuid.UUID { return r.step },
+		admit: func(r *outcomeReq, owner uuid.UUID, locked bool) error {
+			r.persisted = false
 			switch {
-			case !ok:
-				r.err = fmt.Errorf("lock step %s: %w", r.step, ports.ErrNotFound)
-				continue
+			case !locked:
+				return notLocked(r.step)
 			case r.task != uuid.Nil && owner != r.task:
-				r.err = fmt.Errorf("step belongs to task %s, not %s", owner, r.task)
-				continue
+				return fmt.Errorf("step belongs to task %s, not %s", owner, r.task)
 			}
-			todo = append(todo, r)
-		}
-		st := tx.StmtxContext(ctx, outcomeSt)
-		for len(todo) > 0 {
-			var round []*outcomeReq
-			round, todo = distinctRound(todo, func(r *outcomeReq) uuid.UUID { return r.step })
-			if err := persistRound(ctx, st, round); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+			return nil
+		},
+		setErr: func(r *outcomeReq, err error) { r.err = err },
+		round:  persistRound,
+	}.run(ctx, s, reqs)
 }
 
 // persistRound runs persistOutcomesSQL for round (distinct steps) and
