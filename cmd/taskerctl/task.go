@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tasker-systems/tasker-go/adapters/httpclient"
 	"github.com/tasker-systems/tasker-go/domain"
 )
@@ -92,12 +94,24 @@ func (c *cli) taskCreate(ctx context.Context, args []string) error {
 }
 
 func (c *cli) taskGet(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("task get")
+	return c.onTask(ctx, "task get", args, func(client *httpclient.Client, id uuid.UUID) error {
+		task, err := client.GetTask(ctx, id)
+		if err != nil {
+			return fmt.Errorf("get task %s: %w", id, err)
+		}
+		return c.printTask(task)
+	})
+}
+
+// onTask is the shape of the commands that take one task UUID: parse the
+// flags and the UUID (usage errors, exit 2), make a client, run.
+func (c *cli) onTask(ctx context.Context, name string, args []string, run func(*httpclient.Client, uuid.UUID) error) error {
+	fs := c.newFlagSet(name)
 	pos, err := c.parseCommand(fs, args, 1, 1, "UUID")
 	if err != nil {
 		return err
 	}
-	id, err := parseTaskUUID("task get", pos[0])
+	id, err := parseTaskUUID(name, pos[0])
 	if err != nil {
 		return err
 	}
@@ -106,11 +120,7 @@ func (c *cli) taskGet(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.CloseIdleConnections()
-	task, err := client.GetTask(ctx, id)
-	if err != nil {
-		return fmt.Errorf("get task %s: %w", id, err)
-	}
-	return c.printTask(task)
+	return run(client, id)
 }
 
 func (c *cli) taskList(ctx context.Context, args []string) error {
@@ -142,51 +152,27 @@ func (c *cli) taskList(ctx context.Context, args []string) error {
 }
 
 func (c *cli) taskCancel(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("task cancel")
-	pos, err := c.parseCommand(fs, args, 1, 1, "UUID")
-	if err != nil {
-		return err
-	}
-	id, err := parseTaskUUID("task cancel", pos[0])
-	if err != nil {
-		return err
-	}
-	client, err := c.newClient()
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	task, err := client.CancelTask(ctx, id)
-	if err != nil {
-		return fmt.Errorf("cancel task %s: %w", id, err)
-	}
-	if c.jsonOutput() {
-		return c.printJSON(task)
-	}
-	fmt.Fprintf(c.stdout, "task %s is %s\n", task.TaskUUID, task.Status)
-	return nil
+	return c.onTask(ctx, "task cancel", args, func(client *httpclient.Client, id uuid.UUID) error {
+		task, err := client.CancelTask(ctx, id)
+		if err != nil {
+			return fmt.Errorf("cancel task %s: %w", id, err)
+		}
+		if c.jsonOutput() {
+			return c.printJSON(task)
+		}
+		fmt.Fprintf(c.stdout, "task %s is %s\n", task.TaskUUID, task.Status)
+		return nil
+	})
 }
 
 func (c *cli) taskSteps(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("task steps")
-	pos, err := c.parseCommand(fs, args, 1, 1, "UUID")
-	if err != nil {
-		return err
-	}
-	id, err := parseTaskUUID("task steps", pos[0])
-	if err != nil {
-		return err
-	}
-	client, err := c.newClient()
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	steps, err := client.ListSteps(ctx, id)
-	if err != nil {
-		return fmt.Errorf("list steps of task %s: %w", id, err)
-	}
-	return c.printSteps(steps)
+	return c.onTask(ctx, "task steps", args, func(client *httpclient.Client, id uuid.UUID) error {
+		steps, err := client.ListSteps(ctx, id)
+		if err != nil {
+			return fmt.Errorf("list steps of task %s: %w", id, err)
+		}
+		return c.printSteps(steps)
+	})
 }
 
 func (c *cli) health(ctx context.Context, args []string) error {
