@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -28,12 +29,7 @@ func (s *Server) listSteps(c *gin.Context) {
 }
 
 func (s *Server) getStep(c *gin.Context) {
-	taskID, err := pathUUID(c, "task_uuid")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	stepID, err := pathUUID(c, "step_uuid")
+	taskID, stepID, err := stepPath(c)
 	if err != nil {
 		s.respondError(c, err)
 		return
@@ -46,6 +42,17 @@ func (s *Server) getStep(c *gin.Context) {
 	c.JSON(http.StatusOK, newStepResponse(st))
 }
 
+// stepPath reads the task and step UUIDs of a …/workflow_steps/{step_uuid} route.
+func stepPath(c *gin.Context) (taskID, stepID uuid.UUID, err error) {
+	if taskID, err = pathUUID(c, "task_uuid"); err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	if stepID, err = pathUUID(c, "step_uuid"); err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	return taskID, stepID, nil
+}
+
 // resolveRequest is the PATCH body of §7.5; every field is required.
 type resolveRequest struct {
 	ResolutionData json.RawMessage `json:"resolution_data"`
@@ -54,12 +61,7 @@ type resolveRequest struct {
 }
 
 func (s *Server) resolveStep(c *gin.Context) {
-	taskID, err := pathUUID(c, "task_uuid")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	stepID, err := pathUUID(c, "step_uuid")
+	taskID, stepID, err := stepPath(c)
 	if err != nil {
 		s.respondError(c, err)
 		return
