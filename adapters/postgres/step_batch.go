@@ -53,7 +53,9 @@ func (b stepBatch[R]) run(ctx context.Context, s *StepStore, reqs []R) {
 	}
 }
 
-// tx is BEGIN, the lock, the admitted requests' rounds, COMMIT.
+// tx is BEGIN, the lock, the admitted requests' rounds, COMMIT. The
+// statements are prepared before BEGIN: preparing takes a pool connection,
+// which a transaction holding one must not wait for.
 func (b stepBatch[R]) tx(ctx context.Context, s *StepStore, reqs []R) error {
 	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
 	if err != nil {

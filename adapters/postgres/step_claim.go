@@ -169,12 +169,6 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 		return ports.StepSnapshot{}, false, err
 	}
 	req := &claimReq{step: stepUUID, meta: string(meta), task: taskUUID, ns: namespace}
-	// Prepare outside any transaction: preparing takes a pool connection.
-	for _, q := range []string{lockStepsSQL, claimStepsSQL} {
-		if _, err := s.stmts.get(ctx, q); err != nil {
-			return ports.StepSnapshot{}, false, err
-		}
-	}
 	if err := s.claims.submit(ctx, req, s.claimBatch); err != nil {
 		return ports.StepSnapshot{}, false, err
 	}

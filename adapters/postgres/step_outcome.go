@@ -171,13 +171,6 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	if err != nil {
 		return false, err
 	}
-	// Prepare outside any transaction: preparing takes a pool connection.
-	if _, err := s.stmts.get(ctx, lockStepsSQL); err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
-	}
-	if _, err := s.stmts.get(ctx, persistOutcomesSQL); err != nil {
-		return false, fmt.Errorf("persist outcome of step %s: %w", o.StepUUID, err)
-	}
 	err = s.outcomes.submit(ctx, req, s.persistBatch)
 	if err == nil {
 		err = req.err
