@@ -121,3 +121,79 @@ type TaskCanceller interface {
 	// transition is a ConflictError; an unknown or foreign step NotFoundError.
 	ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ManualResolution) (FinalizationReport, error)
 }
+
+// TaskBatch is the work of one set-based orchestration transaction over
+// many tasks (contract §10.2 step 2, §10.3, §10.4): lock every task involved
+// in task_uuid order, read all their steps in one statement, record the
+// results' bookkeeping, finalize each task, enqueue the ready steps of the
+// tasks that stay active with one pgmq.send_batch per namespace queue, delete
+// the consumed messages, commit once. Each task ends exactly as if it had
+// been processed alone; the batch only shares the round trips and the commit
+// (and with it the serialised commit of a NOTIFY-issuing transaction).
+type TaskBatch struct {
+	// Queue is the queue the items' messages came from; their MsgIDs are
+	// deleted in the transaction. Empty when no item carries a message.
+	Queue string
+	// Results are completion messages (§10.3): each step's task is
+	// finalized and enqueued, after Bookkeeping recorded its backoff.
+	Results []ResultItem
+	// Tasks are tasks to finalize and enqueue: finalization requests, new
+	// tasks, enqueue-cycle candidates.
+	Tasks []TaskItem
+	// SkipLocked leaves a task that another transaction holds to that
+	// transaction instead of waiting for it (the enqueue cycle and the
+	// enqueue after creation: whoever holds the lock is doing the same work).
+	// Such tasks are reported in TaskBatchReport.Skipped.
+	SkipLocked bool
+	// Bookkeeping decides §10.3 step 3 for the step of a result, read under
+	// its task's lock. Nil records nothing.
+	Bookkeeping func(StepResultView) ResultBookkeeping
+}
+
+// ResultItem is one completion message of a TaskBatch.
+type ResultItem struct {
+	// MsgID is deleted in the batch when the step exists; 0 = no message.
+	MsgID    int64
+	StepUUID uuid.UUID
+}
+
+// TaskItem is one task of a TaskBatch.
+type TaskItem struct {
+	// MsgID is deleted in the batch when the task exists; 0 = no message.
+	MsgID    int64
+	TaskUUID uuid.UUID
+}
+
+// ResultBookkeeping is what result processing records for a step in error
+// (§10.3 step 3) before finalization evaluates it.
+type ResultBookkeeping struct {
+	// BackoffSeconds, when set, becomes backoff_request_seconds.
+	BackoffSeconds *int
+	// NotRetryable sets retryable = false: the handler said retrying cannot
+	// help (§9.2), so the step is permanently failed (D-e).
+	NotRetryable bool
+}
+
+// TaskBatchReport says what a TaskBatch did.
+type TaskBatchReport struct {
+	// Finalized has one entry per task the batch locked and evaluated, in
+	// task_uuid order; From == To when finalization changed nothing.
+	Finalized []FinalizationReport
+	// Enqueued has one entry per task whose steps the batch enqueued.
+	Enqueued []EnqueueReport
+	// UnknownResults are indexes into Results whose step does not exist
+	// (their messages were not deleted: archive them).
+	UnknownResults []int
+	// UnknownTasks are indexes into Tasks whose task does not exist.
+	UnknownTasks []int
+	// Skipped are tasks left to another transaction (SkipLocked only).
+	Skipped []uuid.UUID
+}
+
+// TaskBatchProcessor runs TaskBatches. A namespace queue that does not exist
+// yet is a *QueueMissingError with nothing written and nothing deleted: the
+// caller creates the queue outside the transaction (§4.1) and runs the batch
+// again.
+type TaskBatchProcessor interface {
+	ProcessTasks(ctx context.Context, b TaskBatch) (TaskBatchReport, error)
+}

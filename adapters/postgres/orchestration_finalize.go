@@ -87,74 +87,50 @@ WHERE ws.workflow_step_uuid = $1
 // lockTaskSQL takes the task row lock of finalization (§10.4).
 const lockTaskSQL = `SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE`
 
-// lockTaskDeleteSQL is lockTaskSQL that also deletes the consumed messages
-// $3 from queue $2 (§10.3 step 5 inside the finalization transaction), in the
-// same round trip. The delete is an InitPlan: it runs once, before the lock
-// is taken; a rollback restores the messages.
-const lockTaskDeleteSQL = `SELECT (SELECT COUNT(*) FROM pgmq.delete($2::text, $3::bigint[])) AS deleted
-FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE`
-
 // FinalizeTask implements ports.TaskFinalizer.
 func (s *OrchestrationStore) FinalizeTask(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
-	rep, _, err := s.finalize(ctx, taskUUID, false, ports.ConsumedMessages{})
+	rep, err := s.finalize(ctx, taskUUID)
 	if err != nil {
 		return rep, fmt.Errorf("finalize task %s: %w", taskUUID, err)
 	}
 	return rep, nil
 }
 
-// FinalizeAndEnqueue implements ports.TaskFinalizer: finalization and, for
-// a task that stays active, the enqueueing of its ready steps, in one
-// transaction with one task lock and one readiness evaluation (the result
-// processor's hot path, §10.2 step 3). It costs five round trips, BEGIN and
-// COMMIT included: lock the task (and delete the consumed messages), read it
-// (taskStepsSQL, which also locks the ready steps), one statement that
-// finalizes or enqueues.
+// FinalizeAndEnqueue implements ports.TaskFinalizer: a batch of one
+// (ProcessTasks) that waits for the task lock and deletes consumed in its
+// transaction. A missing task is a NotFoundError with nothing deleted.
 func (s *OrchestrationStore) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error) {
-	rep, enq, err := s.finalize(ctx, taskUUID, true, consumed)
-	if err != nil {
-		return rep, enq, fmt.Errorf("finalize and enqueue task %s: %w", taskUUID, err)
+	fin := ports.FinalizationReport{TaskUUID: taskUUID}
+	enq := ports.EnqueueReport{TaskUUID: taskUUID}
+	batch := ports.TaskBatch{Queue: consumed.Queue, Tasks: []ports.TaskItem{{TaskUUID: taskUUID}}}
+	for _, id := range consumed.MsgIDs {
+		batch.Tasks = append(batch.Tasks, ports.TaskItem{TaskUUID: taskUUID, MsgID: id})
 	}
-	return rep, enq, nil
+	rep, err := s.ProcessTasks(ctx, batch)
+	if err == nil && len(rep.UnknownTasks) > 0 {
+		err = &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
+	}
+	if len(rep.Finalized) > 0 {
+		fin = rep.Finalized[0]
+	}
+	if err != nil {
+		return fin, enq, fmt.Errorf("finalize and enqueue task %s: %w", taskUUID, err)
+	}
+	if len(rep.Enqueued) > 0 {
+		enq = rep.Enqueued[0]
+	}
+	return fin, enq, nil
 }
 
-// finalize runs finalization, and with enqueue the enqueueing of a task
-// that stays active, in one transaction that also deletes consumed.
-func (s *OrchestrationStore) finalize(ctx context.Context, taskUUID uuid.UUID, enqueue bool, consumed ports.ConsumedMessages) (ports.FinalizationReport, ports.EnqueueReport, error) {
+// finalize runs finalization in one transaction holding the task row lock.
+func (s *OrchestrationStore) finalize(ctx context.Context, taskUUID uuid.UUID) (ports.FinalizationReport, error) {
 	rep := ports.FinalizationReport{TaskUUID: taskUUID}
-	enq := ports.EnqueueReport{TaskUUID: taskUUID}
-	lockQuery, lockArgs := lockTaskSQL, []any{taskUUID}
-	if len(consumed.MsgIDs) > 0 {
-		lockQuery, lockArgs = lockTaskDeleteSQL, []any{taskUUID, consumed.Queue, pq.Array(consumed.MsgIDs)}
-	}
-	lockSt, err := s.stmts.get(ctx, lockQuery)
-	if err != nil {
-		return rep, enq, err
-	}
-	readSt, err := s.stmts.get(ctx, taskStepsSQL(enqueue))
-	if err != nil {
-		return rep, enq, err
-	}
-	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var one int
-		if err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, lockArgs...).Scan(&one); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return &ports.NotFoundError{What: fmt.Sprintf("Task not found: %s", taskUUID)}
-			}
-			return fmt.Errorf("lock task: %w", err)
-		}
-		snap, err := s.readTask(ctx, tx, readSt, taskUUID)
-		if err != nil {
-			return err
-		}
-		rep, err = s.finalizeLocked(ctx, tx, taskUUID, snap)
-		if err != nil || !enqueue || rep.To != rep.From || (rep.To != domain.TaskPending && rep.To != domain.TaskInProgress) {
-			return err
-		}
-		enq, err = s.enqueueLocked(ctx, tx, taskUUID, snap)
+	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var err error
+		rep, err = s.finalizeLockedTask(ctx, tx, taskUUID)
 		return err
 	})
-	return rep, enq, err
+	return rep, err
 }
 
 // finalizeLockedTask is §10.4 inside tx: lock the task row, read it and its

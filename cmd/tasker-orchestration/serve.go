@@ -85,8 +85,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	query := postgres.NewTaskQuery(db)
 	templates := postgres.NewTemplateStore(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, log) // nil: every queue
-	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Steps: orch,
-		Finalizer: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
+	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Batches: orch,
+		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,

@@ -82,7 +82,7 @@ func StartOrchestrator(t testing.TB, db *sqlx.DB, url string) *Orchestrator {
 	require.NoError(t, err)
 	svc := service.New(service.Config{Environment: environment}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,
-		Steps: orch, Finalizer: orch, Canceller: orch, Queue: pgmq.New(db),
+		Batches: orch, Canceller: orch, Queue: pgmq.New(db),
 		Notifier: listener,
 	})
 	api := web.New(web.Config{}, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query})

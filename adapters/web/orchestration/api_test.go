@@ -73,7 +73,7 @@ func setup(t *testing.T, cfg web.Config) apiFixture {
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return service.OwnedQueues }, nil)
 	svc := service.New(service.Config{Environment: "test"}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,
-		Steps: orch, Finalizer: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics,
+		Batches: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics,
 	})
 	s := web.New(cfg, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
 		Metrics: metrics.Handler()})

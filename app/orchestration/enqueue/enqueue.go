@@ -1,9 +1,9 @@
-// Package enqueue runs the orchestration's enqueue cycle (contract §10.2):
-// every cycle interval it asks the store to enqueue the ready steps of up to
-// tasks_per_cycle candidate tasks, and it enqueues single tasks on demand
-// right after task creation and after each processed result. Backoff
-// expiries are only noticed by the periodic cycle, which is why it runs even
-// when triggers do most of the work.
+// Package enqueue runs the orchestration's enqueue work (contract §10.2):
+// the set-based task batches that finalize tasks and enqueue their ready
+// steps (ProcessBatch, also used by result processing), the enqueue of new
+// tasks right after their creation (Trigger), coalesced into shared batches,
+// and the periodic cycle. Backoff expiries are only noticed by the periodic
+// cycle, which is why it runs even when triggers do most of the work.
 package enqueue
 
 import (
@@ -26,8 +26,10 @@ const (
 	// DefaultTriggerBuffer bounds pending on-demand triggers. When it is full
 	// a trigger is dropped: the periodic cycle picks the task up anyway.
 	DefaultTriggerBuffer = 1024
-	// DefaultConcurrency is how many tasks are enqueued at the same time.
-	DefaultConcurrency = 4
+	// DefaultConcurrency is how many trigger batches run at the same time.
+	DefaultConcurrency = 2
+	// DefaultMaxBatch caps the tasks of one trigger batch.
+	DefaultMaxBatch = 200
 )
 
 // Config tunes the enqueuer.
@@ -42,14 +44,15 @@ type Config struct {
 	TasksPerCycle int
 	// TriggerBuffer bounds the on-demand trigger queue.
 	TriggerBuffer int
-	// Concurrency is how many per-task enqueue transactions run at the same
-	// time, for triggers and for the candidates of one cycle. Each is a
-	// handful of round trips and a commit that waits for the WAL flush, so
-	// one at a time capped a burst of new tasks at the rate of serial
-	// commits (about 150 tasks/s on 2 cores) while the worker sat idle.
-	// Tasks never share a transaction and each holds its own task row lock
-	// (SKIP LOCKED), so running them side by side cannot double-enqueue.
+	// Concurrency is how many trigger batches run at the same time. A
+	// batch takes every trigger waiting when it starts (up to MaxBatch), so
+	// batches grow with the rate of task creation and a lone task waits for
+	// nothing; two let one batch gather while the other commits. Each task
+	// is locked SKIP LOCKED, so overlapping batches cannot double-enqueue.
 	Concurrency int
+	// MaxBatch caps the tasks of one trigger batch, which bounds how long
+	// its row locks are held.
+	MaxBatch int
 }
 
 func (c Config) withDefaults() Config {
@@ -65,6 +68,9 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
 	return c
 }
 
@@ -77,15 +83,16 @@ type QueueCreator interface {
 type Service struct {
 	cfg      Config
 	store    ports.StepEnqueuer
-	final    ports.TaskFinalizer
+	batches  ports.TaskBatchProcessor
 	queues   QueueCreator
 	metrics  ports.OrchestrationMetrics
 	log      *zap.Logger
 	triggers chan uuid.UUID
 }
 
-// New returns an enqueuer. final serves FinalizeAndEnqueue; metrics and log may be nil.
-func New(cfg Config, store ports.StepEnqueuer, final ports.TaskFinalizer, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Service {
+// New returns an enqueuer. store serves the cycle's candidate scan, batches
+// runs the task batches; metrics and log may be nil.
+func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Service {
 	cfg = cfg.withDefaults()
 	if metrics == nil {
 		metrics = ports.NopOrchestrationMetrics{}
@@ -93,7 +100,7 @@ func New(cfg Config, store ports.StepEnqueuer, final ports.TaskFinalizer, queues
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Service{cfg: cfg, store: store, final: final, queues: queues, metrics: metrics, log: log,
+	return &Service{cfg: cfg, store: store, batches: batches, queues: queues, metrics: metrics, log: log,
 		triggers: make(chan uuid.UUID, cfg.TriggerBuffer)}
 }
 
@@ -108,10 +115,10 @@ func (s *Service) Trigger(taskUUID uuid.UUID) bool {
 	}
 }
 
-// Run serves triggers (Concurrency at a time) and runs the periodic cycle
-// until ctx ends. Each unit of work runs on a context detached from ctx, so
-// shutdown never aborts a transaction half way: Run returns after the
-// current units commit.
+// Run serves triggers (Concurrency batches at a time) and runs the
+// periodic cycle until ctx ends. Each unit of work runs on a context
+// detached from ctx, so shutdown never aborts a transaction half way: Run
+// returns after the current units commit.
 func (s *Service) Run(ctx context.Context) error {
 	work := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
@@ -124,9 +131,7 @@ func (s *Service) Run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case id := <-s.triggers:
-					if _, err := s.EnqueueTask(work, id); err != nil {
-						s.log.Warn("enqueue triggered task", zap.Stringer("task_uuid", id), zap.Error(err))
-					}
+					s.enqueueBatch(work, s.gather(id))
 				}
 			}
 		}()
@@ -146,85 +151,91 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// gather returns first plus every trigger already waiting, up to MaxBatch.
+func (s *Service) gather(first uuid.UUID) []uuid.UUID {
+	ids := []uuid.UUID{first}
+	for len(ids) < s.cfg.MaxBatch {
+		select {
+		case id := <-s.triggers:
+			ids = append(ids, id)
+		default:
+			return ids
+		}
+	}
+	return ids
+}
+
+// enqueueBatch finalizes and enqueues ids in one batch (SKIP LOCKED: a
+// task another transaction holds is being processed by it) and returns how
+// many steps it enqueued.
+func (s *Service) enqueueBatch(ctx context.Context, ids []uuid.UUID) (int, error) {
+	b := ports.TaskBatch{Tasks: make([]ports.TaskItem, len(ids)), SkipLocked: true}
+	for i, id := range ids {
+		b.Tasks[i] = ports.TaskItem{TaskUUID: id}
+	}
+	rep, err := s.ProcessBatch(ctx, b)
+	if err != nil {
+		s.log.Warn("enqueue tasks", zap.Int("tasks", len(ids)), zap.Error(err))
+		return 0, err
+	}
+	n := 0
+	for _, e := range rep.Enqueued {
+		n += e.StepsEnqueued
+	}
+	return n, nil
+}
+
 // RunCycle scans once for up to TasksPerCycle candidate tasks and enqueues
-// each in its own transaction, Concurrency at a time; it returns how many
-// steps it enqueued and the errors of the tasks that failed.
+// them in one batch; it returns how many steps it enqueued.
 func (s *Service) RunCycle(ctx context.Context) (int, error) {
 	start := time.Now()
 	defer func() { s.metrics.EnqueueCycle(time.Since(start)) }()
 	ids, err := s.store.CandidateTasks(ctx, s.cfg.ClaimerID, s.cfg.TasksPerCycle)
-	if err != nil {
+	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	var (
-		mu    sync.Mutex
-		total int
-		errs  []error
-		wg    sync.WaitGroup
-	)
-	sem := make(chan struct{}, s.cfg.Concurrency)
-	for _, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			n, err := s.EnqueueTask(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			total += n
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}()
-	}
-	wg.Wait()
-	return total, errors.Join(errs...)
+	return s.enqueueBatch(ctx, ids)
 }
 
 // EnqueueTask enqueues the ready steps of one task now and returns how many
 // it enqueued (0 when another instance holds the task or nothing is ready).
 func (s *Service) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, error) {
-	rep, _, err := s.withQueue(ctx, func() (ports.EnqueueReport, bool, error) {
-		return s.store.EnqueueTask(ctx, taskUUID)
-	})
-	if err != nil {
-		return 0, err
-	}
-	s.record(rep)
-	return rep.StepsEnqueued, nil
+	return s.enqueueBatch(ctx, []uuid.UUID{taskUUID})
 }
 
-// FinalizeAndEnqueue evaluates finalization of the task (§10.4) and, if it
-// stays active, enqueues its ready steps in the same transaction (§10.2 step
-// 3), which also deletes consumed.
-func (s *Service) FinalizeAndEnqueue(ctx context.Context, taskUUID uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, error) {
-	var fin ports.FinalizationReport
-	rep, _, err := s.withQueue(ctx, func() (ports.EnqueueReport, bool, error) {
-		var enq ports.EnqueueReport
-		var err error
-		fin, enq, err = s.final.FinalizeAndEnqueue(ctx, taskUUID, consumed)
-		return enq, true, err
-	})
-	if err != nil {
-		return fin, err
-	}
-	s.record(rep)
-	return fin, nil
-}
-
-// withQueue runs fn; if the namespace queue is missing it creates the queue
-// (outside the transaction, §4.1) and runs fn once more.
-func (s *Service) withQueue(ctx context.Context, fn func() (ports.EnqueueReport, bool, error)) (ports.EnqueueReport, bool, error) {
-	rep, found, err := fn()
+// ProcessBatch runs a task batch (ports.TaskBatch). When a namespace queue
+// is missing it creates the queue outside the transaction (§4.1) and runs
+// the batch once more; one other failure (a deadlock with a worker's step
+// locks, a dropped connection) is retried once, since the batch carries many
+// tasks whose messages would otherwise wait out their visibility timeout.
+// It counts what the batch enqueued and finalized.
+func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
+	rep, err := s.batches.ProcessTasks(ctx, b)
 	var missing *ports.QueueMissingError
-	if !errors.As(err, &missing) {
-		return rep, found, err
+	if errors.As(err, &missing) {
+		if cerr := s.queues.CreateQueue(ctx, missing.Queue); cerr != nil {
+			return rep, fmt.Errorf("create queue %s: %w", missing.Queue, cerr)
+		}
+		s.log.Info("created namespace queue", zap.String("queue", missing.Queue))
+		rep, err = s.batches.ProcessTasks(ctx, b)
 	}
-	if err := s.queues.CreateQueue(ctx, missing.Queue); err != nil {
-		return rep, found, fmt.Errorf("create queue %s: %w", missing.Queue, err)
+	if err != nil && !errors.As(err, &missing) && ctx.Err() == nil {
+		s.log.Debug("task batch failed; retrying once", zap.Error(err))
+		rep, err = s.batches.ProcessTasks(ctx, b)
 	}
-	s.log.Info("created namespace queue", zap.String("queue", missing.Queue))
-	return fn()
+	if err != nil {
+		return rep, err
+	}
+	for _, e := range rep.Enqueued {
+		s.record(e)
+	}
+	for _, f := range rep.Finalized {
+		if f.To != f.From {
+			s.metrics.TaskFinalized(f.To)
+			s.log.Info("task finalized", zap.Stringer("task_uuid", f.TaskUUID), zap.String("state", string(f.To)))
+		}
+	}
+	return rep, nil
 }
 
 func (s *Service) record(rep ports.EnqueueReport) {

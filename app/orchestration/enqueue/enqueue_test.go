@@ -36,25 +36,43 @@ func (q *queues) CreateQueue(_ context.Context, name string) error {
 
 type fixture struct {
 	store   *mocks.StepEnqueuer
-	final   *mocks.TaskFinalizer
+	batches *mocks.TaskBatchProcessor
 	queues  *queues
 	metrics *mocks.OrchestrationMetrics
 	svc     *enqueue.Service
 }
 
 func setup(t *testing.T, cfg enqueue.Config) fixture {
-	f := fixture{store: mocks.NewStepEnqueuer(t), final: mocks.NewTaskFinalizer(t), queues: &queues{},
+	f := fixture{store: mocks.NewStepEnqueuer(t), batches: mocks.NewTaskBatchProcessor(t), queues: &queues{},
 		metrics: mocks.NewOrchestrationMetrics(t)}
-	f.svc = enqueue.New(cfg, f.store, f.final, f.queues, f.metrics, nil)
+	f.svc = enqueue.New(cfg, f.store, f.batches, f.queues, f.metrics, nil)
 	return f
 }
 
-func TestRunCycleEnqueuesEachCandidate(t *testing.T) {
+// tasksBatch matches a SKIP LOCKED batch of exactly ids.
+func tasksBatch(ids ...uuid.UUID) any {
+	return mock.MatchedBy(func(b ports.TaskBatch) bool {
+		if !b.SkipLocked || len(b.Tasks) != len(ids) {
+			return false
+		}
+		for i, id := range ids {
+			if b.Tasks[i].TaskUUID != id || b.Tasks[i].MsgID != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestRunCycleEnqueuesTheCandidatesInOneBatch(t *testing.T) {
 	f := setup(t, enqueue.Config{ClaimerID: "me", TasksPerCycle: 5})
 	a, b := uuid.New(), uuid.New()
 	f.store.EXPECT().CandidateTasks(mock.Anything, "me", 5).Return([]uuid.UUID{a, b}, nil).Once()
-	f.store.EXPECT().EnqueueTask(mock.Anything, a).Return(ports.EnqueueReport{TaskUUID: a, Namespace: "ns", StepsEnqueued: 2}, true, nil).Once()
-	f.store.EXPECT().EnqueueTask(mock.Anything, b).Return(ports.EnqueueReport{TaskUUID: b}, false, nil).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(a, b)).Return(ports.TaskBatchReport{
+		Finalized: []ports.FinalizationReport{{TaskUUID: a, From: domain.TaskInProgress, To: domain.TaskInProgress},
+			{TaskUUID: b, From: domain.TaskInProgress, To: domain.TaskInProgress}},
+		Enqueued: []ports.EnqueueReport{{TaskUUID: a, Namespace: "ns", StepsEnqueued: 2}},
+	}, nil).Once()
 	f.metrics.EXPECT().StepsEnqueued("ns", 2).Once()
 	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
 	n, err := f.svc.RunCycle(context.Background())
@@ -72,16 +90,17 @@ func TestRunCycleReturnsStoreErrors(t *testing.T) {
 
 	id := uuid.New()
 	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, mock.Anything).Return([]uuid.UUID{id}, nil).Once()
-	f.store.EXPECT().EnqueueTask(mock.Anything, id).Return(ports.EnqueueReport{}, false, boom).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(id)).Return(ports.TaskBatchReport{}, boom).Twice()
 	_, err = f.svc.RunCycle(context.Background())
-	require.ErrorIs(t, err, boom)
+	require.ErrorIs(t, err, boom, "retried once, then returned")
 }
 
-func TestEnqueueTaskCreatesMissingQueueOutsideTheTransactionAndRetries(t *testing.T) {
+func TestProcessBatchCreatesMissingQueueOutsideTheTransactionAndRetries(t *testing.T) {
 	f := setup(t, enqueue.Config{})
 	id := uuid.New()
-	f.store.EXPECT().EnqueueTask(mock.Anything, id).Return(ports.EnqueueReport{}, false, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
-	f.store.EXPECT().EnqueueTask(mock.Anything, id).Return(ports.EnqueueReport{TaskUUID: id, Namespace: "ns", StepsEnqueued: 1}, true, nil).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(id)).Return(ports.TaskBatchReport{}, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(id)).Return(ports.TaskBatchReport{
+		Enqueued: []ports.EnqueueReport{{TaskUUID: id, Namespace: "ns", StepsEnqueued: 1}}}, nil).Once()
 	f.metrics.EXPECT().StepsEnqueued("ns", 1).Once()
 	n, err := f.svc.EnqueueTask(context.Background(), id)
 	require.NoError(t, err)
@@ -89,28 +108,25 @@ func TestEnqueueTaskCreatesMissingQueueOutsideTheTransactionAndRetries(t *testin
 	require.Equal(t, []string{"ns_queue"}, f.queues.created)
 }
 
-func TestEnqueueTaskQueueCreationFails(t *testing.T) {
+func TestProcessBatchQueueCreationFails(t *testing.T) {
 	f := setup(t, enqueue.Config{})
 	f.queues.err = errors.New("permission denied")
-	f.store.EXPECT().EnqueueTask(mock.Anything, mock.Anything).Return(ports.EnqueueReport{}, false, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, mock.Anything).Return(ports.TaskBatchReport{}, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
 	_, err := f.svc.EnqueueTask(context.Background(), uuid.New())
 	require.ErrorIs(t, err, f.queues.err)
 }
 
-func TestFinalizeAndEnqueue(t *testing.T) {
+func TestProcessBatchCountsFinalizedTasksAndRetriesAFailureOnce(t *testing.T) {
 	f := setup(t, enqueue.Config{})
 	id := uuid.New()
-	fin := ports.FinalizationReport{TaskUUID: id, From: domain.TaskInProgress, To: domain.TaskInProgress}
-	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id, ports.ConsumedMessages{}).Return(fin, ports.EnqueueReport{Namespace: "ns", StepsEnqueued: 3}, nil).Once()
-	f.metrics.EXPECT().StepsEnqueued("ns", 3).Once()
-	got, err := f.svc.FinalizeAndEnqueue(context.Background(), id, ports.ConsumedMessages{})
+	b := ports.TaskBatch{Queue: "q", Tasks: []ports.TaskItem{{TaskUUID: id, MsgID: 7}}}
+	rep := ports.TaskBatchReport{Finalized: []ports.FinalizationReport{{TaskUUID: id, From: domain.TaskInProgress, To: domain.TaskComplete}}}
+	f.batches.EXPECT().ProcessTasks(mock.Anything, b).Return(ports.TaskBatchReport{}, errors.New("deadlock detected")).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, b).Return(rep, nil).Once()
+	f.metrics.EXPECT().TaskFinalized(domain.TaskComplete).Once()
+	got, err := f.svc.ProcessBatch(context.Background(), b)
 	require.NoError(t, err)
-	require.Equal(t, fin, got)
-
-	boom := errors.New("deadlock")
-	f.final.EXPECT().FinalizeAndEnqueue(mock.Anything, id, ports.ConsumedMessages{}).Return(ports.FinalizationReport{}, ports.EnqueueReport{}, boom).Once()
-	_, err = f.svc.FinalizeAndEnqueue(context.Background(), id, ports.ConsumedMessages{})
-	require.ErrorIs(t, err, boom)
+	require.Equal(t, rep, got)
 }
 
 func TestTriggerIsNonBlockingWhenTheBufferIsFull(t *testing.T) {
@@ -123,10 +139,14 @@ func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
 	f := setup(t, enqueue.Config{CycleInterval: 5 * time.Millisecond})
 	id := uuid.New()
 	triggered := make(chan struct{})
-	f.store.EXPECT().EnqueueTask(mock.Anything, id).RunAndReturn(func(context.Context, uuid.UUID) (ports.EnqueueReport, bool, error) {
-		close(triggered)
-		return ports.EnqueueReport{}, false, errors.New("logged, not fatal")
-	}).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(id)).RunAndReturn(func(context.Context, ports.TaskBatch) (ports.TaskBatchReport, error) {
+		select {
+		case <-triggered:
+		default:
+			close(triggered)
+		}
+		return ports.TaskBatchReport{}, errors.New("logged, not fatal")
+	}).Times(2)
 	cycled := make(chan struct{}, 100)
 	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, mock.Anything).
 		RunAndReturn(func(context.Context, string, int) ([]uuid.UUID, error) {
@@ -144,52 +164,32 @@ func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-// rendezvous makes two EnqueueTask calls wait for each other: each returns
-// only once both have started, so a caller that runs them one at a time
-// fails (after a generous guard, never a timing assertion). The returned
-// channel is closed when both have returned.
-func rendezvous(t *testing.T, f fixture, a, b uuid.UUID) <-chan struct{} {
-	var started, returned sync.WaitGroup
-	started.Add(2)
-	returned.Add(2)
-	both, done := make(chan struct{}), make(chan struct{})
-	go func() { started.Wait(); close(both) }()
-	go func() { returned.Wait(); close(done) }()
-	wait := func(context.Context, uuid.UUID) (ports.EnqueueReport, bool, error) {
-		defer returned.Done()
-		started.Done()
-		select {
-		case <-both:
-		case <-time.After(10 * time.Second):
-			t.Error("the other task was not enqueued while this one was in its transaction")
-		}
-		return ports.EnqueueReport{}, false, nil
-	}
-	f.store.EXPECT().EnqueueTask(mock.Anything, a).RunAndReturn(wait).Once()
-	f.store.EXPECT().EnqueueTask(mock.Anything, b).RunAndReturn(wait).Once()
-	return done
-}
-
-func TestRunCycleEnqueuesCandidatesConcurrently(t *testing.T) {
-	f := setup(t, enqueue.Config{ClaimerID: "me", Concurrency: 2})
-	a, b := uuid.New(), uuid.New()
-	f.store.EXPECT().CandidateTasks(mock.Anything, "me", enqueue.DefaultTasksPerCycle).Return([]uuid.UUID{a, b}, nil).Once()
-	rendezvous(t, f, a, b)
-	f.metrics.EXPECT().EnqueueCycle(mock.Anything).Once()
-	_, err := f.svc.RunCycle(context.Background())
-	require.NoError(t, err)
-}
-
-func TestRunServesTriggersConcurrently(t *testing.T) {
-	f := setup(t, enqueue.Config{CycleInterval: time.Hour, Concurrency: 2})
-	a, b := uuid.New(), uuid.New()
-	returned := rendezvous(t, f, a, b)
+// TestTriggersWaitingTogetherShareOneBatch: triggers that queue up while a
+// batch runs are enqueued together by the next batch (group commit), not
+// one transaction each.
+func TestTriggersWaitingTogetherShareOneBatch(t *testing.T) {
+	f := setup(t, enqueue.Config{CycleInterval: time.Hour, Concurrency: 1})
+	first, a, b, c := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(first)).RunAndReturn(func(context.Context, ports.TaskBatch) (ports.TaskBatchReport, error) {
+		close(started)
+		<-release
+		return ports.TaskBatchReport{}, nil
+	}).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(a, b, c)).RunAndReturn(func(context.Context, ports.TaskBatch) (ports.TaskBatchReport, error) {
+		close(done)
+		return ports.TaskBatchReport{}, nil
+	}).Once()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- f.svc.Run(ctx) }()
-	require.True(t, f.svc.Trigger(a))
-	require.True(t, f.svc.Trigger(b))
-	<-returned
+	stopped := make(chan error)
+	go func() { stopped <- f.svc.Run(ctx) }()
+	require.True(t, f.svc.Trigger(first))
+	<-started
+	for _, id := range []uuid.UUID{a, b, c} {
+		require.True(t, f.svc.Trigger(id))
+	}
+	close(release)
+	<-done
 	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, <-stopped)
 }

@@ -3,7 +3,9 @@
 // bookkeeping, finalization, immediate re-enqueue), task requests on
 // orchestration_task_requests and finalization requests on
 // orchestration_task_finalizations. Each queue is read in batches on every
-// wake-up notification and on a polling fallback.
+// wake-up notification and on a polling fallback, and each batch of step
+// results or finalization requests is processed as one set-based
+// transaction across its tasks (ports.TaskBatch).
 package result
 
 import (
@@ -25,24 +27,32 @@ const (
 	DefaultBatchSize                = 10
 	DefaultVisibilityTimeoutSeconds = 30
 	DefaultMaxBackoffSeconds        = 300
-	DefaultConcurrency              = 4
+	DefaultConcurrency              = 2
+	DefaultMaxBatchSize             = 200
 )
 
 // Config tunes the consumers and the backoff policy.
 type Config struct {
 	// PollInterval is the polling fallback; notifications are only hints.
 	PollInterval time.Duration
-	// BatchSize is the qty of each pgmq.read.
+	// BatchSize is the qty of a pgmq.read when the queue is quiet (§4.7).
 	BatchSize int
+	// MaxBatchSize caps the qty of a read, and so the messages of one
+	// transaction, when the queue is busy: while a read comes back full the
+	// next one asks for twice as many, so batches grow with the load (one
+	// commit, and one serialised NOTIFY commit, per batch instead of per
+	// task) and shrink back to BatchSize when the queue drains.
+	MaxBatchSize int
 	// VisibilityTimeoutSeconds hides a message being processed; if the
 	// process dies it is redelivered after this long (processing is idempotent).
 	VisibilityTimeoutSeconds int
 	// MaxBackoffSeconds caps backoff_request_seconds (300 per §10.3).
 	MaxBackoffSeconds int
-	// Concurrency is how many messages of one batch are handled in
-	// parallel. Handling is idempotent and every transaction locks the task
-	// row, so results of one task processed together stay correct; a skipped
-	// enqueue (row locked by a sibling) is redone by that sibling or the cycle.
+	// Concurrency is how many consumers read each queue: one reads and
+	// processes its batch while another commits. Batches lock their tasks in
+	// task_uuid order, so concurrent batches wait for each other on a shared
+	// task but never deadlock; task requests of one batch are also created
+	// this many at a time.
 	Concurrency int
 	// Jitter adds ±10 % to exponential backoff so that many steps failing
 	// together do not retry in lock step. Keep it off in tests.
@@ -65,6 +75,10 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.MaxBatchSize <= 0 {
+		c.MaxBatchSize = DefaultMaxBatchSize
+	}
+	c.MaxBatchSize = max(c.MaxBatchSize, c.BatchSize)
 	return c
 }
 
@@ -78,13 +92,13 @@ const (
 	dispDeleted                    // processed and deleted by the processing transaction
 )
 
-// handler processes one message body.
-type handler func(ctx context.Context, body []byte) disposition
+// batchHandler processes one batch read from a queue.
+type batchHandler func(ctx context.Context, queue string, msgs []ports.QueueMessage)
 
 // consumeLoop drains queue on every wake-up and poll tick until ctx ends.
-// Work runs on a context detached from ctx, so a message being processed at
-// shutdown finishes its transactions before the loop returns.
-func (p *Processor) consumeLoop(ctx context.Context, queue string, wake <-chan struct{}, h handler) {
+// Work runs on a context detached from ctx, so a batch being processed at
+// shutdown finishes its transaction before the loop returns.
+func (p *Processor) consumeLoop(ctx context.Context, queue string, wake <-chan struct{}, h batchHandler) {
 	ticker := time.NewTicker(p.cfg.PollInterval)
 	defer ticker.Stop()
 	work := context.WithoutCancel(ctx)
@@ -99,22 +113,23 @@ func (p *Processor) consumeLoop(ctx context.Context, queue string, wake <-chan s
 	}
 }
 
-// drain reads batches until the queue has no visible message or ctx ends.
-func (p *Processor) drain(ctx, work context.Context, queue string, h handler) {
+// drain reads and processes batches until the queue has no visible message
+// or ctx ends. A full read doubles the next read's qty (up to MaxBatchSize).
+func (p *Processor) drain(ctx, work context.Context, queue string, h batchHandler) {
+	qty := p.cfg.BatchSize
 	for ctx.Err() == nil {
-		msgs, err := p.queue.Read(work, queue, p.cfg.VisibilityTimeoutSeconds, p.cfg.BatchSize)
+		msgs, err := p.queue.Read(work, queue, p.cfg.VisibilityTimeoutSeconds, qty)
 		if err != nil {
 			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
 			return
 		}
-		if queue == domain.QueueStepResults {
-			p.processStepResults(work, queue, msgs)
-		} else {
-			p.parallel(len(msgs), func(i int) { p.settle(work, queue, msgs[i], h(work, msgs[i].Message)) })
+		if len(msgs) > 0 {
+			h(work, queue, msgs)
 		}
-		if len(msgs) < p.cfg.BatchSize {
+		if len(msgs) < qty {
 			return
 		}
+		qty = min(qty*2, p.cfg.MaxBatchSize)
 	}
 }
 
@@ -138,65 +153,113 @@ func (p *Processor) parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// processStepResults handles one batch of completion messages. Messages
-// are grouped by the task_uuid they carry and the groups run in parallel;
-// within a group the §10.3 bookkeeping runs per message, then finalization
-// (and enqueue) once per task, then each message is settled with its task's
-// outcome. Sibling steps finishing together (the branches of a diamond) thus
-// cost one task transaction instead of one each, and their finalizers do not
-// queue on the same task row lock; a group of one is exactly the per-message
-// path. The carried task_uuid only groups: the task finalized is the step's.
+// processStepResults handles one batch of completion messages (§10.3) as
+// one task batch: every task of the batch is locked, its results' backoff
+// recorded, finalized and enqueued, and the messages deleted, in one
+// transaction. Unparseable messages and messages of unknown steps are
+// archived; when the batch fails the messages stay and are redelivered after
+// the visibility timeout (processing is idempotent).
 func (p *Processor) processStepResults(ctx context.Context, queue string, msgs []ports.QueueMessage) {
-	var groups [][]ports.QueueMessage
-	byTask := map[uuid.UUID]int{}
+	b := ports.TaskBatch{Queue: queue, Bookkeeping: p.bookkeeping}
+	var items []ports.QueueMessage
 	for _, m := range msgs {
-		var hint struct {
-			TaskUUID uuid.UUID `json:"task_uuid"`
-		}
-		if json.Unmarshal(m.Message, &hint) != nil || hint.TaskUUID == uuid.Nil {
-			groups = append(groups, []ports.QueueMessage{m})
+		var msg domain.SimpleStepMessage
+		if err := json.Unmarshal(m.Message, &msg); err != nil || msg.StepUUID == uuid.Nil {
+			p.log.Error("unparseable step result message; archiving", zap.ByteString("message", m.Message))
+			p.settle(ctx, queue, m, dispArchive)
 			continue
 		}
-		if g, ok := byTask[hint.TaskUUID]; ok {
-			groups[g] = append(groups[g], m)
-			continue
-		}
-		byTask[hint.TaskUUID] = len(groups)
-		groups = append(groups, []ports.QueueMessage{m})
+		b.Results = append(b.Results, ports.ResultItem{MsgID: m.MsgID, StepUUID: msg.StepUUID})
+		items = append(items, m)
 	}
-	p.parallel(len(groups), func(i int) { p.processStepResultGroup(ctx, queue, groups[i]) })
+	if len(items) == 0 {
+		return
+	}
+	rep, err := p.batches.ProcessBatch(ctx, b)
+	if err != nil {
+		p.log.Warn("process step results", zap.Int("messages", len(items)), zap.Error(err))
+		p.settleAll(ctx, queue, items, dispLeave)
+		return
+	}
+	ds := make([]disposition, len(items))
+	for i := range ds {
+		ds[i] = dispDeleted
+	}
+	for _, i := range rep.UnknownResults {
+		p.log.Error("step result for unknown step; archiving", zap.Stringer("step_uuid", b.Results[i].StepUUID))
+		ds[i] = dispArchive
+	}
+	for i, m := range items {
+		p.settle(ctx, queue, m, ds[i])
+	}
 }
 
-// processStepResultGroup is processStepResults for the messages of one task.
-// The messages that wait for a task's finalization are deleted by its
-// finalization transaction (§10.3 step 5): no delete statement, and no commit
-// of its own, per message.
-func (p *Processor) processStepResultGroup(ctx context.Context, queue string, msgs []ports.QueueMessage) {
-	ds := make([]disposition, len(msgs))
-	tasks := make([]uuid.UUID, len(msgs))
-	consumed := map[uuid.UUID][]int64{}
-	for i, m := range msgs {
-		var finalize bool
-		tasks[i], ds[i], finalize = p.recordStepResult(ctx, m.Message)
-		if finalize {
-			consumed[tasks[i]] = append(consumed[tasks[i]], m.MsgID)
-		} else {
-			tasks[i] = uuid.Nil
+// processFinalizations handles one batch of finalization requests (§4.5)
+// as one task batch; requests for unknown tasks are archived.
+func (p *Processor) processFinalizations(ctx context.Context, queue string, msgs []ports.QueueMessage) {
+	b := ports.TaskBatch{Queue: queue}
+	var items []ports.QueueMessage
+	for _, m := range msgs {
+		var msg struct {
+			TaskUUID uuid.UUID `json:"task_uuid"`
 		}
+		if err := json.Unmarshal(m.Message, &msg); err != nil || msg.TaskUUID == uuid.Nil {
+			p.log.Error("unparseable finalization request; archiving", zap.ByteString("message", m.Message))
+			p.settle(ctx, queue, m, dispArchive)
+			continue
+		}
+		b.Tasks = append(b.Tasks, ports.TaskItem{MsgID: m.MsgID, TaskUUID: msg.TaskUUID})
+		items = append(items, m)
 	}
-	finalized := make(map[uuid.UUID]disposition, len(consumed))
-	for task, ids := range consumed {
-		d := p.finalizeAndEnqueue(ctx, task, ports.ConsumedMessages{Queue: queue, MsgIDs: ids})
-		if d == dispDelete {
-			d = dispDeleted
-		}
-		finalized[task] = d
+	if len(items) == 0 {
+		return
 	}
-	for i, m := range msgs {
-		if tasks[i] != uuid.Nil {
-			ds[i] = finalized[tasks[i]]
-		}
+	rep, err := p.batches.ProcessBatch(ctx, b)
+	if err != nil {
+		p.log.Warn("process finalization requests", zap.Int("messages", len(items)), zap.Error(err))
+		p.settleAll(ctx, queue, items, dispLeave)
+		return
+	}
+	ds := make([]disposition, len(items))
+	for i := range ds {
+		ds[i] = dispDeleted
+	}
+	for _, i := range rep.UnknownTasks {
+		ds[i] = dispArchive
+	}
+	for i, m := range items {
 		p.settle(ctx, queue, m, ds[i])
+	}
+}
+
+// processTaskRequests creates the requested tasks (Concurrency at a time,
+// each in its own transaction, §10.1), settles their messages, then
+// enqueues all the created tasks in one batch.
+func (p *Processor) processTaskRequests(ctx context.Context, queue string, msgs []ports.QueueMessage) {
+	created := make([]uuid.UUID, len(msgs))
+	p.parallel(len(msgs), func(i int) {
+		var d disposition
+		created[i], d = p.createTask(ctx, msgs[i].Message)
+		p.settle(ctx, queue, msgs[i], d)
+	})
+	b := ports.TaskBatch{SkipLocked: true}
+	for _, id := range created {
+		if id != uuid.Nil {
+			b.Tasks = append(b.Tasks, ports.TaskItem{TaskUUID: id})
+		}
+	}
+	if len(b.Tasks) == 0 {
+		return
+	}
+	if _, err := p.batches.ProcessBatch(ctx, b); err != nil {
+		// The tasks exist; the enqueue cycle picks them up.
+		p.log.Warn("enqueue new tasks", zap.Int("tasks", len(b.Tasks)), zap.Error(err))
+	}
+}
+
+func (p *Processor) settleAll(ctx context.Context, queue string, msgs []ports.QueueMessage, d disposition) {
+	for _, m := range msgs {
+		p.settle(ctx, queue, m, d)
 	}
 }
 
@@ -223,10 +286,10 @@ func (p *Processor) settle(ctx context.Context, queue string, m ports.QueueMessa
 // notifier (may be nil) are routed by queue name; names of other queues are
 // ignored (D-h: the global channel carries every queue's notifications).
 func (p *Processor) Run(ctx context.Context, notifier ports.QueueNotifier) error {
-	handlers := map[string]handler{
-		domain.QueueStepResults:       p.handleStepResult,
-		domain.QueueTaskRequests:      p.handleTaskRequest,
-		domain.QueueTaskFinalizations: p.handleFinalization,
+	handlers := map[string]batchHandler{
+		domain.QueueStepResults:       p.processStepResults,
+		domain.QueueTaskRequests:      p.processTaskRequests,
+		domain.QueueTaskFinalizations: p.processFinalizations,
 	}
 	wakes := make(map[string]chan struct{}, len(handlers))
 	for q := range handlers {
@@ -256,11 +319,13 @@ func (p *Processor) Run(ctx context.Context, notifier ports.QueueNotifier) error
 		}
 	}
 	for q, h := range handlers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.consumeLoop(ctx, q, wakes[q], h)
-		}()
+		for range p.cfg.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.consumeLoop(ctx, q, wakes[q], h)
+			}()
+		}
 	}
 	wg.Wait()
 	return nil

@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
-	"github.com/tasker-systems/tasker-go/ports/mocks"
 )
 
 // memQueue is an in-memory ports.Queue: Read hands out each message once.
@@ -132,17 +130,12 @@ func runProcessor(t *testing.T, p *result.Processor, n ports.QueueNotifier) func
 }
 
 func TestRunConsumesAllThreeQueues(t *testing.T) {
-	q := newMemQueue()
-	steps := mocks.NewStepResultStore(t)
-	fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}, q: q}
-	enq := &enqueuer{}
 	created := uuid.New()
 	task, step := uuid.New(), uuid.New()
-	steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-		State: domain.StepComplete}, nil)
-	p := result.New(result.Config{PollInterval: 5 * time.Millisecond, BatchSize: 2}, result.Deps{Queue: q, Steps: steps,
-		Finalizer: fin, Enqueuer: enq, Creator: creator{resp: domain.TaskCreationResponse{TaskUUID: created}}})
-
+	f := setup(t, result.Config{PollInterval: 5 * time.Millisecond, BatchSize: 2},
+		creator{resp: domain.TaskCreationResponse{TaskUUID: created}},
+		ports.StepResultView{TaskUUID: task, StepUUID: step, State: domain.StepComplete})
+	q := f.q
 	ids := []int64{
 		q.add(domain.QueueStepResults, string(message(task, step))),
 		q.add(domain.QueueStepResults, `garbage`),
@@ -151,18 +144,19 @@ func TestRunConsumesAllThreeQueues(t *testing.T) {
 		q.add(domain.QueueTaskRequests, `{"request_id":"r2"}`),
 		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"`+task.String()+`"}`),
 		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"nope"}`),
+		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"`+unknownTask.String()+`"}`),
 	}
-	stop := runProcessor(t, p, notifier{names: []string{domain.QueueStepResults, "other_queue", ""}})
+	stop := runProcessor(t, f.p, notifier{names: []string{domain.QueueStepResults, "other_queue", ""}})
 	require.Eventually(t, func() bool { return q.settled(ids...) }, 5*time.Second, 5*time.Millisecond)
 	stop()
-	require.True(t, q.consumed[ids[0]] && !q.deleted[ids[0]], "processed result deleted by its finalization transaction only")
+	require.True(t, q.consumed[ids[0]] && !q.deleted[ids[0]], "processed result deleted by its batch transaction only")
 	require.True(t, q.archived[ids[1]] && q.archived[ids[2]], "poison results archived")
 	require.True(t, q.deleted[ids[3]], "created task request deleted")
 	require.True(t, q.archived[ids[4]], "request without task_request archived")
-	require.True(t, q.deleted[ids[5]], "finalization request deleted")
+	require.True(t, q.consumed[ids[5]] && !q.deleted[ids[5]], "finalization request deleted by its batch transaction")
 	require.True(t, q.archived[ids[6]], "bad finalization request archived")
-	require.Equal(t, []uuid.UUID{created}, enq.calls, "a created task is enqueued at once")
-	require.ElementsMatch(t, []uuid.UUID{task, task}, fin.calls)
+	require.True(t, q.archived[ids[7]], "finalization request of an unknown task archived")
+	require.Equal(t, []uuid.UUID{created}, f.batches.created, "a created task is enqueued at once")
 }
 
 func TestTaskRequestDispositions(t *testing.T) {
@@ -178,31 +172,29 @@ func TestTaskRequestDispositions(t *testing.T) {
 		{"transient failure left", errors.New("db down"), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newMemQueue()
-			p := result.New(result.Config{PollInterval: 5 * time.Millisecond}, result.Deps{Queue: q,
-				Steps: mocks.NewStepResultStore(t), Finalizer: &finalizer{}, Creator: creator{err: tc.err}})
+			f := setup(t, result.Config{PollInterval: 5 * time.Millisecond}, creator{err: tc.err})
+			q := f.q
 			id := q.add(domain.QueueTaskRequests, `{"request_id":"r","task_request":{"name":"a","namespace":"b","version":"1"}}`)
-			stop := runProcessor(t, p, nil)
+			stop := runProcessor(t, f.p, nil)
 			require.Eventually(t, func() bool {
 				q.mu.Lock()
 				defer q.mu.Unlock()
 				return len(q.pending[domain.QueueTaskRequests]) == 0
 			}, 5*time.Second, 5*time.Millisecond)
-			time.Sleep(20 * time.Millisecond) // the handler settles right after the read
-			stop()
+			stop() // waits for the batch that read the message
 			require.Equal(t, tc.archive, q.archived[id])
 			require.Equal(t, tc.deleted, q.deleted[id])
+			require.Empty(t, f.batches.calls, "nothing created, nothing enqueued")
 		})
 	}
 }
 
 func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
-	q := newMemQueue()
+	f := setup(t, result.Config{PollInterval: time.Millisecond}, creator{})
+	q := f.q
 	q.readErr = errors.New("connection reset")
 	q.opErr = errors.New("delete failed")
-	p := result.New(result.Config{PollInterval: time.Millisecond}, result.Deps{Queue: q,
-		Steps: mocks.NewStepResultStore(t), Finalizer: &finalizer{}})
-	stop := runProcessor(t, p, notifier{err: errors.New("listen refused")})
+	stop := runProcessor(t, f.p, notifier{err: errors.New("listen refused")})
 	time.Sleep(20 * time.Millisecond) // several failing polls; the loop keeps running
 	q.mu.Lock()
 	q.readErr = nil
@@ -212,51 +204,43 @@ func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
 	stop()
 }
 
-func TestStepResultBatchFinalizesEachTaskOnce(t *testing.T) {
+// TestStepResultsOfOneReadShareOneBatch: the results of one read, whatever
+// their tasks, go to the store as one task batch (one transaction), which
+// deletes every message; a failed batch leaves them all.
+func TestStepResultsOfOneReadShareOneBatch(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		err     error
 		deleted bool
 	}{
-		{"finalized: every message of the task deleted", nil, true},
-		{"transient failure: every message of the task left", errors.New("db down"), false},
+		{"processed: every message deleted by the batch", nil, true},
+		{"transient failure: every message left", errors.New("db down"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newMemQueue()
-			steps := mocks.NewStepResultStore(t)
-			fin := &finalizer{rep: ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskInProgress}, err: tc.err, q: q}
 			diamond, other := uuid.New(), uuid.New()
 			b, c, x := uuid.New(), uuid.New(), uuid.New()
-			for step, task := range map[uuid.UUID]uuid.UUID{b: diamond, c: diamond, x: other} {
-				steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-					State: domain.StepComplete}, nil)
-			}
+			f := setup(t, result.Config{PollInterval: time.Hour, BatchSize: 10}, creator{},
+				ports.StepResultView{TaskUUID: diamond, StepUUID: b, State: domain.StepComplete},
+				ports.StepResultView{TaskUUID: diamond, StepUUID: c, State: domain.StepComplete},
+				ports.StepResultView{TaskUUID: other, StepUUID: x, State: domain.StepComplete})
+			f.batches.err = tc.err
+			q := f.q
 			ids := []int64{
 				q.add(domain.QueueStepResults, string(message(diamond, b))),
 				q.add(domain.QueueStepResults, string(message(other, x))),
 				q.add(domain.QueueStepResults, string(message(diamond, c))),
 			}
-			p := result.New(result.Config{PollInterval: time.Hour, BatchSize: 10}, result.Deps{Queue: q, Steps: steps, Finalizer: fin})
-			stop := runProcessor(t, p, nil) // the first drain reads the whole batch
+			stop := runProcessor(t, f.p, nil) // the first drain reads the whole batch
 			require.Eventually(t, func() bool {
-				fin.mu.Lock()
-				defer fin.mu.Unlock()
-				return len(fin.calls) == 2
-			}, 5*time.Second, time.Millisecond)
-			require.Eventually(t, func() bool {
-				q.mu.Lock()
-				defer q.mu.Unlock()
-				return !tc.deleted || len(q.consumed) == 3
+				f.batches.mu.Lock()
+				defer f.batches.mu.Unlock()
+				return len(f.batches.calls) == 1
 			}, 5*time.Second, time.Millisecond)
 			stop()
-			require.ElementsMatch(t, []uuid.UUID{diamond, other}, fin.calls, "one finalization per task, not per message")
-			for _, c := range fin.consumed {
-				require.Equal(t, domain.QueueStepResults, c.Queue)
-			}
-			require.ElementsMatch(t, []ports.ConsumedMessages{
-				{Queue: domain.QueueStepResults, MsgIDs: []int64{ids[0], ids[2]}},
-				{Queue: domain.QueueStepResults, MsgIDs: []int64{ids[1]}},
-			}, fin.consumed, "each task's finalization transaction deletes that task's messages")
+			got := f.batches.calls[0]
+			require.Equal(t, domain.QueueStepResults, got.Queue)
+			require.False(t, got.SkipLocked, "result processing waits for its tasks")
+			require.Equal(t, []ports.ResultItem{{MsgID: ids[0], StepUUID: b}, {MsgID: ids[1], StepUUID: x}, {MsgID: ids[2], StepUUID: c}}, got.Results)
 			for _, id := range ids {
 				require.Equal(t, tc.deleted, q.consumed[id], "message %d", id)
 				require.False(t, q.deleted[id], "message %d: no delete besides the transaction's", id)
@@ -264,4 +248,25 @@ func TestStepResultBatchFinalizesEachTaskOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchesGrowWithTheBacklog: a full read doubles the next one, up to
+// MaxBatchSize, so a backlog is processed in few large transactions; a quiet
+// queue is read BatchSize at a time.
+func TestBatchesGrowWithTheBacklog(t *testing.T) {
+	var views []ports.StepResultView
+	for range 75 {
+		views = append(views, ports.StepResultView{TaskUUID: uuid.New(), StepUUID: uuid.New(), State: domain.StepComplete})
+	}
+	f := setup(t, result.Config{PollInterval: time.Hour, BatchSize: 5, MaxBatchSize: 40, Concurrency: 1}, creator{}, views...)
+	var ids []int64
+	for _, v := range views {
+		ids = append(ids, f.q.add(domain.QueueStepResults, string(message(v.TaskUUID, v.StepUUID))))
+	}
+	f.process(t, ids...)
+	var sizes []int
+	for _, c := range f.batches.calls {
+		sizes = append(sizes, len(c.Results))
+	}
+	require.Equal(t, []int{5, 10, 20, 40}, sizes)
 }

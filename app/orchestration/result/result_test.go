@@ -9,39 +9,77 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
-	"github.com/tasker-systems/tasker-go/ports/mocks"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// finalizer records FinalizeAndEnqueue calls. Like the store, a successful
-// call deletes the consumed messages from q (when set) as part of its work.
-type finalizer struct {
-	mu       sync.Mutex
-	calls    []uuid.UUID
-	consumed []ports.ConsumedMessages
-	rep      ports.FinalizationReport
-	err      error
-	q        *memQueue
+// batches is an in-memory result.Batches. Like the store it looks up each
+// result's step in views (unknown steps are reported, their messages kept),
+// asks the batch's Bookkeeping about it, and on success deletes the consumed
+// messages from q (when set) as part of its work.
+type batches struct {
+	mu      sync.Mutex
+	views   map[uuid.UUID]ports.StepResultView
+	calls   []ports.TaskBatch
+	bk      map[uuid.UUID]ports.ResultBookkeeping
+	rep     ports.TaskBatchReport
+	err     error
+	q       *memQueue
+	created []uuid.UUID
 }
 
-func (f *finalizer) FinalizeAndEnqueue(_ context.Context, id uuid.UUID, consumed ports.ConsumedMessages) (ports.FinalizationReport, error) {
+func newBatches(views ...ports.StepResultView) *batches {
+	b := &batches{views: map[uuid.UUID]ports.StepResultView{}, bk: map[uuid.UUID]ports.ResultBookkeeping{}}
+	for _, v := range views {
+		b.views[v.StepUUID] = v
+	}
+	return b
+}
+
+func (f *batches) ProcessBatch(_ context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, id)
-	f.consumed = append(f.consumed, consumed)
-	if f.err == nil && f.q != nil {
-		f.q.consume(consumed.MsgIDs...)
+	f.calls = append(f.calls, b)
+	if f.err != nil {
+		return ports.TaskBatchReport{}, f.err
 	}
-	return f.rep, f.err
+	rep := f.rep
+	var consumed []int64
+	for i, r := range b.Results {
+		v, ok := f.views[r.StepUUID]
+		if !ok {
+			rep.UnknownResults = append(rep.UnknownResults, i)
+			continue
+		}
+		if b.Bookkeeping != nil {
+			f.bk[r.StepUUID] = b.Bookkeeping(v)
+		}
+		consumed = append(consumed, r.MsgID)
+	}
+	for i, t := range b.Tasks {
+		if t.TaskUUID == unknownTask {
+			rep.UnknownTasks = append(rep.UnknownTasks, i)
+			continue
+		}
+		if t.MsgID == 0 {
+			f.created = append(f.created, t.TaskUUID)
+		}
+		consumed = append(consumed, t.MsgID)
+	}
+	if f.q != nil {
+		f.q.consume(consumed...)
+	}
+	return rep, nil
 }
+
+// unknownTask is the task the batches fake does not know.
+var unknownTask = uuid.MustParse("00000000-0000-0000-0000-00000000dead")
 
 // creator is a TaskCreator returning a fixed outcome.
 type creator struct {
@@ -53,31 +91,33 @@ func (c creator) CreateTask(context.Context, domain.TaskRequest) (domain.TaskCre
 	return c.resp, c.err
 }
 
-// enqueuer records EnqueueTask calls.
-type enqueuer struct{ calls []uuid.UUID }
-
-func (e *enqueuer) EnqueueTask(_ context.Context, id uuid.UUID) (int, error) {
-	e.calls = append(e.calls, id)
-	return 1, errors.New("logged only")
-}
-
 type clock struct{ now time.Time }
 
 func (c clock) Now() time.Time                       { return c.now }
 func (c clock) After(time.Duration) <-chan time.Time { return nil }
 
 type fixture struct {
-	steps *mocks.StepResultStore
-	fin   *finalizer
-	enq   *enqueuer
-	p     *result.Processor
+	q       *memQueue
+	batches *batches
+	p       *result.Processor
 }
 
-func setup(t *testing.T, cfg result.Config, c creator) fixture {
-	f := fixture{steps: mocks.NewStepResultStore(t), fin: &finalizer{}, enq: &enqueuer{}}
-	f.p = result.New(cfg, result.Deps{Steps: f.steps, Finalizer: f.fin, Enqueuer: f.enq, Creator: c,
+func setup(t *testing.T, cfg result.Config, c creator, views ...ports.StepResultView) fixture {
+	f := fixture{q: newMemQueue(), batches: newBatches(views...)}
+	f.batches.q = f.q
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Millisecond
+	}
+	f.p = result.New(cfg, result.Deps{Queue: f.q, Batches: f.batches, Creator: c,
 		Clock: clock{now: time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)}})
 	return f
+}
+
+// process runs the processor until the messages ids are settled.
+func (f fixture) process(t *testing.T, ids ...int64) {
+	stop := runProcessor(t, f.p, nil)
+	require.Eventually(t, func() bool { return f.q.settled(ids...) }, 5*time.Second, time.Millisecond)
+	stop()
 }
 
 func message(task, step uuid.UUID) []byte {
@@ -91,6 +131,8 @@ func failure(step uuid.UUID, retryable bool, om *domain.OrchestrationMetadata) j
 	b, _ := json.Marshal(r)
 	return b
 }
+
+func intp(i int) *int { return &i }
 
 func TestStepResultBackoff(t *testing.T) {
 	task, step := uuid.New(), uuid.New()
@@ -117,109 +159,85 @@ func TestStepResultBackoff(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := setup(t, tc.cfg, creator{})
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepError, Retryable: true, Attempts: tc.attempts, RetryLimit: 100, Results: tc.results}, nil)
-			f.steps.EXPECT().SetBackoff(mock.Anything, step, tc.want).Return(true, nil)
-			require.True(t, f.p.ProcessStepResult(context.Background(), message(task, step)))
-			require.Equal(t, []uuid.UUID{task}, f.fin.calls)
+			f := setup(t, tc.cfg, creator{}, ports.StepResultView{TaskUUID: task, StepUUID: step,
+				State: domain.StepError, Retryable: true, Attempts: tc.attempts, RetryLimit: 100, Results: tc.results})
+			id := f.q.add(domain.QueueStepResults, string(message(task, step)))
+			f.process(t, id)
+			require.Equal(t, ports.ResultBookkeeping{BackoffSeconds: intp(tc.want)}, f.batches.bk[step])
+			require.True(t, f.q.consumed[id])
 		})
 	}
 }
 
 func TestStepResultJitterStaysWithinTenPercent(t *testing.T) {
 	step := uuid.New()
-	f := setup(t, result.Config{Jitter: true}, creator{})
+	f := setup(t, result.Config{Jitter: true}, creator{}, ports.StepResultView{StepUUID: step,
+		State: domain.StepError, Retryable: true, Attempts: 8, RetryLimit: 100})
 	var got []int
-	f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{StepUUID: step,
-		State: domain.StepError, Retryable: true, Attempts: 8, RetryLimit: 100}, nil)
-	f.steps.EXPECT().SetBackoff(mock.Anything, step, mock.Anything).RunAndReturn(func(_ context.Context, _ uuid.UUID, s int) (bool, error) {
-		got = append(got, s)
-		return true, nil
-	})
 	for i := 0; i < 50; i++ {
-		f.p.ProcessStepResult(context.Background(), message(uuid.New(), step))
+		id := f.q.add(domain.QueueStepResults, string(message(uuid.New(), step)))
+		f.process(t, id)
+		got = append(got, *f.batches.bk[step].BackoffSeconds)
 	}
+	distinct := map[int]bool{}
 	for _, s := range got {
 		require.InDelta(t, 256, s, 25.6+1)
+		distinct[s] = true
 	}
+	require.Greater(t, len(distinct), 1, "jitter varies the backoff")
 }
 
-func TestStepResultDispositions(t *testing.T) {
+func TestStepResultBookkeepingAndDispositions(t *testing.T) {
 	task, step := uuid.New(), uuid.New()
-	loadErr := errors.New("db down")
 	cases := []struct {
 		name     string
 		body     []byte
-		arrange  func(f fixture)
-		consumed bool
-		finalize bool
+		view     *ports.StepResultView
+		archived bool
+		bk       ports.ResultBookkeeping
 	}{
-		{"unparseable", []byte(`not json`), func(fixture) {}, true, false},
-		{"missing step uuid", []byte(`{"task_uuid":"` + task.String() + `"}`), func(fixture) {}, true, false},
-		{"unknown step", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{}, &ports.NotFoundError{What: "x"})
-		}, true, false},
-		{"load failure is left for redelivery", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{}, loadErr)
-		}, false, false},
-		{"completed step only finalizes", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepComplete}, nil)
-		}, true, true},
-		{"out of attempts gets no backoff", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepError, Retryable: true, Attempts: 3, RetryLimit: 3}, nil)
-		}, true, true},
-		{"non-retryable failure marks the step", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepError, Retryable: true, Attempts: 1, RetryLimit: 3, Results: failure(step, false, nil)}, nil)
-			f.steps.EXPECT().MarkNotRetryable(mock.Anything, step).Return(true, nil)
-		}, true, true},
-		{"mark failure is left", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepError, Retryable: true, Attempts: 1, RetryLimit: 3, Results: failure(step, false, nil)}, nil)
-			f.steps.EXPECT().MarkNotRetryable(mock.Anything, step).Return(false, loadErr)
-		}, false, false},
-		{"backoff failure is left", message(task, step), func(f fixture) {
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepError, Retryable: true, Attempts: 1, RetryLimit: 3}, nil)
-			f.steps.EXPECT().SetBackoff(mock.Anything, step, 2).Return(false, loadErr)
-		}, false, false},
+		{"unparseable", []byte(`not json`), nil, true, ports.ResultBookkeeping{}},
+		{"missing step uuid", []byte(`{"task_uuid":"` + task.String() + `"}`), nil, true, ports.ResultBookkeeping{}},
+		{"unknown step", message(task, step), nil, true, ports.ResultBookkeeping{}},
+		{"completed step only finalizes", message(task, step), &ports.StepResultView{TaskUUID: task, StepUUID: step,
+			State: domain.StepComplete}, false, ports.ResultBookkeeping{}},
+		{"out of attempts gets no backoff", message(task, step), &ports.StepResultView{TaskUUID: task, StepUUID: step,
+			State: domain.StepError, Retryable: true, Attempts: 3, RetryLimit: 3}, false, ports.ResultBookkeeping{}},
+		{"non-retryable failure marks the step", message(task, step), &ports.StepResultView{TaskUUID: task, StepUUID: step,
+			State: domain.StepError, Retryable: true, Attempts: 1, RetryLimit: 3, Results: failure(step, false, nil)},
+			false, ports.ResultBookkeeping{NotRetryable: true}},
+		{"retryable failure gets a backoff", message(task, step), &ports.StepResultView{TaskUUID: task, StepUUID: step,
+			State: domain.StepError, Retryable: true, Attempts: 1, RetryLimit: 3, Results: failure(step, true, nil)},
+			false, ports.ResultBookkeeping{BackoffSeconds: intp(2)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := setup(t, result.Config{}, creator{})
-			tc.arrange(f)
-			require.Equal(t, tc.consumed, f.p.ProcessStepResult(context.Background(), tc.body))
-			require.Equal(t, tc.finalize, len(f.fin.calls) == 1)
+			var views []ports.StepResultView
+			if tc.view != nil {
+				views = append(views, *tc.view)
+			}
+			f := setup(t, result.Config{}, creator{}, views...)
+			id := f.q.add(domain.QueueStepResults, string(tc.body))
+			f.process(t, id)
+			require.Equal(t, tc.archived, f.q.archived[id])
+			require.Equal(t, !tc.archived, f.q.consumed[id], "deleted by the batch transaction")
+			require.False(t, f.q.deleted[id], "never deleted outside the batch")
+			require.Equal(t, tc.bk, f.batches.bk[step])
 		})
 	}
 }
 
-func TestStepResultFinalizeOutcomes(t *testing.T) {
+func TestStepResultBatchFailureLeavesTheMessages(t *testing.T) {
 	task, step := uuid.New(), uuid.New()
-	for _, tc := range []struct {
-		name     string
-		rep      ports.FinalizationReport
-		err      error
-		consumed bool
-	}{
-		{"task completed", ports.FinalizationReport{From: domain.TaskInProgress, To: domain.TaskComplete}, nil, true},
-		{"task vanished", ports.FinalizationReport{}, &ports.NotFoundError{What: "gone"}, true},
-		{"transient", ports.FinalizationReport{}, errors.New("deadlock"), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := setup(t, result.Config{}, creator{})
-			metrics := mocks.NewOrchestrationMetrics(t)
-			if tc.rep.To != tc.rep.From {
-				metrics.EXPECT().TaskFinalized(tc.rep.To).Once()
-			}
-			f.fin.rep, f.fin.err = tc.rep, tc.err
-			p := result.New(result.Config{}, result.Deps{Steps: f.steps, Finalizer: f.fin, Metrics: metrics})
-			f.steps.EXPECT().LoadStepResult(mock.Anything, step).Return(ports.StepResultView{TaskUUID: task, StepUUID: step,
-				State: domain.StepComplete}, nil)
-			require.Equal(t, tc.consumed, p.ProcessStepResult(context.Background(), message(task, step)))
-		})
-	}
+	f := setup(t, result.Config{PollInterval: time.Hour}, creator{}, ports.StepResultView{TaskUUID: task, StepUUID: step, State: domain.StepComplete})
+	f.batches.err = errors.New("deadlock")
+	id := f.q.add(domain.QueueStepResults, string(message(task, step)))
+	stop := runProcessor(t, f.p, nil)
+	require.Eventually(t, func() bool {
+		f.batches.mu.Lock()
+		defer f.batches.mu.Unlock()
+		return len(f.batches.calls) == 1
+	}, 5*time.Second, time.Millisecond)
+	stop()
+	require.False(t, f.q.settled(id), "left for redelivery after the visibility timeout")
 }

@@ -47,8 +47,7 @@ type Deps struct {
 	Templates taskinit.TemplateFinder
 	Creator   ports.TaskCreator
 	Enqueuer  ports.StepEnqueuer
-	Steps     ports.StepResultStore
-	Finalizer ports.TaskFinalizer
+	Batches   ports.TaskBatchProcessor
 	Canceller ports.TaskCanceller
 	Queue     ports.Queue
 	Notifier  ports.QueueNotifier
@@ -91,10 +90,9 @@ func New(cfg Config, d Deps) *Service {
 	cfg.Enqueue.ClaimerID = cfg.ID
 	s := &Service{cfg: cfg, deps: d, log: d.Log}
 	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
-	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Finalizer, d.Queue, d.Metrics, d.Log.Named("enqueue"))
+	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Batches, d.Queue, d.Metrics, d.Log.Named("enqueue"))
 	s.results = result.New(cfg.Results, result.Deps{
-		Queue: d.Queue, Steps: d.Steps, Finalizer: s.enqueuer, Enqueuer: s.enqueuer, Creator: s.init,
-		Metrics: d.Metrics, Log: d.Log.Named("results"),
+		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, Metrics: d.Metrics, Log: d.Log.Named("results"),
 	})
 	return s
 }

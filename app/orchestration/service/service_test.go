@@ -49,7 +49,7 @@ func setup(t *testing.T) fixture {
 		Results:       result.Config{PollInterval: time.Hour},
 		ShutdownGrace: time.Second,
 	}, service.Deps{Templates: finder{cfg: cfg}, Creator: f.creator, Enqueuer: f.enqueuer,
-		Steps: mocks.NewStepResultStore(t), Finalizer: mocks.NewTaskFinalizer(t), Canceller: f.canceller,
+		Batches: mocks.NewTaskBatchProcessor(t), Canceller: f.canceller,
 		Queue: f.queue, Metrics: f.metrics})
 	return f
 }

@@ -1,0 +1,504 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
+)
+
+var _ ports.TaskBatchProcessor = (*OrchestrationStore)(nil)
+
+// ProcessTasks implements ports.TaskBatchProcessor: the whole batch in one
+// transaction of at most six round trips, BEGIN and COMMIT included, whatever
+// its size: lock the tasks (batchLockSQL), read them and their steps, lock
+// the ready ones and delete the consumed messages (batchReadSQL), write the
+// bookkeeping and finalization transitions (batchFinalizeSQL, only when
+// there are any), enqueue (batchEnqueueSQL, only when a step is ready).
+// The decisions between the statements are the same Go code per task as for
+// a task alone (finalizeLocked's rule, the enqueue of locked ready steps), so
+// a task ends exactly as if processed alone.
+func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
+	var rep ports.TaskBatchReport
+	if len(b.Results) == 0 && len(b.Tasks) == 0 {
+		return rep, nil
+	}
+	lockQuery := fmt.Sprintf(batchLockSQL, "")
+	if b.SkipLocked {
+		lockQuery = fmt.Sprintf(batchLockSQL, " SKIP LOCKED")
+	}
+	// Prepared before BEGIN: a first preparation takes a pool connection,
+	// which must never be waited for while the transaction holds one.
+	stmts := make(map[string]*sqlx.Stmt, 4)
+	for _, q := range []string{lockQuery, batchReadSQL, batchFinalizeSQL, batchEnqueueSQL} {
+		st, err := s.stmts.get(ctx, q)
+		if err != nil {
+			return rep, fmt.Errorf("process task batch: %w", err)
+		}
+		stmts[q] = st
+	}
+	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		rep = ports.TaskBatchReport{}
+		locked, stepTask, err := s.batchLock(ctx, tx, stmts[lockQuery], b)
+		if err != nil {
+			return err
+		}
+		consumed := batchConsumed(b, locked, stepTask, &rep)
+		if len(locked) == 0 {
+			return nil
+		}
+		snaps, err := s.batchRead(ctx, tx, stmts[batchReadSQL], locked, b.Queue, consumed)
+		if err != nil {
+			return err
+		}
+		plan, err := planBatch(b, locked, stepTask, snaps, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := s.batchFinalize(ctx, tx, stmts[batchFinalizeSQL], plan); err != nil {
+			return err
+		}
+		rep.Finalized = plan.finalized
+		rep.Enqueued, err = s.batchEnqueue(ctx, tx, stmts[batchEnqueueSQL], plan, snaps)
+		return err
+	})
+	var missing *ports.QueueMissingError
+	if errors.As(err, &missing) {
+		// Nothing was written; what finalization read stays useful to
+		// the caller, which creates the queue and runs the batch again.
+		return ports.TaskBatchReport{Finalized: rep.Finalized}, fmt.Errorf("process task batch: %w", err)
+	}
+	if err != nil {
+		return ports.TaskBatchReport{}, fmt.Errorf("process task batch: %w", err)
+	}
+	return rep, nil
+}
+
+// batchLock runs batchLockSQL: the locked tasks in task_uuid order and the
+// task of every result step that exists.
+func (s *OrchestrationStore) batchLock(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, b ports.TaskBatch) ([]uuid.UUID, map[uuid.UUID]uuid.UUID, error) {
+	tasks := make([]uuid.UUID, len(b.Tasks))
+	for i, t := range b.Tasks {
+		tasks[i] = t.TaskUUID
+	}
+	steps := make([]uuid.UUID, len(b.Results))
+	for i, r := range b.Results {
+		steps[i] = r.StepUUID
+	}
+	var rows []struct {
+		StepUUID uuid.NullUUID `db:"step_uuid"`
+		TaskUUID uuid.UUID     `db:"task_uuid"`
+		Locked   bool          `db:"locked"`
+	}
+	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(tasks)), pq.Array(orchUUIDStrings(steps))); err != nil {
+		return nil, nil, fmt.Errorf("lock tasks: %w", err)
+	}
+	var locked []uuid.UUID
+	stepTask := map[uuid.UUID]uuid.UUID{}
+	for _, r := range rows {
+		if r.Locked {
+			locked = append(locked, r.TaskUUID)
+		} else if r.StepUUID.Valid {
+			stepTask[r.StepUUID.UUID] = r.TaskUUID
+		}
+	}
+	slices.SortFunc(locked, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	return locked, stepTask, nil
+}
+
+// batchConsumed fills rep's unknown and skipped items and returns the
+// messages the batch deletes: those of existing steps and tasks whose task it
+// holds. A message of a task skipped under SkipLocked stays for a later try.
+func batchConsumed(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID]uuid.UUID, rep *ports.TaskBatchReport) []int64 {
+	isLocked := make(map[uuid.UUID]bool, len(locked))
+	for _, id := range locked {
+		isLocked[id] = true
+	}
+	var consumed []int64
+	skipped := map[uuid.UUID]bool{}
+	for i, r := range b.Results {
+		task, ok := stepTask[r.StepUUID]
+		switch {
+		case !ok:
+			rep.UnknownResults = append(rep.UnknownResults, i)
+		case !isLocked[task]:
+			skipped[task] = true
+		case r.MsgID != 0:
+			consumed = append(consumed, r.MsgID)
+		}
+	}
+	known := map[uuid.UUID]bool{}
+	for _, id := range stepTask {
+		known[id] = true
+	}
+	for i, t := range b.Tasks {
+		switch {
+		case isLocked[t.TaskUUID]:
+			if t.MsgID != 0 {
+				consumed = append(consumed, t.MsgID)
+			}
+		case b.SkipLocked:
+			// Missing and locked elsewhere look alike here; a skipped
+			// task that does not exist has nothing to do anyway.
+			skipped[t.TaskUUID] = true
+		default:
+			rep.UnknownTasks = append(rep.UnknownTasks, i)
+		}
+	}
+	for id := range skipped {
+		rep.Skipped = append(rep.Skipped, id)
+	}
+	slices.SortFunc(rep.Skipped, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	return consumed
+}
+
+// batchRead runs batchReadSQL (and batchTaskStatesSQL for locked tasks
+// without steps) and returns a snapshot per locked task.
+func (s *OrchestrationStore) batchRead(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, locked []uuid.UUID, queue string, consumed []int64) (map[uuid.UUID]*taskSnapshot, error) {
+	if consumed == nil {
+		consumed = []int64{}
+	}
+	var rows []struct {
+		taskStepsRow
+		Deleted sql.NullInt64 `db:"deleted"`
+	}
+	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(locked)), queue, pq.Array(consumed)); err != nil {
+		return nil, fmt.Errorf("read tasks and steps: %w", err)
+	}
+	if len(rows) == 0 && len(consumed) > 0 {
+		// Only tasks without steps: the read returned no row, so its
+		// delete never ran.
+		if _, err := tx.ExecContext(ctx, `SELECT pgmq.delete($1::text, $2::bigint[])`, queue, pq.Array(consumed)); err != nil {
+			return nil, fmt.Errorf("delete consumed messages: %w", err)
+		}
+	}
+	snaps := make(map[uuid.UUID]*taskSnapshot, len(locked))
+	for _, r := range rows {
+		snap := snaps[r.TaskUUID]
+		if snap == nil {
+			state, err := domain.ParseTaskState(r.TaskState.String)
+			if err != nil {
+				return nil, fmt.Errorf("read state of task %s: %w", r.TaskUUID, err)
+			}
+			snap = &taskSnapshot{state: state, hasState: r.TaskState.Valid, namespace: r.Namespace.String}
+			snaps[r.TaskUUID] = snap
+		}
+		v, err := r.view()
+		if err != nil {
+			return nil, err
+		}
+		snap.steps = append(snap.steps, v)
+		if r.Locked {
+			snap.locked = append(snap.locked, r.WorkflowStepUUID)
+		}
+	}
+	var bare []uuid.UUID
+	for _, id := range locked {
+		if snaps[id] == nil {
+			bare = append(bare, id)
+		}
+	}
+	if len(bare) == 0 {
+		return snaps, nil
+	}
+	var states []struct {
+		TaskUUID  uuid.UUID      `db:"task_uuid"`
+		TaskState sql.NullString `db:"task_state"`
+	}
+	if err := tx.SelectContext(ctx, &states, batchTaskStatesSQL, pq.Array(orchUUIDStrings(bare))); err != nil {
+		return nil, fmt.Errorf("read state of tasks without steps: %w", err)
+	}
+	for _, r := range states {
+		state, err := domain.ParseTaskState(r.TaskState.String)
+		if err != nil {
+			return nil, fmt.Errorf("read state of task %s: %w", r.TaskUUID, err)
+		}
+		snaps[r.TaskUUID] = &taskSnapshot{state: state, hasState: r.TaskState.Valid}
+	}
+	return snaps, nil
+}
+
+// batchPlan is what a batch writes, decided in Go from its snapshots.
+type batchPlan struct {
+	// Bookkeeping of result steps (batchFinalizeSQL $1–$3).
+	bkSteps        []string
+	bkBackoff      []sql.NullInt64 // NULL: keep the current backoff
+	bkNotRetryable []bool
+	// Finalization chains (batchFinalizeSQL $4–$11).
+	chainTasks    []string
+	chainComplete []bool
+	rowTask       []string
+	rowTo         []string
+	rowFrom       []string
+	rowMeta       []string
+	rowOrd        []int64
+	rowLast       []bool
+	finalized     []ports.FinalizationReport
+	// enqueue are the tasks that stay active and have locked ready steps.
+	enqueue []uuid.UUID
+}
+
+// planBatch decides the bookkeeping of each result step, then finalization
+// (§10.4) of each locked task on its steps as the bookkeeping leaves them,
+// and which tasks enqueue their locked ready steps.
+func planBatch(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID]uuid.UUID, snaps map[uuid.UUID]*taskSnapshot, now time.Time) (*batchPlan, error) {
+	p := &batchPlan{}
+	if b.Bookkeeping != nil {
+		seen := map[uuid.UUID]bool{}
+		for _, r := range b.Results {
+			task, ok := stepTask[r.StepUUID]
+			snap := snaps[task]
+			if !ok || snap == nil || seen[r.StepUUID] {
+				continue
+			}
+			seen[r.StepUUID] = true
+			i := slices.IndexFunc(snap.steps, func(v ports.StepView) bool { return v.WorkflowStepUUID == r.StepUUID })
+			if i < 0 {
+				continue
+			}
+			v := &snap.steps[i]
+			bk := b.Bookkeeping(ports.StepResultView{TaskUUID: task, StepUUID: r.StepUUID, State: v.CurrentState,
+				Retryable: v.Retryable, Attempts: v.Attempts, RetryLimit: v.RetryLimit, Results: v.Results})
+			if v.CurrentState != domain.StepError || (bk.BackoffSeconds == nil && !bk.NotRetryable) {
+				continue
+			}
+			backoff := sql.NullInt64{}
+			if bk.BackoffSeconds != nil {
+				backoff = sql.NullInt64{Int64: int64(*bk.BackoffSeconds), Valid: true}
+			}
+			if bk.NotRetryable {
+				v.Retryable = false
+			}
+			p.bkSteps = append(p.bkSteps, r.StepUUID.String())
+			p.bkBackoff = append(p.bkBackoff, backoff)
+			p.bkNotRetryable = append(p.bkNotRetryable, bk.NotRetryable)
+		}
+	}
+	for _, id := range locked {
+		snap := snaps[id]
+		if snap == nil {
+			continue // deleted between lock and read: nothing to do
+		}
+		fin := ports.FinalizationReport{TaskUUID: id, From: snap.state, To: snap.state}
+		events, allDone := finalizationEvents(snap)
+		if len(events) > 0 {
+			to, err := p.addChain(id, snap.state, events, allDone, now)
+			if err != nil {
+				return nil, err
+			}
+			fin.To = to
+		} else if (snap.state == domain.TaskPending || snap.state == domain.TaskInProgress) && len(snap.locked) > 0 {
+			p.enqueue = append(p.enqueue, id)
+		}
+		p.finalized = append(p.finalized, fin)
+	}
+	return p, nil
+}
+
+// finalizationEvents is the decision of §10.4 for a locked task: the task
+// events to fire (none, Start+Complete, Complete, or Fail) and whether every
+// step is done (the Complete guard).
+func finalizationEvents(snap *taskSnapshot) ([]domain.TaskEvent, bool) {
+	facts := make([]domain.StepFacts, len(snap.steps))
+	allDone := true
+	for i, st := range snap.steps {
+		facts[i] = st.Facts()
+		allDone = allDone && st.CurrentState.SatisfiesDependency()
+	}
+	switch domain.DecideFinalization(snap.state, facts) {
+	case domain.FinalizeComplete:
+		if snap.state == domain.TaskPending {
+			return []domain.TaskEvent{{Type: domain.EventStart}, {Type: domain.EventComplete}}, allDone
+		}
+		return []domain.TaskEvent{{Type: domain.EventComplete}}, allDone
+	case domain.FinalizeFail:
+		return []domain.TaskEvent{{Type: domain.EventFail, Message: domain.FinalizationFailMessage}}, allDone
+	default:
+		return nil, allDone
+	}
+}
+
+// addChain validates events against the task state machine, starting from
+// from, and adds their rows to the plan; it returns the final state.
+func (p *batchPlan) addChain(task uuid.UUID, from domain.TaskState, events []domain.TaskEvent, allDone bool, now time.Time) (domain.TaskState, error) {
+	state := from
+	for i, ev := range events {
+		to, err := domain.NextTaskState(state, ev.Type, domain.TaskGuard{AllStepsComplete: allDone})
+		if err != nil {
+			return from, fmt.Errorf("transition task %s: %w", task, err)
+		}
+		meta, err := domain.TaskEventMetadata(ev, now, nil)
+		if err != nil {
+			return from, fmt.Errorf("transition task %s: %w", task, err)
+		}
+		p.rowTask = append(p.rowTask, task.String())
+		p.rowTo = append(p.rowTo, string(to))
+		p.rowFrom = append(p.rowFrom, string(state))
+		p.rowMeta = append(p.rowMeta, string(meta))
+		p.rowOrd = append(p.rowOrd, int64(i+1))
+		p.rowLast = append(p.rowLast, i == len(events)-1)
+		state = to
+	}
+	p.chainTasks = append(p.chainTasks, task.String())
+	p.chainComplete = append(p.chainComplete, state == domain.TaskComplete)
+	return state, nil
+}
+
+// batchFinalize runs batchFinalizeSQL when the plan writes anything and
+// checks that every row it meant to write was written.
+func (s *OrchestrationStore) batchFinalize(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, p *batchPlan) error {
+	if len(p.bkSteps) == 0 && len(p.chainTasks) == 0 {
+		return nil
+	}
+	var n struct {
+		Bookkept int `db:"bookkept"`
+		Flipped  int `db:"flipped"`
+		Inserted int `db:"inserted"`
+		Updated  int `db:"updated"`
+	}
+	err := tx.StmtxContext(ctx, st).GetContext(ctx, &n,
+		pq.Array(nonNilStrings(p.bkSteps)), pq.Array(p.bkBackoff), pq.Array(nonNilBools(p.bkNotRetryable)),
+		pq.Array(nonNilStrings(p.chainTasks)), pq.Array(nonNilBools(p.chainComplete)),
+		pq.Array(nonNilStrings(p.rowTask)), pq.Array(nonNilStrings(p.rowTo)), pq.Array(nonNilStrings(p.rowFrom)),
+		pq.Array(nonNilStrings(p.rowMeta)), pq.Array(nonNilInts(p.rowOrd)), pq.Array(nonNilBools(p.rowLast)))
+	if err != nil {
+		return fmt.Errorf("write bookkeeping and finalization: %w", err)
+	}
+	// A bookkeeping row may legitimately match nothing (the step left error
+	// meanwhile cannot happen under the task lock, but a missing row must
+	// not fail the batch); the transitions must all be written.
+	if n.Inserted != len(p.rowTask) || n.Updated != len(p.chainTasks) || n.Flipped > len(p.chainTasks) {
+		return fmt.Errorf("write finalization: wrote %d of %d transitions, updated %d of %d tasks (flipped %d)",
+			n.Inserted, len(p.rowTask), n.Updated, len(p.chainTasks), n.Flipped)
+	}
+	return nil
+}
+
+// batchEnqueue runs batchEnqueueSQL for the locked ready steps of the plan's
+// active tasks and reports, per task, what it did. A namespace queue not in
+// pgmq.meta is a *ports.QueueMissingError before anything is sent.
+func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
+	if len(p.enqueue) == 0 {
+		return nil, nil
+	}
+	var steps, tasks, queues, pending []string
+	for _, id := range p.enqueue {
+		snap := snaps[id]
+		queue := domain.QueueName(snap.namespace)
+		if err := s.ensureQueueKnown(ctx, tx, queue); err != nil {
+			return nil, err
+		}
+		tasks = append(tasks, id.String())
+		queues = append(queues, queue)
+		if snap.state == domain.TaskPending {
+			pending = append(pending, id.String())
+		}
+		for _, step := range snap.locked {
+			steps = append(steps, step.String())
+		}
+	}
+	meta, err := enqueueMetadata(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		ID          uuid.UUID `db:"id"`
+		TaskUUID    uuid.UUID `db:"task_uuid"`
+		State       string    `db:"state"`
+		Transitions int       `db:"transitions"`
+		Touched     int       `db:"touched"`
+		Sent        int       `db:"sent"`
+		Started     int       `db:"started"`
+		TaskTouched int       `db:"task_touched"`
+	}
+	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, pq.Array(steps), pq.Array(tasks), pq.Array(queues),
+		meta.retry, meta.enqueue, meta.start, pq.Array(nonNilStrings(pending))); err != nil {
+		return nil, fmt.Errorf("enqueue ready steps: %w", err)
+	}
+	byTask := map[uuid.UUID]*ports.EnqueueReport{}
+	var order []uuid.UUID
+	retried := 0
+	for _, r := range rows {
+		rep := byTask[r.TaskUUID]
+		if rep == nil {
+			rep = &ports.EnqueueReport{TaskUUID: r.TaskUUID, Namespace: snaps[r.TaskUUID].namespace,
+				TaskStarted: snaps[r.TaskUUID].state == domain.TaskPending}
+			byTask[r.TaskUUID] = rep
+			order = append(order, r.TaskUUID)
+		}
+		rep.StepsEnqueued++
+		if r.State == string(domain.StepError) {
+			rep.StepsRetried++
+			retried++
+		}
+	}
+	if len(rows) > 0 {
+		r, started := rows[0], 0
+		for _, rep := range byTask {
+			if rep.TaskStarted {
+				started++
+			}
+		}
+		if r.Transitions != len(rows)+retried || r.Touched != len(rows) || r.Sent != len(rows) ||
+			r.Started != started || r.TaskTouched != started {
+			return nil, fmt.Errorf("enqueue ready steps: %d steps ready but %d transitions, %d step updates, %d messages, %d task starts (%d touched) written for %d starting tasks",
+				len(rows), r.Transitions, r.Touched, r.Sent, r.Started, r.TaskTouched, started)
+		}
+	}
+	out := make([]ports.EnqueueReport, len(order))
+	for i, id := range order {
+		out[i] = *byTask[id]
+	}
+	return out, nil
+}
+
+// enqueueMeta is the transition metadata the enqueue writes.
+type enqueueMeta struct{ retry, enqueue, start string }
+
+func enqueueMetadata(now time.Time) (enqueueMeta, error) {
+	retry, err := domain.StepEventMetadata(domain.StepEvent{Type: domain.EventRetry}, now, nil)
+	if err != nil {
+		return enqueueMeta{}, fmt.Errorf("encode Retry metadata: %w", err)
+	}
+	enqueue, err := domain.StepEventMetadata(domain.StepEvent{Type: domain.EventEnqueue}, now, nil)
+	if err != nil {
+		return enqueueMeta{}, fmt.Errorf("encode Enqueue metadata: %w", err)
+	}
+	start, err := domain.TaskEventMetadata(domain.TaskEvent{Type: domain.EventStart}, now, nil)
+	if err != nil {
+		return enqueueMeta{}, fmt.Errorf("encode Start metadata: %w", err)
+	}
+	return enqueueMeta{retry: string(retry), enqueue: string(enqueue), start: string(start)}, nil
+}
+
+// nonNil* keep empty arrays non-NULL: unnest(NULL) and ANY(NULL) behave like
+// empty arrays here, but an explicit '{}' keeps the statements' intent plain.
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilBools(s []bool) []bool {
+	if s == nil {
+		return []bool{}
+	}
+	return s
+}
+
+func nonNilInts(s []int64) []int64 {
+	if s == nil {
+		return []int64{}
+	}
+	return s
+}

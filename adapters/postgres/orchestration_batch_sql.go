@@ -1,0 +1,211 @@
+package postgres
+
+// The statements of the set-based orchestration transaction (ProcessTasks).
+// Each works on arrays, so a batch of any size costs the same four round
+// trips plus BEGIN and COMMIT. Per-task and per-step lookups are correlated
+// subqueries or ANY(array) index scans, never joins the planner could turn
+// into scans of whole tables when statistics are missing or stale (see
+// stepReadyPredicate).
+
+// batchLockSQL locks the tasks of a batch in task_uuid order (contract §3.3:
+// task rows first, in a fixed order, so two batches never deadlock on each
+// other) and maps the result steps $2 to their tasks. $1 are the requested
+// tasks. The locked tasks are the requested ones plus those of the found
+// steps; a task locked by another transaction is waited for, or skipped with
+// batchLockSkipSQL.
+const batchLockSQL = `
+WITH st AS MATERIALIZED (
+	SELECT ws.workflow_step_uuid AS step_uuid, ws.task_uuid
+	FROM tasker_workflow_steps ws
+	WHERE ws.workflow_step_uuid = ANY($2::uuid[])
+),
+lk AS (
+	SELECT t.task_uuid FROM tasker_tasks t
+	WHERE t.task_uuid = ANY(ARRAY(SELECT unnest($1::uuid[]) UNION SELECT st.task_uuid FROM st))
+	ORDER BY t.task_uuid
+	FOR UPDATE%s
+)
+SELECT st.step_uuid, st.task_uuid, false AS locked FROM st
+UNION ALL
+SELECT NULL, lk.task_uuid, true FROM lk`
+
+// batchReadSQL runs after batchLockSQL, as its own statement so that under
+// READ COMMITTED its snapshot holds everything committed before the locks
+// were granted. For the locked tasks $1 it returns each task's current state
+// and namespace with the views of all its steps (rows ordered by task, then
+// workflow_step_uuid) and locks the ready steps of the tasks that are pending
+// or in_progress, FOR UPDATE in workflow_step_uuid order (the locked column
+// says which); batchEnqueueSQL re-checks their readiness under those locks.
+// It also deletes the consumed messages $3 of queue $2 (an InitPlan, run
+// once; skipped when $3 is empty), so they disappear exactly when the
+// batch's effects commit.
+var batchReadSQL = `
+WITH del AS MATERIALIZED (
+	SELECT COUNT(*) AS n FROM pgmq.delete($2::text, $3::bigint[]) WHERE cardinality($3::bigint[]) > 0
+),
+hdr AS MATERIALIZED (
+	SELECT t.task_uuid AS hdr_task_uuid,
+	       (SELECT tt.to_state FROM tasker_task_transitions tt
+	        WHERE tt.task_uuid = t.task_uuid AND tt.most_recent = true) AS task_state,
+	       (SELECT n.name FROM tasker_named_tasks nt
+	        JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
+	        WHERE nt.named_task_uuid = t.named_task_uuid) AS namespace
+	FROM tasker_tasks t
+	WHERE t.task_uuid = ANY($1::uuid[])
+),
+v AS MATERIALIZED (` + stepViewSQL("ws.task_uuid = ANY($1::uuid[])", "ws.workflow_step_uuid") + `),
+lk AS (
+	SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
+	WHERE ws.workflow_step_uuid = ANY(ARRAY(
+	        SELECT v.workflow_step_uuid FROM v JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
+	        WHERE v.ready_for_execution AND COALESCE(h.task_state, 'pending') IN ('pending', 'in_progress')))
+	ORDER BY ws.workflow_step_uuid
+	FOR UPDATE
+)
+SELECT h.task_state, h.namespace, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted, v.*
+FROM v
+JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
+LEFT JOIN lk ON lk.workflow_step_uuid = v.workflow_step_uuid
+ORDER BY v.task_uuid, v.workflow_step_uuid`
+
+// batchTaskStatesSQL reads the state of locked tasks that have no steps
+// (batchReadSQL returns rows per step only).
+const batchTaskStatesSQL = `
+SELECT t.task_uuid,
+       (SELECT tt.to_state FROM tasker_task_transitions tt
+        WHERE tt.task_uuid = t.task_uuid AND tt.most_recent = true) AS task_state
+FROM tasker_tasks t WHERE t.task_uuid = ANY($1::uuid[])`
+
+// batchFinalizeSQL writes, in one statement, the results' bookkeeping and
+// the finalization transitions of a batch:
+//   - $1 step, $2 backoff seconds (NULL: keep), $3 not retryable: set
+//     backoff_request_seconds / retryable = false on steps whose current
+//     state is still error (a late or duplicate result is harmless);
+//   - $4 tasks, each with $5 (the chain ends in complete), and the chains of
+//     transitions in $6–$11 (task, to_state, from_state, metadata, position
+//     in its task's chain from 1, last of its chain): flip each task's
+//     current row, insert its chain with consecutive sort_keys after
+//     MAX(sort_key), only the last row most_recent, and apply the §3.1 side
+//     effects.
+//
+// "(SELECT COUNT(*) FROM flip) >= 0" makes the INSERT wait for the flip, as
+// the partial unique index on most_recent requires.
+const batchFinalizeSQL = `
+WITH bk AS (
+	UPDATE tasker_workflow_steps ws
+	SET backoff_request_seconds = COALESCE(b.backoff, ws.backoff_request_seconds),
+	    retryable = CASE WHEN b.not_retryable THEN false ELSE ws.retryable END,
+	    updated_at = NOW()
+	FROM unnest($1::uuid[], $2::int[], $3::boolean[]) AS b(id, backoff, not_retryable)
+	WHERE ws.workflow_step_uuid = b.id
+	  AND (SELECT cur.to_state FROM tasker_workflow_step_transitions cur
+	       WHERE cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true) = 'error'
+	RETURNING 1
+),
+flip AS (
+	UPDATE tasker_task_transitions SET most_recent = false, updated_at = NOW()
+	WHERE task_uuid = ANY($4::uuid[]) AND most_recent = true
+	RETURNING 1
+),
+ins AS (
+	INSERT INTO tasker_task_transitions
+	  (task_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+	SELECT c.task_uuid, c.to_state, c.from_state, c.metadata::jsonb,
+	       (SELECT COALESCE(MAX(x.sort_key), 0) FROM tasker_task_transitions x WHERE x.task_uuid = c.task_uuid) + c.ord,
+	       c.last, NOW(), NOW()
+	FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::int[], $11::boolean[])
+	     AS c(task_uuid, to_state, from_state, metadata, ord, last)
+	WHERE (SELECT COUNT(*) FROM flip) >= 0
+	RETURNING 1
+),
+upd AS (
+	UPDATE tasker_tasks t SET complete = t.complete OR u.completes,
+	       completed_at = CASE WHEN u.completes THEN NOW() ELSE t.completed_at END, updated_at = NOW()
+	FROM unnest($4::uuid[], $5::boolean[]) AS u(task_uuid, completes)
+	WHERE t.task_uuid = u.task_uuid
+	RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM flip) AS flipped,
+       (SELECT COUNT(*) FROM ins) AS inserted, (SELECT COUNT(*) FROM upd) AS updated`
+
+// batchEnqueueSQL is §10.2 step 2 for the steps $1, which the batch locked
+// in workflow_step_uuid order while holding their tasks' row locks; $2/$3
+// map each of their tasks to its namespace queue. It re-checks readiness
+// under those locks (a new statement, so a new snapshot), then for every step
+// still ready, in one statement: fires Retry (error → pending) for error
+// steps, fires Enqueue (pending → enqueued) with the step-row side effects,
+// sends {"task_uuid","step_uuid"} with one pgmq.send_batch per queue (steps
+// in task, then workflow_step_uuid order) and fires task Start for the tasks
+// of $7 (those that were pending) that got a step. Sends and transitions
+// commit together (D-m). Transition rows follow §3.3 as in batchFinalizeSQL;
+// a Retry row is written already superseded by the Enqueue row after it. $4,
+// $5 and $6 are the Retry, Enqueue and Start metadata.
+var batchEnqueueSQL = `
+WITH ready AS MATERIALIZED (
+	SELECT ws.workflow_step_uuid AS id, ws.task_uuid, q.queue, COALESCE(cur.to_state, 'pending') AS state,
+	       (SELECT COALESCE(MAX(x.sort_key), 0) FROM tasker_workflow_step_transitions x
+	        WHERE x.workflow_step_uuid = ws.workflow_step_uuid) AS max_sort_key
+	FROM tasker_workflow_steps ws
+	JOIN unnest($2::uuid[], $3::text[]) AS q(task_uuid, queue) ON q.task_uuid = ws.task_uuid
+	LEFT JOIN tasker_workflow_step_transitions cur
+	       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
+	WHERE ws.workflow_step_uuid = ANY($1::uuid[])
+	  AND ` + stepReadyPredicate + `
+),
+flip AS (
+	UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = NOW()
+	FROM ready r WHERE t.workflow_step_uuid = r.id AND t.most_recent = true
+	RETURNING t.workflow_step_uuid
+),
+ins AS (
+	INSERT INTO tasker_workflow_step_transitions
+	  (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+	SELECT n.id, n.to_state, n.from_state, n.metadata, n.sort_key, n.most_recent, NOW(), NOW()
+	FROM (
+	  SELECT r.id, 'pending' AS to_state, 'error' AS from_state, $4::jsonb AS metadata,
+	         r.max_sort_key + 1 AS sort_key, false AS most_recent
+	  FROM ready r WHERE r.state = 'error'
+	  UNION ALL
+	  SELECT r.id, 'enqueued', 'pending', $5::jsonb,
+	         r.max_sort_key + CASE WHEN r.state = 'error' THEN 2 ELSE 1 END, true
+	  FROM ready r) n
+	WHERE (SELECT COUNT(*) FROM flip) >= 0
+	RETURNING 1
+),
+touch AS (
+	UPDATE tasker_workflow_steps SET updated_at = NOW()
+	WHERE workflow_step_uuid IN (SELECT r.id FROM ready r)
+	RETURNING 1
+),
+sent AS MATERIALIZED (
+	SELECT g.queue, pgmq.send_batch(g.queue, g.msgs, 0::integer) AS msg_id
+	FROM (SELECT r.queue::text AS queue,
+	             array_agg(jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.id) ORDER BY r.task_uuid, r.id)::jsonb[] AS msgs
+	      FROM ready r GROUP BY r.queue ORDER BY r.queue) g
+),
+start AS (
+	SELECT DISTINCT r.task_uuid FROM ready r WHERE r.task_uuid = ANY($7::uuid[])
+),
+task_flip AS (
+	UPDATE tasker_task_transitions t SET most_recent = false, updated_at = NOW()
+	FROM start s WHERE t.task_uuid = s.task_uuid AND t.most_recent = true
+	RETURNING t.task_uuid, t.to_state
+),
+task_ins AS (
+	INSERT INTO tasker_task_transitions
+	  (task_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+	SELECT s.task_uuid, 'in_progress',
+	       COALESCE((SELECT f.to_state FROM task_flip f WHERE f.task_uuid = s.task_uuid), 'pending'), $6::jsonb,
+	       (SELECT COALESCE(MAX(x.sort_key), 0) + 1 FROM tasker_task_transitions x WHERE x.task_uuid = s.task_uuid),
+	       true, NOW(), NOW()
+	FROM start s
+	RETURNING 1
+),
+task_touch AS (
+	UPDATE tasker_tasks SET updated_at = NOW() WHERE task_uuid IN (SELECT s.task_uuid FROM start s)
+	RETURNING 1
+)
+SELECT r.id, r.task_uuid, r.state, (SELECT COUNT(*) FROM ins) AS transitions, (SELECT COUNT(*) FROM touch) AS touched,
+       (SELECT COUNT(*) FROM sent) AS sent, (SELECT COUNT(*) FROM task_ins) AS started,
+       (SELECT COUNT(*) FROM task_touch) AS task_touched
+FROM ready r ORDER BY r.id`
