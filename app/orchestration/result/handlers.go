@@ -28,13 +28,13 @@ type TaskCreator interface {
 
 // Processor handles the orchestration's queues.
 type Processor struct {
-	cfg       Config
-	queue     ports.Queue
-	batches   Batches
-	creator   TaskCreator
-	metrics   ports.OrchestrationMetrics
-	log       *zap.Logger
-	now       func() time.Time
+	cfg     Config
+	queue   ports.Queue
+	batches Batches
+	creator TaskCreator
+	metrics ports.OrchestrationMetrics
+	log     *zap.Logger
+	now     func() time.Time
 }
 
 // Deps are the Processor's collaborators. Metrics and Log may be nil.
@@ -42,8 +42,8 @@ type Deps struct {
 	Queue   ports.Queue
 	Batches Batches
 	Creator TaskCreator
-	Metrics   ports.OrchestrationMetrics
-	Log       *zap.Logger
+	Metrics ports.OrchestrationMetrics
+	Log     *zap.Logger
 	// Clock supplies "now" for HTTP-date retry-after headers; nil = system clock.
 	Clock ports.Clock
 }
