@@ -8,7 +8,9 @@ type MessageReady struct {
 	Queue string
 	// Namespace is the payload's namespace, as derived by the trigger.
 	Namespace string
-	// MsgID is the inserted message's id (informational).
+	// MsgID is the inserted message's id; under the statement-level trigger
+	// (one notification per INSERT) the lowest of that statement's ids.
+	// Informational only.
 	MsgID int64
 	// PollAll asks the consumer to read every queue it serves now, because
 	// notifications may have been missed (sent after a reconnect).

@@ -9,7 +9,13 @@ import (
 // message-ready trigger unless a trigger on q_<queue> already calls
 // pgmq_notify_message_ready() (contract §4.1, §4.6, D-h). It is plain SQL rather
 // than a call to the project's pgmq_ensure_* helpers because a reference database
-// has no such helpers. DO blocks take no parameters, so the queue name (validated
+// has no such helpers.
+//
+// The trigger is per statement (REFERENCING NEW TABLE AS new_messages, one
+// notification per INSERT) when the function's comment says so and its body reads
+// that transition table — as migration 00007 sets up on the project's databases —
+// and per row otherwise, e.g. with the reference's own function, which handles rows
+// only. DO blocks take no parameters, so the queue name (validated
 // to ^[a-z0-9_]+$ first) is spliced in; the advisory lock is the one the project's
 // pgmq.create takes, so concurrent services cannot both attach.
 const ensureNotificationsSQL = `DO $tasker$
@@ -36,7 +42,16 @@ BEGIN
             MESSAGE = 'function public.pgmq_notify_message_ready() does not exist: apply the migrations (tasker-orchestration migrate)';
     END IF;
     rel := to_regclass(format('pgmq.%I', 'q_' || qname));
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgfoid = fn AND NOT tgisinternal) THEN
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgfoid = fn AND NOT tgisinternal) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = fn
+                  AND obj_description(p.oid, 'pg_proc') LIKE 'tasker:%FOR EACH STATEMENT%'
+                  AND p.prosrc LIKE '%new_messages%') THEN
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON pgmq.%I REFERENCING NEW TABLE AS new_messages
+            FOR EACH STATEMENT EXECUTE FUNCTION public.pgmq_notify_message_ready()',
+            left('pgmq_message_ready_trigger_q_' || qname, 63), 'q_' || qname);
+    ELSE
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON pgmq.%I FOR EACH ROW EXECUTE FUNCTION public.pgmq_notify_message_ready()',
             left('pgmq_message_ready_trigger_q_' || qname, 63), 'q_' || qname);
     END IF;

@@ -168,6 +168,108 @@ func TestExistingPgmqIsLeftAlone(t *testing.T) {
 	}
 	require.Equal(t, []string{"pgmq_message_ready_trigger_q_legacy_queue"}, triggersOn(t, db, "pgmq.q_legacy_queue"))
 	require.Equal(t, []string{"pgmq_queue_created_trigger"}, triggersOn(t, db, "pgmq.meta"))
+
+	// 00007 leaves such a database's message-ready triggers per row (the
+	// reference's form), also for tables created later, and adds no function
+	// beyond 00004's.
+	require.Equal(t, []string{"ROW"}, triggerLevels(t, db, "pgmq.q_legacy_queue"))
+	require.Contains(t, messageReadyComment(t, db), "FOR EACH ROW")
+	_, err = db.ExecContext(ctx, `CREATE TABLE pgmq.q_later_legacy (msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+		read_ct int NOT NULL DEFAULT 0, enqueued_at timestamptz NOT NULL DEFAULT now(), vt timestamptz NOT NULL, message jsonb)`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ROW"}, triggerLevels(t, db, "pgmq.q_later_legacy"))
+	var publicFns []string
+	require.NoError(t, db.Select(&publicFns, `SELECT proname FROM pg_proc
+		WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'pgmq%' ORDER BY proname`))
+	require.Equal(t, []string{"pgmq_ensure_headers_column", "pgmq_ensure_message_ready_trigger",
+		"pgmq_notify_message_ready", "pgmq_notify_queue_created", "pgmq_on_queue_table_created"}, publicFns)
+}
+
+// triggerLevels lists the level of each message-ready trigger on table, in name
+// order: "STATEMENT" (with the new_messages transition table) or "ROW".
+func triggerLevels(t *testing.T, db *sqlx.DB, table string) []string {
+	t.Helper()
+	var levels []string
+	require.NoError(t, db.Select(&levels, `SELECT CASE
+			WHEN tgtype = 4 AND tgnewtable = 'new_messages' THEN 'STATEMENT'
+			WHEN tgtype = 5 AND tgnewtable IS NULL THEN 'ROW'
+			ELSE 'tgtype ' || tgtype END
+		FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal
+		  AND tgfoid = 'public.pgmq_notify_message_ready()'::regprocedure ORDER BY tgname`, table))
+	return levels
+}
+
+func messageReadyComment(t *testing.T, db *sqlx.DB) string {
+	t.Helper()
+	var comment sql.NullString
+	require.NoError(t, db.Get(&comment, `SELECT obj_description('public.pgmq_notify_message_ready()'::regprocedure, 'pg_proc')`))
+	return comment.String
+}
+
+// On the project's database every message-ready trigger is per statement: those
+// of queues made by pgmq.create or by a plain CREATE TABLE (the event trigger), and
+// those pgmq_ensure_message_ready_trigger attaches.
+func TestMessageReadyTriggersArePerStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	require.Contains(t, messageReadyComment(t, db), "FOR EACH STATEMENT")
+	_, err := db.ExecContext(ctx, `
+		SELECT pgmq.create('stmt_queue');
+		CREATE TABLE pgmq.q_stmt_manual (msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+			read_ct int NOT NULL DEFAULT 0, enqueued_at timestamptz NOT NULL DEFAULT now(),
+			vt timestamptz NOT NULL, message jsonb);`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"pgmq_message_ready_trigger_q_stmt_queue"}, triggersOn(t, db, "pgmq.q_stmt_queue"))
+	require.Equal(t, []string{"STATEMENT"}, triggerLevels(t, db, "pgmq.q_stmt_queue"))
+	require.Equal(t, []string{"STATEMENT"}, triggerLevels(t, db, "pgmq.q_stmt_manual"))
+
+	_, err = db.ExecContext(ctx, `DROP TRIGGER pgmq_message_ready_trigger_q_stmt_queue ON pgmq.q_stmt_queue`)
+	require.NoError(t, err)
+	var attached bool
+	require.NoError(t, db.Get(&attached, "SELECT pgmq_ensure_message_ready_trigger('stmt_queue')"))
+	require.True(t, attached)
+	require.Equal(t, []string{"STATEMENT"}, triggerLevels(t, db, "pgmq.q_stmt_queue"))
+	require.NoError(t, db.Get(&attached, "SELECT pgmq_ensure_message_ready_trigger('stmt_queue')"))
+	require.False(t, attached, "already attached: idempotent")
+}
+
+// 00007 converts the row triggers that earlier migrations or services attached
+// (whatever their name) to the statement form with the standard name, keeps the
+// queues working, and a rerun changes nothing.
+func TestMigrationConvertsRowTriggers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := emptyDB(t)
+	require.NoError(t, migrations.Apply(ctx, db.DB))
+	_, err := db.ExecContext(ctx, `
+		SELECT pgmq.create('conv_queue');
+		SELECT pgmq.create('conv_other_queue');
+		DROP TRIGGER pgmq_message_ready_trigger_q_conv_queue ON pgmq.q_conv_queue;
+		CREATE TRIGGER pgmq_message_ready_trigger_q_conv_queue AFTER INSERT ON pgmq.q_conv_queue
+			FOR EACH ROW EXECUTE FUNCTION public.pgmq_notify_message_ready();
+		DROP TRIGGER pgmq_message_ready_trigger_q_conv_other_queue ON pgmq.q_conv_other_queue;
+		CREATE TRIGGER some_other_name AFTER INSERT ON pgmq.q_conv_other_queue
+			FOR EACH ROW EXECUTE FUNCTION public.pgmq_notify_message_ready();`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ROW"}, triggerLevels(t, db, "pgmq.q_conv_queue"))
+	require.Equal(t, []string{"ROW"}, triggerLevels(t, db, "pgmq.q_conv_other_queue"))
+
+	for range 2 {
+		_, err = db.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id = 7`)
+		require.NoError(t, err)
+		applied, err := migrations.Migrate(ctx, db.DB)
+		require.NoError(t, err)
+		require.Len(t, applied, 1)
+		require.Equal(t, "00007_pgmq_notify_per_statement.sql", applied[0].Name)
+		for _, q := range []string{"conv_queue", "conv_other_queue"} {
+			require.Equal(t, []string{"pgmq_message_ready_trigger_q_" + q}, triggersOn(t, db, "pgmq.q_"+q))
+			require.Equal(t, []string{"STATEMENT"}, triggerLevels(t, db, "pgmq.q_"+q))
+		}
+	}
+	var ids []int64
+	require.NoError(t, db.Select(&ids, `SELECT pgmq.send_batch('conv_queue'::text, ARRAY['{}','{}']::jsonb[])`))
+	require.Equal(t, []int64{1, 2}, ids)
 }
 
 func triggersOn(t *testing.T, db *sqlx.DB, table string) []string {
@@ -287,6 +389,7 @@ func TestMigrateAsDatabaseOwnerWithoutSuperuser(t *testing.T) {
 	require.NoError(t, db.Get(&attached, "SELECT pgmq_ensure_message_ready_trigger('owner_queue')"))
 	require.True(t, attached)
 	require.Equal(t, []string{"pgmq_message_ready_trigger_q_owner_queue"}, triggersOn(t, db, "pgmq.q_owner_queue"))
+	require.Equal(t, []string{"STATEMENT"}, triggerLevels(t, db, "pgmq.q_owner_queue"))
 }
 
 // The project's pgmq gets one static (planned-once) branch per queue in its
