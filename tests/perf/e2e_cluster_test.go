@@ -213,6 +213,7 @@ type e2eMeter struct {
 
 	mu       sync.Mutex
 	backends map[int]*backendSample
+	peak     int // most service backends seen at once
 	stopCh   chan struct{}
 	stopped  chan struct{}
 
@@ -265,6 +266,7 @@ func (m *e2eMeter) sampleBackends() bool {
 	ok := true
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.peak = max(m.peak, len(rows))
 	initial := m.backends == nil
 	if initial {
 		m.backends = map[int]*backendSample{}
@@ -336,6 +338,7 @@ type e2eFigures struct {
 	firstCreated, lastComplete time.Time
 	posted                     time.Duration // submitting the whole burst
 	idleCommitsPerSec          float64
+	peakBackends               int // service connections seen at once (sampled)
 }
 
 func (f e2eFigures) stepsPerSec() float64 { return float64(f.steps) / f.elapsed.Seconds() }
@@ -374,6 +377,7 @@ func (m *e2eMeter) finish(t *testing.T, harnessXacts int64) e2eFigures {
 		f.workerCPU += m.procs1[p] - m.procs0[p]
 	}
 	m.mu.Lock()
+	f.peakBackends = m.peak
 	for _, b := range m.backends {
 		switch b.role {
 		case appOrch:

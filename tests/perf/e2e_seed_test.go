@@ -139,14 +139,22 @@ func seedDatabase(t *testing.T, bin string, steps int) (string, string) {
 	var check struct {
 		Tasks int    `db:"tasks"`
 		Steps int    `db:"steps"`
+		Edges int    `db:"edges"`
+		Done  int    `db:"done"`
 		Size  string `db:"size"`
 	}
 	require.NoError(t, conn.GetContext(ctx, &check, `SELECT (SELECT count(*) FROM tasker_tasks WHERE complete) AS tasks,
-		(SELECT count(*) FROM tasker_workflow_steps WHERE processed) AS steps, pg_size_pretty(pg_database_size(current_database())) AS size`))
+		(SELECT count(*) FROM tasker_workflow_steps WHERE processed) AS steps,
+		(SELECT count(*) FROM tasker_workflow_step_edges) AS edges,
+		(SELECT count(*) FROM tasker_workflow_step_transitions WHERE most_recent AND to_state = 'complete') AS done,
+		pg_size_pretty(pg_database_size(current_database())) AS size`))
 	var name string
 	require.NoError(t, conn.GetContext(ctx, &name, `SELECT current_database()`))
 	require.Equal(t, tasks, check.Tasks, "seeded tasks")
 	require.Equal(t, tasks*e2eStepsPerTask, check.Steps, "seeded steps")
+	require.Equal(t, tasks*e2eStepsPerTask, check.Done, "seeded steps whose current state is complete")
+	linear := (tasks + 1) / 2 // odd i: 3 edges; even i: diamond, 4 edges
+	require.Equal(t, 3*linear+4*(tasks-linear), check.Edges, "seeded edges")
 	require.NoError(t, conn.Close())
 	e2ePrint("seed: %d completed tasks / %d completed steps (half linear, half diamond) in %s: template registration %s, SQL %s, VACUUM ANALYZE %s; database size %s",
 		check.Tasks, check.Steps, time.Since(start).Round(time.Millisecond), registered.Round(time.Millisecond),

@@ -369,6 +369,7 @@ func printFigures(label string, f e2eFigures) {
 	if f.cpuOK {
 		e2ePrint("%s: CPU ms/step: orchestration process %.3f, worker processes %.3f, orchestration PG backends %.3f, worker PG backends %.3f, total %.3f",
 			label, f.perStep(f.orchCPU), f.perStep(f.workerCPU), f.perStep(f.orchPG), f.perStep(f.workerPG), f.perStep(f.totalCPU()))
+		e2ePrint("%s: peak service connections (sampled every 200 ms): %d", label, f.peakBackends)
 	} else {
 		e2ePrint("%s: CPU per step not available (server not on this host or /proc unreadable)", label)
 	}
