@@ -81,6 +81,21 @@ func URL(t testing.TB) string {
 	return createDatabase(t, base, "TEMPLATE "+quoteIdent(tmpl))
 }
 
+// CloneURL creates a fresh database copied from the database src names (a
+// database created by this package, e.g. with URL and then filled by the test)
+// and returns its DSN; it is dropped when the test ends. src must have no
+// other session while it is copied. FILE_COPY copies the files instead of
+// WAL-logging every block, which is much faster for a large source (at the
+// price of a checkpoint).
+func CloneURL(t testing.TB, src string) string {
+	t.Helper()
+	if err := CheckURL(src); err != nil {
+		t.Fatalf("testdb: clone: %v", err)
+	}
+	name, _ := databaseName(src)
+	return createDatabase(t, requireBase(t), "TEMPLATE "+quoteIdent(name)+" STRATEGY FILE_COPY")
+}
+
 // EmptyURL creates a fresh database without any migration applied (cloned from
 // template0) and returns its DSN; for tests of the migrations themselves.
 func EmptyURL(t testing.TB) string {

@@ -48,23 +48,33 @@ func backendCPU(db *sqlx.DB) (map[int]time.Duration, bool) {
 	}
 	out := make(map[int]time.Duration, len(pids))
 	for _, pid := range pids {
-		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
+		cpu, ok := procCPU(pid)
+		if !ok {
 			return nil, false
 		}
-		s := string(raw)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from #3 (state) on
-		if len(fields) < 13 {
-			return nil, false
-		}
-		ut, err1 := strconv.ParseInt(fields[11], 10, 64) // #14 utime
-		st, err2 := strconv.ParseInt(fields[12], 10, 64) // #15 stime
-		if err1 != nil || err2 != nil {
-			return nil, false
-		}
-		out[pid] = time.Duration(ut+st) * time.Second / clockTicks
+		out[pid] = cpu
 	}
 	return out, true
+}
+
+// procCPU reads utime+stime of a process (all its threads) from
+// /proc/<pid>/stat; ok is false when the process is gone or /proc unreadable.
+func procCPU(pid int) (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from #3 (state) on
+	if len(fields) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(fields[11], 10, 64) // #14 utime
+	st, err2 := strconv.ParseInt(fields[12], 10, 64) // #15 stime
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, true
 }
 
 func startCPUMeter(db *sqlx.DB) *cpuMeter {
