@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -188,6 +189,17 @@ type TaskBatchReport struct {
 	UnknownTasks []int
 	// Skipped are tasks left to another transaction (SkipLocked only).
 	Skipped []uuid.UUID
+	// Retries are the tasks that stay active with a step in error waiting
+	// out its backoff (R7, R8), each with the earliest time one becomes
+	// ready: no message will wake the orchestration then, so the caller
+	// schedules the task's next batch itself.
+	Retries []ScheduledRetry
+}
+
+// ScheduledRetry is when a task's next retryable step becomes ready.
+type ScheduledRetry struct {
+	TaskUUID uuid.UUID
+	At       time.Time
 }
 
 // TaskBatchProcessor runs TaskBatches. A namespace queue that does not exist

@@ -67,7 +67,7 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 		if err := s.batchFinalize(ctx, tx, stmts[batchFinalizeSQL], plan); err != nil {
 			return err
 		}
-		rep.Finalized = plan.finalized
+		rep.Finalized, rep.Retries = plan.finalized, plan.retries
 		rep.Enqueued, err = s.batchEnqueue(ctx, tx, stmts[batchEnqueueSQL], plan, snaps)
 		return err
 	})
@@ -245,6 +245,8 @@ type batchPlan struct {
 	finalized     []ports.FinalizationReport
 	// enqueue are the tasks that stay active and have locked ready steps.
 	enqueue []uuid.UUID
+	// retries are the active tasks with a step waiting out its backoff.
+	retries []ports.ScheduledRetry
 }
 
 // planBatch decides the bookkeeping of each result step, then finalization
@@ -252,6 +254,7 @@ type batchPlan struct {
 // and which tasks enqueue their locked ready steps.
 func planBatch(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID]uuid.UUID, snaps map[uuid.UUID]*taskSnapshot, now time.Time) (*batchPlan, error) {
 	p := &batchPlan{}
+	backoffs := map[uuid.UUID]int{}
 	if b.Bookkeeping != nil {
 		seen := map[uuid.UUID]bool{}
 		for _, r := range b.Results {
@@ -278,6 +281,9 @@ func planBatch(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID]uui
 			if bk.NotRetryable {
 				v.Retryable = false
 			}
+			if bk.BackoffSeconds != nil {
+				backoffs[r.StepUUID] = *bk.BackoffSeconds
+			}
 			p.bkSteps = append(p.bkSteps, r.StepUUID.String())
 			p.bkBackoff = append(p.bkBackoff, backoff)
 			p.bkNotRetryable = append(p.bkNotRetryable, bk.NotRetryable)
@@ -296,12 +302,55 @@ func planBatch(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID]uui
 				return nil, err
 			}
 			fin.To = to
-		} else if (snap.state == domain.TaskPending || snap.state == domain.TaskInProgress) && len(snap.locked) > 0 {
-			p.enqueue = append(p.enqueue, id)
+		} else if snap.state == domain.TaskPending || snap.state == domain.TaskInProgress {
+			if len(snap.locked) > 0 {
+				p.enqueue = append(p.enqueue, id)
+			}
+			if at, ok := nextRetry(snap.steps, backoffs); ok {
+				p.retries = append(p.retries, ports.ScheduledRetry{TaskUUID: id, At: at})
+			}
 		}
 		p.finalized = append(p.finalized, fin)
 	}
 	return p, nil
+}
+
+// nextRetry is the earliest time one of steps in error, retryable with
+// attempts left but not ready yet, passes both R7 (last_attempted_at +
+// backoff_request_seconds, with the backoff the batch just recorded) and R8
+// (last failure + LEAST(2^attempts, 30) s).
+func nextRetry(steps []ports.StepView, backoffs map[uuid.UUID]int) (time.Time, bool) {
+	var first time.Time
+	found := false
+	for _, v := range steps {
+		if v.CurrentState != domain.StepError || !v.Retryable || v.Attempts >= v.RetryLimit || v.ReadyForExecution {
+			continue
+		}
+		var at time.Time
+		backoff, ok := backoffs[v.WorkflowStepUUID]
+		if !ok && v.BackoffRequestSeconds != nil {
+			backoff, ok = *v.BackoffRequestSeconds, true
+		}
+		if ok && v.LastAttemptedAt != nil {
+			at = v.LastAttemptedAt.Add(time.Duration(backoff) * time.Second)
+		}
+		if v.LastFailureAt != nil {
+			floorAttempts := v.Attempts
+			if floorAttempts == 0 {
+				floorAttempts = 1
+			}
+			if r8 := v.LastFailureAt.Add(orchR8Floor(floorAttempts)); r8.After(at) {
+				at = r8
+			}
+		}
+		if at.IsZero() {
+			continue
+		}
+		if !found || at.Before(first) {
+			first, found = at, true
+		}
+	}
+	return first, found
 }
 
 // finalizationEvents is the decision of §10.4 for a locked task: the task
