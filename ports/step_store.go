@@ -42,6 +42,18 @@ type StepStore interface {
 	// ClaimStep atomically moves a pending (dependencies satisfied) or enqueued
 	// step to in_progress. Losers get *domain.NotClaimableError with the current state.
 	ClaimStep(ctx context.Context, stepUUID uuid.UUID, workerID string) (StepSnapshot, error)
+	// LoadAndClaim is LoadStep and ClaimStep as one atomic operation, for the
+	// common case of a message whose step is claimable (contract §9.3 steps
+	// 2–3): under the step's lock it reads the snapshot and, only when the
+	// step belongs to taskUUID, its task's namespace is namespace and the
+	// state is enqueued or pending with dependencies satisfied, claims it
+	// exactly as ClaimStep does. claimed reports whether it did; when false
+	// nothing was written and snap is the current state for the caller's
+	// decision table (mismatch, stale, in progress, …). A missing step wraps
+	// ErrNotFound. It is on the port, not an optional extra, so that
+	// decorators (metrics) forward it and every worker takes the path that
+	// saves the separate LoadStep round trip per message.
+	LoadAndClaim(ctx context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (snap StepSnapshot, claimed bool, err error)
 	// DependencyResults maps step name → result over all processed transitive
 	// ancestors with results (contract §9.1, D-r).
 	DependencyResults(ctx context.Context, stepUUID uuid.UUID) (map[string]json.RawMessage, error)
