@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -34,6 +35,21 @@ func TestLoadAndClaimPath(t *testing.T) {
 			expect: func(f fixture) {
 				f.bus.EXPECT().PublishExecution(anyCtx, mock.MatchedBy(func(e domain.StepExecutionEvent) bool {
 					return e.Claim.StepUUID == stepID && e.Claim.Attempts == 1 && e.StepDefinition.Name == "a"
+				})).Return(nil).Once()
+			},
+			want: DecisionClaimed,
+		},
+		{
+			name: "claimed with its dependency results: no DependencyResults query",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, taskID, stepID, "b", domain.StepInProgress, func(s *ports.StepSnapshot) {
+					s.Step.Attempts = 1
+					s.DependencyResults = map[string]json.RawMessage{"a": json.RawMessage(`4`)}
+				}), true, nil
+			},
+			expect: func(f fixture) {
+				f.bus.EXPECT().PublishExecution(anyCtx, mock.MatchedBy(func(e domain.StepExecutionEvent) bool {
+					return e.StepDefinition.Name == "b" && len(e.DependencyResults) == 1 && string(e.DependencyResults["a"]) == `4`
 				})).Return(nil).Once()
 			},
 			want: DecisionClaimed,
