@@ -22,6 +22,13 @@ type StepSnapshot struct {
 	TaskState             domain.TaskState
 	// Configuration is the task's named task configuration: the unresolved template JSON.
 	Configuration json.RawMessage
+	// DependencyResults is set on the snapshot of a winning claim (ClaimStep,
+	// or LoadAndClaim when claimed): what StepStore.DependencyResults returns
+	// for the step (non-nil, empty for a root step), read with the claim so
+	// that building the handler payload costs no further round trip. nil
+	// otherwise, or when the store does not provide it; the caller then asks
+	// DependencyResults.
+	DependencyResults map[string]json.RawMessage
 }
 
 // StepOutcome is a handler outcome to persist (contract §9.3 step 5).
@@ -41,7 +48,21 @@ type StepStore interface {
 	LoadStep(ctx context.Context, stepUUID uuid.UUID) (StepSnapshot, error)
 	// ClaimStep atomically moves a pending (dependencies satisfied) or enqueued
 	// step to in_progress. Losers get *domain.NotClaimableError with the current state.
+	// The winner's snapshot may carry DependencyResults.
 	ClaimStep(ctx context.Context, stepUUID uuid.UUID, workerID string) (StepSnapshot, error)
+	// LoadAndClaim is LoadStep and ClaimStep as one atomic operation, for the
+	// common case of a message whose step is claimable (contract §9.3 steps
+	// 2–3): under the step's lock it reads the snapshot and, only when the
+	// step belongs to taskUUID, its task's namespace is namespace and the
+	// state is enqueued or pending with dependencies satisfied, claims it
+	// exactly as ClaimStep does. claimed reports whether it did; when false
+	// nothing was written and snap is the current state for the caller's
+	// decision table (mismatch, stale, in progress, …); when true, snap is the
+	// post-claim state and may carry DependencyResults. A missing step wraps
+	// ErrNotFound. It is on the port, not an optional extra, so that
+	// decorators (metrics) forward it and every worker takes the path that
+	// saves the separate LoadStep round trip per message.
+	LoadAndClaim(ctx context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (snap StepSnapshot, claimed bool, err error)
 	// DependencyResults maps step name → result over all processed transitive
 	// ancestors with results (contract §9.1, D-r).
 	DependencyResults(ctx context.Context, stepUUID uuid.UUID) (map[string]json.RawMessage, error)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -40,7 +41,12 @@ import (
 //   - upd applies the in_progress side effects of §3.2;
 //   - the final SELECT returns one step snapshot per claim, in input order
 //     (ord), with the post-claim values (attempts, last_attempted_at, state)
-//     taken from upd, and claimed.
+//     taken from upd, and claimed; for a claimed step also its dependency
+//     results (dependencyResultsOf, aggregated to one JSON object), which the
+//     handler payload needs, so a claimed step costs no further round trip.
+//     Only claimed rows evaluate it (CASE), and the claim does not change any
+//     ancestor's processed or results, so it reads what DependencyResults
+//     would read right after the commit.
 //
 // Every per-step lookup is a correlated scalar subquery or a LATERAL
 // subquery fenced by OFFSET 0, so each runs as an index lookup per claim.
@@ -50,7 +56,7 @@ import (
 //
 // A loser of the compare-and-set writes nothing and gets the state it lost
 // to. The steps must be distinct (stepBatch runs repeats in a later round).
-const claimStepsSQL = `
+var claimStepsSQL = `
 WITH req AS (
   SELECT r.step, r.meta, r.task, r.ns, r.ord
   FROM unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::text[]) WITH ORDINALITY AS r(step, meta, task, ns, ord)
@@ -109,7 +115,11 @@ SELECT cur.ord, x.workflow_step_uuid, x.task_uuid, x.named_step_uuid, x.step_nam
        x.named_task_uuid, x.task_name, x.task_version, x.namespace_name,
        x.context, x.initiator, x.source_system, x.reason, x.tags, x.priority, x.requested_at,
        x.task_state, x.configuration,
-       (u.attempts IS NOT NULL) AS claimed
+       (u.attempts IS NOT NULL) AS claimed,
+       CASE WHEN u.attempts IS NOT NULL THEN (
+         SELECT COALESCE(jsonb_object_agg(d.name, d.results), '{}'::jsonb)
+         FROM (` + dependencyResultsOf("cur.step") + `) d(name, results)
+       ) END AS dependency_results
 FROM cur
 CROSS JOIN LATERAL (
   SELECT s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name AS step_name,
@@ -130,11 +140,32 @@ CROSS JOIN LATERAL (
 LEFT JOIN upd u ON u.workflow_step_uuid = cur.step
 ORDER BY cur.ord`
 
-// claimRow is a step snapshot row plus whether the claim was written.
+// claimRow is a step snapshot row plus whether the claim was written and,
+// when it was, the step's dependency results as one JSON object.
 type claimRow struct {
 	Ord int `db:"ord"`
 	stepRow
-	Claimed bool `db:"claimed"`
+	Claimed           bool   `db:"claimed"`
+	DependencyResults []byte `db:"dependency_results"`
+}
+
+// snapshot is the step row's snapshot plus, for a claimed step, its
+// DependencyResults: the claim's JSON object decoded and each value
+// unwrapped per D-r, exactly as DependencyResults does.
+func (r claimRow) snapshot() (ports.StepSnapshot, error) {
+	snap, err := r.stepRow.snapshot()
+	if err != nil || !r.Claimed {
+		return snap, err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(r.DependencyResults, &raw); err != nil {
+		return ports.StepSnapshot{}, fmt.Errorf("dependency results of step %s: %w", r.WorkflowStepUUID, err)
+	}
+	snap.DependencyResults = make(map[string]json.RawMessage, len(raw))
+	for name, v := range raw {
+		snap.DependencyResults[name] = domain.UnwrapDependencyResult(v)
+	}
+	return snap, nil
 }
 
 // claimReq is one claim for claimBatch: its step, metadata, optional task
@@ -251,8 +282,10 @@ func claimRound(ctx context.Context, st *sqlx.Stmt, round []*claimReq) error {
 // pending with dependencies satisfied, writes the claim exactly as ClaimStep
 // does. claimed reports whether it did; when false nothing was written and
 // snap is the current state, read under the lock, for the caller's decision
-// table (mismatch, stale, in progress, …). A missing step wraps
-// ports.ErrNotFound.
+// table (mismatch, stale, in progress, …). When claimed, snap also carries
+// the step's DependencyResults, read by the claim statement, so the caller
+// needs no further round trip to build the handler payload. A missing step
+// wraps ports.ErrNotFound.
 func (s *StepStore) LoadAndClaim(ctx context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (snap ports.StepSnapshot, claimed bool, err error) {
 	snap, claimed, err = s.claim(ctx, stepUUID, &taskUUID, &namespace, workerID)
 	if err != nil {

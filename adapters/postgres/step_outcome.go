@@ -14,15 +14,19 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// dependencyResultsSQL walks the edges upwards from the step: all transitive
-// ancestors (UNION dedupes, so diamonds are visited once and a corrupt cyclic
-// graph still terminates), keeping those processed with non-NULL results.
+// dependencyResultsOf walks the edges upwards from the step whose uuid is
+// the SQL expression step: all transitive ancestors (UNION dedupes, so
+// diamonds are visited once and a corrupt cyclic graph still terminates),
+// keeping those processed with non-NULL results, as rows (name, results).
 // The per-step lookups are LATERAL subqueries fenced by OFFSET 0 so they stay
 // index lookups when the planner's statistics lag (as joins they were planned
 // as scans of every edge and step of a young database: ~5 ms per call).
-const dependencyResultsSQL = `
+// DependencyResults runs it for $1; the claim statement embeds it for each
+// claimed step, so a claim returns what the handler payload needs.
+func dependencyResultsOf(step string) string {
+	return `
 WITH RECURSIVE ancestors(step_uuid) AS (
-  SELECT e.from_step_uuid FROM tasker_workflow_step_edges e WHERE e.to_step_uuid = $1
+  SELECT e.from_step_uuid FROM tasker_workflow_step_edges e WHERE e.to_step_uuid = ` + step + `
   UNION
   SELECT e.from_step_uuid FROM ancestors a
   CROSS JOIN LATERAL (SELECT x.from_step_uuid FROM tasker_workflow_step_edges x
@@ -35,6 +39,10 @@ CROSS JOIN LATERAL (
   JOIN tasker_named_steps ns ON ns.named_step_uuid = s.named_step_uuid
   WHERE s.workflow_step_uuid = a.step_uuid AND s.processed = true AND s.results IS NOT NULL
   OFFSET 0) x`
+}
+
+// dependencyResultsSQL is DependencyResults' statement.
+var dependencyResultsSQL = dependencyResultsOf("$1")
 
 // DependencyResults maps step name → result over every transitive ancestor
 // with processed = true and non-NULL results (contract §9.1). Each value is

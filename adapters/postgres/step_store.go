@@ -186,7 +186,8 @@ func (s *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.Ste
 // only enqueued, or pending with dependencies satisfied, moves to in_progress
 // via Start (attempts + 1, in_process, last_attempted_at; metadata carries
 // {"worker_id": workerID}). The returned snapshot is read inside the same
-// transaction, so Step.Attempts is the post-claim count (1 on the first run).
+// transaction, so Step.Attempts is the post-claim count (1 on the first run),
+// and carries the step's DependencyResults, read by the same statement.
 // The read, compare-and-set and writes after the lock are one statement
 // (claimStepsSQL), so a lone claim costs four round trips: BEGIN, lock,
 // claim, COMMIT; concurrent claims share transactions (see claim).

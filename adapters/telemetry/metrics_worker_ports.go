@@ -65,8 +65,12 @@ func (b *instrumentedBus) PublishCompletion(ctx context.Context, ev domain.StepC
 	return nil
 }
 
-// InstrumentStepStore wraps store so that every ClaimStep call feeds the
-// claim duration histogram, labelled by its result.
+// InstrumentStepStore wraps store so that every claim attempt, ClaimStep or
+// LoadAndClaim (the pipeline's usual path), feeds the claim duration
+// histogram, labelled by its result. It forwards exactly the port's
+// methods, so any store capability the pipeline uses must be on
+// ports.StepStore: an optional method found by type assertion would be
+// hidden by this wrapper.
 func (m *WorkerMetrics) InstrumentStepStore(store ports.StepStore) ports.StepStore {
 	return &instrumentedSteps{StepStore: store, m: m}
 }
@@ -90,4 +94,21 @@ func (s *instrumentedSteps) ClaimStep(ctx context.Context, stepUUID uuid.UUID, w
 	}
 	s.m.ObserveClaim(result, s.m.now().Sub(start))
 	return snap, err
+}
+
+// LoadAndClaim implements ports.StepStore. A call that claims counts as
+// claimed; one that finds the step not claimable for this message (another
+// state, task or namespace) as not_claimable; a failure as error.
+func (s *instrumentedSteps) LoadAndClaim(ctx context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (ports.StepSnapshot, bool, error) {
+	start := s.m.now()
+	snap, claimed, err := s.StepStore.LoadAndClaim(ctx, stepUUID, taskUUID, namespace, workerID)
+	result := ClaimResultNotClaimable
+	switch {
+	case err != nil:
+		result = ClaimResultError
+	case claimed:
+		result = ClaimResultClaimed
+	}
+	s.m.ObserveClaim(result, s.m.now().Sub(start))
+	return snap, claimed, err
 }

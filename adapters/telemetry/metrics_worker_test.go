@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 	"github.com/tasker-systems/tasker-go/ports/mocks"
@@ -230,4 +231,59 @@ func TestInstrumentEventBus_DroppedExecution(t *testing.T) {
 	fams, _ := scrape(t, m)
 	require.Equal(t, 1.0, value(t, fams, "tasker_worker_event_bus_dropped_total", map[string]string{"event": EventExecution}))
 	require.NotContains(t, fams, "tasker_worker_steps_claimed_total", "a dropped execution is not a claimed step")
+}
+
+func TestInstrumentStepStore_LoadAndClaimForwardedAndTimed(t *testing.T) {
+	m, err := NewWorkerMetrics(WorkerInfo{}, WorkerSources{})
+	require.NoError(t, err)
+	inner := mocks.NewStepStore(t)
+	store := m.InstrumentStepStore(inner)
+	ctx := context.Background()
+	task := uuid.New()
+	won, other, broken := uuid.New(), uuid.New(), uuid.New()
+	inner.EXPECT().LoadAndClaim(ctx, won, task, "examples", "w").Return(ports.StepSnapshot{State: domain.StepInProgress}, true, nil).Once()
+	inner.EXPECT().LoadAndClaim(ctx, other, task, "examples", "w").Return(ports.StepSnapshot{State: domain.StepComplete}, false, nil).Once()
+	inner.EXPECT().LoadAndClaim(ctx, broken, task, "examples", "w").Return(ports.StepSnapshot{}, false, errors.New("conn reset")).Once()
+
+	snap, claimed, err := store.LoadAndClaim(ctx, won, task, "examples", "w")
+	require.NoError(t, err)
+	require.True(t, claimed)
+	require.Equal(t, domain.StepInProgress, snap.State, "the inner store's snapshot is returned")
+	snap, claimed, err = store.LoadAndClaim(ctx, other, task, "examples", "w")
+	require.NoError(t, err)
+	require.False(t, claimed)
+	require.Equal(t, domain.StepComplete, snap.State)
+	_, _, err = store.LoadAndClaim(ctx, broken, task, "examples", "w")
+	require.ErrorContains(t, err, "conn reset")
+
+	fams, _ := scrape(t, m)
+	for _, r := range []string{ClaimResultClaimed, ClaimResultNotClaimable, ClaimResultError} {
+		require.Equal(t, 1.0, value(t, fams, "tasker_worker_claim_duration_seconds", map[string]string{"result": r}), r)
+	}
+}
+
+// The production wiring (cmd/tasker-worker) hands the pipeline the
+// instrumented store: the pipeline must still reach the inner store's
+// LoadAndClaim, not fall back to LoadStep (which has no expectation here,
+// so calling it fails the test), and the claim must be timed.
+func TestInstrumentStepStore_PipelineTakesLoadAndClaim(t *testing.T) {
+	m, err := NewWorkerMetrics(WorkerInfo{}, WorkerSources{})
+	require.NoError(t, err)
+	inner := mocks.NewStepStore(t)
+	q := mocks.NewQueue(t)
+	p, err := pipeline.New(pipeline.Config{WorkerID: "w"},
+		pipeline.Deps{Steps: m.InstrumentStepStore(inner), Queue: q, Bus: mocks.NewEventBus(t)})
+	require.NoError(t, err)
+	task, step := uuid.New(), uuid.New()
+	snap := ports.StepSnapshot{State: domain.StepComplete,
+		Step: domain.StepInfo{WorkflowStepUUID: step, TaskUUID: task}, Task: domain.TaskInfo{TaskUUID: task, NamespaceName: "examples"}}
+	inner.EXPECT().LoadAndClaim(mock.Anything, step, task, "examples", "w").Return(snap, false, nil).Once()
+	q.EXPECT().Delete(mock.Anything, "examples_queue", int64(7)).Return(true, nil).Once()
+
+	msg := ports.QueueMessage{MsgID: 7, Message: []byte(`{"task_uuid":"` + task.String() + `","step_uuid":"` + step.String() + `"}`)}
+	d, err := p.Process(context.Background(), "examples_queue", msg, nil)
+	require.NoError(t, err)
+	require.Equal(t, pipeline.DecisionDeletedStale, d)
+	fams, _ := scrape(t, m)
+	require.Equal(t, 1.0, value(t, fams, "tasker_worker_claim_duration_seconds", map[string]string{"result": ClaimResultNotClaimable}))
 }

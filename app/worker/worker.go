@@ -61,7 +61,8 @@ type Config struct {
 	VisibilityTimeoutSeconds int
 	// PollInterval is pgmq.poll_interval_ms, the always-on polling fallback.
 	PollInterval time.Duration
-	// BatchSize is pgmq.batch_size, messages per read.
+	// BatchSize is pgmq.batch_size, the cap on messages per read: intake
+	// reads min(free handler slots, BatchSize) (see pipeline.IntakeConfig).
 	BatchSize int
 	// MaxConcurrentSteps is worker.max_concurrent_steps: messages held and
 	// handlers running at once; intake stops reading at the limit.

@@ -89,10 +89,9 @@ func TestRunShutdownFailsUnfinishedSteps(t *testing.T) {
 	conf, err := tmpl.ConfigurationJSON()
 	require.NoError(t, err)
 	snap.Configuration = conf
-	steps.EXPECT().LoadStep(mock.Anything, stepID).Return(snap, nil).Once()
 	claimed := snap
 	claimed.State = domain.StepInProgress
-	steps.EXPECT().ClaimStep(mock.Anything, stepID, "w").Return(claimed, nil).Once()
+	steps.EXPECT().LoadAndClaim(mock.Anything, stepID, taskID, "ns", "w").Return(claimed, true, nil).Once()
 	persisted := make(chan ports.StepOutcome, 1)
 	steps.EXPECT().PersistOutcome(mock.Anything, mock.Anything).RunAndReturn(func(_ context.Context, o ports.StepOutcome) (bool, error) {
 		persisted <- o

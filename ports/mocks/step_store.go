@@ -141,6 +141,73 @@ func (_c *StepStore_DependencyResults_Call) RunAndReturn(run func(context.Contex
 	return _c
 }
 
+// LoadAndClaim provides a mock function with given fields: ctx, stepUUID, taskUUID, namespace, workerID
+func (_m *StepStore) LoadAndClaim(ctx context.Context, stepUUID uuid.UUID, taskUUID uuid.UUID, namespace string, workerID string) (ports.StepSnapshot, bool, error) {
+	ret := _m.Called(ctx, stepUUID, taskUUID, namespace, workerID)
+
+	if len(ret) == 0 {
+		panic("no return value specified for LoadAndClaim")
+	}
+
+	var r0 ports.StepSnapshot
+	var r1 bool
+	var r2 error
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID, uuid.UUID, string, string) (ports.StepSnapshot, bool, error)); ok {
+		return rf(ctx, stepUUID, taskUUID, namespace, workerID)
+	}
+	if rf, ok := ret.Get(0).(func(context.Context, uuid.UUID, uuid.UUID, string, string) ports.StepSnapshot); ok {
+		r0 = rf(ctx, stepUUID, taskUUID, namespace, workerID)
+	} else {
+		r0 = ret.Get(0).(ports.StepSnapshot)
+	}
+
+	if rf, ok := ret.Get(1).(func(context.Context, uuid.UUID, uuid.UUID, string, string) bool); ok {
+		r1 = rf(ctx, stepUUID, taskUUID, namespace, workerID)
+	} else {
+		r1 = ret.Get(1).(bool)
+	}
+
+	if rf, ok := ret.Get(2).(func(context.Context, uuid.UUID, uuid.UUID, string, string) error); ok {
+		r2 = rf(ctx, stepUUID, taskUUID, namespace, workerID)
+	} else {
+		r2 = ret.Error(2)
+	}
+
+	return r0, r1, r2
+}
+
+// StepStore_LoadAndClaim_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'LoadAndClaim'
+type StepStore_LoadAndClaim_Call struct {
+	*mock.Call
+}
+
+// LoadAndClaim is a helper method to define mock.On call
+//   - ctx context.Context
+//   - stepUUID uuid.UUID
+//   - taskUUID uuid.UUID
+//   - namespace string
+//   - workerID string
+func (_e *StepStore_Expecter) LoadAndClaim(ctx interface{}, stepUUID interface{}, taskUUID interface{}, namespace interface{}, workerID interface{}) *StepStore_LoadAndClaim_Call {
+	return &StepStore_LoadAndClaim_Call{Call: _e.mock.On("LoadAndClaim", ctx, stepUUID, taskUUID, namespace, workerID)}
+}
+
+func (_c *StepStore_LoadAndClaim_Call) Run(run func(ctx context.Context, stepUUID uuid.UUID, taskUUID uuid.UUID, namespace string, workerID string)) *StepStore_LoadAndClaim_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(context.Context), args[1].(uuid.UUID), args[2].(uuid.UUID), args[3].(string), args[4].(string))
+	})
+	return _c
+}
+
+func (_c *StepStore_LoadAndClaim_Call) Return(snap ports.StepSnapshot, claimed bool, err error) *StepStore_LoadAndClaim_Call {
+	_c.Call.Return(snap, claimed, err)
+	return _c
+}
+
+func (_c *StepStore_LoadAndClaim_Call) RunAndReturn(run func(context.Context, uuid.UUID, uuid.UUID, string, string) (ports.StepSnapshot, bool, error)) *StepStore_LoadAndClaim_Call {
+	_c.Call.Return(run)
+	return _c
+}
+
 // LoadStep provides a mock function with given fields: ctx, stepUUID
 func (_m *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.StepSnapshot, error) {
 	ret := _m.Called(ctx, stepUUID)

@@ -18,7 +18,7 @@ import (
 // claimWin sets up a winning claim of step "b" and captures the published event.
 func claimWin(t *testing.T, f fixture, taskID, stepID uuid.UUID, state domain.StepState) (*domain.StepExecutionEvent, *releaseCounter) {
 	t.Helper()
-	f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "b", state), nil).Once()
+	f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "b", state), false, nil).Once()
 	claimed := snapshot(t, taskID, stepID, "b", domain.StepInProgress, func(s *ports.StepSnapshot) {
 		s.Step.Attempts = 1
 		s.Step.Inputs = json.RawMessage(`{"k":"base"}`)
@@ -65,10 +65,10 @@ func TestClaimWinPublishesTheHandlerPayload(t *testing.T) {
 			require.Equal(t, 1, f.p.InFlight())
 
 			// A duplicate message for the step we run only extends the vt.
-			f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepInProgress, func(s *ports.StepSnapshot) {
+			f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepInProgress, func(s *ports.StepSnapshot) {
 				at := t0.Add(-time.Hour)
 				s.LastAttemptedAt = &at
-			}), nil).Once()
+			}), false, nil).Once()
 			f.queue.EXPECT().SetVT(anyCtx, testQueue, int64(7), 30).Return(true, nil).Once()
 			dup := message(taskID, stepID)
 			dup.MsgID = 7
@@ -111,7 +111,7 @@ func TestClaimLostRedecidesWithTheNewState(t *testing.T) {
 			t.Parallel()
 			f := setup(t)
 			taskID, stepID := uuid.New(), uuid.New()
-			f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), nil).Once()
+			f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), false, nil).Once()
 			f.steps.EXPECT().ClaimStep(anyCtx, stepID, "worker-test").
 				Return(ports.StepSnapshot{}, &domain.NotClaimableError{StepUUID: stepID.String(), Current: tt.after}).Once()
 			f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", tt.after, func(s *ports.StepSnapshot) {
@@ -221,7 +221,7 @@ func TestPublishFailureAfterClaimIsPersistedAsFailure(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	taskID, stepID := uuid.New(), uuid.New()
-	f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), nil).Once()
+	f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), false, nil).Once()
 	f.steps.EXPECT().ClaimStep(anyCtx, stepID, "worker-test").Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress), nil).Once()
 	// "a" is a root step: no dependency query.
 	f.bus.EXPECT().PublishExecution(anyCtx, mock.Anything).Return(context.Canceled).Once()
@@ -240,7 +240,7 @@ func TestDependencyLoadFailureAfterClaimIsPersistedAsFailure(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	taskID, stepID := uuid.New(), uuid.New()
-	f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepEnqueued), nil).Once()
+	f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepEnqueued), false, nil).Once()
 	f.steps.EXPECT().ClaimStep(anyCtx, stepID, "worker-test").Return(snapshot(t, taskID, stepID, "b", domain.StepInProgress), nil).Once()
 	f.steps.EXPECT().DependencyResults(anyCtx, stepID).Return(nil, errors.New("db down")).Once()
 	f.steps.EXPECT().PersistOutcome(anyCtx, mock.MatchedBy(func(o ports.StepOutcome) bool {

@@ -56,7 +56,7 @@ func TestDecisionTable(t *testing.T) {
 			name: "step or task not found is archived",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(ports.StepSnapshot{}, ports.ErrNotFound).Once()
+				f.loadAndClaim(stepID).Return(ports.StepSnapshot{}, false, ports.ErrNotFound).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
 			want:   DecisionArchivedMismatch,
@@ -65,7 +65,7 @@ func TestDecisionTable(t *testing.T) {
 			name: "step of another task is archived",
 			msg:  message(uuid.New(), stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), false, nil).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
 			want:   DecisionArchivedMismatch,
@@ -74,8 +74,8 @@ func TestDecisionTable(t *testing.T) {
 			name: "task of another namespace is archived",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued,
-					func(s *ports.StepSnapshot) { s.Task.NamespaceName = "billing" }), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued,
+					func(s *ports.StepSnapshot) { s.Task.NamespaceName = "billing" }), false, nil).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
 			want:   DecisionArchivedMismatch,
@@ -84,8 +84,8 @@ func TestDecisionTable(t *testing.T) {
 			name: "pending with dependencies unsatisfied is deleted",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepPending,
-					func(s *ports.StepSnapshot) { s.DependenciesSatisfied = false }), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepPending,
+					func(s *ports.StepSnapshot) { s.DependenciesSatisfied = false }), false, nil).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().Delete(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
 			want:   DecisionDeletedUnsatisfied,
@@ -94,7 +94,7 @@ func TestDecisionTable(t *testing.T) {
 			name: "in_progress within the claim timeout extends vt to the remaining claim time",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress, lastAttempt(100*time.Second)), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress, lastAttempt(100*time.Second)), false, nil).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().SetVT(anyCtx, testQueue, int64(42), 200).Return(true, nil).Once() },
 			want:   DecisionExtendedClaimed,
@@ -104,7 +104,7 @@ func TestDecisionTable(t *testing.T) {
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
 				// b has timeout 900 in env "test" → claim timeout 960 s > 300 s.
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepInProgress, lastAttempt(400*time.Second)), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "b", domain.StepInProgress, lastAttempt(400*time.Second)), false, nil).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().SetVT(anyCtx, testQueue, int64(42), 560).Return(true, nil).Once() },
 			want:   DecisionExtendedClaimed,
@@ -113,7 +113,7 @@ func TestDecisionTable(t *testing.T) {
 			name: "in_progress past the claim timeout is failed as worker_lost in the outcome transaction",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress, lastAttempt(301*time.Second)), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress, lastAttempt(301*time.Second)), false, nil).Once()
 			},
 			expect: func(f fixture) {
 				f.steps.EXPECT().PersistOutcome(anyCtx, mock.MatchedBy(func(o ports.StepOutcome) bool {
@@ -128,7 +128,7 @@ func TestDecisionTable(t *testing.T) {
 			name: "in_progress without last_attempted_at is treated as abandoned",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress), false, nil).Once()
 			},
 			expect: func(f fixture) { f.steps.EXPECT().PersistOutcome(anyCtx, mock.Anything).Return(true, nil).Once() },
 			want:   DecisionFailedWorkerLost,
@@ -145,7 +145,7 @@ func TestDecisionTable(t *testing.T) {
 			name: string(st) + " is stale and deleted",
 			msg:  message(taskID, stepID),
 			load: func(f fixture) {
-				f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", st), nil).Once()
+				f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", st), false, nil).Once()
 			},
 			expect: func(f fixture) { f.queue.EXPECT().Delete(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
 			want:   DecisionDeletedStale,
@@ -184,7 +184,7 @@ func TestMessageReadTooOftenIsArchived(t *testing.T) {
 	f2 := setup(t)
 	f2.p.cfg.MaxReceiveCount = 5
 	m.ReadCt = 5
-	f2.steps.EXPECT().LoadStep(anyCtx, mock.Anything).Return(ports.StepSnapshot{}, ports.ErrNotFound).Once()
+	f2.loadAndClaim(mock.Anything).Return(ports.StepSnapshot{}, false, ports.ErrNotFound).Once()
 	f2.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once()
 	d, err = f2.p.Process(context.Background(), testQueue, m, nil)
 	require.NoError(t, err)
@@ -200,14 +200,14 @@ func TestInfrastructureErrorsLeaveTheMessage(t *testing.T) {
 		setup func(f fixture)
 	}{
 		{"load fails", func(f fixture) {
-			f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(ports.StepSnapshot{}, boom).Once()
+			f.loadAndClaim(stepID).Return(ports.StepSnapshot{}, false, boom).Once()
 		}},
 		{"claim fails", func(f fixture) {
-			f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), nil).Once()
+			f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepEnqueued), false, nil).Once()
 			f.steps.EXPECT().ClaimStep(anyCtx, stepID, "worker-test").Return(ports.StepSnapshot{}, boom).Once()
 		}},
 		{"delete fails", func(f fixture) {
-			f.steps.EXPECT().LoadStep(anyCtx, stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepComplete), nil).Once()
+			f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepComplete), false, nil).Once()
 			f.queue.EXPECT().Delete(anyCtx, testQueue, int64(42)).Return(false, boom).Once()
 		}},
 	}

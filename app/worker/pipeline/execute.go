@@ -60,10 +60,12 @@ func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessa
 	e := &inflight{eventID: ev.EventID, claim: claim, callable: def.Handler.Callable, publishedAt: now, release: release, stopHB: make(chan struct{})}
 	p.track(e)
 
-	// A root step of its template has no ancestors (task initialization
-	// creates edges from the same template), so the query is skipped.
-	var deps map[string]json.RawMessage
-	if !hasDef || len(def.Dependencies) > 0 {
+	// The claim usually brought the dependency results along
+	// (StepSnapshot.DependencyResults). Otherwise they are queried, except for
+	// a root step of its template, which has no ancestors (task
+	// initialization creates edges from the same template).
+	deps := snap.DependencyResults
+	if deps == nil && (!hasDef || len(def.Dependencies) > 0) {
 		var err error
 		if deps, err = p.steps.DependencyResults(ctx, claim.StepUUID); err != nil {
 			return p.failStarted(ctx, e, domain.ErrorTypeConfigurationError,

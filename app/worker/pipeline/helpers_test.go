@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -92,6 +93,12 @@ func setup(t *testing.T) fixture {
 	require.NoError(t, err)
 	f.p = p
 	return f
+}
+
+// loadAndClaim expects the pipeline's first read of a message for step: one
+// LoadAndClaim by this worker for the test queue's namespace.
+func (f fixture) loadAndClaim(step any) *mocks.StepStore_LoadAndClaim_Call {
+	return f.steps.EXPECT().LoadAndClaim(anyCtx, step, mock.Anything, "examples", "worker-test")
 }
 
 // testConfiguration is a two-step template: root "a" and "b" after "a" with

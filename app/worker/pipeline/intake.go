@@ -32,7 +32,16 @@ type IntakeConfig struct {
 	// PollInterval is pgmq.poll_interval_ms: the fallback read period, always
 	// on, because notifications are only hints.
 	PollInterval time.Duration
-	// BatchSize is pgmq.batch_size: messages per pgmq.read.
+	// BatchSize is pgmq.batch_size, the cap on messages per pgmq.read. Each
+	// read asks for min(free slots, BatchSize), where the free slots are
+	// MaxConcurrentSteps minus the messages held, so intake takes exactly
+	// what the handlers can start, never more (nothing read waits out its vt
+	// unprocessed) and never 0 (a reader with no free slot waits for one
+	// instead of reading). It stays a cap, rather than reading all free
+	// slots at once, because it is the operator's per-read setting (contract
+	// §4.7, shared with the orchestration) and bounds one read's rows and
+	// latency; a read that fills its cap is followed at once by the next, so
+	// a large max_concurrent_steps still fills within a few reads.
 	BatchSize int
 	// VisibilityTimeoutSeconds is the vt passed to pgmq.read.
 	VisibilityTimeoutSeconds int

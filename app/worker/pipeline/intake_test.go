@@ -158,3 +158,46 @@ func TestNewIntakeRequiresQueues(t *testing.T) {
 	_, err := NewIntake(IntakeConfig{}, mocks.NewQueue(t), &holdingSubmitter{}, nil, nil, nil, nil)
 	require.Error(t, err)
 }
+
+// Each read asks for min(free slots, batch size): the batch size caps a
+// read, the free slots (max_concurrent_steps minus held messages) bound it,
+// and with every slot held intake waits instead of reading 0.
+func TestIntakeReadQtyIsFreeSlotsCappedByBatchSize(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name            string
+		batch, maxSteps int
+		want            []int // the qty of each read until every slot is held
+	}{
+		{"more slots than the cap: capped reads, then the rest", 10, 25, []int{10, 10, 5}},
+		{"fewer slots than the cap: the free slots", 10, 3, []int{3}},
+		{"equal", 10, 10, []int{10}},
+		{"cap of one", 1, 3, []int{1, 1, 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := mocks.NewQueue(t)
+			var mu sync.Mutex
+			var asked []int
+			q.EXPECT().Read(mock.Anything, "a_queue", 30, mock.Anything).RunAndReturn(
+				func(_ context.Context, _ string, _ int, qty int) ([]ports.QueueMessage, error) {
+					mu.Lock()
+					asked = append(asked, qty)
+					mu.Unlock()
+					return msgs(qty), nil // the queue always has more
+				})
+			sub := &holdingSubmitter{}
+			in, err := NewIntake(IntakeConfig{Queues: []string{"a_queue"}, BatchSize: tc.batch, MaxConcurrentSteps: tc.maxSteps,
+				VisibilityTimeoutSeconds: 30}, q, sub, nil, newFakeClock(t0), nil, nil)
+			require.NoError(t, err)
+			runIntake(t, in)
+
+			require.Eventually(t, func() bool { return sub.received.Load() == int64(tc.maxSteps) }, time.Second, time.Millisecond)
+			require.Never(t, func() bool { return sub.received.Load() > int64(tc.maxSteps) }, 30*time.Millisecond, 5*time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, tc.want, asked, "qty passed to each Read; no read while no slot is free")
+		})
+	}
+}

@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/mock"
@@ -12,38 +12,12 @@ import (
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
-	"github.com/tasker-systems/tasker-go/ports/mocks"
 )
 
-// loadClaimStore is a mock StepStore that also implements LoadClaimer, so
-// the pipeline takes the one-transaction load-and-claim path. LoadStep and
-// ClaimStep have no expectations: calling them fails the test.
-type loadClaimStore struct {
-	*mocks.StepStore
-	result func() (ports.StepSnapshot, bool, error)
-	got    []string // "step task namespace worker" per call
-}
-
-func (s *loadClaimStore) LoadAndClaim(_ context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (ports.StepSnapshot, bool, error) {
-	s.got = append(s.got, fmt.Sprintf("%s %s %s %s", stepUUID, taskUUID, namespace, workerID))
-	return s.result()
-}
-
-func setupLoadClaim(t *testing.T, result func() (ports.StepSnapshot, bool, error)) (fixture, *loadClaimStore) {
-	t.Helper()
-	f := fixture{steps: mocks.NewStepStore(t), queue: mocks.NewQueue(t), bus: mocks.NewEventBus(t), clock: newFakeClock(t0)}
-	store := &loadClaimStore{StepStore: f.steps, result: result}
-	p, err := New(Config{WorkerID: "worker-test", Environment: "test", VisibilityTimeoutSeconds: 30,
-		StepClaimTimeout: 300 * time.Second, CorrelationTimeout: time.Minute, PersistRetryFor: time.Minute},
-		Deps{Steps: store, Queue: f.queue, Bus: f.bus, Clock: f.clock})
-	require.NoError(t, err)
-	f.p = p
-	return f, store
-}
-
-// TestLoadAndClaimPath: with a LoadClaimer store the pipeline makes one call
-// for the common case and applies the decision table to the snapshot it
-// returns when nothing was claimed.
+// TestLoadAndClaimPath: the pipeline makes one LoadAndClaim call for the
+// common case (no LoadStep, no ClaimStep: the mock fails on unexpected calls)
+// and applies the decision table to the snapshot it returns when nothing was
+// claimed.
 func TestLoadAndClaimPath(t *testing.T) {
 	t.Parallel()
 	taskID, stepID := uuid.New(), uuid.New()
@@ -61,6 +35,21 @@ func TestLoadAndClaimPath(t *testing.T) {
 			expect: func(f fixture) {
 				f.bus.EXPECT().PublishExecution(anyCtx, mock.MatchedBy(func(e domain.StepExecutionEvent) bool {
 					return e.Claim.StepUUID == stepID && e.Claim.Attempts == 1 && e.StepDefinition.Name == "a"
+				})).Return(nil).Once()
+			},
+			want: DecisionClaimed,
+		},
+		{
+			name: "claimed with its dependency results: no DependencyResults query",
+			result: func(t *testing.T) (ports.StepSnapshot, bool, error) {
+				return snapshot(t, taskID, stepID, "b", domain.StepInProgress, func(s *ports.StepSnapshot) {
+					s.Step.Attempts = 1
+					s.DependencyResults = map[string]json.RawMessage{"a": json.RawMessage(`4`)}
+				}), true, nil
+			},
+			expect: func(f fixture) {
+				f.bus.EXPECT().PublishExecution(anyCtx, mock.MatchedBy(func(e domain.StepExecutionEvent) bool {
+					return e.StepDefinition.Name == "b" && len(e.DependencyResults) == 1 && string(e.DependencyResults["a"]) == `4`
 				})).Return(nil).Once()
 			},
 			want: DecisionClaimed,
@@ -109,14 +98,13 @@ func TestLoadAndClaimPath(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f, store := setupLoadClaim(t, func() (ports.StepSnapshot, bool, error) { return tc.result(t) })
+			f := setup(t)
+			f.steps.EXPECT().LoadAndClaim(anyCtx, stepID, taskID, "examples", "worker-test").Return(tc.result(t)).Once()
 			tc.expect(f)
 			var rel releaseCounter
 			d, err := f.p.Process(context.Background(), testQueue, message(taskID, stepID), rel.fn())
 			require.NoError(t, err)
 			require.Equal(t, tc.want, d)
-			require.Equal(t, []string{fmt.Sprintf("%s %s examples worker-test", stepID, taskID)}, store.got,
-				"one LoadAndClaim with the message's task, the queue's namespace and the worker id")
 			if d == DecisionClaimed {
 				require.Equal(t, 0, rel.count(), "a claimed message is held until its outcome is persisted")
 				require.Equal(t, 1, f.p.InFlight())

@@ -264,24 +264,12 @@ func (p *Pipeline) process(ctx context.Context, queue string, msg ports.QueueMes
 	}
 }
 
-// LoadClaimer is an optional capability of a ports.StepStore: load the step
-// and, when the message's task and namespace match and the state is
-// claimable, claim it, all under one row lock in one transaction (the
-// postgres StepStore implements it). It saves the separate LoadStep round
-// trip on the hot path. When claimed is false nothing was written and snap
-// is the current state for the §9.3 decision table.
-type LoadClaimer interface {
-	LoadAndClaim(ctx context.Context, stepUUID, taskUUID uuid.UUID, namespace, workerID string) (snap ports.StepSnapshot, claimed bool, err error)
-}
-
-// loadOrClaim reads the step for the decision table, claiming it at once
-// when the store can do both in one transaction.
+// loadOrClaim reads the step for the decision table and, when the message's
+// task and namespace match and the state is claimable, claims it in the same
+// store operation (ports.StepStore.LoadAndClaim): the common message costs
+// one claim, with no separate LoadStep.
 func (p *Pipeline) loadOrClaim(ctx context.Context, queue string, sm domain.SimpleStepMessage) (ports.StepSnapshot, bool, error) {
-	if lc, ok := p.steps.(LoadClaimer); ok {
-		return lc.LoadAndClaim(ctx, sm.StepUUID, sm.TaskUUID, QueueNamespace(queue), p.cfg.WorkerID)
-	}
-	snap, err := p.steps.LoadStep(ctx, sm.StepUUID)
-	return snap, false, err
+	return p.steps.LoadAndClaim(ctx, sm.StepUUID, sm.TaskUUID, QueueNamespace(queue), p.cfg.WorkerID)
 }
 
 func (p *Pipeline) archiveMismatch(ctx context.Context, queue string, msg ports.QueueMessage, sm domain.SimpleStepMessage, why string) (Decision, error) {
