@@ -22,6 +22,8 @@ import (
 // Defaults (contract §4.7).
 const (
 	DefaultCycleInterval = 250 * time.Millisecond
+	// DefaultSweepInterval is the period of the full candidate scan.
+	DefaultSweepInterval = 5 * time.Second
 	DefaultTasksPerCycle = 5
 	// DefaultTriggerBuffer bounds pending on-demand triggers. When it is full
 	// a trigger is dropped: the periodic cycle picks the task up anyway.
@@ -37,10 +39,18 @@ type Config struct {
 	// ClaimerID identifies this instance in claimed_by checks; several
 	// instances may share a database.
 	ClaimerID string
-	// CycleInterval is the period of the candidate scan.
+	// CycleInterval is the period of the cycle: it enqueues the tasks whose
+	// retry backoff has expired (scheduled from the batches' reports), so it
+	// bounds how late a retry runs. It scans nothing.
 	CycleInterval time.Duration
-	// TasksPerCycle caps the tasks enqueued per cycle so one cycle never
-	// holds the loop for long.
+	// SweepInterval is the period of the full candidate scan (§10.2 step 1),
+	// the safety net for what no wake-up covers: triggers lost with a
+	// process, retries scheduled by an instance that stopped, steps made
+	// ready by other writers. Its cost grows with the tasks in flight, so it
+	// runs far less often than the cycle.
+	SweepInterval time.Duration
+	// TasksPerCycle caps the tasks of one candidate scan; a sweep scans
+	// again while a scan comes back full.
 	TasksPerCycle int
 	// TriggerBuffer bounds the on-demand trigger queue.
 	TriggerBuffer int
@@ -58,6 +68,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.CycleInterval <= 0 {
 		c.CycleInterval = DefaultCycleInterval
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = DefaultSweepInterval
 	}
 	if c.TasksPerCycle <= 0 {
 		c.TasksPerCycle = DefaultTasksPerCycle
@@ -88,6 +101,11 @@ type Service struct {
 	metrics  ports.OrchestrationMetrics
 	log      *zap.Logger
 	triggers chan uuid.UUID
+
+	mu sync.Mutex
+	// retries maps a task to the earliest time one of its steps in error
+	// becomes ready again (ports.TaskBatchReport.Retries).
+	retries map[uuid.UUID]time.Time
 }
 
 // New returns an enqueuer. store serves the cycle's candidate scan, batches
@@ -101,7 +119,7 @@ func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor,
 		log = zap.NewNop()
 	}
 	return &Service{cfg: cfg, store: store, batches: batches, queues: queues, metrics: metrics, log: log,
-		triggers: make(chan uuid.UUID, cfg.TriggerBuffer)}
+		triggers: make(chan uuid.UUID, cfg.TriggerBuffer), retries: map[uuid.UUID]time.Time{}}
 }
 
 // Trigger asks for taskUUID to be enqueued soon, without blocking. It
@@ -139,14 +157,62 @@ func (s *Service) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ticker := time.NewTicker(s.cfg.CycleInterval)
 	defer ticker.Stop()
+	sweep := time.NewTicker(s.cfg.SweepInterval)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+			s.RunRetries(work, time.Now())
+		case <-sweep.C:
 			if _, err := s.RunCycle(work); err != nil {
-				s.log.Warn("enqueue cycle", zap.Error(err))
+				s.log.Warn("enqueue sweep", zap.Error(err))
 			}
+		}
+	}
+}
+
+// RunRetries enqueues, in batches, the tasks whose scheduled retry is due
+// at now and returns how many steps it enqueued. A task whose step is not
+// ready yet after all (clock skew) is rescheduled by the batch's report.
+func (s *Service) RunRetries(ctx context.Context, now time.Time) int {
+	s.mu.Lock()
+	var due []uuid.UUID
+	for id, at := range s.retries {
+		if !at.After(now) {
+			due = append(due, id)
+			delete(s.retries, id)
+		}
+	}
+	s.mu.Unlock()
+	total := 0
+	for len(due) > 0 {
+		n := min(len(due), s.cfg.MaxBatch)
+		enq, _ := s.enqueueBatch(ctx, due[:n])
+		total += enq
+		due = due[n:]
+	}
+	return total
+}
+
+// PendingRetries is how many tasks have a retry scheduled.
+func (s *Service) PendingRetries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.retries)
+}
+
+// schedule keeps the earliest retry time of each task.
+func (s *Service) schedule(retries []ports.ScheduledRetry) {
+	if len(retries) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range retries {
+		if at, ok := s.retries[r.TaskUUID]; !ok || r.At.Before(at) {
+			s.retries[r.TaskUUID] = r.At
 		}
 	}
 }
@@ -185,16 +251,26 @@ func (s *Service) enqueueBatch(ctx context.Context, ids []uuid.UUID) (int, error
 	return n, nil
 }
 
-// RunCycle scans once for up to TasksPerCycle candidate tasks and enqueues
-// them in one batch; it returns how many steps it enqueued.
+// RunCycle is the sweep: it scans for up to TasksPerCycle candidate tasks
+// (§10.2 step 1) and enqueues them in one batch, and scans again while a
+// scan comes back full and enqueues something; it returns how many steps it
+// enqueued.
 func (s *Service) RunCycle(ctx context.Context) (int, error) {
 	start := time.Now()
 	defer func() { s.metrics.EnqueueCycle(time.Since(start)) }()
-	ids, err := s.store.CandidateTasks(ctx, s.cfg.ClaimerID, s.cfg.TasksPerCycle)
-	if err != nil || len(ids) == 0 {
-		return 0, err
+	total := 0
+	for ctx.Err() == nil {
+		ids, err := s.store.CandidateTasks(ctx, s.cfg.ClaimerID, s.cfg.TasksPerCycle)
+		if err != nil || len(ids) == 0 {
+			return total, err
+		}
+		n, err := s.enqueueBatch(ctx, ids)
+		total += n
+		if err != nil || n == 0 || len(ids) < s.cfg.TasksPerCycle {
+			return total, err
+		}
 	}
-	return s.enqueueBatch(ctx, ids)
+	return total, nil
 }
 
 // EnqueueTask enqueues the ready steps of one task now and returns how many
@@ -226,6 +302,7 @@ func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.Ta
 	if err != nil {
 		return rep, err
 	}
+	s.schedule(rep.Retries)
 	for _, e := range rep.Enqueued {
 		s.record(e)
 	}
