@@ -74,7 +74,7 @@ LIMIT $2`
 func (s *OrchestrationStore) CandidateTasks(ctx context.Context, claimerID string, limit int) ([]uuid.UUID, error) {
 	// Prepared: the readiness subqueries cost more to plan than to run, and
 	// the scan repeats every cycle_interval_ms.
-	st, err := s.stmts.get(ctx, candidateSQL)
+	st, err := s.stmts.pooled(ctx, candidateSQL)
 	if err != nil {
 		return nil, fmt.Errorf("select enqueue candidates: %w", err)
 	}
@@ -97,17 +97,17 @@ const lockTaskSkipSQL = `SELECT complete FROM tasker_tasks WHERE task_uuid = $1 
 func (s *OrchestrationStore) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (ports.EnqueueReport, bool, error) {
 	rep := ports.EnqueueReport{TaskUUID: taskUUID}
 	found := false
-	lockSt, err := s.stmts.get(ctx, lockTaskSkipSQL)
-	if err != nil {
-		return rep, false, fmt.Errorf("enqueue task %s: %w", taskUUID, err)
-	}
-	readSt, err := s.stmts.get(ctx, taskStepsSQL(true))
-	if err != nil {
-		return rep, false, fmt.Errorf("enqueue task %s: %w", taskUUID, err)
-	}
-	err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		lockSt, err := s.stmts.inTx(ctx, tx, lockTaskSkipSQL)
+		if err != nil {
+			return err
+		}
+		readSt, err := s.stmts.inTx(ctx, tx, taskStepsSQL(true))
+		if err != nil {
+			return err
+		}
 		var complete bool
-		err := tx.StmtxContext(ctx, lockSt).QueryRowxContext(ctx, taskUUID).Scan(&complete)
+		err = lockSt.QueryRowxContext(ctx, taskUUID).Scan(&complete)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && complete) {
 			return nil // missing, complete, or locked by another instance that is enqueueing it
 		}
@@ -253,7 +253,7 @@ func (s *OrchestrationStore) enqueueLocked(ctx context.Context, tx *sqlx.Tx, tas
 	if err := s.ensureQueueKnown(ctx, tx, queue); err != nil {
 		return rep, err
 	}
-	st, err := s.stmts.get(ctx, enqueueSQL)
+	st, err := s.stmts.inTx(ctx, tx, enqueueSQL)
 	if err != nil {
 		return rep, err
 	}
@@ -271,7 +271,7 @@ func (s *OrchestrationStore) enqueueLocked(ctx context.Context, tx *sqlx.Tx, tas
 		return rep, fmt.Errorf("encode Start metadata: %w", err)
 	}
 	var rows []enqueuedRow
-	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, taskUUID, pq.Array(orchUUIDStrings(snap.locked)), queue,
+	if err := st.SelectContext(ctx, &rows, taskUUID, pq.Array(orchUUIDStrings(snap.locked)), queue,
 		string(retryMeta), string(enqueueMeta), string(startMeta), snap.state == domain.TaskPending); err != nil {
 		return rep, fmt.Errorf("enqueue ready steps of task %s: %w", taskUUID, err)
 	}
