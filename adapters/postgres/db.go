@@ -16,12 +16,22 @@ import (
 	"github.com/lib/pq"
 )
 
-// Pool defaults. The worker runs up to max_concurrent_steps handlers, each of
-// which needs a connection for its claim and outcome transactions, plus intake
-// reads and heartbeats; 20 leaves headroom for the default of 10 steps.
+// Pool defaults, the same as the services' configuration defaults
+// (database.pool.*, see adapters/config): 8 connections per service, all kept
+// idle. Ten services, each with its pool and its one LISTEN connection outside
+// the pool, then need 90 connections and fit PostgreSQL's default
+// max_connections of 100 with the superuser reserve to spare.
+//
+// 8 is enough because no code path holds more than one pool connection at a
+// time (statements in a transaction are prepared on its own connection, see
+// stmtCache) and every use is short: the worker's claims and outcomes are
+// group-committed (commitGroup), so its max_concurrent_steps handlers share a
+// few transactions instead of needing one connection each, and its step
+// reads, set_vt heartbeats (one per running step every third of the
+// visibility timeout) and queue reads are single autocommit statements that
+// wait briefly for a free connection while holding none.
 const (
-	DefaultMaxOpenConns    = 20
-	DefaultMaxIdleConns    = 10
+	DefaultMaxOpenConns    = 8
 	DefaultConnMaxLifetime = 30 * time.Minute
 	DefaultConnMaxIdleTime = 5 * time.Minute
 )
@@ -30,7 +40,10 @@ const (
 type PoolConfig struct {
 	// MaxOpenConns caps concurrent connections (database/sql SetMaxOpenConns).
 	MaxOpenConns int
-	// MaxIdleConns is how many idle connections are kept for reuse.
+	// MaxIdleConns is how many idle connections are kept for reuse; zero
+	// means MaxOpenConns, so a busy service does not close and reopen
+	// connections (a new PostgreSQL backend costs milliseconds and starts
+	// with cold caches and no prepared statements).
 	MaxIdleConns int
 	// ConnMaxLifetime recycles connections so server-side memory and
 	// failovers do not pin a connection forever.
@@ -43,10 +56,7 @@ func (p PoolConfig) withDefaults() PoolConfig {
 	if p.MaxOpenConns <= 0 {
 		p.MaxOpenConns = DefaultMaxOpenConns
 	}
-	if p.MaxIdleConns <= 0 {
-		p.MaxIdleConns = DefaultMaxIdleConns
-	}
-	if p.MaxIdleConns > p.MaxOpenConns {
+	if p.MaxIdleConns <= 0 || p.MaxIdleConns > p.MaxOpenConns {
 		p.MaxIdleConns = p.MaxOpenConns
 	}
 	if p.ConnMaxLifetime <= 0 {
