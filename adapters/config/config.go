@@ -55,12 +55,18 @@ type DatabaseConfig struct {
 
 // PoolConfig sizes the database/sql connection pool.
 type PoolConfig struct {
-	// MaxOpenConns caps open connections. 20 leaves room for the worker's
-	// default 10 concurrent steps (each holds one transaction at outcome time)
-	// plus polling and the web API; LISTEN uses its own extra connection.
+	// MaxOpenConns caps open connections. 8 per service, plus the LISTEN
+	// connection outside the pool, lets ten services share PostgreSQL's
+	// default max_connections = 100. It is enough for the worker's default 10
+	// concurrent steps because claims and outcomes are group-committed (the
+	// handlers share transactions rather than holding one connection each)
+	// and step reads and set_vt heartbeats are short autocommit statements;
+	// no code path holds a connection while waiting for another one (see
+	// postgres.PoolConfig).
 	MaxOpenConns int `koanf:"max_open_conns"`
 	// MaxIdleConns keeps this many idle connections for reuse; must not
-	// exceed max_open_conns.
+	// exceed max_open_conns. The default equals max_open_conns, so a busy
+	// service does not close and reopen connections under load.
 	MaxIdleConns int `koanf:"max_idle_conns"`
 	// ConnMaxLifetimeSeconds recycles connections after this age so that
 	// failovers and pgbouncer rebalancing are picked up; 0 means forever.

@@ -13,8 +13,8 @@ const (
 // same name.
 const (
 	// database.pool.*
-	DefaultDatabaseMaxOpenConns           = 20
-	DefaultDatabaseMaxIdleConns           = 10
+	DefaultDatabaseMaxOpenConns           = 8
+	DefaultDatabaseMaxIdleConns           = 8
 	DefaultDatabaseConnMaxLifetimeSeconds = 1800
 	DefaultDatabaseConnectTimeoutSeconds  = 10
 

@@ -16,12 +16,22 @@ import (
 	"github.com/lib/pq"
 )
 
-// Pool defaults. The worker runs up to max_concurrent_steps handlers, each of
-// which needs a connection for its claim and outcome transactions, plus intake
-// reads and heartbeats; 20 leaves headroom for the default of 10 steps.
+// Pool defaults, the same as the services' configuration defaults
+// (database.pool.*, see adapters/config): 8 connections per service, all kept
+// idle. Ten services, each with its pool and its one LISTEN connection outside
+// the pool, then need 90 connections and fit PostgreSQL's default
+// max_connections of 100 with the superuser reserve to spare.
+//
+// 8 is enough because no code path holds more than one pool connection at a
+// time (statements in a transaction are prepared on its own connection, see
+// stmtCache) and every use is short: the worker's claims and outcomes are
+// group-committed (commitGroup), so its max_concurrent_steps handlers share a
+// few transactions instead of needing one connection each, and its step
+// reads, set_vt heartbeats (one per running step every third of the
+// visibility timeout) and queue reads are single autocommit statements that
+// wait briefly for a free connection while holding none.
 const (
-	DefaultMaxOpenConns    = 20
-	DefaultMaxIdleConns    = 10
+	DefaultMaxOpenConns    = 8
 	DefaultConnMaxLifetime = 30 * time.Minute
 	DefaultConnMaxIdleTime = 5 * time.Minute
 )
@@ -30,7 +40,10 @@ const (
 type PoolConfig struct {
 	// MaxOpenConns caps concurrent connections (database/sql SetMaxOpenConns).
 	MaxOpenConns int
-	// MaxIdleConns is how many idle connections are kept for reuse.
+	// MaxIdleConns is how many idle connections are kept for reuse; zero
+	// means MaxOpenConns, so a busy service does not close and reopen
+	// connections (a new PostgreSQL backend costs milliseconds and starts
+	// with cold caches and no prepared statements).
 	MaxIdleConns int
 	// ConnMaxLifetime recycles connections so server-side memory and
 	// failovers do not pin a connection forever.
@@ -43,10 +56,7 @@ func (p PoolConfig) withDefaults() PoolConfig {
 	if p.MaxOpenConns <= 0 {
 		p.MaxOpenConns = DefaultMaxOpenConns
 	}
-	if p.MaxIdleConns <= 0 {
-		p.MaxIdleConns = DefaultMaxIdleConns
-	}
-	if p.MaxIdleConns > p.MaxOpenConns {
+	if p.MaxIdleConns <= 0 || p.MaxIdleConns > p.MaxOpenConns {
 		p.MaxIdleConns = p.MaxOpenConns
 	}
 	if p.ConnMaxLifetime <= 0 {
@@ -142,6 +152,19 @@ func WithTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err e
 // then bind/execute) where a prepared one needs one. database/sql prepares
 // the statement again on each pool connection the first time it is used
 // there. A failed preparation is not cached, so the next call retries.
+//
+// It has two entry points, one per kind of caller, and the rule is simple:
+//
+//   - inside a transaction (a WithTx callback, or anything given a *sqlx.Tx)
+//     use inTx(ctx, tx, query): it returns a statement bound to tx and never
+//     waits for a pool connection;
+//   - outside any transaction (autocommit statements run on the pool) use
+//     pooled(ctx, query).
+//
+// Never call pooled while holding a pool connection: preparing on the pool
+// takes a second connection, and a caller that holds one while the pool is
+// exhausted waits forever — with a small pool and concurrent first requests
+// every connection ends up held by such a caller (issue 11 item 5).
 type stmtCache struct {
 	db *sqlx.DB
 	mu sync.Mutex
@@ -158,11 +181,12 @@ func newStmtCache(db *sqlx.DB) *stmtCache {
 	return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}, preparing: map[string]chan struct{}{}}
 }
 
-// get returns the prepared statement for query, preparing it if needed.
-// It takes a pool connection to prepare, so call it before beginning a
-// transaction: a caller holding a connection while the pool is exhausted
-// would otherwise wait forever. The mutex is not held while preparing.
-func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
+// pooled returns the pool-level prepared statement for query, preparing it
+// if needed, for statements run on the pool outside any transaction
+// (st.GetContext, st.SelectContext, …). Preparing takes a pool connection,
+// so it must not be called while holding one: inside a transaction use inTx.
+// The mutex is not held while preparing.
+func (c *stmtCache) pooled(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	for {
 		c.mu.Lock()
 		if st, ok := c.m[query]; ok {
@@ -185,7 +209,37 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	}
 }
 
-// prepare runs the one preparation of query and releases its waiters.
+// inTx returns query prepared for tx, bound to tx's connection, and never
+// waits for another pool connection. Once the pool-level statement exists it
+// is bound with tx.StmtxContext, which prepares it on tx's own connection the
+// first time that connection runs it. Until then — the first requests after
+// start-up — the statement is prepared on tx's connection only (closed with
+// the transaction), and the pool-level preparation is started in the
+// background, where it waits for a free connection without holding one;
+// inTx does not wait for it, nor for a preparation another caller started.
+// The returned statement must only be used in tx; do not pass it to
+// tx.StmtxContext again (that prepares it once more).
+func (c *stmtCache) inTx(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[query]
+	if !ok && c.preparing[query] == nil {
+		done := make(chan struct{})
+		c.preparing[query] = done
+		go func() { _, _ = c.prepare(context.Background(), query, done) }()
+	}
+	c.mu.Unlock()
+	if ok {
+		return tx.StmtxContext(ctx, st), nil
+	}
+	st, err := tx.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare statement: %w", err)
+	}
+	return st, nil
+}
+
+// prepare runs the one pool-level preparation of query and releases its
+// waiters.
 func (c *stmtCache) prepare(ctx context.Context, query string, done chan struct{}) (*sqlx.Stmt, error) {
 	// The statement outlives this call, so its first preparation must not be
 	// cut short by the caller's cancellation.

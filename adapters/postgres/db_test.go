@@ -2,15 +2,20 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/ports"
 )
 
 func TestOpenForcesUTCSessions(t *testing.T) {
@@ -85,4 +90,58 @@ func TestStatementPreparedOnceUnderConcurrentFirstUse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "one statement shared by all callers")
 	require.LessOrEqual(t, db.Stats().OpenConnections, 2, "the preparation needed one connection (plus the ping's)")
+}
+
+// A transaction that uses a statement not yet prepared on the pool must not
+// wait for a second pool connection: with a pool of one connection, which the
+// transaction holds, that wait would never end (issue 11 item 5). The
+// pool-level statement is prepared in the background once the connection is
+// free, and later transactions bind it.
+func TestStatementInTransactionNeverWaitsForASecondConnection(t *testing.T) {
+	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{MaxOpenConns: 1, MaxIdleConns: 1})
+	require.NoError(t, err)
+	defer db.Close()
+	cache := postgres.NewStmtCacheForTest(db)
+	defer cache.Close()
+	const query = `SELECT $1::int + 1`
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := postgres.WithTx(ctx, db, func(tx *sqlx.Tx) error {
+			st, err := cache.InTx(ctx, tx, query)
+			if err != nil {
+				return err
+			}
+			var n int
+			if err := st.GetContext(ctx, &n, i); err != nil {
+				return err
+			}
+			require.Equal(t, i+1, n)
+			return nil
+		})
+		cancel()
+		require.NoError(t, err, "transaction %d", i)
+		if i == 0 {
+			require.Eventually(t, func() bool { return cache.PoolPrepared(query) }, 5*time.Second, 5*time.Millisecond,
+				"the pool-level statement is prepared once the connection is free")
+		}
+	}
+}
+
+// The task creation path that finds or creates named steps runs its insert
+// in a transaction; on a pool of one connection it must not wedge.
+func TestCreateTaskWithNewNamedStepsOnAOneConnectionPool(t *testing.T) {
+	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{MaxOpenConns: 1, MaxIdleConns: 1})
+	require.NoError(t, err)
+	defer db.Close()
+	named := testdb.RegisterTemplate(t, db, testdb.TemplateFromSpec(diamondSpec()))
+	store := postgres.NewTaskStore(db)
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := store.CreateTask(ctx, ports.NewTask{NamedTaskUUID: named, TaskName: "diamond",
+			Request: domain.TaskRequest{Namespace: "orch_ns", Name: "diamond", Version: "1.0.0"},
+			Context: json.RawMessage(`{}`),
+			Steps:   []ports.NewStep{{Name: "a", SystemDependency: fmt.Sprintf("sys_%d", i)}}})
+		cancel()
+		require.NoError(t, err, "task %d", i)
+	}
 }

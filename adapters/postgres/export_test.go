@@ -73,7 +73,7 @@ func PrepareConcurrentlyForTest(ctx context.Context, db *sqlx.DB, query string, 
 		go func() {
 			defer wg.Done()
 			<-start
-			st, err := c.get(ctx, query)
+			st, err := c.pooled(ctx, query)
 			if err != nil {
 				errs <- err
 				return
@@ -93,4 +93,32 @@ func PrepareConcurrentlyForTest(ctx context.Context, db *sqlx.DB, query string, 
 		_ = st.Close()
 	}
 	return len(got), nil
+}
+
+// StmtCacheForTest exposes a fresh statement cache to the external tests.
+type StmtCacheForTest struct{ c *stmtCache }
+
+// NewStmtCacheForTest returns an empty statement cache over db.
+func NewStmtCacheForTest(db *sqlx.DB) StmtCacheForTest { return StmtCacheForTest{newStmtCache(db)} }
+
+// InTx is stmtCache.inTx.
+func (t StmtCacheForTest) InTx(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
+	return t.c.inTx(ctx, tx, query)
+}
+
+// PoolPrepared reports whether the pool-level statement of query exists.
+func (t StmtCacheForTest) PoolPrepared(query string) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	_, ok := t.c.m[query]
+	return ok
+}
+
+// Close closes the pool-level statements.
+func (t StmtCacheForTest) Close() {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	for _, st := range t.c.m {
+		_ = st.Close()
+	}
 }

@@ -36,19 +36,16 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 	if b.SkipLocked {
 		lockQuery = fmt.Sprintf(batchLockSQL, " SKIP LOCKED")
 	}
-	// Prepared before BEGIN: a first preparation takes a pool connection,
-	// which must never be waited for while the transaction holds one.
-	stmts := make(map[string]*sqlx.Stmt, 4)
-	for _, q := range []string{lockQuery, batchReadSQL, batchFinalizeSQL, batchEnqueueSQL} {
-		st, err := s.stmts.get(ctx, q)
-		if err != nil {
-			return rep, fmt.Errorf("process task batch: %w", err)
-		}
-		stmts[q] = st
-	}
 	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		// Statements come from stmts.inTx: prepared on the transaction's
+		// own connection, never waiting for a second one.
+		stmt := func(q string) (*sqlx.Stmt, error) { return s.stmts.inTx(ctx, tx, q) }
 		rep = ports.TaskBatchReport{}
-		locked, stepTask, err := s.batchLock(ctx, tx, stmts[lockQuery], b)
+		st, err := stmt(lockQuery)
+		if err != nil {
+			return err
+		}
+		locked, stepTask, err := s.batchLock(ctx, st, b)
 		if err != nil {
 			return err
 		}
@@ -56,7 +53,10 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 		if len(locked) == 0 {
 			return nil
 		}
-		snaps, err := s.batchRead(ctx, tx, stmts[batchReadSQL], locked, b.Queue, consumed)
+		if st, err = stmt(batchReadSQL); err != nil {
+			return err
+		}
+		snaps, err := s.batchRead(ctx, tx, st, locked, b.Queue, consumed)
 		if err != nil {
 			return err
 		}
@@ -64,11 +64,22 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 		if err != nil {
 			return err
 		}
-		if err := s.batchFinalize(ctx, tx, stmts[batchFinalizeSQL], plan); err != nil {
-			return err
+		if len(plan.bkSteps) > 0 || len(plan.chainTasks) > 0 {
+			if st, err = stmt(batchFinalizeSQL); err != nil {
+				return err
+			}
+			if err := batchFinalize(ctx, st, plan); err != nil {
+				return err
+			}
 		}
 		rep.Finalized, rep.Retries = plan.finalized, plan.retries
-		rep.Enqueued, err = s.batchEnqueue(ctx, tx, stmts[batchEnqueueSQL], plan, snaps)
+		if len(plan.enqueue) == 0 {
+			return nil
+		}
+		if st, err = stmt(batchEnqueueSQL); err != nil {
+			return err
+		}
+		rep.Enqueued, err = s.batchEnqueue(ctx, tx, st, plan, snaps)
 		return err
 	})
 	var missing *ports.QueueMissingError
@@ -85,7 +96,7 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 
 // batchLock runs batchLockSQL: the locked tasks in task_uuid order and the
 // task of every result step that exists.
-func (s *OrchestrationStore) batchLock(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, b ports.TaskBatch) ([]uuid.UUID, map[uuid.UUID]uuid.UUID, error) {
+func (s *OrchestrationStore) batchLock(ctx context.Context, st *sqlx.Stmt, b ports.TaskBatch) ([]uuid.UUID, map[uuid.UUID]uuid.UUID, error) {
 	tasks := make([]uuid.UUID, len(b.Tasks))
 	for i, t := range b.Tasks {
 		tasks[i] = t.TaskUUID
@@ -99,7 +110,7 @@ func (s *OrchestrationStore) batchLock(ctx context.Context, tx *sqlx.Tx, st *sql
 		TaskUUID uuid.UUID     `db:"task_uuid"`
 		Locked   bool          `db:"locked"`
 	}
-	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(tasks)), pq.Array(orchUUIDStrings(steps))); err != nil {
+	if err := st.SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(tasks)), pq.Array(orchUUIDStrings(steps))); err != nil {
 		return nil, nil, fmt.Errorf("lock tasks: %w", err)
 	}
 	var locked []uuid.UUID
@@ -161,7 +172,7 @@ func batchConsumed(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID
 	return consumed
 }
 
-// batchRead runs batchReadSQL (and batchTaskStatesSQL for locked tasks
+// batchRead runs batchReadSQL (st, bound to tx) (and batchTaskStatesSQL for locked tasks
 // without steps) and returns a snapshot per locked task.
 func (s *OrchestrationStore) batchRead(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, locked []uuid.UUID, queue string, consumed []int64) (map[uuid.UUID]*taskSnapshot, error) {
 	if consumed == nil {
@@ -171,7 +182,7 @@ func (s *OrchestrationStore) batchRead(ctx context.Context, tx *sqlx.Tx, st *sql
 		taskStepsRow
 		Deleted sql.NullInt64 `db:"deleted"`
 	}
-	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(locked)), queue, pq.Array(consumed)); err != nil {
+	if err := st.SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(locked)), queue, pq.Array(consumed)); err != nil {
 		return nil, fmt.Errorf("read tasks and steps: %w", err)
 	}
 	if len(rows) == 0 && len(consumed) > 0 {
@@ -402,19 +413,16 @@ func (p *batchPlan) addChain(task uuid.UUID, from domain.TaskState, events []dom
 	return state, nil
 }
 
-// batchFinalize runs batchFinalizeSQL when the plan writes anything and
-// checks that every row it meant to write was written.
-func (s *OrchestrationStore) batchFinalize(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, p *batchPlan) error {
-	if len(p.bkSteps) == 0 && len(p.chainTasks) == 0 {
-		return nil
-	}
+// batchFinalize runs batchFinalizeSQL (st) and checks that every row it
+// meant to write was written.
+func batchFinalize(ctx context.Context, st *sqlx.Stmt, p *batchPlan) error {
 	var n struct {
 		Bookkept int `db:"bookkept"`
 		Flipped  int `db:"flipped"`
 		Inserted int `db:"inserted"`
 		Updated  int `db:"updated"`
 	}
-	err := tx.StmtxContext(ctx, st).GetContext(ctx, &n,
+	err := st.GetContext(ctx, &n,
 		pq.Array(nonNilStrings(p.bkSteps)), pq.Array(p.bkBackoff), pq.Array(nonNilBools(p.bkNotRetryable)),
 		pq.Array(nonNilStrings(p.chainTasks)), pq.Array(nonNilBools(p.chainComplete)),
 		pq.Array(nonNilStrings(p.rowTask)), pq.Array(nonNilStrings(p.rowTo)), pq.Array(nonNilStrings(p.rowFrom)),
@@ -432,13 +440,10 @@ func (s *OrchestrationStore) batchFinalize(ctx context.Context, tx *sqlx.Tx, st 
 	return nil
 }
 
-// batchEnqueue runs batchEnqueueSQL for the locked ready steps of the plan's
+// batchEnqueue runs batchEnqueueSQL (st, bound to tx) for the locked ready steps of the plan's
 // active tasks and reports, per task, what it did. A namespace queue not in
 // pgmq.meta is a *ports.QueueMissingError before anything is sent.
 func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
-	if len(p.enqueue) == 0 {
-		return nil, nil
-	}
 	var steps, tasks, queues, pending []string
 	for _, id := range p.enqueue {
 		snap := snaps[id]
@@ -469,7 +474,7 @@ func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *
 		Started     int       `db:"started"`
 		TaskTouched int       `db:"task_touched"`
 	}
-	if err := tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, pq.Array(steps), pq.Array(tasks), pq.Array(queues),
+	if err := st.SelectContext(ctx, &rows, pq.Array(steps), pq.Array(tasks), pq.Array(queues),
 		meta.retry, meta.enqueue, meta.start, pq.Array(nonNilStrings(pending))); err != nil {
 		return nil, fmt.Errorf("enqueue ready steps: %w", err)
 	}

@@ -70,7 +70,7 @@ LIMIT $2`
 func (s *OrchestrationStore) CandidateTasks(ctx context.Context, claimerID string, limit int) ([]uuid.UUID, error) {
 	// Prepared: the readiness subqueries cost more to plan than to run, and
 	// the scan repeats every cycle_interval_ms.
-	st, err := s.stmts.get(ctx, candidateSQL)
+	st, err := s.stmts.pooled(ctx, candidateSQL)
 	if err != nil {
 		return nil, fmt.Errorf("select enqueue candidates: %w", err)
 	}

@@ -34,7 +34,7 @@ func (s *OrchestrationStore) LoadStepResult(ctx context.Context, stepUUID uuid.U
 		RetryLimit int            `db:"retry_limit"`
 		Results    []byte         `db:"results"`
 	}
-	st, err := s.stmts.get(ctx, loadStepResultSQL)
+	st, err := s.stmts.pooled(ctx, loadStepResultSQL)
 	if err != nil {
 		return ports.StepResultView{}, fmt.Errorf("load step %s: %w", stepUUID, err)
 	}
@@ -162,13 +162,14 @@ type taskSnapshot struct {
 	locked []uuid.UUID
 }
 
-// readTask runs taskStepsSQL with st (nil: the unlocking variant, unprepared)
-// for a task whose row tx holds.
+// readTask runs taskStepsSQL with st, a statement of tx (stmts.inTx), or
+// with st nil the unlocking variant, unprepared, for a task whose row tx
+// holds.
 func (s *OrchestrationStore) readTask(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, taskUUID uuid.UUID) (taskSnapshot, error) {
 	var rows []taskStepsRow
 	var err error
 	if st != nil {
-		err = tx.StmtxContext(ctx, st).SelectContext(ctx, &rows, taskUUID)
+		err = st.SelectContext(ctx, &rows, taskUUID)
 	} else {
 		err = tx.SelectContext(ctx, &rows, taskStepsSQL(false), taskUUID)
 	}
@@ -304,7 +305,7 @@ func (s *OrchestrationStore) writeTaskTransitions(ctx context.Context, tx *sqlx.
 		toStates[i], fromStates[i], metas[i] = string(to), string(from), string(meta)
 		from = to
 	}
-	st, err := s.stmts.get(ctx, taskTransitionsSQL)
+	st, err := s.stmts.inTx(ctx, tx, taskTransitionsSQL)
 	if err != nil {
 		return snap.state, err
 	}
@@ -312,7 +313,7 @@ func (s *OrchestrationStore) writeTaskTransitions(ctx context.Context, tx *sqlx.
 		Inserted int `db:"inserted"`
 		Updated  int `db:"updated"`
 	}
-	if err := tx.StmtxContext(ctx, st).GetContext(ctx, &n, taskUUID, pq.Array(toStates), pq.Array(fromStates),
+	if err := st.GetContext(ctx, &n, taskUUID, pq.Array(toStates), pq.Array(fromStates),
 		pq.Array(metas), from == domain.TaskComplete); err != nil {
 		return snap.state, fmt.Errorf("transition task %s %s→%s: %w", taskUUID, snap.state, from, err)
 	}

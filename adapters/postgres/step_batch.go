@@ -54,23 +54,19 @@ func (b stepBatch[R]) run(ctx context.Context, s *StepStore, reqs []R) {
 }
 
 // tx is BEGIN, the lock, the admitted requests' rounds, COMMIT. The
-// statements are prepared before BEGIN: preparing takes a pool connection,
-// which a transaction holding one must not wait for.
+// statements come from stmts.inTx, which never waits for a second pool
+// connection while the transaction holds one.
 func (b stepBatch[R]) tx(ctx context.Context, s *StepStore, reqs []R) error {
-	lockSt, err := s.stmts.get(ctx, lockStepsSQL)
-	if err != nil {
-		return err
-	}
-	batchSt, err := s.stmts.get(ctx, b.query)
-	if err != nil {
-		return err
-	}
 	ids := make([]string, len(reqs))
 	for i, r := range reqs {
 		ids[i] = b.step(r).String()
 	}
 	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		owners, err := lockSteps(ctx, tx.StmtxContext(ctx, lockSt), ids)
+		lockSt, err := s.stmts.inTx(ctx, tx, lockStepsSQL)
+		if err != nil {
+			return err
+		}
+		owners, err := lockSteps(ctx, lockSt, ids)
 		if err != nil {
 			return err
 		}
@@ -83,7 +79,10 @@ func (b stepBatch[R]) tx(ctx context.Context, s *StepStore, reqs []R) error {
 				todo = append(todo, r)
 			}
 		}
-		st := tx.StmtxContext(ctx, batchSt)
+		st, err := s.stmts.inTx(ctx, tx, b.query)
+		if err != nil {
+			return err
+		}
 		for len(todo) > 0 {
 			var round []R
 			round, todo = distinctRound(todo, b.step)

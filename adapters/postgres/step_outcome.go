@@ -50,7 +50,7 @@ var dependencyResultsSQL = dependencyResultsOf("$1")
 // StepExecutionResult, otherwise the raw stored JSON (rows written by older
 // reference workers). A step without ancestors yields an empty map.
 func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (map[string]json.RawMessage, error) {
-	st, err := s.stmts.get(ctx, dependencyResultsSQL)
+	st, err := s.stmts.pooled(ctx, dependencyResultsSQL)
 	if err != nil {
 		return nil, fmt.Errorf("dependency results of step %s: %w", stepUUID, err)
 	}

@@ -174,7 +174,7 @@ func scanSnapshot(stepUUID uuid.UUID, get func(dest any) error) (ports.StepSnaps
 // and the task's named-task configuration in one query. A missing step (or
 // one whose task chain is broken) yields an error wrapping ports.ErrNotFound.
 func (s *StepStore) LoadStep(ctx context.Context, stepUUID uuid.UUID) (ports.StepSnapshot, error) {
-	st, err := s.stmts.get(ctx, loadStepSQL)
+	st, err := s.stmts.pooled(ctx, loadStepSQL)
 	if err != nil {
 		return ports.StepSnapshot{}, fmt.Errorf("load step %s: %w", stepUUID, err)
 	}

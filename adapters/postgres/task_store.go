@@ -89,7 +89,7 @@ func (s *TaskStore) existingNamedSteps(ctx context.Context, steps []ports.NewSte
 	for i, st := range steps {
 		systems[i], names[i] = st.SystemDependency, st.Name
 	}
-	st, err := s.stmts.get(ctx, existingNamedStepsSQL)
+	st, err := s.stmts.pooled(ctx, existingNamedStepsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -298,12 +298,15 @@ FROM task`
 // insertTaskRows runs insertTaskSQL on the pool (tx nil) or in tx, and
 // checks every row was written.
 func (s *TaskStore) insertTaskRows(ctx context.Context, tx *sqlx.Tx, r taskRows, named []uuid.UUID) (time.Time, error) {
-	st, err := s.stmts.get(ctx, insertTaskSQL)
+	var st *sqlx.Stmt
+	var err error
+	if tx == nil {
+		st, err = s.stmts.pooled(ctx, insertTaskSQL)
+	} else {
+		st, err = s.stmts.inTx(ctx, tx, insertTaskSQL)
+	}
 	if err != nil {
 		return time.Time{}, err
-	}
-	if tx != nil {
-		st = tx.StmtxContext(ctx, st)
 	}
 	var out struct {
 		CreatedAt   time.Time `db:"created_at"`

@@ -72,9 +72,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	oc := cfg.Orchestration
 	pool := cfg.Database.Pool
 	db, err := postgres.Open(ctx, withBinaryParameters(cfg.Database.URL), postgres.PoolConfig{
-		// Idle connections are kept up to the open limit: the loops are bursty
-		// and a fresh PostgreSQL backend costs milliseconds and cold caches.
-		MaxOpenConns: pool.MaxOpenConns, MaxIdleConns: max(pool.MaxIdleConns, pool.MaxOpenConns),
+		// max_idle_conns defaults to max_open_conns (0 also means that): the
+		// loops are bursty and a fresh PostgreSQL backend costs milliseconds
+		// and cold caches.
+		MaxOpenConns: pool.MaxOpenConns, MaxIdleConns: pool.MaxIdleConns,
 		ConnMaxLifetime: pool.ConnMaxLifetime()})
 	if err != nil {
 		return err
