@@ -2,32 +2,52 @@ package postgres
 
 // The statements of the set-based orchestration transaction (ProcessTasks).
 // Each works on arrays, so a batch of any size costs the same four round
-// trips plus BEGIN and COMMIT. Per-task and per-step lookups are correlated
-// subqueries or ANY(array) index scans, never joins the planner could turn
-// into scans of whole tables when statistics are missing or stale (see
-// stepReadyPredicate).
+// trips plus BEGIN and COMMIT.
+//
+// They run as generic plans (batchLockSQL sets plan_cache_mode for the
+// transaction): planning them costs 4–7 ms, more than running them. A
+// generic plan is made once per connection, often while the tables are still
+// small, and then kept while they grow, so no access path may depend on the
+// table sizes it was planned with: every row is found by a LATERAL lookup
+// per array element (OFFSET 0 keeps it from being flattened into a join the
+// planner could hash over a sequential scan), a correlated scalar subquery,
+// or, for UPDATEs, by the ctid the same statement just looked up (a TID
+// scan). The ctid form is safe because every row updated is one the batch
+// holds a lock on (its task row, a ready step row it locked) or one only
+// ever changed under such a lock (current transition rows).
 
 // batchLockSQL locks the tasks of a batch in task_uuid order (contract §3.3:
 // task rows first, in a fixed order, so two batches never deadlock on each
 // other) and maps the result steps $2 to their tasks. $1 are the requested
 // tasks. The locked tasks are the requested ones plus those of the found
 // steps; a task locked by another transaction is waited for, or skipped with
-// batchLockSkipSQL.
+// SKIP LOCKED in place of the %s. It also switches the transaction to
+// generic plans and turns sequential scans off for its later statements, so
+// that a plan made while a table was small never scans the grown table (a
+// ctid = ANY(...) UPDATE is otherwise planned as a filtered sequential scan
+// on a small table).
 const batchLockSQL = `
-WITH st AS MATERIALIZED (
-	SELECT ws.workflow_step_uuid AS step_uuid, ws.task_uuid
-	FROM tasker_workflow_steps ws
-	WHERE ws.workflow_step_uuid = ANY($2::uuid[])
+WITH cfg AS MATERIALIZED (
+	SELECT set_config('plan_cache_mode', 'force_generic_plan', true) AS a,
+	       set_config('enable_seqscan', 'off', true) AS b
 ),
-lk AS (
-	SELECT t.task_uuid FROM tasker_tasks t
-	WHERE t.task_uuid = ANY(ARRAY(SELECT unnest($1::uuid[]) UNION SELECT st.task_uuid FROM st))
-	ORDER BY t.task_uuid
-	FOR UPDATE%s
+st AS MATERIALIZED (
+	SELECT k.id AS step_uuid, w.task_uuid
+	FROM unnest($2::uuid[]) AS k(id)
+	CROSS JOIN LATERAL (SELECT ws.task_uuid FROM tasker_workflow_steps ws
+	                    WHERE ws.workflow_step_uuid = k.id OFFSET 0) w
+),
+ids AS MATERIALIZED (
+	SELECT DISTINCT u.id FROM (SELECT unnest($1::uuid[]) AS id UNION SELECT st.task_uuid FROM st) u
+	ORDER BY u.id
+),
+lk AS MATERIALIZED (
+	SELECT t.task_uuid FROM ids
+	CROSS JOIN LATERAL (SELECT t.task_uuid FROM tasker_tasks t WHERE t.task_uuid = ids.id FOR UPDATE%s) t
 )
-SELECT st.step_uuid, st.task_uuid, false AS locked FROM st
+SELECT st.step_uuid, st.task_uuid, false AS locked FROM st WHERE (SELECT COUNT(*) FROM cfg) = 1
 UNION ALL
-SELECT NULL, lk.task_uuid, true FROM lk`
+SELECT NULL, lk.task_uuid, true FROM lk WHERE (SELECT COUNT(*) FROM cfg) = 1`
 
 // batchReadSQL runs after batchLockSQL, as its own statement so that under
 // READ COMMITTED its snapshot holds everything committed before the locks
@@ -36,31 +56,33 @@ SELECT NULL, lk.task_uuid, true FROM lk`
 // workflow_step_uuid) and locks the ready steps of the tasks that are pending
 // or in_progress, FOR UPDATE in workflow_step_uuid order (the locked column
 // says which); batchEnqueueSQL re-checks their readiness under those locks.
-// It also deletes the consumed messages $3 of queue $2 (an InitPlan, run
-// once; skipped when $3 is empty), so they disappear exactly when the
-// batch's effects commit.
+// It also deletes the consumed messages $3 of queue $2 (run once, skipped
+// when $3 is empty), so they disappear exactly when the batch's effects
+// commit.
 var batchReadSQL = `
 WITH del AS MATERIALIZED (
 	SELECT COUNT(*) AS n FROM pgmq.delete($2::text, $3::bigint[]) WHERE cardinality($3::bigint[]) > 0
 ),
 hdr AS MATERIALIZED (
-	SELECT t.task_uuid AS hdr_task_uuid,
+	SELECT k.id AS hdr_task_uuid,
 	       (SELECT tt.to_state FROM tasker_task_transitions tt
-	        WHERE tt.task_uuid = t.task_uuid AND tt.most_recent = true) AS task_state,
-	       (SELECT n.name FROM tasker_named_tasks nt
+	        WHERE tt.task_uuid = k.id AND tt.most_recent = true) AS task_state,
+	       (SELECT n.name FROM tasker_tasks t
+	        JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
 	        JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
-	        WHERE nt.named_task_uuid = t.named_task_uuid) AS namespace
-	FROM tasker_tasks t
-	WHERE t.task_uuid = ANY($1::uuid[])
+	        WHERE t.task_uuid = k.id) AS namespace
+	FROM unnest($1::uuid[]) AS k(id)
 ),
-v AS MATERIALIZED (` + stepViewSQL("ws.task_uuid = ANY($1::uuid[])", "ws.workflow_step_uuid") + `),
-lk AS (
-	SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
-	WHERE ws.workflow_step_uuid = ANY(ARRAY(
-	        SELECT v.workflow_step_uuid FROM v JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
-	        WHERE v.ready_for_execution AND COALESCE(h.task_state, 'pending') IN ('pending', 'in_progress')))
-	ORDER BY ws.workflow_step_uuid
-	FOR UPDATE
+v AS MATERIALIZED (` + stepViewFromSQL(`unnest($1::uuid[]) AS bt(id)
+	CROSS JOIN LATERAL (SELECT w.* FROM tasker_workflow_steps w WHERE w.task_uuid = bt.id OFFSET 0) ws`,
+	"true", "ws.workflow_step_uuid") + `),
+lk AS MATERIALIZED (
+	SELECT l.workflow_step_uuid
+	FROM (SELECT v.workflow_step_uuid AS id FROM v JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
+	      WHERE v.ready_for_execution AND COALESCE(h.task_state, 'pending') IN ('pending', 'in_progress')
+	      ORDER BY v.workflow_step_uuid) r
+	CROSS JOIN LATERAL (SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
+	                    WHERE ws.workflow_step_uuid = r.id FOR UPDATE) l
 )
 SELECT h.task_state, h.namespace, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted, v.*
 FROM v
@@ -71,10 +93,10 @@ ORDER BY v.task_uuid, v.workflow_step_uuid`
 // batchTaskStatesSQL reads the state of locked tasks that have no steps
 // (batchReadSQL returns rows per step only).
 const batchTaskStatesSQL = `
-SELECT t.task_uuid,
+SELECT k.id AS task_uuid,
        (SELECT tt.to_state FROM tasker_task_transitions tt
-        WHERE tt.task_uuid = t.task_uuid AND tt.most_recent = true) AS task_state
-FROM tasker_tasks t WHERE t.task_uuid = ANY($1::uuid[])`
+        WHERE tt.task_uuid = k.id AND tt.most_recent = true) AS task_state
+FROM unnest($1::uuid[]) AS k(id)`
 
 // batchFinalizeSQL writes, in one statement, the results' bookkeeping and
 // the finalization transitions of a batch:
@@ -91,20 +113,31 @@ FROM tasker_tasks t WHERE t.task_uuid = ANY($1::uuid[])`
 // "(SELECT COUNT(*) FROM flip) >= 0" makes the INSERT wait for the flip, as
 // the partial unique index on most_recent requires.
 const batchFinalizeSQL = `
-WITH bk AS (
+WITH b AS MATERIALIZED (
+	SELECT k.id, k.backoff, k.not_retryable, w.ctid AS wctid
+	FROM unnest($1::uuid[], $2::int[], $3::boolean[]) AS k(id, backoff, not_retryable)
+	CROSS JOIN LATERAL (SELECT ws.ctid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = k.id
+	                      AND (SELECT cur.to_state FROM tasker_workflow_step_transitions cur
+	                           WHERE cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true) = 'error'
+	                    OFFSET 0) w
+),
+bk AS (
 	UPDATE tasker_workflow_steps ws
-	SET backoff_request_seconds = COALESCE(b.backoff, ws.backoff_request_seconds),
-	    retryable = CASE WHEN b.not_retryable THEN false ELSE ws.retryable END,
+	SET backoff_request_seconds = COALESCE((SELECT b.backoff FROM b WHERE b.wctid = ws.ctid), ws.backoff_request_seconds),
+	    retryable = CASE WHEN (SELECT b.not_retryable FROM b WHERE b.wctid = ws.ctid) THEN false ELSE ws.retryable END,
 	    updated_at = NOW()
-	FROM unnest($1::uuid[], $2::int[], $3::boolean[]) AS b(id, backoff, not_retryable)
-	WHERE ws.workflow_step_uuid = b.id
-	  AND (SELECT cur.to_state FROM tasker_workflow_step_transitions cur
-	       WHERE cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true) = 'error'
+	WHERE ws.ctid = ANY(ARRAY(SELECT b.wctid FROM b))
 	RETURNING 1
+),
+cur AS MATERIALIZED (
+	SELECT c.id, c.completes, x.ctid AS tctid
+	FROM unnest($4::uuid[], $5::boolean[]) AS c(id, completes)
+	CROSS JOIN LATERAL (SELECT tt.ctid FROM tasker_task_transitions tt
+	                    WHERE tt.task_uuid = c.id AND tt.most_recent = true OFFSET 0) x
 ),
 flip AS (
 	UPDATE tasker_task_transitions SET most_recent = false, updated_at = NOW()
-	WHERE task_uuid = ANY($4::uuid[]) AND most_recent = true
+	WHERE ctid = ANY(ARRAY(SELECT cur.tctid FROM cur))
 	RETURNING 1
 ),
 ins AS (
@@ -118,11 +151,16 @@ ins AS (
 	WHERE (SELECT COUNT(*) FROM flip) >= 0
 	RETURNING 1
 ),
+tk AS MATERIALIZED (
+	SELECT c.id, c.completes, t.ctid AS tctid
+	FROM unnest($4::uuid[], $5::boolean[]) AS c(id, completes)
+	CROSS JOIN LATERAL (SELECT t.ctid FROM tasker_tasks t WHERE t.task_uuid = c.id OFFSET 0) t
+),
 upd AS (
-	UPDATE tasker_tasks t SET complete = t.complete OR u.completes,
-	       completed_at = CASE WHEN u.completes THEN NOW() ELSE t.completed_at END, updated_at = NOW()
-	FROM unnest($4::uuid[], $5::boolean[]) AS u(task_uuid, completes)
-	WHERE t.task_uuid = u.task_uuid
+	UPDATE tasker_tasks t SET complete = t.complete OR (SELECT tk.completes FROM tk WHERE tk.tctid = t.ctid),
+	       completed_at = CASE WHEN (SELECT tk.completes FROM tk WHERE tk.tctid = t.ctid) THEN NOW() ELSE t.completed_at END,
+	       updated_at = NOW()
+	WHERE t.ctid = ANY(ARRAY(SELECT tk.tctid FROM tk))
 	RETURNING 1
 )
 SELECT (SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM flip) AS flipped,
@@ -143,19 +181,20 @@ SELECT (SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM flip) AS fli
 var batchEnqueueSQL = `
 WITH ready AS MATERIALIZED (
 	SELECT ws.workflow_step_uuid AS id, ws.task_uuid, q.queue, COALESCE(cur.to_state, 'pending') AS state,
+	       ws.wctid, cur.cctid,
 	       (SELECT COALESCE(MAX(x.sort_key), 0) FROM tasker_workflow_step_transitions x
 	        WHERE x.workflow_step_uuid = ws.workflow_step_uuid) AS max_sort_key
-	FROM tasker_workflow_steps ws
+	FROM unnest($1::uuid[]) AS k(id)
+	CROSS JOIN LATERAL (SELECT w.*, w.ctid AS wctid FROM tasker_workflow_steps w WHERE w.workflow_step_uuid = k.id OFFSET 0) ws
 	JOIN unnest($2::uuid[], $3::text[]) AS q(task_uuid, queue) ON q.task_uuid = ws.task_uuid
-	LEFT JOIN tasker_workflow_step_transitions cur
-	       ON cur.workflow_step_uuid = ws.workflow_step_uuid AND cur.most_recent = true
-	WHERE ws.workflow_step_uuid = ANY($1::uuid[])
-	  AND ` + stepReadyPredicate + `
+	LEFT JOIN LATERAL (SELECT c.to_state, c.ctid AS cctid FROM tasker_workflow_step_transitions c
+	                   WHERE c.workflow_step_uuid = ws.workflow_step_uuid AND c.most_recent = true OFFSET 0) cur ON true
+	WHERE ` + stepReadyPredicate + `
 ),
 flip AS (
-	UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = NOW()
-	FROM ready r WHERE t.workflow_step_uuid = r.id AND t.most_recent = true
-	RETURNING t.workflow_step_uuid
+	UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = NOW()
+	WHERE ctid = ANY(ARRAY(SELECT r.cctid FROM ready r WHERE r.cctid IS NOT NULL))
+	RETURNING 1
 ),
 ins AS (
 	INSERT INTO tasker_workflow_step_transitions
@@ -174,7 +213,7 @@ ins AS (
 ),
 touch AS (
 	UPDATE tasker_workflow_steps SET updated_at = NOW()
-	WHERE workflow_step_uuid IN (SELECT r.id FROM ready r)
+	WHERE ctid = ANY(ARRAY(SELECT r.wctid FROM ready r))
 	RETURNING 1
 ),
 sent AS MATERIALIZED (
@@ -183,13 +222,17 @@ sent AS MATERIALIZED (
 	             array_agg(jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.id) ORDER BY r.task_uuid, r.id)::jsonb[] AS msgs
 	      FROM ready r GROUP BY r.queue ORDER BY r.queue) g
 ),
-start AS (
-	SELECT DISTINCT r.task_uuid FROM ready r WHERE r.task_uuid = ANY($7::uuid[])
+start AS MATERIALIZED (
+	SELECT s.task_uuid, x.tctid, t.ctid AS kctid
+	FROM (SELECT DISTINCT r.task_uuid FROM ready r WHERE r.task_uuid = ANY($7::uuid[])) s
+	CROSS JOIN LATERAL (SELECT tt.ctid AS tctid FROM tasker_task_transitions tt
+	                    WHERE tt.task_uuid = s.task_uuid AND tt.most_recent = true OFFSET 0) x
+	CROSS JOIN LATERAL (SELECT t.ctid FROM tasker_tasks t WHERE t.task_uuid = s.task_uuid OFFSET 0) t
 ),
 task_flip AS (
-	UPDATE tasker_task_transitions t SET most_recent = false, updated_at = NOW()
-	FROM start s WHERE t.task_uuid = s.task_uuid AND t.most_recent = true
-	RETURNING t.task_uuid, t.to_state
+	UPDATE tasker_task_transitions SET most_recent = false, updated_at = NOW()
+	WHERE ctid = ANY(ARRAY(SELECT s.tctid FROM start s))
+	RETURNING task_uuid, to_state
 ),
 task_ins AS (
 	INSERT INTO tasker_task_transitions
@@ -202,7 +245,7 @@ task_ins AS (
 	RETURNING 1
 ),
 task_touch AS (
-	UPDATE tasker_tasks SET updated_at = NOW() WHERE task_uuid IN (SELECT s.task_uuid FROM start s)
+	UPDATE tasker_tasks SET updated_at = NOW() WHERE ctid = ANY(ARRAY(SELECT s.kctid FROM start s))
 	RETURNING 1
 )
 SELECT r.id, r.task_uuid, r.state, (SELECT COUNT(*) FROM ins) AS transitions, (SELECT COUNT(*) FROM touch) AS touched,

@@ -53,6 +53,13 @@ const stepReadyPredicate = `(
 // subqueries) so that the plan is index lookups on any statistics; see
 // stepReadyPredicate.
 func stepViewSQL(where, orderBy string) string {
+	return stepViewFromSQL("tasker_workflow_steps ws", where, orderBy)
+}
+
+// stepViewFromSQL is stepViewSQL over the step rows of from, which must
+// name them ws (e.g. a LATERAL lookup per task, which stays an index scan
+// in a generic plan whatever the table's size was when it was planned).
+func stepViewFromSQL(from, where, orderBy string) string {
 	return fmt.Sprintf(`
 SELECT ws.workflow_step_uuid, ws.task_uuid, ws.named_step_uuid, ns.name,
        COALESCE(cur.to_state, 'pending') AS current_state,
@@ -64,7 +71,7 @@ SELECT ws.workflow_step_uuid, ws.task_uuid, ws.named_step_uuid, ns.name,
        lf.last_failure_at,
        par.total_parents, par.completed_parents,
        %s AS ready_for_execution
-FROM tasker_workflow_steps ws
+FROM %s
 JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
 LEFT JOIN LATERAL (
 	SELECT c.to_state FROM tasker_workflow_step_transitions c
@@ -80,7 +87,7 @@ LEFT JOIN LATERAL (
 	FROM (SELECT DISTINCT d.from_step_uuid FROM tasker_workflow_step_edges d
 	      WHERE d.to_step_uuid = ws.workflow_step_uuid) e) par ON true
 WHERE %s
-ORDER BY %s`, stepReadyPredicate, where, orderBy)
+ORDER BY %s`, stepReadyPredicate, from, where, orderBy)
 }
 
 // stepViewRow is the scan target of stepViewSQL.
