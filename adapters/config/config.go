@@ -174,10 +174,19 @@ type WorkerWebConfig struct {
 type OrchestrationConfig struct {
 	// BindAddress is host:port of the HTTP API (contract default 0.0.0.0:8080).
 	BindAddress string `koanf:"bind_address"`
-	// CycleIntervalMs is the period of the enqueue cycle, which also picks up
-	// expired retry backoffs (contract §10.2: 250 ms).
+	// CycleIntervalMs is the period of the enqueue cycle (contract §10.2:
+	// 250 ms). The cycle enqueues the tasks whose retry backoff expired,
+	// scheduled from result processing, so it bounds how late a retry runs;
+	// it scans nothing.
 	CycleIntervalMs int `koanf:"cycle_interval_ms"`
-	// TasksPerCycle caps the tasks locked per cycle so one instance does not
+	// SweepIntervalMs is the period of the full candidate scan of §10.2 step
+	// 1, the safety net for what no wake-up covers (a trigger lost with a
+	// process, retries scheduled by an instance that stopped, steps made
+	// ready by other writers). Its cost grows with the tasks in flight, so it
+	// runs much less often than the cycle: 5 s.
+	SweepIntervalMs int `koanf:"sweep_interval_ms"`
+	// TasksPerCycle caps the tasks of one candidate scan (a sweep scans again
+	// while a scan comes back full) so one instance does not
 	// starve the others (contract: 5).
 	TasksPerCycle int `koanf:"tasks_per_cycle"`
 	// ClaimTimeoutSeconds is how long another instance's claim on a task is

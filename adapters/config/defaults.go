@@ -52,6 +52,7 @@ const (
 	// orchestration.* (contract §7, §10)
 	DefaultOrchestrationBindAddress = "0.0.0.0:8080"
 	DefaultCycleIntervalMs          = 250
+	DefaultSweepIntervalMs          = 5000
 	DefaultTasksPerCycle            = 5
 	DefaultClaimTimeoutSeconds      = 60
 	DefaultMaxBackoffSeconds        = 300
@@ -173,6 +174,7 @@ func Defaults(environment string) Config {
 		Orchestration: OrchestrationConfig{
 			BindAddress:         DefaultOrchestrationBindAddress,
 			CycleIntervalMs:     DefaultCycleIntervalMs,
+			SweepIntervalMs:     DefaultSweepIntervalMs,
 			TasksPerCycle:       DefaultTasksPerCycle,
 			ClaimTimeoutSeconds: DefaultClaimTimeoutSeconds,
 			Backoff: OrchestrationBackoffConfig{

@@ -69,6 +69,9 @@ func (w WorkerWebConfig) HealthCheckInterval() time.Duration {
 // CycleInterval is cycle_interval_ms.
 func (o OrchestrationConfig) CycleInterval() time.Duration { return millis(o.CycleIntervalMs) }
 
+// SweepInterval is sweep_interval_ms.
+func (o OrchestrationConfig) SweepInterval() time.Duration { return millis(o.SweepIntervalMs) }
+
 // ClaimTimeout is claim_timeout_seconds.
 func (o OrchestrationConfig) ClaimTimeout() time.Duration { return seconds(o.ClaimTimeoutSeconds) }
 

@@ -231,6 +231,7 @@ func (w WorkerWebConfig) check(ch *checker) {
 func (o OrchestrationConfig) check(ch *checker) {
 	ch.bindAddress("orchestration.bind_address", o.BindAddress)
 	ch.positive("orchestration.cycle_interval_ms", o.CycleIntervalMs)
+	ch.positive("orchestration.sweep_interval_ms", o.SweepIntervalMs)
 	ch.between("orchestration.tasks_per_cycle", o.TasksPerCycle, 1, maxTasksPerCycle)
 	ch.positive("orchestration.claim_timeout_seconds", o.ClaimTimeoutSeconds)
 	ch.positive("orchestration.backoff.max_backoff_seconds", o.Backoff.MaxBackoffSeconds)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -179,6 +180,14 @@ func TestTaskBatchEndsEachTaskAsIfAlone(t *testing.T) {
 	require.Empty(t, rep.UnknownResults)
 	require.Len(t, rep.Finalized, 5)
 	require.Len(t, rep.Enqueued, 1)
+	// The retried step's task is reported with the time its backoff ends,
+	// so the orchestration can enqueue it then without scanning.
+	require.Len(t, rep.Retries, 1)
+	require.Equal(t, sc.tasks["retry"], rep.Retries[0].TaskUUID)
+	var lastAttempt time.Time
+	require.NoError(t, db.Get(&lastAttempt, `SELECT last_attempted_at FROM tasker_workflow_steps WHERE workflow_step_uuid = $1`, sc.steps["retry.a"]))
+	require.WithinDuration(t, lastAttempt.Add(2*time.Second), rep.Retries[0].At, time.Second,
+		"last_attempted_at + the 2 s backoff (the R8 floor of 2 s after the failure is about the same)")
 
 	// One transaction: every row the batch wrote carries the same xmin.
 	var xmins []int64

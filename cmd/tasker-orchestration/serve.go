@@ -101,7 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	svc := service.New(service.Config{
 		Environment: cfg.Environment,
-		Enqueue:     enqueue.Config{CycleInterval: oc.CycleInterval(), TasksPerCycle: oc.TasksPerCycle},
+		Enqueue:     enqueue.Config{CycleInterval: oc.CycleInterval(), SweepInterval: oc.SweepInterval(), TasksPerCycle: oc.TasksPerCycle},
 		Results: result.Config{PollInterval: cfg.Pgmq.PollInterval(), BatchSize: cfg.Pgmq.BatchSize,
 			VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
 			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled},

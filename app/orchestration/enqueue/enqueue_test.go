@@ -136,7 +136,7 @@ func TestTriggerIsNonBlockingWhenTheBufferIsFull(t *testing.T) {
 }
 
 func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
-	f := setup(t, enqueue.Config{CycleInterval: 5 * time.Millisecond})
+	f := setup(t, enqueue.Config{CycleInterval: 5 * time.Millisecond, SweepInterval: 5 * time.Millisecond})
 	id := uuid.New()
 	triggered := make(chan struct{})
 	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(id)).RunAndReturn(func(context.Context, ports.TaskBatch) (ports.TaskBatchReport, error) {
@@ -192,4 +192,30 @@ func TestTriggersWaitingTogetherShareOneBatch(t *testing.T) {
 	<-done
 	cancel()
 	require.NoError(t, <-stopped)
+}
+
+// TestRetriesReportedByBatchesRunWhenDue: a task a batch reports as waiting
+// out a backoff is enqueued by the first cycle at or after its time, in one
+// batch with the other due tasks, and not before.
+func TestRetriesReportedByBatchesRunWhenDue(t *testing.T) {
+	f := setup(t, enqueue.Config{})
+	now := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
+	a, b, later := uuid.New(), uuid.New(), uuid.New()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, mock.Anything).Return(ports.TaskBatchReport{Retries: []ports.ScheduledRetry{
+		{TaskUUID: a, At: now.Add(2 * time.Second)}, {TaskUUID: b, At: now.Add(time.Second)},
+		{TaskUUID: later, At: now.Add(time.Minute)}, {TaskUUID: a, At: now.Add(time.Hour)}}}, nil).Once()
+	_, err := f.svc.ProcessBatch(context.Background(), ports.TaskBatch{Tasks: []ports.TaskItem{{TaskUUID: uuid.New()}}})
+	require.NoError(t, err)
+	require.Equal(t, 3, f.svc.PendingRetries())
+
+	require.Zero(t, f.svc.RunRetries(context.Background(), now), "nothing due yet")
+	due := mock.MatchedBy(func(bt ports.TaskBatch) bool {
+		return bt.SkipLocked && len(bt.Tasks) == 2 &&
+			((bt.Tasks[0].TaskUUID == a && bt.Tasks[1].TaskUUID == b) || (bt.Tasks[0].TaskUUID == b && bt.Tasks[1].TaskUUID == a))
+	})
+	f.batches.EXPECT().ProcessTasks(mock.Anything, due).Return(ports.TaskBatchReport{
+		Enqueued: []ports.EnqueueReport{{TaskUUID: a, Namespace: "ns", StepsEnqueued: 1}, {TaskUUID: b, Namespace: "ns", StepsEnqueued: 1}}}, nil).Once()
+	f.metrics.EXPECT().StepsEnqueued("ns", 1).Twice()
+	require.Equal(t, 2, f.svc.RunRetries(context.Background(), now.Add(2*time.Second)), "the earliest time of a task counts")
+	require.Equal(t, 1, f.svc.PendingRetries(), "the later one waits")
 }
