@@ -15,6 +15,15 @@ const (
 	// from the caller's cancellation because they carry other callers'
 	// requests too.
 	groupBatchTimeout = 30 * time.Second
+	// groupLingerWindow and groupLinger: a call that finds the group idle
+	// but a batch ended less than groupLingerWindow ago (so more calls are
+	// likely on their way) waits groupLinger before running, and takes the
+	// calls that queued meanwhile into its batch. Without it, under load
+	// every batch began with a leader alone (the first of a wave of
+	// outcomes) and the wave was split into transactions of one and the
+	// rest. An idle group (a lone task) never waits.
+	groupLingerWindow = 5 * time.Millisecond
+	groupLinger       = 500 * time.Microsecond
 )
 
 // outcomeGroup is the group commit of outcome persistence.
@@ -39,6 +48,8 @@ type commitGroup[R any] struct {
 	mu      sync.Mutex
 	busy    bool
 	pending []*groupWaiter[R]
+	// lastEnd is when the last batch ended (zero: never).
+	lastEnd time.Time
 }
 
 // groupWaiter is one queued call. done receives nil when its request was
@@ -57,8 +68,18 @@ func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Con
 	g.mu.Lock()
 	if !g.busy {
 		g.busy = true
+		recent := !g.lastEnd.IsZero() && time.Since(g.lastEnd) < groupLingerWindow
 		g.mu.Unlock()
-		g.lead(ctx, []*groupWaiter[R]{w}, run)
+		batch := []*groupWaiter[R]{w}
+		if recent {
+			time.Sleep(groupLinger)
+			g.mu.Lock()
+			n := min(len(g.pending), maxGroupBatch-1)
+			batch = append(batch, g.pending[:n]...)
+			g.pending = append(g.pending[:0], g.pending[n:]...)
+			g.mu.Unlock()
+		}
+		g.lead(ctx, batch, run)
 		return nil
 	}
 	g.pending = append(g.pending, w)
@@ -104,6 +125,7 @@ func (g *commitGroup[R]) lead(ctx context.Context, batch []*groupWaiter[R], run 
 	cancel()
 
 	g.mu.Lock()
+	g.lastEnd = time.Now()
 	n := len(g.pending)
 	if n > maxGroupBatch {
 		n = maxGroupBatch

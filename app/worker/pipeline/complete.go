@@ -24,6 +24,15 @@ func (p *Pipeline) Complete(ctx context.Context, ev domain.StepCompletionEvent) 
 		p.log.Info("ignoring completion of a step no longer in flight", zap.Stringer("event_id", ev.EventID), zap.Stringer("step_uuid", ev.Claim.StepUUID))
 		return nil
 	}
+	// The handler is done: its intake slot is free now, not when the
+	// outcome commits. Contract §9.3 step 1 stops reading while
+	// max_concurrent_steps handlers run; holding the slot through the
+	// outcome transaction too left the worker reading in ones and twos as
+	// outcomes committed one batch after another. The outcome still holds
+	// its heartbeat until it is persisted, and outcomes waiting to persist
+	// are bounded by the command processor (max_concurrent_commands and its
+	// bounded channel), which blocks intake's submissions when full.
+	e.release()
 	return p.persist(ctx, e, ev.Result)
 }
 

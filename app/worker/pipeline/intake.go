@@ -16,6 +16,9 @@ const (
 	DefaultPollInterval       = 500 * time.Millisecond
 	DefaultBatchSize          = 10
 	DefaultMaxConcurrentSteps = 10
+	// DefaultGatherWait bounds how long a read behind a backlog waits for
+	// more free slots (see IntakeConfig.GatherWait).
+	DefaultGatherWait = 5 * time.Millisecond
 )
 
 // Submitter hands a read message on; the command processor implements it.
@@ -46,9 +49,20 @@ type IntakeConfig struct {
 	// VisibilityTimeoutSeconds is the vt passed to pgmq.read.
 	VisibilityTimeoutSeconds int
 	// MaxConcurrentSteps is worker.max_concurrent_steps: messages held
-	// (being decided or running) at once. At the limit intake stops reading
-	// (back-pressure), so nothing read is ever dropped.
+	// (being decided, claimed or run by their handler) at once; a message
+	// whose handler has finished no longer holds a slot while its outcome
+	// is persisted. At the limit intake stops reading (back-pressure), so
+	// nothing read is ever dropped.
 	MaxConcurrentSteps int
+	// GatherWait applies while the queue has a backlog (the last read came
+	// back full): the next read waits up to this long for half of its
+	// possible qty (min(BatchSize, MaxConcurrentSteps)/2) of free slots
+	// instead of reading as soon as one slot frees. Slots free one by one as
+	// outcomes commit, so reading at once turns a deep queue into reads,
+	// claims and outcome transactions of one or two steps, each paying its
+	// round trips and commit; gathered, they share them. A quiet queue is
+	// read as soon as a slot is free.
+	GatherWait time.Duration
 }
 
 // Intake reads the served queues on notification and on every poll tick
@@ -81,6 +95,11 @@ func NewIntake(cfg IntakeConfig, q ports.Queue, s Submitter, n ports.MessageNoti
 	}
 	if cfg.MaxConcurrentSteps <= 0 {
 		cfg.MaxConcurrentSteps = DefaultMaxConcurrentSteps
+	}
+	if cfg.GatherWait < 0 {
+		cfg.GatherWait = 0
+	} else if cfg.GatherWait == 0 {
+		cfg.GatherWait = DefaultGatherWait
 	}
 	if clock == nil {
 		clock = ports.SystemClock{}
@@ -158,9 +177,14 @@ func (in *Intake) notifyLoop(ctx context.Context) {
 
 func (in *Intake) readLoop(ctx context.Context, q string) {
 	loop := "intake:" + q
+	gather := 1
 	for {
 		in.tick(loop)
-		full := in.readOnce(ctx, q)
+		full := in.readOnce(ctx, q, gather)
+		gather = 1
+		if full {
+			gather = max(1, min(in.cfg.BatchSize, in.cfg.MaxConcurrentSteps)/2)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -176,10 +200,11 @@ func (in *Intake) readLoop(ctx context.Context, q string) {
 	}
 }
 
-// readOnce waits for at least one free slot, reads up to min(batch, free)
-// messages and submits them. It reports whether it got all it asked for,
-// in which case more may be waiting.
-func (in *Intake) readOnce(ctx context.Context, q string) bool {
+// readOnce waits for at least one free slot (and, with gather > 1, up to
+// GatherWait for gather of them), reads up to min(batch, free) messages and
+// submits them. It reports whether it got all it asked for, in which case
+// more may be waiting.
+func (in *Intake) readOnce(ctx context.Context, q string, gather int) bool {
 	select {
 	case in.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -194,6 +219,20 @@ func (in *Intake) readOnce(ctx context.Context, q string) bool {
 		default:
 		}
 		break
+	}
+	if n < gather {
+		deadline := in.clock.After(in.cfg.GatherWait)
+	gathering:
+		for n < gather {
+			select {
+			case in.slots <- struct{}{}:
+				n++
+			case <-deadline:
+				break gathering
+			case <-ctx.Done():
+				break gathering
+			}
+		}
 	}
 	msgs, err := in.queue.Read(ctx, q, in.cfg.VisibilityTimeoutSeconds, n)
 	if err != nil {
