@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +21,11 @@ type TaskStore struct {
 	db *sqlx.DB
 	// stmts holds the two statements of the usual creation path.
 	stmts *stmtCache
+	// named caches named_step_uuid by (dependent system, step name). Named
+	// steps are never changed or removed once created (contract §10.1 finds
+	// or creates them), so every task of a template after the first skips
+	// the lookup's round trip.
+	named sync.Map
 }
 
 var _ ports.TaskCreator = (*TaskStore)(nil)
@@ -86,8 +92,18 @@ JOIN tasker_named_steps ns ON ns.dependent_system_uuid = ds.dependent_system_uui
 // order, or nil when at least one dependent system or named step is missing.
 func (s *TaskStore) existingNamedSteps(ctx context.Context, steps []ports.NewStep) ([]uuid.UUID, error) {
 	systems, names := make([]string, len(steps)), make([]string, len(steps))
+	out := make([]uuid.UUID, len(steps))
+	cached := true
 	for i, st := range steps {
 		systems[i], names[i] = st.SystemDependency, st.Name
+		if v, ok := s.named.Load(namedStepKey(st.SystemDependency, st.Name)); ok {
+			out[i] = v.(uuid.UUID)
+		} else {
+			cached = false
+		}
+	}
+	if cached {
+		return out, nil
 	}
 	st, err := s.stmts.pooled(ctx, existingNamedStepsSQL)
 	if err != nil {
@@ -103,15 +119,19 @@ func (s *TaskStore) existingNamedSteps(ctx context.Context, steps []ports.NewSte
 	if len(found) != len(steps) {
 		return nil, nil
 	}
-	out := make([]uuid.UUID, len(steps))
 	for _, f := range found {
 		if f.Ord < 1 || f.Ord > len(steps) {
 			return nil, fmt.Errorf("find named steps: position %d out of range", f.Ord)
 		}
 		out[f.Ord-1] = f.UUID
 	}
+	for i, id := range out {
+		s.named.Store(namedStepKey(systems[i], names[i]), id)
+	}
 	return out, nil
 }
+
+func namedStepKey(system, name string) string { return system + "\x00" + name }
 
 // taskRows are the parameters of insertTaskSQL except the named steps.
 type taskRows struct {
