@@ -36,30 +36,44 @@ func planScans(t *testing.T, db *sqlx.DB, query string, types, args []string, se
 	require.NoError(t, err)
 	var out []byte
 	require.NoError(t, tx.GetContext(ctx, &out, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE plan_under_test(%s)", strings.Join(args, ", "))))
+	found, err := seqScansInPlan(out)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "DEALLOCATE plan_under_test")
+	require.NoError(t, err)
+	return found
+}
+
+// seqScansInPlan returns the relations an EXPLAIN (FORMAT JSON) output
+// reads with a sequential scan.
+func seqScansInPlan(out []byte) ([]string, error) {
 	var plans []struct {
 		Plan json.RawMessage `json:"Plan"`
 	}
-	require.NoError(t, json.Unmarshal(out, &plans))
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) == 0 {
+		return nil, fmt.Errorf("parse plan: %v (%d plans)", err, len(plans))
+	}
 	var found []string
-	var walk func(raw json.RawMessage)
-	walk = func(raw json.RawMessage) {
+	var walk func(raw json.RawMessage) error
+	walk = func(raw json.RawMessage) error {
 		var n struct {
 			NodeType string            `json:"Node Type"`
 			Relation string            `json:"Relation Name"`
 			Plans    []json.RawMessage `json:"Plans"`
 		}
-		require.NoError(t, json.Unmarshal(raw, &n))
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return err
+		}
 		if n.NodeType == "Seq Scan" {
 			found = append(found, n.Relation)
 		}
 		for _, c := range n.Plans {
-			walk(c)
+			if err := walk(c); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	walk(plans[0].Plan)
-	_, err = tx.ExecContext(ctx, "DEALLOCATE plan_under_test")
-	require.NoError(t, err)
-	return found
+	return found, walk(plans[0].Plan)
 }
 
 // TestHotBatchPlansNeverScanGrowingTables: the generic plans of the

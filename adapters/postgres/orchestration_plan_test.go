@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 
 	"github.com/google/uuid"
@@ -32,27 +31,8 @@ func seqScans(t *testing.T, db *sqlx.DB, query, mode string, arg uuid.UUID) []st
 	}()
 	var out []byte
 	require.NoError(t, conn.GetContext(ctx, &out, `EXPLAIN (FORMAT JSON) EXECUTE plan_under_test('`+arg.String()+`')`))
-	var plans []struct {
-		Plan json.RawMessage `json:"Plan"`
-	}
-	require.NoError(t, json.Unmarshal(out, &plans))
-	var found []string
-	var walk func(raw json.RawMessage)
-	walk = func(raw json.RawMessage) {
-		var n struct {
-			NodeType string            `json:"Node Type"`
-			Relation string            `json:"Relation Name"`
-			Plans    []json.RawMessage `json:"Plans"`
-		}
-		require.NoError(t, json.Unmarshal(raw, &n))
-		if n.NodeType == "Seq Scan" {
-			found = append(found, n.Relation)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	walk(plans[0].Plan)
+	found, err := postgres.SeqScansInPlan(out)
+	require.NoError(t, err)
 	return found
 }
 
