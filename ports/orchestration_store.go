@@ -52,7 +52,8 @@ type StepEnqueuer interface {
 	EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (rep EnqueueReport, found bool, err error)
 }
 
-// StepResultView is what result processing reads about a step (contract §10.3).
+// StepResultView is what result processing reads about a step (contract
+// §10.3): TaskBatch.Bookkeeping decides on it.
 type StepResultView struct {
 	TaskUUID   uuid.UUID
 	StepUUID   uuid.UUID
@@ -62,20 +63,6 @@ type StepResultView struct {
 	RetryLimit int
 	// Results is the stored results column, possibly NULL or a legacy shape.
 	Results json.RawMessage
-}
-
-// StepResultStore gives result processing the step and lets it record the
-// retry backoff.
-type StepResultStore interface {
-	// LoadStepResult returns the step; an error wrapping ErrNotFound if missing.
-	LoadStepResult(ctx context.Context, stepUUID uuid.UUID) (StepResultView, error)
-	// SetBackoff sets backoff_request_seconds if the step is still in error;
-	// false when it no longer was.
-	SetBackoff(ctx context.Context, stepUUID uuid.UUID, seconds int) (bool, error)
-	// MarkNotRetryable sets retryable = false if the step is still in error:
-	// the handler reported a non-retryable failure (§9.2), so the step is
-	// permanently failed (D-e) and never re-run (D-l "run once").
-	MarkNotRetryable(ctx context.Context, stepUUID uuid.UUID) (bool, error)
 }
 
 // FinalizationReport is the outcome of a finalization evaluation (§10.4).

@@ -14,7 +14,7 @@ import (
 
 // OrchestrationStore holds the orchestration's transactional SQL: the
 // enqueue cycle, result bookkeeping, finalization, cancellation and manual
-// resolution. It implements ports.StepEnqueuer, ports.StepResultStore,
+// resolution. It implements ports.StepEnqueuer, ports.TaskBatchProcessor,
 // ports.TaskFinalizer and ports.TaskCanceller.
 type OrchestrationStore struct {
 	db *sqlx.DB
@@ -28,7 +28,6 @@ type OrchestrationStore struct {
 
 var (
 	_ ports.StepEnqueuer    = (*OrchestrationStore)(nil)
-	_ ports.StepResultStore = (*OrchestrationStore)(nil)
 	_ ports.TaskFinalizer   = (*OrchestrationStore)(nil)
 	_ ports.TaskCanceller   = (*OrchestrationStore)(nil)
 )
