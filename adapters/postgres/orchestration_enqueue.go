@@ -27,9 +27,9 @@ type OrchestrationStore struct {
 }
 
 var (
-	_ ports.StepEnqueuer    = (*OrchestrationStore)(nil)
-	_ ports.TaskFinalizer   = (*OrchestrationStore)(nil)
-	_ ports.TaskCanceller   = (*OrchestrationStore)(nil)
+	_ ports.StepEnqueuer  = (*OrchestrationStore)(nil)
+	_ ports.TaskFinalizer = (*OrchestrationStore)(nil)
+	_ ports.TaskCanceller = (*OrchestrationStore)(nil)
 )
 
 // NewOrchestrationStore returns the store over db (connections in UTC, see Open).
