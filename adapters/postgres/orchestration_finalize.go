@@ -138,22 +138,8 @@ func (s *OrchestrationStore) readTask(ctx context.Context, tx *sqlx.Tx, st *sqlx
 // tx holds and whose steps snap describes.
 func (s *OrchestrationStore) finalizeLocked(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID, snap taskSnapshot) (ports.FinalizationReport, error) {
 	rep := ports.FinalizationReport{TaskUUID: taskUUID, From: snap.state, To: snap.state}
-	facts := make([]domain.StepFacts, len(snap.steps))
-	allDone := true
-	for i, st := range snap.steps {
-		facts[i] = st.Facts()
-		allDone = allDone && st.CurrentState.SatisfiesDependency()
-	}
-	var events []domain.TaskEvent
-	switch domain.DecideFinalization(snap.state, facts) {
-	case domain.FinalizeComplete:
-		if snap.state == domain.TaskPending {
-			events = append(events, domain.TaskEvent{Type: domain.EventStart})
-		}
-		events = append(events, domain.TaskEvent{Type: domain.EventComplete})
-	case domain.FinalizeFail:
-		events = append(events, domain.TaskEvent{Type: domain.EventFail, Message: domain.FinalizationFailMessage})
-	default:
+	events, allDone := finalizationEvents(&snap)
+	if len(events) == 0 {
 		return rep, nil
 	}
 	to, err := s.writeTaskTransitions(ctx, tx, taskUUID, snap, events, domain.TaskGuard{AllStepsComplete: allDone})
