@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,20 +28,9 @@ func registerExampleTemplates(t *testing.T, url string) []string {
 	db, err := postgres.Open(context.Background(), url, postgres.PoolConfig{MaxOpenConns: 1})
 	require.NoError(t, err)
 	defer func() { _ = db.Close() }()
-	files, err := filepath.Glob("../../configs/tasks/examples/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
 	store := postgres.NewTemplateStore(db)
 	var names []string
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		require.NoError(t, err)
-		tmpl, err := domain.ParseTemplateYAML(raw)
-		require.NoError(t, err)
-		cfg, err := tmpl.ConfigurationJSON()
-		require.NoError(t, err)
-		_, err = store.RegisterTemplate(context.Background(), tmpl, cfg)
-		require.NoError(t, err)
+	for _, tmpl := range testdb.RegisterExampleTemplates(t, "../../configs/tasks/examples", registerWith(store)) {
 		names = append(names, tmpl.Name)
 	}
 	return names
@@ -165,5 +153,13 @@ func TestServeSmallPoolSurvivesConcurrentFirstPosts(t *testing.T) {
 		code, body := ready()
 		require.Equal(t, http.StatusOK, code, "readiness probe %d after the burst: %s", i+1, body)
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// registerWith adapts store to testdb.RegisterExampleTemplates.
+func registerWith(store *postgres.TemplateStore) func(domain.TaskTemplate, json.RawMessage) error {
+	return func(tmpl domain.TaskTemplate, cfg json.RawMessage) error {
+		_, err := store.RegisterTemplate(context.Background(), tmpl, cfg)
+		return err
 	}
 }

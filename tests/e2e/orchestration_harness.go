@@ -11,8 +11,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -49,20 +47,12 @@ func OrchDB(t testing.TB) (*sqlx.DB, string) {
 
 func registerExamples(t testing.TB, db *sqlx.DB) {
 	t.Helper()
-	files, err := filepath.Glob("../../configs/tasks/examples/*.yaml")
-	require.NoError(t, err)
-	require.Len(t, files, 4)
 	store := postgres.NewTemplateStore(db)
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		require.NoError(t, err)
-		tmpl, err := domain.ParseTemplateYAML(raw)
-		require.NoError(t, err)
-		cfg, err := tmpl.ConfigurationJSON()
-		require.NoError(t, err)
-		_, err = store.RegisterTemplate(context.Background(), tmpl, cfg)
-		require.NoError(t, err)
-	}
+	tmpls := testdb.RegisterExampleTemplates(t, "../../configs/tasks/examples", func(tmpl domain.TaskTemplate, cfg json.RawMessage) error {
+		_, err := store.RegisterTemplate(context.Background(), tmpl, cfg)
+		return err
+	})
+	require.Len(t, tmpls, 4)
 }
 
 // Orchestrator is one in-process orchestration instance with its API.

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -33,21 +31,13 @@ type examples map[string][]string
 // registerExamples registers every template of configs/tasks/examples.
 func registerExamples(t testing.TB, db *sqlx.DB) examples {
 	t.Helper()
-	files, err := filepath.Glob("../../../configs/tasks/examples/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
 	out := examples{}
 	store := postgres.NewTemplateStore(db)
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		require.NoError(t, err)
-		tmpl, err := domain.ParseTemplateYAML(raw)
-		require.NoError(t, err, f)
-		require.NoError(t, tmpl.Validate(), f)
-		cfg, err := tmpl.ConfigurationJSON()
-		require.NoError(t, err)
-		_, err = store.RegisterTemplate(context.Background(), tmpl, cfg)
-		require.NoError(t, err)
+	tmpls := testdb.RegisterExampleTemplates(t, "../../../configs/tasks/examples", func(tmpl domain.TaskTemplate, cfg json.RawMessage) error {
+		_, err := store.RegisterTemplate(context.Background(), tmpl, cfg)
+		return err
+	})
+	for _, tmpl := range tmpls {
 		for _, s := range tmpl.Steps {
 			out[tmpl.Name] = append(out[tmpl.Name], s.Name)
 		}
