@@ -1,7 +1,7 @@
 package postgres
 
 // TaskStepsSQLForTest is taskStepsSQL, for plan tests.
-func TaskStepsSQLForTest(lockReady bool) string { return taskStepsSQL(lockReady) }
+func TaskStepsSQLForTest() string { return taskStepsSQL }
 
 // SeqScansInPlan is seqScansInPlan, for plan tests.
 var SeqScansInPlan = seqScansInPlan

@@ -75,7 +75,7 @@ func (s *OrchestrationStore) finalizeLockedTask(ctx context.Context, tx *sqlx.Tx
 		}
 		return ports.FinalizationReport{}, fmt.Errorf("lock task %s: %w", taskUUID, err)
 	}
-	snap, err := s.readTask(ctx, tx, nil, taskUUID)
+	snap, err := s.readTask(ctx, tx, taskUUID)
 	if err != nil {
 		return ports.FinalizationReport{}, err
 	}
@@ -93,17 +93,10 @@ type taskSnapshot struct {
 	locked []uuid.UUID
 }
 
-// readTask runs taskStepsSQL with st, a statement of tx (stmts.inTx), or
-// with st nil the unlocking variant, unprepared, for a task whose row tx
-// holds.
-func (s *OrchestrationStore) readTask(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, taskUUID uuid.UUID) (taskSnapshot, error) {
+// readTask runs taskStepsSQL for a task whose row tx holds.
+func (s *OrchestrationStore) readTask(ctx context.Context, tx *sqlx.Tx, taskUUID uuid.UUID) (taskSnapshot, error) {
 	var rows []taskStepsRow
-	var err error
-	if st != nil {
-		err = st.SelectContext(ctx, &rows, taskUUID)
-	} else {
-		err = tx.SelectContext(ctx, &rows, taskStepsSQL(false), taskUUID)
-	}
+	err := tx.SelectContext(ctx, &rows, taskStepsSQL, taskUUID)
 	if err != nil {
 		return taskSnapshot{}, fmt.Errorf("read task %s and its steps: %w", taskUUID, err)
 	}

@@ -57,11 +57,9 @@ func TestTaskReadPlanIsIndexLookupsWithoutStatistics(t *testing.T) {
 	if analyzed {
 		t.Skip("autovacuum analyzed the table already; the plan under test is the one without statistics")
 	}
-	for _, lock := range []bool{false, true} {
-		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			scans := seqScans(t, db, postgres.TaskStepsSQLForTest(lock), mode, task.TaskUUID)
-			require.NotContains(t, scans, "tasker_workflow_step_transitions", "lockReady=%t %s", lock, mode)
-			require.NotContains(t, scans, "tasker_workflow_step_edges", "lockReady=%t %s", lock, mode)
-		}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		scans := seqScans(t, db, postgres.TaskStepsSQLForTest(), mode, task.TaskUUID)
+		require.NotContains(t, scans, "tasker_workflow_step_transitions", mode)
+		require.NotContains(t, scans, "tasker_workflow_step_edges", mode)
 	}
 }

@@ -185,31 +185,14 @@ func orchCountSteps(steps []ports.StepView) domain.StepCounts {
 	return domain.CountSteps(facts)
 }
 
-// taskStepsSQL is the one statement the hot paths run after taking the task
-// row lock: the task's current state, its namespace and the views of all its
-// steps (rows ordered by workflow_step_uuid; the task columns repeat on every
-// row). It runs as its own statement after the lock, so under READ COMMITTED
-// its snapshot includes everything committed before the lock was granted.
-//
-// With lockReady it also locks the steps that are ready, FOR UPDATE in
-// workflow_step_uuid order (contract §3.3 lock order: the task row is already
-// held), when the task is pending or in_progress; the locked column says which.
-// Readiness is evaluated again under those locks by enqueueSQL, so a step whose
-// lock had to be waited for is never enqueued on a stale reading.
-func taskStepsSQL(lockReady bool) string {
-	lock, locked, join := "", "false", ""
-	if lockReady {
-		lock = `,
-lk AS (
-	SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
-	WHERE ws.workflow_step_uuid IN (SELECT v.workflow_step_uuid FROM v WHERE v.ready_for_execution)
-	  AND (SELECT COALESCE(h.task_state, 'pending') FROM hdr h) IN ('pending', 'in_progress')
-	ORDER BY ws.workflow_step_uuid
-	FOR UPDATE)`
-		locked = "lk.workflow_step_uuid IS NOT NULL"
-		join = "LEFT JOIN lk ON lk.workflow_step_uuid = v.workflow_step_uuid"
-	}
-	return `
+// taskStepsSQL reads a task whose row lock the transaction holds (single-task
+// finalization: FinalizeTask, manual resolution): the task's current state,
+// its namespace and the views of all its steps (rows ordered by
+// workflow_step_uuid; the task columns repeat on every row). It runs as its
+// own statement after the lock, so under READ COMMITTED its snapshot includes
+// everything committed before the lock was granted. The batch path reads many
+// tasks at once with batchReadSQL.
+var taskStepsSQL = `
 WITH hdr AS MATERIALIZED (
 	SELECT (SELECT tt.to_state FROM tasker_task_transitions tt
 	        WHERE tt.task_uuid = $1 AND tt.most_recent = true) AS task_state,
@@ -217,11 +200,10 @@ WITH hdr AS MATERIALIZED (
 	        JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
 	        JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
 	        WHERE t.task_uuid = $1) AS namespace),
-v AS MATERIALIZED (` + stepViewSQL("ws.task_uuid = $1", "ws.workflow_step_uuid") + `)` + lock + `
-SELECT h.task_state, h.namespace, ` + locked + ` AS locked, v.*
-FROM v CROSS JOIN hdr h ` + join + `
+v AS MATERIALIZED (` + stepViewSQL("ws.task_uuid = $1", "ws.workflow_step_uuid") + `)
+SELECT h.task_state, h.namespace, false AS locked, v.*
+FROM v CROSS JOIN hdr h
 ORDER BY v.workflow_step_uuid`
-}
 
 // taskStepsRow is the scan target of taskStepsSQL.
 type taskStepsRow struct {
