@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,7 +116,9 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*sqlx.DB, error) {
 	db.SetConnMaxIdleTime(p.ConnMaxIdleTime)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open database: ping %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
+		// host:port, not just the host: the port is as often the mistake.
+		return nil, fmt.Errorf("open database: cannot reach PostgreSQL at %s (user %s, database %s): %w",
+			net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.User, cfg.Database, err)
 	}
 	return db, nil
 }

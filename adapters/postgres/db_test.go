@@ -66,7 +66,7 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"empty url", "  ", "empty database url"},
 		{"unparseable url", "postgres://%zz", "parse url"},
-		{"unreachable server", "postgres://postgres@127.0.0.1:1/none_test?sslmode=disable&connect_timeout=2", "ping postgres@127.0.0.1/none_test"},
+		{"unreachable server", "postgres://postgres@127.0.0.1:1/none_test?sslmode=disable&connect_timeout=2", "cannot reach PostgreSQL at 127.0.0.1:1 (user postgres, database none_test)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -25,43 +23,25 @@ const (
 	migrateRunTimeout     = 10 * time.Minute
 )
 
-// runMigrate applies the embedded migrations to DATABASE_URL (or --database-url),
-// prints each migration it applied, and exits 0; on failure it prints one line
-// naming the cause and exits 1 (2 for bad flags).
-func runMigrate(args []string) int {
-	return migrateMain(args, os.Stdout, os.Stderr, os.Getenv)
-}
-
-func migrateMain(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: $DATABASE_URL)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tasker-orchestration migrate: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	dsn := *dbURL
+// migrateDatabase applies the embedded migrations to dbURL (or
+// $DATABASE_URL), prints each migration it applied; a failure is one error
+// naming the cause (the caller prints it on one line, exit 1).
+func migrateDatabase(dbURL string, stdout io.Writer, getenv func(string) string) error {
+	dsn := dbURL
 	if dsn == "" {
 		dsn = getenv("DATABASE_URL")
 	}
-	fail := func(msg string) int {
-		fmt.Fprintf(stderr, "tasker-orchestration migrate: %s\n", strings.Join(strings.Fields(msg), " "))
-		return 1
-	}
 	if strings.TrimSpace(dsn) == "" {
-		return fail("no database: set DATABASE_URL or pass --database-url")
+		return errors.New("no database: set DATABASE_URL or pass --database-url")
 	}
 
 	dsn, err := withUTC(dsn)
 	if err != nil {
-		return fail("invalid database URL: " + err.Error())
+		return fmt.Errorf("invalid database URL: %w", err)
 	}
 	connector, err := pq.NewConnector(dsn)
 	if err != nil {
-		return fail("invalid database URL: " + err.Error())
+		return fmt.Errorf("invalid database URL: %w", err)
 	}
 	db := sql.OpenDB(connector)
 	defer db.Close()
@@ -70,7 +50,7 @@ func migrateMain(args []string, stdout, stderr io.Writer, getenv func(string) st
 	err = db.PingContext(ctx)
 	cancel()
 	if err != nil {
-		return fail(describeDBError(err, dsn))
+		return errors.New(describeDBError(err, dsn))
 	}
 
 	ctx, cancel = context.WithTimeout(context.Background(), migrateRunTimeout)
@@ -80,14 +60,14 @@ func migrateMain(args []string, stdout, stderr io.Writer, getenv func(string) st
 		fmt.Fprintf(stdout, "applied %s (%s)\n", a.Name, a.Duration)
 	}
 	if err != nil {
-		return fail(describeDBError(err, dsn))
+		return errors.New(describeDBError(err, dsn))
 	}
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "database is up to date, no migration applied")
 	} else {
 		fmt.Fprintf(stdout, "applied %d migration(s)\n", len(applied))
 	}
-	return 0
+	return nil
 }
 
 // describeDBError turns driver and network errors into one line naming the cause.

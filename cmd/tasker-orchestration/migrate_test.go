@@ -17,7 +17,7 @@ import (
 func runMigrateCmd(t *testing.T, args []string, env map[string]string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = migrateMain(args, &out, &errOut, func(k string) string { return env[k] })
+	code = runWith(append([]string{"migrate"}, args...), &out, &errOut, func(k string) string { return env[k] })
 	return code, out.String(), errOut.String()
 }
 
@@ -101,7 +101,7 @@ func TestMigratePermissionDenied(t *testing.T) {
 func TestMigrateBadFlag(t *testing.T) {
 	code, _, errOut := runMigrateCmd(t, []string{"--nope"}, nil)
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "flag provided but not defined")
+	require.Contains(t, errOut, "unknown flag: --nope")
 	code, _, errOut = runMigrateCmd(t, []string{"extra"}, nil)
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, `unexpected argument "extra"`)

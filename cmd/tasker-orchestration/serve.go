@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -29,40 +27,35 @@ import (
 
 // runServe starts the orchestration service: HTTP API, enqueue loop and
 // queue consumers. On SIGTERM/SIGINT it stops intake (readiness 503, no new
-// connections), lets in-flight requests and transactions finish and exits 0.
-func runServe(args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	configDir := fs.String("config-dir", "", "directory with base/ and environments/ (default $TASKER_CONFIG_DIR or configs/tasker)")
-	env := fs.String("environment", "", "environment (default from TASKER_ENV, RAILS_ENV, RACK_ENV, APP_ENV)")
-	bind := fs.String("bind", "", "override orchestration.bind_address")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(config.LoadOptions{ConfigDir: *configDir, Environment: *env})
+// connections), lets in-flight requests and transactions finish and returns
+// nil. A start-up failure is returned as one error (printed on one line,
+// exit 1, by servicecli.Execute); it is not logged, so no stack trace.
+func runServe(ctx context.Context, f serveFlags) error {
+	cfg, err := config.Load(config.LoadOptions{ConfigDir: f.configDir, Environment: f.environment})
 	if err == nil {
 		err = cfg.ValidateOrchestration()
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tasker-orchestration serve: %v\n", err)
-		return 1
+		return err
 	}
-	if *bind != "" {
-		cfg.Orchestration.BindAddress = *bind
+	if f.bind != "" {
+		cfg.Orchestration.BindAddress = f.bind
 	}
 	log, err := telemetry.NewLogger(telemetry.LoggerOptions{Level: cfg.Logging.Level, Format: cfg.Logging.Format})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tasker-orchestration serve: %v\n", err)
-		return 1
+		return err
 	}
 	defer func() { _ = log.Sync() }()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
-		log.Error("orchestration stopped with an error", zap.Error(err))
-		return 1
+		return err
 	}
 	log.Info("orchestration stopped")
-	return 0
+	return nil
 }
 
 // serve runs until ctx ends, then shuts down gracefully.

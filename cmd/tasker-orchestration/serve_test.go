@@ -115,10 +115,10 @@ func TestAuthVerifier(t *testing.T) {
 }
 
 func TestRunServeRejectsBadFlagsAndConfig(t *testing.T) {
-	require.Equal(t, 2, runServe([]string{"--no-such-flag"}))
+	require.Equal(t, 2, run([]string{"serve", "--no-such-flag"}))
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("TASKER_DATABASE__URL", "")
-	require.Equal(t, 1, runServe([]string{"--config-dir", t.TempDir() + "/missing"}))
+	require.Equal(t, 1, run([]string{"serve", "--config-dir", t.TempDir() + "/missing"}))
 }
 
 func TestWithBinaryParameters(t *testing.T) {
