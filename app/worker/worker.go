@@ -19,6 +19,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/app/worker/command"
 	"github.com/tasker-systems/tasker-go/app/worker/dispatch"
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -138,8 +139,12 @@ type Deps struct {
 	Handlers dispatch.Handlers
 	// Clock schedules polls, heartbeats and retries; nil means the system clock.
 	Clock ports.Clock
-	// Logger receives the worker's logs; nil discards them.
+	// Logger receives the worker's logs; nil discards them. Handlers get it
+	// too, with their step's ids (StepContext.Logger).
 	Logger *zap.Logger
+	// Tasks lets handlers create tasks (StepContext.CreateTask), normally
+	// the orchestration API client; nil means they cannot.
+	Tasks handler.TaskCreator
 }
 
 // Worker is the running worker service.
@@ -190,7 +195,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		return nil, err
 	}
 	disp, err := dispatch.New(dispatch.Config{MaxConcurrent: cfg.MaxConcurrentSteps},
-		dispatch.Deps{Bus: d.Bus, Handlers: d.Handlers, Results: p.Results(), Clock: d.Clock, Logger: d.Logger, Tick: p.Tick})
+		dispatch.Deps{Bus: d.Bus, Handlers: d.Handlers, Results: p.Results(), Clock: d.Clock, Logger: d.Logger, Tick: p.Tick, Tasks: d.Tasks})
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,9 @@ type Deps struct {
 	Logger *zap.Logger
 	// Tick reports loop liveness ("dispatcher"); optional.
 	Tick func(string)
+	// Tasks lets handlers create tasks (StepContext.CreateTask); nil means
+	// they cannot.
+	Tasks handler.TaskCreator
 }
 
 // Dispatcher consumes execution events and runs handlers.
@@ -174,7 +177,7 @@ func (x *Dispatcher) run(ctx context.Context, ev domain.StepExecutionEvent, star
 	if !ok {
 		return fail(domain.ErrorTypeHandlerNotFound, "no handler registered for callable %q", callable), false
 	}
-	sc, err := handler.NewStepContext(ev)
+	sc, err := handler.NewStepContext(ev, handler.WithLogger(x.d.Logger), handler.WithTaskCreator(x.d.Tasks))
 	if err != nil {
 		return fail(domain.ErrorTypeConfigurationError, "build step context: %v", err), false
 	}

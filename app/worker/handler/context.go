@@ -2,6 +2,7 @@ package handler
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/domain"
 )
@@ -29,12 +31,35 @@ type StepContext struct {
 	retryLimit  int
 	deadline    time.Time
 	contextKeys map[string]json.RawMessage
+	log         *zap.Logger
+	tasks       TaskCreator
 }
+
+// TaskCreator creates tasks through the orchestration API (contract §1.7.3:
+// a worker initializes tasks through its orchestration client). The SDK's
+// worker wires its HTTP client; ports.OrchestrationAPI satisfies it.
+type TaskCreator interface {
+	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
+}
+
+// ErrNoTaskCreator is returned by StepContext.CreateTask when the worker was
+// built without an orchestration client.
+var ErrNoTaskCreator = errors.New("this worker has no orchestration client to create tasks (orchestration_api.base_url)")
+
+// ContextOption adds a service to a StepContext.
+type ContextOption func(*StepContext)
+
+// WithLogger gives the handler a logger; NewStepContext adds the task, step
+// and namespace ids to it.
+func WithLogger(l *zap.Logger) ContextOption { return func(c *StepContext) { c.log = l } }
+
+// WithTaskCreator lets the handler create tasks (StepContext.CreateTask).
+func WithTaskCreator(t TaskCreator) ContextOption { return func(c *StepContext) { c.tasks = t } }
 
 // NewStepContext builds the handler's view of an execution event. It fails
 // when the task context is present but not a JSON object, which the
 // orchestration's validation should have made impossible.
-func NewStepContext(ev domain.StepExecutionEvent) (*StepContext, error) {
+func NewStepContext(ev domain.StepExecutionEvent, opts ...ContextOption) (*StepContext, error) {
 	sc := &StepContext{
 		task:       ev.Task,
 		step:       ev.Step,
@@ -52,7 +77,36 @@ func NewStepContext(ev domain.StepExecutionEvent) (*StepContext, error) {
 			return nil, fmt.Errorf("task %s context is not a JSON object: %w", ev.Task.TaskUUID, err)
 		}
 	}
+	for _, o := range opts {
+		o(sc)
+	}
+	if sc.log == nil {
+		sc.log = zap.NewNop()
+	}
+	sc.log = sc.log.With(zap.Stringer("task_uuid", ev.Task.TaskUUID), zap.Stringer("step_uuid", ev.Step.WorkflowStepUUID),
+		zap.String("namespace", ev.Task.NamespaceName), zap.String("task_name", ev.Task.TaskName), zap.String("step_name", ev.Step.Name),
+		zap.Int("attempt", ev.Claim.Attempts))
 	return sc, nil
+}
+
+// Logger is the worker's logger with this step's ids (task_uuid, step_uuid,
+// namespace, task_name, step_name, attempt), so handler logs can be joined
+// with the worker's own lines and the API's views.
+func (c *StepContext) Logger() *zap.Logger { return c.log }
+
+// CreateTask creates a task through the worker's orchestration client —
+// typically a child workflow. Fill in Initiator/SourceSystem/Reason to make
+// the lineage visible; the parent's ids are a good Reason. It fails with
+// ErrNoTaskCreator when the worker has no client.
+func (c *StepContext) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+	if c.tasks == nil {
+		return domain.TaskCreationResponse{}, ErrNoTaskCreator
+	}
+	resp, err := c.tasks.CreateTask(ctx, req)
+	if err != nil {
+		return resp, fmt.Errorf("create task %s/%s/%s: %w", req.Namespace, req.Name, req.Version, err)
+	}
+	return resp, nil
 }
 
 // Task returns the task the step belongs to.
