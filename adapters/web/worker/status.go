@@ -61,7 +61,9 @@ func (s *Server) handleStatus(c *gin.Context) {
 			CircuitBreakerState: breaker,
 		},
 		Capabilities: Capabilities{
-			CanProcessSteps: snap.PipelineRunning && snap.DispatcherRunning && !snap.ShuttingDown, CanInitializeTasks: false,
+			CanProcessSteps: snap.PipelineRunning && snap.DispatcherRunning && !snap.ShuttingDown,
+			// Handlers create tasks through the orchestration client (StepContext.CreateTask).
+			CanInitializeTasks:     s.deps.Breaker != nil,
 			EventPublishingEnabled: false, HealthMonitoringEnabled: true, SupportedMessageTypes: supportedMessageTypes,
 		},
 		PerformanceMetrics: PerformanceMetrics{

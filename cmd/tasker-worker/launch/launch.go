@@ -1,94 +1,122 @@
-// Package launch is the tasker-worker composition root as a library: it
-// loads the configuration, builds every adapter and runs the worker until
-// SIGTERM/SIGINT. cmd/tasker-worker is a thin main around Main, and a team
-// that compiles its own Go step handlers into a worker does the same:
+// Package launch is the tasker-worker command line: a thin wrapper over the
+// embeddable worker (package sdk/worker) that reads the configuration from
+// files and the environment, builds a logger, serves the handlers
+// registered in handler.Default plus the example handlers, and maps the
+// outcome to an exit code. A team compiling its own handlers into a worker
+// binary can keep using it:
 //
 //	func main() {
-//		handler.MustRegister("Billing::ChargeCard", handler.HandlerFunc(chargeCard))
+//		handler.MustRegister("Billing::ChargeCard", handler.Typed(chargeCard))
 //		os.Exit(launch.Main(os.Args[1:]))
 //	}
 //
-// Startup: config → logger → database pool → template registry → queues →
-// orchestration API client → command processor, intake, dispatcher → web
-// API → run. SIGTERM/SIGINT: readiness 503, stop intake, wait up to
-// pgmq.shutdown_timeout_seconds for in-flight handlers, persist the rest as
-// retryable worker_shutdown failures, exit 0. A startup failure prints one
-// line "tasker-worker: <reason>" on standard error and exits 1.
+// or embed sdk/worker directly to own the context, pool, logger and
+// registry (see examples/embedded-worker).
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT) and for --help and
+// --version; 1 on a start-up or run failure, printed as one line
+// "tasker-worker: <reason>" on standard error (no stack trace); 2 for an
+// unknown flag or a stray argument.
 package launch
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/app/worker/examples"
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/internal/servicecli"
+	"github.com/tasker-systems/tasker-go/sdk/worker"
 )
 
-// stderr receives the one-line startup error (a variable so tests capture it).
-var stderr io.Writer = os.Stderr
+// TestHandlersEnv enables the test-only handlers (see testhandlers.go).
+const TestHandlersEnv = "TASKER_WORKER_TEST_HANDLERS"
+
+// stdout and stderr receive help and the one-line error (variables so
+// tests capture them).
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+)
 
 // Main runs a worker with the handlers registered in handler.Default (plus
-// the example handlers) and returns the process exit code: 0 after a clean
-// shutdown, 1 on a startup or run failure, 2 on bad flags.
+// the example handlers) and returns the process exit code.
 func Main(args []string) int { return run(args) }
 
 func run(args []string) int {
-	fs := flag.NewFlagSet("tasker-worker", flag.ContinueOnError)
-	configDir := fs.String("config-dir", "", "directory with base/ and environments/ (default $TASKER_CONFIG_DIR or configs/tasker)")
-	env := fs.String("environment", "", "environment (default from TASKER_ENV, RAILS_ENV, RACK_ENV, APP_ENV)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(config.LoadOptions{ConfigDir: *configDir, Environment: *env})
+	return servicecli.Execute(rootCommand(), args, stdout, stderr)
+}
+
+func rootCommand() *cobra.Command {
+	var configDir, environment string
+	root := servicecli.NewRoot("tasker-worker", "A Tasker worker: runs Go step handlers for its namespaces",
+		`tasker-worker registers the task templates under worker.template_dir, serves
+the step queues of worker.namespaces with the Go handlers compiled into it,
+and exposes the worker HTTP API (health, status, metrics, templates).
+
+On SIGTERM/SIGINT readiness turns 503, intake stops, in-flight handlers get
+pgmq.shutdown_timeout_seconds to finish, the rest are recorded as
+retryable worker_shutdown failures, and the process exits 0. A start-up
+failure (bad configuration, database unreachable, port in use, an invalid
+template with worker.skip_invalid_templates = false) prints one line and
+exits 1.`)
+	root.Example = `  DATABASE_URL=postgres://postgres@localhost:5432/tasker TASKER_WORKER__NAMESPACES=examples tasker-worker
+  tasker-worker --config-dir ./configs/tasker --environment production`
+	root.Flags().StringVar(&configDir, "config-dir", "", "directory with base/ and environments/ (default $TASKER_CONFIG_DIR or configs/tasker)")
+	root.Flags().StringVar(&environment, "environment", "", "environment (default from TASKER_ENV, RAILS_ENV, RACK_ENV, APP_ENV)")
+	root.RunE = func(*cobra.Command, []string) error { return serve(configDir, environment) }
+	return root
+}
+
+// serve loads the configuration and runs the worker until SIGTERM/SIGINT.
+func serve(configDir, environment string) error {
+	cfg, err := config.Load(config.LoadOptions{ConfigDir: configDir, Environment: environment})
 	if err == nil {
 		err = cfg.ValidateWorker()
 	}
-	if err == nil {
-		_, err = cfg.Worker.EnsureID()
-	}
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	log, err := telemetry.NewLogger(telemetry.LoggerOptions{Level: cfg.Logging.Level, Format: cfg.Logging.Format})
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer func() { _ = log.Sync() }()
-	log = log.With(zap.String("worker_id", cfg.Worker.WorkerID))
-
+	handlers, err := defaultHandlers(log)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	svc, err := bootstrap(ctx, cfg, log)
+	w, err := worker.New(ctx, cfg, worker.WithLogger(log), worker.WithHandlers(handlers))
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if err := svc.run(ctx); err != nil {
-		log.Error("worker stopped with an error", zap.Error(err))
-		return 1
-	}
-	return 0
+	return w.Run(ctx)
 }
 
-// fail prints the one-line startup error and returns the exit code.
-func fail(err error) int {
-	fmt.Fprintf(stderr, "tasker-worker: %s\n", oneLine(err.Error()))
-	return 1
-}
-
-func oneLine(s string) string {
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == '\n' || r == '\r' {
-			r = ' '
+// defaultHandlers is handler.Default with the example handlers (and the
+// test-only ones when TestHandlersEnv=1) added once.
+func defaultHandlers(log *zap.Logger) (*handler.Registry, error) {
+	handlers := handler.Default
+	if _, done := handlers.Lookup(examples.SquareCallable); !done {
+		if err := examples.Register(handlers); err != nil {
+			return nil, err
 		}
-		out = append(out, r)
 	}
-	return string(out)
+	if _, done := handlers.Lookup(TestSleepCallable); !done && os.Getenv(TestHandlersEnv) == "1" {
+		if err := registerTestHandlers(handlers); err != nil {
+			return nil, err
+		}
+		log.Warn("test-only handlers registered", zap.String("env", TestHandlersEnv))
+	}
+	return handlers, nil
 }

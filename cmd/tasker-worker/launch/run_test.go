@@ -57,14 +57,26 @@ func TestRunExitsZeroOnSIGTERM(t *testing.T) {
 	require.Empty(t, errOut.String(), "a graceful stop prints no error")
 }
 
-func TestRunRejectsUnknownFlags(t *testing.T) {
+func TestRunRejectsUnknownFlagsAndStrayArguments(t *testing.T) {
+	var errOut bytes.Buffer
+	stderr = &errOut
+	t.Cleanup(func() { stderr = os.Stderr })
 	require.Equal(t, 2, run([]string{"-no-such-flag"}))
+	require.Equal(t, 2, run([]string{"bogus"}))
+	require.Contains(t, errOut.String(), `tasker-worker: unexpected argument "bogus"`)
 }
 
-func TestOneLineJoinsLines(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "a b  c", oneLine("a\nb\r\nc"))
-	require.Equal(t, "déjà vu", oneLine("déjà vu"), "non-ASCII text kept intact")
+func TestHelpAndVersion(t *testing.T) {
+	var out bytes.Buffer
+	stdout = &out
+	t.Cleanup(func() { stdout = os.Stdout })
+	require.Equal(t, 0, run([]string{"--help"}))
+	for _, want := range []string{"Usage:", "--config-dir", "DATABASE_URL", "TASKER_ENV", "TASKER_<SECTION>__<KEY>"} {
+		require.Contains(t, out.String(), want)
+	}
+	out.Reset()
+	require.Equal(t, 0, run([]string{"--version"}))
+	require.Regexp(t, `^tasker-worker \S+ \(go1\.`, out.String())
 }
 
 // TestSleepHandler covers the test-only handler the shutdown e2e tests use.

@@ -1,15 +1,15 @@
-package launch
+package worker
 
 import (
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
-	"github.com/tasker-systems/tasker-go/app/worker"
+	engine "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 )
 
 // SnapshotFromWorker converts the worker's status into the web API's
 // Snapshot (adapters do not import app packages, so the composition root
 // translates).
-func SnapshotFromWorker(st worker.Status) web.Snapshot {
+func SnapshotFromWorker(st engine.Status) web.Snapshot {
 	snap := web.Snapshot{
 		Started: st.Started, PipelineRunning: st.PipelineRunning, DispatcherRunning: st.DispatcherRunning, ShuttingDown: st.ShuttingDown,
 		Processed: st.Processed, Succeeded: st.Succeeded, Failed: st.Failed,

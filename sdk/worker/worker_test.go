@@ -1,4 +1,4 @@
-package launch
+package worker
 
 import (
 	"context"
@@ -20,13 +20,21 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
+	"github.com/tasker-systems/tasker-go/app/worker/examples"
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
 
-// The tests that call bootstrap do not run in parallel: bootstrap registers
-// the example handlers in the process-wide handler.Default registry.
+// exampleHandlers is a fresh registry with the example handlers: each
+// worker gets its own (nothing global).
+func exampleHandlers(t *testing.T) *handler.Registry {
+	t.Helper()
+	r := handler.NewRegistry()
+	require.NoError(t, examples.Register(r))
+	return r
+}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -58,7 +66,7 @@ func workerConfig(t *testing.T, orchestrationURL string) *config.Config {
 	cfg := config.Defaults(config.EnvTest)
 	cfg.Database.URL = testdb.URL(t)
 	cfg.Worker.Namespaces = []string{"examples"}
-	cfg.Worker.TemplateDir = filepath.Join("..", "..", "..", "configs", "tasks", "examples")
+	cfg.Worker.TemplateDir = filepath.Join("..", "..", "configs", "tasks", "examples")
 	cfg.WorkerWeb.Enabled = true
 	cfg.WorkerWeb.MetricsEnabled = true
 	cfg.WorkerWeb.BindAddress = freePort(t)
@@ -77,15 +85,15 @@ type runningWorker struct {
 	done   chan error
 }
 
-// startWorker bootstraps the worker and runs it until the test stops it.
+// startWorker builds the worker and runs it until the test stops it.
 func startWorker(t *testing.T, cfg *config.Config) *runningWorker {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := bootstrap(ctx, cfg, zap.New(core))
+	svc, err := New(ctx, cfg, WithLogger(zap.New(core)), WithHandlers(exampleHandlers(t)))
 	require.NoError(t, err)
 	w := &runningWorker{base: "http://" + cfg.WorkerWeb.BindAddress, logs: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- svc.run(ctx) }()
+	go func() { w.done <- svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		<-w.done
@@ -133,7 +141,7 @@ func awaitReady(t *testing.T, base string) {
 // the orchestration would (§10.2).
 func enqueueRoot(t *testing.T, db *sqlx.DB) uuid.UUID {
 	t.Helper()
-	tm, err := registry.LoadFile(filepath.Join("..", "..", "..", "configs", "tasks", "examples", "linear_workflow.yaml"))
+	tm, err := registry.LoadFile(filepath.Join("..", "..", "configs", "tasks", "examples", "linear_workflow.yaml"))
 	require.NoError(t, err)
 	spec := testdb.TaskSpec{Namespace: "examples", Name: tm.Name, Version: tm.Version, Context: map[string]any{"even_number": 2}}
 	for _, s := range tm.Steps {
@@ -187,6 +195,9 @@ func TestWorkerProcessesStepsWhetherOrNotOrchestrationAnswers(t *testing.T) {
 				return code == http.StatusOK && pm["steps_processed_total"] == float64(1) &&
 					pm["steps_processed_success"] == float64(1)
 			}, 10*time.Second, 20*time.Millisecond, "the completed step shows in /status")
+			_, st := getJSON(t, w.base+"/status")
+			require.Equal(t, true, st["capabilities"].(map[string]any)["can_initialize_tasks"],
+				"handlers can create tasks through the orchestration client")
 
 			resp, err := http.Get(w.base + "/metrics")
 			require.NoError(t, err)
@@ -236,13 +247,14 @@ func TestBootstrapFailuresCloseWhatWasOpened(t *testing.T) {
 	}{
 		{"missing template directory", func(c *config.Config) { c.Worker.TemplateDir = filepath.Join(t.TempDir(), "nope") },
 			"templates: "},
-		{"bad orchestration url", func(c *config.Config) { c.OrchestrationAPI.BaseURL = "::not a url" }, "orchestration_api: "},
+		{"bad orchestration url", func(c *config.Config) { c.OrchestrationAPI.BaseURL = "::not a url" },
+			"invalid configuration: orchestration_api.base_url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := workerConfig(t, orchestrationStub(t))
 			tc.mutate(cfg)
-			svc, err := bootstrap(context.Background(), cfg, zap.NewNop())
+			svc, err := New(context.Background(), cfg, WithHandlers(exampleHandlers(t)))
 			require.Nil(t, svc)
 			require.Error(t, err)
 			require.True(t, strings.HasPrefix(err.Error(), tc.want), err.Error())

@@ -1,13 +1,35 @@
-package launch
+// Package worker is the embeddable Tasker worker: a program builds one with
+// its own configuration, logger, handler registry and (optionally) its own
+// database pool, and runs it under its own context:
+//
+//	reg := handler.NewRegistry()
+//	reg.Register("Billing::ChargeCard", handler.Typed(chargeCard))
+//	w, err := worker.New(ctx, cfg, worker.WithHandlers(reg), worker.WithLogger(log), worker.WithDB(pool))
+//	if err != nil { … }
+//	err = w.Run(ctx) // until ctx ends; then a graceful stop
+//
+// New loads and registers the task templates, creates the namespace queues,
+// wires the step pipeline, the handler dispatcher, the orchestration API
+// client (handlers create tasks through it, StepContext.CreateTask) and the
+// worker HTTP API. Run serves until ctx ends, then: readiness 503, intake
+// stops, in-flight handlers get up to pgmq.shutdown_timeout_seconds, the
+// rest are persisted as retryable worker_shutdown failures, and Run returns
+// nil. Nothing here is global: two workers in one process do not share
+// handlers, pools or metrics registries.
+//
+// cmd/tasker-worker is a thin wrapper over this package (cmd/tasker-worker/launch).
+package worker
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
@@ -17,38 +39,88 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
-	"github.com/tasker-systems/tasker-go/app/worker"
-	"github.com/tasker-systems/tasker-go/app/worker/examples"
+	engine "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// TestHandlersEnv enables the test-only handlers (see testhandlers.go).
-const TestHandlersEnv = "TASKER_WORKER_TEST_HANDLERS"
+// Option customises New.
+type Option func(*options)
 
-// service is the assembled worker process.
-type service struct {
+type options struct {
+	db       *sqlx.DB
 	log      *zap.Logger
-	db       interface{ Close() error }
-	worker   *worker.Worker
+	handlers *handler.Registry
+}
+
+// WithDB makes the worker use the caller's pool instead of opening one from
+// database.url. The caller keeps ownership: Run does not close it. The
+// pool's sessions should run in UTC (contract §1 rule 3); postgres.Open
+// does that for pools it opens. LISTEN/NOTIFY still dials database.url when
+// pgmq.listen_enabled is on, so leave the URL set or turn listening off.
+func WithDB(db *sqlx.DB) Option { return func(o *options) { o.db = db } }
+
+// WithSQLDB is WithDB for a plain *sql.DB (lib/pq driver).
+func WithSQLDB(db *sql.DB) Option {
+	return func(o *options) { o.db = sqlx.NewDb(db, "postgres") }
+}
+
+// WithLogger sets the worker's logger (default: discard). Handlers get it
+// with their step's ids via StepContext.Logger.
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithHandlers sets the registry the worker serves (default: an empty one,
+// which fails every step with handler_not_found).
+func WithHandlers(r *handler.Registry) Option { return func(o *options) { o.handlers = r } }
+
+// Worker is an assembled worker, ready to Run.
+type Worker struct {
+	log      *zap.Logger
+	db       interface{ Close() error } // nil when the caller owns the pool
+	worker   *engine.Worker
 	web      *web.Server
 	notifier ports.MessageNotifier
 	orchAPI  *httpclient.Client
+	closed   sync.Once
 }
 
-// bootstrap builds every adapter and the worker; any error is a startup failure.
-func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*service, error) {
-	connectCtx, cancel := context.WithTimeout(ctx, cfg.Database.Pool.ConnectTimeout()+5*time.Second)
-	defer cancel()
-	db, err := postgres.Open(connectCtx, cfg.Database.URL, postgres.PoolConfig{
-		MaxOpenConns: cfg.Database.Pool.MaxOpenConns, MaxIdleConns: cfg.Database.Pool.MaxIdleConns,
-		ConnMaxLifetime: cfg.Database.Pool.ConnMaxLifetime()})
-	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+// New builds every adapter and the worker from cfg (validated with
+// cfg.ValidateWorker); any error is a start-up failure, after which
+// nothing New opened stays open. ctx bounds start-up only.
+func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, error) {
+	o := options{log: zap.NewNop()}
+	for _, opt := range opts {
+		opt(&o)
 	}
-	svc := &service{log: log, db: db}
+	if o.handlers == nil {
+		o.handlers = handler.NewRegistry()
+	}
+	if o.log == nil {
+		o.log = zap.NewNop()
+	}
+	if err := cfg.ValidateWorker(); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.Worker.EnsureID(); err != nil {
+		return nil, err
+	}
+	log := o.log.With(zap.String("worker_id", cfg.Worker.WorkerID))
+	svc := &Worker{log: log}
+	db := o.db
+	if db == nil {
+		connectCtx, cancel := context.WithTimeout(ctx, cfg.Database.Pool.ConnectTimeout()+5*time.Second)
+		defer cancel()
+		var err error
+		db, err = postgres.Open(connectCtx, cfg.Database.URL, postgres.PoolConfig{
+			MaxOpenConns: cfg.Database.Pool.MaxOpenConns, MaxIdleConns: cfg.Database.Pool.MaxIdleConns,
+			ConnMaxLifetime: cfg.Database.Pool.ConnMaxLifetime()})
+		if err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		svc.db = db
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -57,24 +129,11 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	}()
 	// The worker talks to the orchestration only through this client (task
 	// creation from handlers, health); its breaker state shows in /status.
+	var err error
 	if svc.orchAPI, err = httpclient.New(httpclient.FromSettings(cfg.OrchestrationAPI)); err != nil {
 		return nil, fmt.Errorf("orchestration_api: %w", err)
 	}
-
-	// Handlers registered with handler.Register (e.g. in init functions of
-	// linked packages) are served along with the example handlers.
-	handlers := handler.Default
-	if _, done := handlers.Lookup(examples.SquareCallable); !done {
-		if err := examples.Register(handlers); err != nil {
-			return nil, fmt.Errorf("register example handlers: %w", err)
-		}
-	}
-	if _, done := handlers.Lookup(TestSleepCallable); !done && os.Getenv(TestHandlersEnv) == "1" {
-		if err := registerTestHandlers(handlers); err != nil {
-			return nil, err
-		}
-		log.Warn("test-only handlers registered", zap.String("env", TestHandlersEnv))
-	}
+	handlers := o.handlers
 
 	queue := pgmq.New(db)
 	templates := postgres.NewTemplateStore(db)
@@ -130,7 +189,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		bus = metrics.InstrumentEventBus(bus)
 	}
 
-	w, err := worker.New(worker.Config{
+	w, err := engine.New(engine.Config{
 		WorkerID:                 cfg.Worker.WorkerID,
 		Hostname:                 hostname,
 		Environment:              cfg.Environment,
@@ -146,7 +205,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		CommandBufferSize:        cfg.CommandProcessing.CommandBufferSize,
 		MaxConcurrentCommands:    cfg.CommandProcessing.MaxConcurrentCommands,
 		CommandTimeout:           cfg.CommandProcessing.CommandTimeout(),
-	}, worker.Deps{Steps: steps, Queue: queue, Bus: bus, Notifier: svc.notifier, Handlers: handlers, Logger: log})
+	}, engine.Deps{Steps: steps, Queue: queue, Bus: bus, Notifier: svc.notifier, Handlers: handlers, Logger: log, Tasks: svc.orchAPI})
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +233,11 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	return svc, nil
 }
 
-// run serves until ctx ends and shuts down gracefully. The web API keeps
-// answering during the grace period (readiness 503) and stops last.
-func (s *service) run(ctx context.Context) error {
+// Run serves until ctx ends and shuts down gracefully; it returns nil after
+// a clean stop. The web API keeps answering during the grace period
+// (readiness 503) and stops last. Run releases what New opened; call it
+// once.
+func (s *Worker) Run(ctx context.Context) error {
 	defer s.close()
 	webCtx, stopWeb := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWeb()
@@ -217,7 +278,14 @@ func (s *service) run(ctx context.Context) error {
 	return runErr
 }
 
-func (s *service) close() {
+// Close releases what New opened, for a Worker that is never Run.
+func (s *Worker) Close() { s.close() }
+
+func (s *Worker) close() {
+	s.closed.Do(s.release)
+}
+
+func (s *Worker) release() {
 	if s.orchAPI != nil {
 		s.orchAPI.CloseIdleConnections()
 	}
@@ -240,7 +308,7 @@ const orchestrationHealthTimeout = 10 * time.Second
 
 // checkOrchestration logs whether the orchestration API answers. The worker
 // does not need it to process steps, so the result is informational.
-func (s *service) checkOrchestration(ctx context.Context) {
+func (s *Worker) checkOrchestration(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, orchestrationHealthTimeout)
 	defer cancel()
 	if err := s.orchAPI.Health(ctx); err != nil {

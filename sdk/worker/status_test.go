@@ -1,4 +1,4 @@
-package launch
+package worker
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
-	"github.com/tasker-systems/tasker-go/app/worker"
+	engine "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 )
 
@@ -17,7 +17,7 @@ func TestSnapshotFromWorker(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	later := at.Add(time.Minute)
-	st := worker.Status{
+	st := engine.Status{
 		Status: pipeline.Status{
 			Processed: 10, Succeeded: 7, Failed: 3, AverageDurationMs: 12.5, RatePerSecond: 0.75, LastProcessedAt: &later,
 			RecentErrors: []pipeline.ErrorRecord{{At: at, ErrorType: "timeout", Message: "slow", Namespace: "ns",
@@ -55,7 +55,7 @@ func TestSnapshotFromWorker(t *testing.T) {
 // range and index it without checks.
 func TestSnapshotOfAFreshWorker(t *testing.T) {
 	t.Parallel()
-	snap := SnapshotFromWorker(worker.Status{})
+	snap := SnapshotFromWorker(engine.Status{})
 	require.NotNil(t, snap.Namespaces)
 	require.Empty(t, snap.Namespaces)
 	require.Nil(t, snap.RecentErrors)
