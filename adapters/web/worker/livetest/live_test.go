@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tasker-systems/tasker-go/cmd/tasker-worker/launch"
 	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	sdkworker "github.com/tasker-systems/tasker-go/sdk/worker"
 
 	"github.com/jmoiron/sqlx"
 	dto "github.com/prometheus/client_model/go"
@@ -129,7 +130,7 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 
 	q := pgmq.New(db)
 	var rw *runningWorker
-	status := worker.StatusFunc(func() worker.Snapshot { return launch.SnapshotFromWorker(rw.w.Status()) })
+	status := worker.StatusFunc(func() worker.Snapshot { return sdkworker.SnapshotFromWorker(rw.w.Status()) })
 	cfg := worker.Config{WorkerID: "worker-live", Version: "test", Environment: "test", Namespaces: []string{ns},
 		MetricsEnabled: true, HealthCheckInterval: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 		DispatcherStallAfter: 3 * time.Second, LivenessStallAfter: time.Nanosecond} // liveness at the strict 3 × poll threshold
