@@ -67,7 +67,7 @@ func setup(t *testing.T, cfg web.Config) apiFixture {
 	})
 	s := web.New(cfg, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
 		Metrics: metrics.Handler()})
-	srv := httptest.NewServer(serve(s.Handler()))
+	srv := httptest.NewServer(serve(t, s.Handler()))
 	t.Cleanup(srv.Close)
 	return apiFixture{db: db, srv: srv, ex: ex}
 }

@@ -107,7 +107,7 @@ func unitSetup(t *testing.T, cfg web.Config, tasks *fakeTasks, tmpl fakeTemplate
 	core, logs := observer.New(zapcore.ErrorLevel)
 	q := mocks.NewTaskQuery(t)
 	s := web.New(cfg, web.Deps{Tasks: tasks, Query: q, Templates: tmpl, DB: ping, Log: zap.New(core)})
-	return unitFixture{tasks: tasks, query: q, logs: logs, h: serve(s.Handler())}
+	return unitFixture{tasks: tasks, query: q, logs: logs, h: serve(t, s.Handler())}
 }
 
 // apiError is the §7.1 error body.
