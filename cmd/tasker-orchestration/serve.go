@@ -84,8 +84,17 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	query := postgres.NewTaskQuery(db)
 	templates := postgres.NewTemplateStore(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, log) // nil: every queue
-	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Batches: orch,
-		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
+	tasks := postgres.NewTaskStore(db)
+	goTables, err := postgres.ProbeGoTables(ctx, db)
+	if err != nil {
+		return err
+	}
+	if !goTables.Idempotency || !goTables.DLQ {
+		log.Warn("tables of migration 00008 are missing (a database migrated by tasker-core only?): Idempotency-Key is not enforced and /v1/dlq answers 503; run `tasker-orchestration migrate` to add them",
+			zap.Bool("idempotency_keys", goTables.Idempotency), zap.Bool("dlq_entries", goTables.DLQ))
+	}
+	deps := service.Deps{Templates: templates, Creator: tasks, Enqueuer: orch, Batches: orch,
+		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, Log: log}
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
@@ -103,7 +112,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Results: result.Config{PollInterval: cfg.Pgmq.PollInterval(), BatchSize: cfg.Pgmq.BatchSize,
 			VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
 			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled},
-		ShutdownGrace: oc.ShutdownTimeout(),
+		ShutdownGrace:        oc.ShutdownTimeout(),
+		IdempotencyRetention: oc.Idempotency.Retention(),
 	}, deps)
 
 	verifier, err := authVerifier(oc.Auth)

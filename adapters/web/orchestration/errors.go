@@ -22,6 +22,7 @@ const (
 	CodeJSONError          = "JSON_ERROR"
 	CodeAuthenticationFail = "AUTHENTICATION_FAILED"
 	CodeNotFound           = "NOT_FOUND"
+	CodeConflict           = "CONFLICT"
 	CodeTimeout            = "TIMEOUT"
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeDatabaseError      = "DATABASE_ERROR"
@@ -80,6 +81,7 @@ func classify(err error) (int, string, string) {
 		ce   *ports.ConflictError
 		ite  *domain.InvalidTransitionError
 		nfe  *ports.NotFoundError
+		ice  *ports.IdempotencyConflictError
 		nete net.Error
 	)
 	switch {
@@ -99,6 +101,8 @@ func classify(err error) (int, string, string) {
 		return http.StatusBadRequest, CodeBadRequest, ce.Message
 	case errors.As(err, &ite):
 		return http.StatusBadRequest, CodeBadRequest, ite.Error()
+	case errors.As(err, &ice):
+		return http.StatusConflict, CodeConflict, ice.Error()
 	case errors.As(err, &nfe):
 		return http.StatusNotFound, CodeNotFound, nfe.What
 	case errors.Is(err, ports.ErrNotFound):

@@ -44,7 +44,7 @@ func (f *fakeTasks) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeTasks) CreateTask(_ context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+func (f *fakeTasks) CreateTaskIdempotent(_ context.Context, req domain.TaskRequest, _ string) (domain.TaskCreationResponse, error) {
 	f.record("create")
 	if f.createErr != nil {
 		return domain.TaskCreationResponse{}, f.createErr

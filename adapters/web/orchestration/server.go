@@ -53,7 +53,9 @@ type Config struct {
 
 // TaskService is what the API needs from the orchestration core.
 type TaskService interface {
-	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
+	// CreateTaskIdempotent creates a task; key is the request's
+	// Idempotency-Key, empty when it has none.
+	CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error)
 	CancelTask(ctx context.Context, taskUUID uuid.UUID) error
 	ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ports.ManualResolution) error
 	// Running reports whether the orchestration loops run and no shutdown began.
