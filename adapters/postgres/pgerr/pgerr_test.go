@@ -59,10 +59,10 @@ func TestClassifyRealErrors(t *testing.T) {
 	require.True(t, pgerr.IsTimeout(err), "context deadline: %v", err)
 
 	for _, q := range []string{
-		`SELECT $1::text`,                  // NUL in text
-		`SELECT '{"a":"\u0000"}'::jsonb`,   // NUL escape in jsonb
-		`SELECT '{"a":1e400000}'::jsonb`,   // number beyond numeric
-		`SELECT 3000000000::int4`,          // beyond int32
+		`SELECT $1::text`,                // NUL in text
+		`SELECT '{"a":"\u0000"}'::jsonb`, // NUL escape in jsonb
+		`SELECT '{"a":1e400000}'::jsonb`, // number beyond numeric
+		`SELECT 3000000000::int4`,        // beyond int32
 	} {
 		var args []any
 		if q == `SELECT $1::text` {

@@ -71,14 +71,14 @@ func (e *badRequestError) Error() string { return e.msg }
 // internals in the message; they are logged by respondError.
 func classify(err error) (int, string, string) {
 	var (
-		je   *jsonError
-		iu   *invalidUUIDError
-		br   *badRequestError
-		ve   *domain.ValidationError
-		tve  *domain.TemplateValidationError
-		ce   *ports.ConflictError
-		ite  *domain.InvalidTransitionError
-		nfe  *ports.NotFoundError
+		je  *jsonError
+		iu  *invalidUUIDError
+		br  *badRequestError
+		ve  *domain.ValidationError
+		tve *domain.TemplateValidationError
+		ce  *ports.ConflictError
+		ite *domain.InvalidTransitionError
+		nfe *ports.NotFoundError
 	)
 	switch {
 	case middleware.IsBodyTooLarge(err):

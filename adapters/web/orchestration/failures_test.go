@@ -1,7 +1,6 @@
 package orchestration_test
 
 import (
-	"syscall"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
