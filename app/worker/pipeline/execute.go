@@ -39,6 +39,7 @@ func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessa
 		StepUUID:       snap.Step.WorkflowStepUUID,
 		StepName:       snap.Step.Name,
 		Namespace:      snap.Task.NamespaceName,
+		TaskName:       snap.Task.TaskName,
 		Queue:          queue,
 		MsgID:          msg.MsgID,
 		Attempts:       snap.Step.Attempts,
