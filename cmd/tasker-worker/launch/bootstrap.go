@@ -172,6 +172,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 			Breaker: svc.orchAPI}
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
+			deps.ObserveRequest = metrics.HTTP().Observe
 		}
 		srv, err := web.New(wc, deps)
 		if err != nil {
