@@ -55,7 +55,9 @@ type Config struct {
 
 // TaskService is what the API needs from the orchestration core.
 type TaskService interface {
-	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
+	// CreateTaskIdempotent creates a task; key is the request's
+	// Idempotency-Key, empty when it has none.
+	CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error)
 	CancelTask(ctx context.Context, taskUUID uuid.UUID) error
 	ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ports.ManualResolution) error
 	// Running reports whether the orchestration loops run and no shutdown began.
@@ -81,6 +83,12 @@ type Deps struct {
 	DB        Pinger
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// ObserveRequest, when set, records every request's duration by route
+	// (telemetry.HTTPMetrics.Observe).
+	ObserveRequest middleware.RequestObserver
+	// Breaker, when set, reports the state of the circuit breaker guarding
+	// the API's database reads (/health/detailed circuit_breaker_state).
+	Breaker BreakerReporter
 	Log     *zap.Logger
 }
 
@@ -109,6 +117,9 @@ func New(cfg Config, d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, deps: d, log: d.Log, engine: gin.New()}
 	e := s.engine
+	if d.ObserveRequest != nil {
+		e.Use(middleware.Metrics(d.ObserveRequest))
+	}
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
 		middleware.AccessLog(s.log), middleware.CORS(),
 		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout),
