@@ -22,6 +22,8 @@ type OrchestrationMetrics interface {
 	ResultProcessed(queue, outcome string)
 	// EnqueueCycle observes the duration of one enqueue cycle.
 	EnqueueCycle(d time.Duration)
+	// DeadLettered counts one DLQ entry recorded with reason.
+	DeadLettered(reason domain.DLQReason)
 }
 
 // NopOrchestrationMetrics discards every observation.
@@ -41,6 +43,9 @@ func (NopOrchestrationMetrics) ResultProcessed(string, string) {}
 
 // EnqueueCycle does nothing.
 func (NopOrchestrationMetrics) EnqueueCycle(time.Duration) {}
+
+// DeadLettered does nothing.
+func (NopOrchestrationMetrics) DeadLettered(domain.DLQReason) {}
 
 // QueueNotifier delivers wake-ups: the names of queues that just received a
 // message (contract §4.6). Notifications are hints only; consumers keep

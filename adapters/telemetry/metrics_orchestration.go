@@ -30,6 +30,7 @@ type OrchestrationMetrics struct {
 	stepsEnqueued  *prometheus.CounterVec
 	resultsHandled *prometheus.CounterVec
 	cycleDuration  prometheus.Histogram
+	dlqEntries     *prometheus.CounterVec
 	log            *zap.Logger
 }
 
@@ -56,9 +57,13 @@ func NewOrchestrationMetrics(depth QueueDepthFunc, queues func() []string, log *
 		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tasker_orchestration_enqueue_cycle_duration_seconds", Help: "Duration of one enqueue cycle",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		dlqEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tasker_orchestration_dlq_entries_total",
+			Help: "Dead-letter entries recorded, by reason (enqueued_timeout, message_archived, task_timeout, poison_message)"},
+			[]string{"reason"}),
 		log: log,
 	}
-	m.registry.MustRegister(m.tasksCreated, m.tasksFinalized, m.stepsEnqueued, m.resultsHandled, m.cycleDuration)
+	m.registry.MustRegister(m.tasksCreated, m.tasksFinalized, m.stepsEnqueued, m.resultsHandled, m.cycleDuration, m.dlqEntries)
 	if depth != nil && queues != nil {
 		m.registry.MustRegister(&queueDepthCollector{depth: depth, queues: queues, log: log,
 			desc: prometheus.NewDesc("tasker_orchestration_queue_depth", "Messages in a queue", []string{"queue"}, nil)})
@@ -86,6 +91,11 @@ func (m *OrchestrationMetrics) ResultProcessed(queue, outcome string) {
 
 // EnqueueCycle implements ports.OrchestrationMetrics.
 func (m *OrchestrationMetrics) EnqueueCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
+
+// DeadLettered implements ports.OrchestrationMetrics.
+func (m *OrchestrationMetrics) DeadLettered(reason domain.DLQReason) {
+	m.dlqEntries.WithLabelValues(string(reason)).Inc()
+}
 
 // Registry exposes the registry, e.g. to add process collectors.
 func (m *OrchestrationMetrics) Registry() *prometheus.Registry { return m.registry }
