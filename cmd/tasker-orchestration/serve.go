@@ -87,6 +87,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	templates := postgres.NewTemplateStore(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, log) // nil: every queue
 	tasks := postgres.NewTaskStore(db)
+	dlq := postgres.NewDLQStore(db)
 	goTables, err := postgres.ProbeGoTables(ctx, db)
 	if err != nil {
 		return err
@@ -96,7 +97,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			zap.Bool("idempotency_keys", goTables.Idempotency), zap.Bool("dlq_entries", goTables.DLQ))
 	}
 	deps := service.Deps{Templates: templates, Creator: tasks, Enqueuer: orch, Batches: orch,
-		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, Log: log}
+		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, DeadLetters: dlq, Log: log}
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
@@ -113,7 +114,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Enqueue:     enqueue.Config{CycleInterval: oc.CycleInterval(), SweepInterval: oc.SweepInterval(), TasksPerCycle: oc.TasksPerCycle},
 		Results: result.Config{PollInterval: cfg.Pgmq.PollInterval(), BatchSize: cfg.Pgmq.BatchSize,
 			VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
-			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled},
+			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled,
+			MaxReceiveCount: cfg.Pgmq.MaxReceiveCount},
 		ShutdownGrace:        oc.ShutdownTimeout(),
 		IdempotencyRetention: oc.Idempotency.Retention(),
 	}, deps)

@@ -66,6 +66,9 @@ type Deps struct {
 	Queue     ports.Queue
 	Notifier  ports.QueueNotifier
 	Metrics   ports.OrchestrationMetrics
+	// DeadLetters records poison messages of the orchestration queues; nil
+	// archives them without a DLQ entry.
+	DeadLetters ports.DeadLetterRecorder
 	// Keys purges expired Idempotency-Keys; nil disables the purge.
 	Keys KeyPurger
 	// Background are extra loops (the staleness detector) run beside the
@@ -114,7 +117,8 @@ func New(cfg Config, d Deps) *Service {
 	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
 	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Batches, d.Queue, d.Metrics, d.Log.Named("enqueue"))
 	s.results = result.New(cfg.Results, result.Deps{
-		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, Metrics: d.Metrics, Log: d.Log.Named("results"),
+		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, DeadLetters: d.DeadLetters, Metrics: d.Metrics,
+		Log: d.Log.Named("results"),
 	})
 	return s
 }
