@@ -166,6 +166,28 @@ func (c *Client) GetStep(ctx context.Context, taskUUID, stepUUID uuid.UUID) (Ste
 	return out, err
 }
 
+// ResolveStep resolves a step manually (PATCH
+// /v1/tasks/{uuid}/workflow_steps/{step_uuid}, contract §7.5): the step
+// becomes resolved_manually with res.ResolutionData as its result, and the
+// task can move on. It returns the step as it is afterwards.
+func (c *Client) ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, res StepResolution) (StepResponse, error) {
+	var out StepResponse
+	err := c.call(ctx, http.MethodPatch, "/v1/tasks/"+taskUUID.String()+"/workflow_steps/"+stepUUID.String(), nil, res, &out)
+	return out, err
+}
+
+// ListTemplates returns the registered task templates (GET /v1/templates),
+// only those of namespace when it is not empty.
+func (c *Client) ListTemplates(ctx context.Context, namespace string) ([]TemplateSummary, error) {
+	q := url.Values{}
+	if namespace != "" {
+		q.Set("namespace", namespace)
+	}
+	out := []TemplateSummary{}
+	err := c.call(ctx, http.MethodGet, "/v1/templates", q, nil, &out)
+	return out, err
+}
+
 // Health checks that the orchestration answers GET /health with 200.
 func (c *Client) Health(ctx context.Context) error {
 	var out HealthResponse

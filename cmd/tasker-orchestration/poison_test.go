@@ -121,6 +121,9 @@ BEGIN
   IF NEW.context->>'fail' = 'transient' THEN
     RAISE EXCEPTION 'simulated serialization failure' USING ERRCODE = '40001';
   END IF;
+  IF NEW.context->>'fail' = 'constraint' THEN
+    RAISE EXCEPTION 'simulated check violation' USING ERRCODE = '23514';
+  END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER fail_transiently BEFORE INSERT ON tasker_tasks FOR EACH ROW EXECUTE FUNCTION fail_transiently();`)
@@ -130,10 +133,16 @@ CREATE TRIGGER fail_transiently BEFORE INSERT ON tasker_tasks FOR EACH ROW EXECU
 		"version":"1.0.0","context":{"even_number":2,"fail":"transient"}},"metadata":{}}`)
 	good := sendRequest(t, db, `{"request_id":"good-1","task_request":{"name":"linear_workflow","namespace":"examples",
 		"version":"1.0.0","context":{"even_number":2}},"metadata":{}}`)
+	constraint := sendRequest(t, db, `{"request_id":"constraint-1","task_request":{"name":"linear_workflow","namespace":"examples",
+		"version":"1.0.0","context":{"even_number":2,"fail":"constraint"}},"metadata":{}}`)
+	c := waitArchived(t, db, constraint, 10*time.Second)
+	require.Equal(t, 1, c.ReadCt, "a valid request the database refuses (23514) is poison at its first read")
 	a := waitArchived(t, db, id, 20*time.Second)
 	require.Equal(t, 4, a.ReadCt, "read max_receive_count (3) times, archived on the 4th read")
 	var n int
 	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM tasker_go_dlq_entries WHERE reason = 'poison_message' AND detail LIKE '%max_receive_count%'`))
+	require.Equal(t, 1, n)
+	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM tasker_go_dlq_entries WHERE reason = 'poison_message' AND detail LIKE '%permanent database error%23514%'`))
 	require.Equal(t, 1, n)
 	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM pgmq.a_orchestration_task_requests WHERE msg_id = $1`, good))
 	require.Zero(t, n, "the good request was not archived")

@@ -24,10 +24,8 @@ import (
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
+	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 // runServe starts the orchestration service: HTTP API, enqueue loop and
 // queue consumers. On SIGTERM/SIGINT it stops intake (readiness 503, no new
@@ -124,10 +122,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	dbBreaker := web.NewBreakerPinger(query, 0, 0)
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
-		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: version,
+		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
-		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: query, Metrics: metrics.Handler(), Log: log})
+		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
+			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 
 	ln, err := net.Listen("tcp", oc.BindAddress)
 	if err != nil {

@@ -57,7 +57,12 @@ func setup(t *testing.T, cfg web.Config) apiFixture {
 	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	ex := registerExamples(t, db)
+	return setupOver(t, cfg, db, registerExamples(t, db))
+}
+
+// setupOver builds the API over db (which may be unreachable: the outage tests).
+func setupOver(t *testing.T, cfg web.Config, db *sqlx.DB, ex examples) apiFixture {
+	t.Helper()
 	orch := postgres.NewOrchestrationStore(db)
 	query := postgres.NewTaskQuery(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return service.OwnedQueues }, nil)

@@ -81,6 +81,12 @@ type Deps struct {
 	DB        Pinger
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// ObserveRequest, when set, records every request's duration by route
+	// (telemetry.HTTPMetrics.Observe).
+	ObserveRequest middleware.RequestObserver
+	// Breaker, when set, reports the state of the circuit breaker guarding
+	// the API's database reads (/health/detailed circuit_breaker_state).
+	Breaker BreakerReporter
 	Log     *zap.Logger
 }
 
@@ -109,6 +115,9 @@ func New(cfg Config, d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, deps: d, log: d.Log, engine: gin.New()}
 	e := s.engine
+	if d.ObserveRequest != nil {
+		e.Use(middleware.Metrics(d.ObserveRequest))
+	}
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
 		middleware.AccessLog(s.log), middleware.CORS(),
 		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout),

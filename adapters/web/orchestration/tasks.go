@@ -157,6 +157,18 @@ func (s *Server) cancelTask(c *gin.Context) {
 	c.JSON(http.StatusOK, newTaskResponse(v))
 }
 
+// validateTexts checks (field, value) pairs of path and query parameters
+// with domain.ValidateText, so a %00 in a URL is a 400 naming the
+// parameter, not a database error.
+func validateTexts(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := domain.ValidateText(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // queryInt parses an optional positive integer query parameter.
 func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
 	raw, ok := c.GetQuery(name)
@@ -178,6 +190,11 @@ func (s *Server) listTasks(c *gin.Context) {
 	}
 	perPage, err := queryInt(c, "per_page", DefaultPerPage, 1, MaxPerPage)
 	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	if err := validateTexts("namespace", c.Query("namespace"), "initiator", c.Query("initiator"),
+		"source_system", c.Query("source_system"), "status", c.Query("status")); err != nil {
 		s.respondError(c, err)
 		return
 	}

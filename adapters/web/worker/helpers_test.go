@@ -130,6 +130,12 @@ func (f *fakeQueues) Metrics(_ context.Context, queue string) (ports.QueueMetric
 	return m, nil
 }
 
+func (f *fakeQueues) setErr(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
 type fakeRegistry []string
 
 func (r fakeRegistry) Callables() []string { return r }

@@ -115,7 +115,7 @@ func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
 }
 
 func TestAccessLog_CarriesRequestID(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	e := setup(t)
 	srv, err := New(e.srv.cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
 		Metrics: http.NotFoundHandler(), Logger: zap.New(core), Clock: e.clock})
@@ -129,6 +129,12 @@ func TestAccessLog_CarriesRequestID(t *testing.T) {
 	require.Equal(t, "log-me", fields["request_id"])
 	require.Equal(t, "/health", fields["route"])
 	require.EqualValues(t, 200, fields["status"])
+	require.Equal(t, zap.DebugLevel, entries[0].Level, "probes log at DEBUG")
+
+	srv.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/no/such/route", nil))
+	entries = logs.FilterMessage("http request").All()
+	require.Len(t, entries, 2)
+	require.Equal(t, zap.InfoLevel, entries[1].Level, "other requests log at INFO")
 }
 
 // blockingCatalog waits for the request deadline, like a hung database.

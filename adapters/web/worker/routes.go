@@ -15,6 +15,9 @@ func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
+	if s.deps.ObserveRequest != nil {
+		e.Use(middleware.Metrics(s.deps.ObserveRequest))
+	}
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recovery(s.log, s.writeError, CodeInternalError))
 	e.Use(middleware.AccessLog(s.log))

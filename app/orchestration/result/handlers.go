@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/domain/sqlstate"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -142,5 +143,8 @@ func (p *Processor) createTask(ctx context.Context, body []byte) (uuid.UUID, dis
 		return uuid.Nil, dispLeave, nil
 	}
 	p.metrics.TaskCreated(env.TaskRequest.Namespace)
+	p.log.Info(lifecycle.TaskCreated, append(lifecycle.Task(ctx, resp.TaskUUID, env.TaskRequest.Namespace),
+		zap.String("template", env.TaskRequest.Name), zap.String("version", env.TaskRequest.Version),
+		zap.String("request_id", env.RequestID))...)
 	return resp.TaskUUID, dispDelete, nil
 }

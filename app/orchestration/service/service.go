@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/taskinit"
@@ -152,6 +153,8 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 		return resp, err
 	}
 	s.deps.Metrics.TaskCreated(req.Namespace)
+	s.log.Info(lifecycle.TaskCreated, append(lifecycle.Task(ctx, resp.TaskUUID, req.Namespace),
+		zap.String("template", req.Name), zap.String("version", req.Version), zap.Int("steps", resp.StepCount))...)
 	s.enqueuer.Trigger(resp.TaskUUID)
 	return resp, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/worker/outcome"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -215,9 +216,12 @@ func (p *Pipeline) Process(ctx context.Context, queue string, msg ports.QueueMes
 
 func (p *Pipeline) process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (Decision, error) {
 	if p.cfg.MaxReceiveCount > 0 && msg.ReadCt > p.cfg.MaxReceiveCount {
-		p.log.Error("archiving step message read more than max_receive_count times", zap.String("queue", queue),
-			zap.Int64("msg_id", msg.MsgID), zap.Int("read_ct", msg.ReadCt), zap.Int("max_receive_count", p.cfg.MaxReceiveCount),
-			zap.ByteString("message", msg.Message))
+		fields := []zap.Field{zap.String("queue", queue), zap.Int64("msg_id", msg.MsgID), zap.Int("read_ct", msg.ReadCt),
+			zap.Int("max_receive_count", p.cfg.MaxReceiveCount), zap.ByteString("message", msg.Message), lifecycle.TraceID(ctx)}
+		if sm, err := parseStepMessage(msg.Message); err == nil {
+			fields = append(fields, zap.Stringer(lifecycle.FieldTaskUUID, sm.TaskUUID), zap.Stringer(lifecycle.FieldStepUUID, sm.StepUUID))
+		}
+		p.log.Error(lifecycle.StepDeadLettered, fields...)
 		if _, err := p.queue.Archive(ctx, queue, msg.MsgID); err != nil {
 			return DecisionNone, fmt.Errorf("archive message %d on %s: %w", msg.MsgID, queue, err)
 		}
@@ -343,7 +347,9 @@ func (p *Pipeline) decideInProgress(ctx context.Context, queue string, msg ports
 		return DecisionNone, fmt.Errorf("fail abandoned step %s as worker_lost: %w", stepID, err)
 	}
 	if applied {
-		p.log.Warn("failed abandoned step as worker_lost", zap.Stringer("step_uuid", stepID), zap.Duration("claim_timeout", timeout))
+		p.log.Warn(lifecycle.StepRescued, append(lifecycle.Step(ctx, snap.Step.TaskUUID, stepID, snap.Task.NamespaceName,
+			snap.Step.Name, snap.Step.Attempts), zap.String("error_type", domain.ErrorTypeWorkerLost),
+			zap.Duration("claim_timeout", timeout))...)
 		p.stats.finished(snap.Task.NamespaceName, "", snap.Step.Name, res)
 	}
 	return DecisionFailedWorkerLost, nil

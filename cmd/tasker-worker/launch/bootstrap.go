@@ -21,6 +21,7 @@ import (
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
+	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -129,7 +130,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		SubscriberBufferSize: cfg.EventIntegration.SubscriberBufferSize})
 	var metrics *telemetry.WorkerMetrics
 	if cfg.WorkerWeb.Enabled && cfg.WorkerWeb.MetricsEnabled {
-		metrics, err = telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: Version, WorkerID: cfg.Worker.WorkerID, WorkerType: web.WorkerType},
+		metrics, err = telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: buildinfo.Get(), WorkerID: cfg.Worker.WorkerID, WorkerType: web.WorkerType},
 			web.MetricsSources(db, queue, status, cfg.Worker.Namespaces))
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -161,7 +162,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	svc.worker = w
 
 	if cfg.WorkerWeb.Enabled {
-		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: Version, Environment: cfg.Environment,
+		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: buildinfo.Get(), Environment: cfg.Environment,
 			Namespaces: cfg.Worker.Namespaces, BindAddress: cfg.WorkerWeb.BindAddress, RequestTimeout: cfg.WorkerWeb.RequestTimeout(),
 			AuthEnabled: cfg.WorkerWeb.AuthenticationEnabled, Tokens: cfg.WorkerWeb.Tokens, CORSEnabled: cfg.WorkerWeb.CORSEnabled,
 			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
@@ -171,6 +172,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 			Breaker: svc.orchAPI}
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
+			deps.ObserveRequest = metrics.HTTP().Observe
 		}
 		srv, err := web.New(wc, deps)
 		if err != nil {
