@@ -120,4 +120,3 @@ CREATE TRIGGER refuse_claims BEFORE INSERT ON tasker_workflow_step_transitions F
 	require.Eventually(t, func() bool { return taskState(t, db, created.TaskUUID) == "complete" }, 30*time.Second, 50*time.Millisecond)
 	t.Logf("after the fix, taskerctl dlq requeue: task complete")
 }
-
