@@ -127,6 +127,8 @@ func DefaultProtectedRoutes() []string {
 	return []string{
 		"DELETE /v1/tasks/{task_uuid}",
 		"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+		"POST /v1/dlq/{entry_uuid}/requeue",
+		"PATCH /v1/dlq/{entry_uuid}",
 	}
 }
 

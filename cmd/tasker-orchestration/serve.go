@@ -24,6 +24,7 @@ import (
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
+	"github.com/tasker-systems/tasker-go/app/orchestration/staleness"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 )
 
@@ -85,6 +86,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	templates := postgres.NewTemplateStore(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, log) // nil: every queue
 	tasks := postgres.NewTaskStore(db)
+	dlq := postgres.NewDLQStore(db)
 	goTables, err := postgres.ProbeGoTables(ctx, db)
 	if err != nil {
 		return err
@@ -94,7 +96,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			zap.Bool("idempotency_keys", goTables.Idempotency), zap.Bool("dlq_entries", goTables.DLQ))
 	}
 	deps := service.Deps{Templates: templates, Creator: tasks, Enqueuer: orch, Batches: orch,
-		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, Log: log}
+		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, DeadLetters: dlq, DLQ: dlq, Log: log}
+	if st := oc.Staleness; st.Enabled {
+		detector := staleness.New(staleness.Config{EnqueuedTimeout: st.EnqueuedTimeout(), TaskTimeout: st.TaskTimeout(),
+			CheckInterval: st.CheckInterval(), Action: staleness.Action(st.Action)}, dlq, metrics, log.Named("staleness"), nil)
+		deps.Background = append(deps.Background, detector.Run)
+	}
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
@@ -111,7 +118,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Enqueue:     enqueue.Config{CycleInterval: oc.CycleInterval(), SweepInterval: oc.SweepInterval(), TasksPerCycle: oc.TasksPerCycle},
 		Results: result.Config{PollInterval: cfg.Pgmq.PollInterval(), BatchSize: cfg.Pgmq.BatchSize,
 			VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
-			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled},
+			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled,
+			MaxReceiveCount: cfg.Pgmq.MaxReceiveCount},
 		ShutdownGrace:        oc.ShutdownTimeout(),
 		IdempotencyRetention: oc.Idempotency.Retention(),
 	}, deps)
@@ -124,7 +132,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
 		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
-		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
+		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 
 	ln, err := net.Listen("tcp", oc.BindAddress)

@@ -105,6 +105,8 @@ func classify(err error) (int, string, string) {
 		return http.StatusNotFound, CodeNotFound, nfe.What
 	case errors.Is(err, ports.ErrNotFound):
 		return http.StatusNotFound, CodeNotFound, "Not found"
+	case errors.Is(err, ports.ErrDLQUnavailable):
+		return http.StatusServiceUnavailable, CodeServiceUnavailable, ports.ErrDLQUnavailable.Error()
 	case errors.Is(err, ports.ErrUnavailable):
 		return http.StatusServiceUnavailable, CodeServiceUnavailable, messageUnavailable
 	}

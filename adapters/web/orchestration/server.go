@@ -33,6 +33,8 @@ const (
 var DefaultProtectedRoutes = []string{
 	"DELETE /v1/tasks/{task_uuid}",
 	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+	"POST /v1/dlq/{entry_uuid}/requeue",
+	"PATCH /v1/dlq/{entry_uuid}",
 }
 
 // Config tunes the server.
@@ -89,7 +91,9 @@ type Deps struct {
 	// Breaker, when set, reports the state of the circuit breaker guarding
 	// the API's database reads (/health/detailed circuit_breaker_state).
 	Breaker BreakerReporter
-	Log     *zap.Logger
+	// DLQ serves /v1/dlq; nil answers 503 (no DLQ table).
+	DLQ DLQService
+	Log *zap.Logger
 }
 
 // Server is the orchestration API.
@@ -154,6 +158,10 @@ func New(cfg Config, d Deps) *Server {
 	v1.PATCH("/tasks/:task_uuid/workflow_steps/:step_uuid", s.resolveStep)
 	v1.GET("/templates", s.listTemplates)
 	v1.GET("/templates/:namespace/:name/:version", s.getTemplate)
+	v1.GET("/dlq", s.listDLQ)
+	v1.GET("/dlq/:entry_uuid", s.getDLQ)
+	v1.POST("/dlq/:entry_uuid/requeue", s.requeueDLQ)
+	v1.PATCH("/dlq/:entry_uuid", s.resolveDLQ)
 
 	e.GET(apidocs.DocumentPath, serveOpenAPI)
 	apidocs.Register(e, "Tasker orchestration API")

@@ -67,6 +67,11 @@ type Deps struct {
 	Queue     ports.Queue
 	Notifier  ports.QueueNotifier
 	Metrics   ports.OrchestrationMetrics
+	// DeadLetters records poison messages of the orchestration queues; nil
+	// archives them without a DLQ entry.
+	DeadLetters ports.DeadLetterRecorder
+	// DLQ serves the dead-letter API; nil answers ports.ErrDLQUnavailable.
+	DLQ ports.DLQStore
 	// Keys purges expired Idempotency-Keys; nil disables the purge.
 	Keys KeyPurger
 	// Background are extra loops (the staleness detector) run beside the
@@ -115,7 +120,8 @@ func New(cfg Config, d Deps) *Service {
 	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
 	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Batches, d.Queue, d.Metrics, d.Log.Named("enqueue"))
 	s.results = result.New(cfg.Results, result.Deps{
-		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, Metrics: d.Metrics, Log: d.Log.Named("results"),
+		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, DeadLetters: d.DeadLetters, Metrics: d.Metrics,
+		Log: d.Log.Named("results"),
 	})
 	return s
 }
@@ -249,4 +255,41 @@ func (s *Service) purgeKeys(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// ListDLQ lists dead-letter entries (GET /v1/dlq).
+func (s *Service) ListDLQ(ctx context.Context, f ports.DLQFilter) (ports.DLQPage, error) {
+	if s.deps.DLQ == nil {
+		return ports.DLQPage{}, ports.ErrDLQUnavailable
+	}
+	return s.deps.DLQ.ListDLQ(ctx, f)
+}
+
+// GetDLQ returns one entry.
+func (s *Service) GetDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntry, error) {
+	if s.deps.DLQ == nil {
+		return domain.DLQEntry{}, ports.ErrDLQUnavailable
+	}
+	return s.deps.DLQ.GetDLQ(ctx, id)
+}
+
+// RequeueDLQ sends the entry's work again and, for a task, triggers its
+// enqueue at once instead of waiting for the next sweep.
+func (s *Service) RequeueDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntry, error) {
+	if s.deps.DLQ == nil {
+		return domain.DLQEntry{}, ports.ErrDLQUnavailable
+	}
+	e, err := s.deps.DLQ.RequeueDLQ(ctx, id)
+	if err == nil && e.TaskUUID != uuid.Nil {
+		s.enqueuer.Trigger(e.TaskUUID)
+	}
+	return e, err
+}
+
+// ResolveDLQ closes an entry with a note.
+func (s *Service) ResolveDLQ(ctx context.Context, id uuid.UUID, note string) (domain.DLQEntry, error) {
+	if s.deps.DLQ == nil {
+		return domain.DLQEntry{}, ports.ErrDLQUnavailable
+	}
+	return s.deps.DLQ.ResolveDLQ(ctx, id, note)
 }
