@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -126,6 +127,9 @@ type Deps struct {
 	Queues    QueueMetricsReader
 	// Metrics serves /metrics (telemetry.WorkerMetrics.Handler).
 	Metrics http.Handler
+	// ObserveRequest, when set, records every request's duration by route
+	// (telemetry.HTTPMetrics.Observe).
+	ObserveRequest middleware.RequestObserver
 	// Breaker is optional: the OrchestrationAPI client, whose circuit
 	// breaker state /status reports (null when not wired).
 	Breaker BreakerReporter
