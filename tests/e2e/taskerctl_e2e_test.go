@@ -144,12 +144,13 @@ func TestClientAndTaskerctlAgainstRealBinaries(t *testing.T) {
 		require.Contains(t, r.stderr, "404 NOT_FOUND: Task template not found: examples/nope/1.0.0")
 	})
 
-	t.Run("taskerctl: odd input ends in error, exit 1, with the handler's message", func(t *testing.T) {
+	t.Run("taskerctl: odd input is rejected by input_schema, exit 2, nothing created", func(t *testing.T) {
+		before := taskCount(t, db)
 		r := taskerctl(t, bins, orch.URL, "task", "create", "--namespace", "examples", "--name", "diamond_workflow",
 			"--version", "1.0.0", "--context", `{"even_number": 3}`, "--wait", "--timeout", "60s")
-		require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
-		require.Regexp(t, `task \S+ error after`, r.stdout)
-		require.Contains(t, r.stdout, "step diamond_start failed:")
+		require.Equal(t, 2, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		require.Contains(t, r.stderr, `400 BAD_REQUEST: context does not match the template's input_schema at "/even_number": multipleOf: got 3, want 2`)
+		require.Equal(t, before, taskCount(t, db))
 	})
 
 	t.Run("taskerctl: health, list, get, steps", func(t *testing.T) {

@@ -211,6 +211,45 @@ func TestCreateTaskRejectsBadInputWithoutWriting(t *testing.T) {
 	}
 }
 
+// TestCreateTaskEnforcesInputSchema: a context that breaks the template's
+// input_schema ({type: object, required: [even_number], properties:
+// {even_number: {type: integer, multipleOf: 2}}}) is a 400 naming the JSON
+// pointer of the failing value, and nothing is written.
+func TestCreateTaskEnforcesInputSchema(t *testing.T) {
+	f := setup(t, web.Config{})
+	cases := []struct {
+		name, context, want string
+	}{
+		{"string instead of integer", `{"even_number":"x"}`,
+			`context does not match the template's input_schema at "/even_number": got string, want integer`},
+		{"required key missing", `{}`,
+			`context does not match the template's input_schema at "": missing property 'even_number'`},
+		{"odd number", `{"even_number":3}`,
+			`context does not match the template's input_schema at "/even_number": multipleOf: got 3, want 2`},
+		{"fraction", `{"even_number":2.5}`,
+			`context does not match the template's input_schema at "/even_number": got number, want integer`},
+		{"null", `{"even_number":null}`,
+			`context does not match the template's input_schema at "/even_number": got null, want integer`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := rowCounts(t, f.db)
+			resp, body := f.do(t, http.MethodPost, "/v1/tasks", createBody("linear_workflow", tc.context))
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(body))
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal(body, &e), string(body))
+			require.Equal(t, "BAD_REQUEST", e.Error.Code)
+			require.Equal(t, tc.want, e.Error.Message)
+			require.Equal(t, before, rowCounts(t, f.db), "nothing written")
+			t.Logf("%s -> %d %s", tc.context, resp.StatusCode, body)
+		})
+	}
+	resp, body := f.do(t, http.MethodPost, "/v1/tasks", createBody("linear_workflow", `{"even_number":4}`))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a valid context is accepted: %s", body)
+}
+
 func TestRequestIDEchoedOrGenerated(t *testing.T) {
 	f := setup(t, web.Config{})
 	resp, _ := f.do(t, "GET", "/health", "", "x-request-id", "abc-123")

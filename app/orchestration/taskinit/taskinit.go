@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tasker-systems/tasker-go/app/orchestration/inputschema"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -30,17 +31,19 @@ type Service struct {
 	templates   TemplateFinder
 	creator     ports.TaskCreator
 	environment string
+	schemas     *inputschema.Validator
 }
 
 // New returns a Service resolving templates for environment (D-q).
 func New(templates TemplateFinder, creator ports.TaskCreator, environment string) *Service {
-	return &Service{templates: templates, creator: creator, environment: environment}
+	return &Service{templates: templates, creator: creator, environment: environment, schemas: inputschema.New()}
 }
 
 // CreateTask validates req, applies its defaults and creates the task.
 // Errors: *domain.ValidationError or *domain.TemplateValidationError for a bad
 // request or template (400), *ports.NotFoundError for an unknown template
-// (404); anything else is an infrastructure failure. Nothing is written on
+// (404) — including a context that does not match the template's
+// input_schema (a ValidationError with the JSON pointer); anything else is an infrastructure failure. Nothing is written on
 // any error.
 func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
 	return s.CreateTaskIdempotent(ctx, req, "")
@@ -74,6 +77,11 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 	}
 	tmpl = tmpl.ResolveForEnvironment(s.environment)
 	if err := tmpl.Validate(); err != nil {
+		return domain.TaskCreationResponse{}, err
+	}
+	// The context must match input_schema before anything is written, so a
+	// bad context is a 400 naming the value and not a handler failure later.
+	if err := s.schemas.Validate(tmpl.InputSchema, req.Context); err != nil {
 		return domain.TaskCreationResponse{}, err
 	}
 	hash, err := domain.IdentityHash(reg.NamedTaskUUID, req.Context)
