@@ -67,6 +67,9 @@ func (r *RetryConfiguration) UnmarshalYAML(node *yaml.Node) error {
 	if err := node.Decode(&p); err != nil {
 		return err
 	}
+	if err := checkRetryKeys(node); err != nil {
+		return err
+	}
 	if !BackoffKind(p.Backoff).Valid() {
 		return fmt.Errorf("line %d: retry.backoff: %s", node.Line, unknownBackoffReason(p.Backoff))
 	}
@@ -97,15 +100,19 @@ func (r *RetryConfiguration) UnmarshalJSON(data []byte) error {
 // cannot come out of a parse, so it marks the "retry key absent" case.
 func (r RetryConfiguration) isUnset() bool { return r.Backoff == "" }
 
-// ParseTemplateYAML parses a task template file (contract §6.1). Unknown keys
-// are ignored and every default is materialised, so the result serialises to
-// the full configuration JSON of §6.4. It does not validate: call Validate.
+// ParseTemplateYAML parses a task template file (contract §6.1) strictly: an
+// unknown key is a *TemplateDecodeError naming its line and the key it
+// probably meant, because a misspelling such as `dependancies:` would
+// otherwise be dropped and silently change the DAG (keys other producers
+// add, such as loaded_from, are accepted and ignored). Every default is
+// materialised, so the result serialises to the full configuration JSON of
+// §6.4. It does not validate: call Validate.
 func ParseTemplateYAML(data []byte) (TaskTemplate, error) {
 	var t TaskTemplate
 	if len(bytes.TrimSpace(data)) == 0 {
 		return TaskTemplate{}, errors.New("parse task template YAML: document is empty")
 	}
-	if err := yaml.Unmarshal(data, &t); err != nil {
+	if err := decodeTemplateStrict(data, &t); err != nil {
 		return TaskTemplate{}, fmt.Errorf("parse task template YAML: %w", err)
 	}
 	return t.WithDefaults(), nil

@@ -134,12 +134,13 @@ func TestParseTemplate_Errors(t *testing.T) {
 	}
 }
 
-func TestParseTemplateYAML_UnquotedVersionIsRejectedByValidate(t *testing.T) {
+// An unquoted 1.0 keeps its text (yaml.v3 decodes the scalar into the
+// string as written) and is a valid version per the contract.
+func TestParseTemplateYAML_UnquotedVersionKeepsItsText(t *testing.T) {
 	tpl, err := ParseTemplateYAML([]byte("name: x\nnamespace_name: ns\nversion: 1.0\nsteps:\n  - name: a\n    handler: {callable: c}\n"))
 	require.NoError(t, err)
 	require.Equal(t, "1.0", tpl.Version)
-	err = tpl.Validate()
-	require.ErrorContains(t, err, `version: "1.0" is not a semantic version`)
+	require.NoError(t, tpl.Validate())
 }
 
 const fullYAML = `

@@ -23,10 +23,11 @@ const (
 var (
 	templateNamePattern = regexp.MustCompile(`^[a-z0-9_]+$`)
 	namespacePattern    = regexp.MustCompile(`^[a-z0-9_]{1,41}$`)
-	// semverPattern is the official semver.org 2.0.0 regular expression.
-	semverPattern = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
-		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
-		`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	// versionPattern is what the contract allows (§6.1: a string of at most
+	// 16 characters, e.g. "1.0" or "1.0.0") narrowed to characters that are
+	// safe in the URL path /v1/templates/{ns}/{name}/{version}: it starts
+	// with a letter or digit; no spaces or slashes.
+	versionPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._+-]*$`)
 )
 
 // TemplateValidationError lists every problem found in a template, so an
@@ -134,8 +135,8 @@ func (t TaskTemplate) validateIdentity(v *validator) {
 		v.add("version", "must not be empty")
 	case len(t.Version) > MaxVersionLength:
 		v.add("version", "must be at most %d characters; got %d", MaxVersionLength, len(t.Version))
-	case !semverPattern.MatchString(t.Version):
-		v.add("version", "%q is not a semantic version MAJOR.MINOR.PATCH[-prerelease][+build] (quote it in YAML)", t.Version)
+	case !versionPattern.MatchString(t.Version):
+		v.add("version", "%q must start with a letter or digit and use only letters, digits and . _ + - (e.g. \"1.0\" or \"1.0.0\"; quote it in YAML)", t.Version)
 	}
 }
 

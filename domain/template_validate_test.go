@@ -60,8 +60,8 @@ func TestValidate_Rejections(t *testing.T) {
 			"at most 41 characters so that its queue name \"" + strings.Repeat("n", 42) + "_queue\" fits pgmq's 47-character limit (D-k); got 42"},
 		{"namespace with bad characters", func(t *TaskTemplate) { t.NamespaceName = "Fulfil.ment" }, "namespace_name", `must match ^[a-z0-9_]{1,41}$`},
 		{"empty version", func(t *TaskTemplate) { t.Version = "" }, "version", "must not be empty"},
-		{"version not semver", func(t *TaskTemplate) { t.Version = "1.0" }, "version", `"1.0" is not a semantic version`},
-		{"version with leading zero", func(t *TaskTemplate) { t.Version = "01.0.0" }, "version", "is not a semantic version"},
+		{"version with a slash", func(t *TaskTemplate) { t.Version = "1.0/2" }, "version", `"1.0/2" must start with a letter or digit`},
+		{"version starting with a dot", func(t *TaskTemplate) { t.Version = ".1" }, "version", "must start with a letter or digit"},
 		{"version too long", func(t *TaskTemplate) { t.Version = "1.0.0-alpha.beta.12" }, "version", "at most 16 characters; got 19"},
 		{"no steps", func(t *TaskTemplate) { t.Steps = nil }, "steps", "must contain at least one step"},
 		{"empty step name", func(t *TaskTemplate) { t.Steps[3].Name = "" }, "steps[3].name", "must not be empty"},
@@ -107,7 +107,7 @@ func TestValidate_Rejections(t *testing.T) {
 
 func TestValidate_ListsEveryProblem(t *testing.T) {
 	tpl := TaskTemplate{
-		Name: "", NamespaceName: "Bad-NS", Version: "x",
+		Name: "", NamespaceName: "Bad-NS", Version: "x y",
 		Steps: []StepDefinition{
 			{Name: "a", Dependencies: []string{"c"}},
 			{Name: "b", Handler: HandlerDefinition{Callable: "h"}, Dependencies: []string{"a"}},
@@ -120,12 +120,12 @@ func TestValidate_ListsEveryProblem(t *testing.T) {
 	require.Equal(t, []string{
 		"name: must not be empty",
 		`namespace_name: "Bad-NS" must match ^[a-z0-9_]{1,41}$ (lower-case letters, digits, underscores) so that its queue name "Bad-NS_queue" is a valid pgmq queue name (D-k)`,
-		`version: "x" is not a semantic version MAJOR.MINOR.PATCH[-prerelease][+build] (quote it in YAML)`,
+		`version: "x y" must start with a letter or digit and use only letters, digits and . _ + - (e.g. "1.0" or "1.0.0"; quote it in YAML)`,
 		"steps[0].handler.callable: must not be empty",
 		`steps[2].dependencies[1]: unknown step "ghost"`,
 		"dependencies: cycle detected: a -> b -> c -> a (a -> b: b depends on a)",
 	}, tve.Messages())
-	require.True(t, strings.HasPrefix(err.Error(), "invalid task template Bad-NS//x: name: must not be empty; "))
+	require.True(t, strings.HasPrefix(err.Error(), "invalid task template Bad-NS//x y: name: must not be empty; "))
 }
 
 func TestValidate_CyclePaths(t *testing.T) {

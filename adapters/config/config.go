@@ -141,8 +141,11 @@ type WorkerConfig struct {
 	// TemplateDir is searched recursively for *.yml/*.yaml task templates;
 	// relative paths are relative to the working directory.
 	TemplateDir string `koanf:"template_dir"`
-	// SkipInvalidTemplates logs and skips a bad template instead of refusing
-	// to start. Off by default: a typo should not silently drop a workflow.
+	// SkipInvalidTemplates logs one line per invalid template file (file,
+	// line and reason) and starts with the valid ones, as the contract says
+	// (§6.3: log it, skip it, continue) — so one broken file does not take a
+	// whole worker fleet down. Set it false to refuse to start instead
+	// (stricter deployments, CI smoke tests). Default true.
 	SkipInvalidTemplates bool `koanf:"skip_invalid_templates"`
 	// RequireHandlers refuses to start (exit 1, one line naming what is
 	// missing) when a served namespace has no template or a template's

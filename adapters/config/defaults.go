@@ -41,6 +41,9 @@ const (
 	DefaultStepClaimTimeoutSeconds = 300
 	DefaultTemplateDir             = "configs/tasks"
 	DefaultRequireHandlers         = true
+	// DefaultSkipInvalidTemplates follows the contract (§6.3): an invalid
+	// template file is logged and skipped, start-up continues.
+	DefaultSkipInvalidTemplates = true
 
 	// worker_web.* (contract §8)
 	DefaultWorkerWebEnabled           = true
@@ -176,6 +179,7 @@ func Defaults(environment string) Config {
 			MaxConcurrentSteps:      DefaultMaxConcurrentSteps,
 			StepClaimTimeoutSeconds: DefaultStepClaimTimeoutSeconds,
 			TemplateDir:             DefaultTemplateDir,
+			SkipInvalidTemplates:    DefaultSkipInvalidTemplates,
 			RequireHandlers:         DefaultRequireHandlers,
 		},
 		WorkerWeb: WorkerWebConfig{

@@ -76,6 +76,7 @@ type templateReport struct {
 // templateError is one problem; Field is empty for read and parse errors.
 type templateError struct {
 	Field  string `json:"field,omitempty"`
+	Line   int    `json:"line,omitempty"`
 	Reason string `json:"reason"`
 }
 
@@ -103,6 +104,10 @@ func (c *cli) templateValidate(files []string) error {
 				continue
 			}
 			for _, e := range r.Errors {
+				if e.Line > 0 {
+					fmt.Fprintf(c.stdout, "%s:%d: %s\n", r.File, e.Line, e.Reason)
+					continue
+				}
 				if e.Field == "" {
 					fmt.Fprintf(c.stdout, "%s: %s\n", r.File, e.Reason)
 				} else {
@@ -125,6 +130,16 @@ func validateTemplateFile(path string) templateReport {
 		return r
 	}
 	t, err := domain.ParseTemplateYAML(data)
+	var de *domain.TemplateDecodeError
+	if errors.As(err, &de) {
+		for _, p := range de.Problems {
+			r.Errors = append(r.Errors, templateError{Line: p.Line, Reason: p.String()})
+		}
+		for _, o := range de.Other {
+			r.Errors = append(r.Errors, templateError{Reason: o})
+		}
+		return r
+	}
 	if err != nil {
 		r.Errors = append(r.Errors, templateError{Reason: err.Error()})
 		return r

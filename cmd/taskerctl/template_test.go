@@ -70,3 +70,26 @@ func TestTemplateValidate(t *testing.T) {
 		}
 	})
 }
+
+// TestTemplateValidateNamesFileAndLineOfAMisspelledKey: a misspelled key is
+// an error in the compiler form FILE:LINE, and version "1.0" is accepted.
+func TestTemplateValidateNamesFileAndLineOfAMisspelledKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "typo.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("name: t\nnamespace_name: ns\nversion: \"1.0\"\nsteps:\n"+
+		"  - name: a\n    handler: {callable: x}\n  - name: b\n    dependancies: [a]\n    handler: {callable: x}\n"), 0o600))
+	r := runCLI(t, nil, "template", "validate", bad)
+	require.Equal(t, exitUsage, r.code)
+	require.Contains(t, r.stdout, bad+`:8: unknown key "dependancies" in a step (did you mean "dependencies"?)`)
+
+	good := filepath.Join(dir, "ok.yaml")
+	require.NoError(t, os.WriteFile(good, []byte("name: t\nnamespace_name: ns\nversion: \"1.0\"\nsteps:\n"+
+		"  - name: a\n    handler: {callable: x}\n  - name: b\n    dependencies: [a]\n    handler: {callable: x}\n"), 0o600))
+	r = runCLI(t, nil, "template", "validate", good)
+	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, good+": ok (ns/t/1.0, 2 steps)")
+
+	r = runCLI(t, nil, "template", "validate", bad, "-o", "json")
+	require.Contains(t, r.stdout, `"line": 8`)
+}

@@ -31,9 +31,8 @@ type Config struct {
 	TemplateDir string
 	// Namespaces are the namespaces this worker serves; each gets "<ns>_queue".
 	Namespaces []string
-	// SkipInvalid logs invalid template files and continues instead of
-	// refusing to start. Off by default: a typo in a template should stop a
-	// deployment, not silently drop a workflow.
+	// SkipInvalid logs each invalid template file on one line and
+	// continues (contract §6.3) instead of failing Load with a *LoadError.
 	SkipInvalid bool
 }
 
@@ -45,8 +44,14 @@ type FileError struct {
 	Err error
 }
 
-// Error is "path: reason".
-func (e FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+// Error is "path: reason", or "path:line: reason" for each unknown key.
+func (e FileError) Error() string {
+	var de *domain.TemplateDecodeError
+	if errors.As(e.Err, &de) {
+		return de.InFile(e.Path)
+	}
+	return e.Path + ": " + e.Err.Error()
+}
 
 // LoadError lists every invalid template file; Load returns it when
 // SkipInvalid is off, after registering nothing.
@@ -198,7 +203,10 @@ func (r *Registry) Load(ctx context.Context) (Report, error) {
 		if err != nil {
 			fe := FileError{Path: path, Err: err}
 			rep.Invalid = append(rep.Invalid, fe)
-			r.log.Error("invalid task template file", zap.String("path", path), zap.Error(err))
+			if r.cfg.SkipInvalid {
+				// One line per file naming file:line and the reason.
+				r.log.Warn("skipping invalid task template file: "+fe.Error(), zap.String("path", path))
+			}
 			continue
 		}
 		valid = append(valid, loaded{path, t})

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -105,6 +108,7 @@ func TestLoadRefusesInvalidFilesUnlessSkipping(t *testing.T) {
 	bad := writeFile(t, dir, "bad.yaml", "name: bad\nnamespace_name: ns\nversion: \"1.0.0\"\nsteps: []\n")
 	broken := writeFile(t, dir, "broken.yaml", "name: [unclosed\n")
 	dup := writeFile(t, dir, "z_dup.yaml", tmpl("good", "ns"))
+	typo := writeFile(t, dir, "typo.yaml", strings.Replace(tmpl("typo", "ns"), "handler:", "dependancies: []\n    handler:", 1))
 
 	t.Run("refuse", func(t *testing.T) {
 		t.Parallel()
@@ -112,23 +116,39 @@ func TestLoadRefusesInvalidFilesUnlessSkipping(t *testing.T) {
 		_, err := r.Load(context.Background())
 		var le *LoadError
 		require.ErrorAs(t, err, &le)
-		require.Len(t, le.Files, 3)
+		require.Len(t, le.Files, 4)
 		require.ErrorContains(t, err, bad+": ")
 		require.ErrorContains(t, err, "steps")
 		require.ErrorContains(t, err, broken+": ")
 		require.ErrorContains(t, err, dup+": ")
 		require.ErrorContains(t, err, "also defined in")
+		require.ErrorContains(t, err, typo+`:`)
+		require.ErrorContains(t, err, `unknown key "dependancies" in a step (did you mean "dependencies"?)`)
 		require.Empty(t, r.Templates())
 	})
 	t.Run("skip", func(t *testing.T) {
 		t.Parallel()
-		r, store, _ := setup(t, dir, true)
+		store, q := mocks.NewTemplateStore(t), mocks.NewQueue(t)
+		core, logs := observer.New(zap.InfoLevel)
+		r, err := New(Config{TemplateDir: dir, Namespaces: []string{"ns", "other"}, SkipInvalid: true}, store, q, zap.New(core))
+		require.NoError(t, err)
 		expectRegister(store, "good", nil)
 		rep, err := r.Load(context.Background())
 		require.NoError(t, err)
 		require.Len(t, rep.Registered, 1)
-		require.Len(t, rep.Invalid, 3)
+		require.Len(t, rep.Invalid, 4)
 		require.True(t, r.CanHandle("ns", "good", "1.0.0"))
+		skipped := logs.FilterMessageSnippet("skipping invalid task template file: ").All()
+		require.Len(t, skipped, 4, "one line per skipped file")
+		var typoLine string
+		for _, e := range skipped {
+			require.NotContains(t, e.Message, "\n")
+			if strings.Contains(e.Message, typo) {
+				typoLine = e.Message
+			}
+		}
+		require.Regexp(t, `^skipping invalid task template file: .*typo\.yaml:\d+: unknown key "dependancies" in a step`, typoLine)
+		t.Log(typoLine)
 	})
 }
 

@@ -3,6 +3,7 @@ package launch
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/config"
 
 	"github.com/tasker-systems/tasker-go/internal/testdb"
+	"github.com/tasker-systems/tasker-go/sdk/worker"
 )
 
 // Startup failures exit 1 with one clear line naming the cause. The cases
@@ -35,8 +37,10 @@ func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 			"worker.namespaces[0]"},
 		{"database unreachable", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x_test?sslmode=disable&connect_timeout=2"},
 			"database: "},
-		{"invalid template", map[string]string{"TASKER_WORKER__TEMPLATE_DIR": badTemplates, "DATABASE_URL": "<testdb>"},
-			"broken.yaml: invalid task template"},
+		{"invalid template with skip_invalid_templates off", map[string]string{"TASKER_WORKER__TEMPLATE_DIR": badTemplates,
+			"DATABASE_URL": "<testdb>", "TASKER_WORKER__SKIP_INVALID_TEMPLATES": "false"}, "broken.yaml: invalid task template"},
+		{"port in use", map[string]string{"DATABASE_URL": "<testdb>", "TASKER_WORKER__TEMPLATE_DIR": "../../../configs/tasks/examples",
+			"TASKER_WORKER_WEB__ENABLED": "true", "TASKER_WORKER_WEB__BIND_ADDRESS": "<busy>"}, "address already in use"},
 		{"missing handler", map[string]string{"TASKER_WORKER__TEMPLATE_DIR": unhandled, "DATABASE_URL": "<testdb>", "TASKER_WORKER__NAMESPACES": "billing"},
 			`worker.require_handlers: namespace billing template charge/1.0.0 step handler.callable "Billing::Charge" has no registered handler`},
 		{"namespace without templates", map[string]string{"DATABASE_URL": "<testdb>", "TASKER_WORKER__NAMESPACES": "examples,nobody_home",
@@ -51,8 +55,14 @@ func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 			t.Setenv("TASKER_WORKER_WEB__ENABLED", "false")
 			t.Setenv("TASKER_LOGGING__LEVEL", "error")
 			for k, v := range tt.env {
-				if v == "<testdb>" {
+				switch v {
+				case "<testdb>":
 					v = testdb.URL(t)
+				case "<busy>":
+					ln, err := net.Listen("tcp", "127.0.0.1:0")
+					require.NoError(t, err)
+					t.Cleanup(func() { _ = ln.Close() })
+					v = ln.Addr().String()
 				}
 				t.Setenv(k, v)
 			}
@@ -96,9 +106,11 @@ func TestMissingHandlerIsAWarningWhenNotRequired(t *testing.T) {
 	_, err = cfg.Worker.EnsureID()
 	require.NoError(t, err)
 	core, logs := observer.New(zapcore.WarnLevel)
-	svc, err := bootstrap(context.Background(), cfg, zap.New(core))
+	handlers, err := defaultHandlers(zap.NewNop())
 	require.NoError(t, err)
-	svc.close()
+	svc, err := worker.New(context.Background(), cfg, worker.WithLogger(zap.New(core)), worker.WithHandlers(handlers))
+	require.NoError(t, err)
+	svc.Close()
 	warned := logs.FilterMessageSnippet("cannot run").All()
 	require.Len(t, warned, 1)
 	require.Equal(t, "Billing::Charge", warned[0].ContextMap()["callable"])
