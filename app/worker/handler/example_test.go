@@ -51,3 +51,52 @@ func Example() {
 	fmt.Println(out.Result, out.Metadata, err)
 	// Output: map[charged:1250 customer:c-42] map[processor:demo] <nil>
 }
+
+// ChargeInput is decoded by handler.Typed: amount_cents from the task
+// context, Customer from the result of step load_customer.
+type ChargeInput struct {
+	AmountCents int64 `json:"amount_cents"`
+	Customer    struct {
+		ID string `json:"id"`
+	} `dependency:"load_customer"`
+}
+
+// ChargeResult becomes the step's result.
+type ChargeResult struct {
+	Charged  int64  `json:"charged"`
+	Customer string `json:"customer"`
+}
+
+// A typed handler: no manual decoding; input that does not fit the struct is
+// a permanent "validation" failure naming the field.
+func ExampleTyped() {
+	charge := handler.Typed(func(ctx context.Context, sc *handler.StepContext, in ChargeInput) (ChargeResult, error) {
+		sc.Logger().Info("charging") // the worker's logger with this step's ids
+		return ChargeResult{Charged: in.AmountCents, Customer: in.Customer.ID}, nil
+	})
+	reg := handler.NewRegistry()
+	if err := reg.Register("Billing::ChargeCard", charge); err != nil {
+		panic(err)
+	}
+
+	run := func(taskContext string) {
+		sc, err := handler.NewStepContext(domain.StepExecutionEvent{
+			Task:              domain.TaskInfo{Context: json.RawMessage(taskContext)},
+			DependencyResults: map[string]json.RawMessage{"load_customer": json.RawMessage(`{"id":"c-42"}`)},
+		})
+		if err != nil {
+			panic(err)
+		}
+		out, err := charge.Handle(context.Background(), sc)
+		if err != nil {
+			fmt.Println("error:", err, "retryable:", handler.AsError(err).Retryable)
+			return
+		}
+		fmt.Printf("%+v\n", out.Result)
+	}
+	run(`{"amount_cents": 1250}`)
+	run(`{"amount_cents": "lots"}`)
+	// Output:
+	// {Charged:1250 Customer:c-42}
+	// error: validation: task context does not fit handler_test.ChargeInput: field "amount_cents": cannot use a JSON string as int64 retryable: false
+}

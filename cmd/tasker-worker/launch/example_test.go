@@ -12,9 +12,12 @@ import (
 // hand over to the same composition root as cmd/tasker-worker. (Compiled, not
 // run: Main serves until SIGTERM.)
 func Example() {
-	handler.MustRegister("Billing::ChargeCard", handler.HandlerFunc(
-		func(ctx context.Context, sc *handler.StepContext) (handler.Success, error) {
-			return handler.Succeed(map[string]any{"charged": true}), nil
+	type charge struct {
+		AmountCents int64 `json:"amount_cents"`
+	}
+	handler.MustRegister("Billing::ChargeCard", handler.Typed(
+		func(ctx context.Context, sc *handler.StepContext, in charge) (map[string]any, error) {
+			return map[string]any{"charged": in.AmountCents}, nil
 		}))
 	if os.Getenv("RUN_WORKER") == "1" {
 		os.Exit(launch.Main(os.Args[1:]))
