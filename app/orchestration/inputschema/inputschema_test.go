@@ -2,6 +2,7 @@ package inputschema
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,4 +78,39 @@ func TestValidateWithoutSchemaAndBadSchema(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "input_schema", ve.Field)
 	require.Contains(t, ve.Reason, "not a valid JSON Schema")
+}
+
+func TestValidateReportsHowManyMoreAndBadInput(t *testing.T) {
+	t.Parallel()
+	v := New()
+	schema := map[string]any{"type": "object", "properties": map[string]any{
+		"a": map[string]any{"type": "integer"}, "b": map[string]any{"type": "integer"}}}
+	err := v.Validate(schema, json.RawMessage(`{"a":"x","b":"y"}`))
+	var ve *domain.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "context/a", ve.Field, "the first failure by pointer")
+	require.Contains(t, ve.Reason, "(and 1 more)")
+
+	require.NoError(t, v.Validate(schema, nil), "an absent context is {}")
+	err = v.Validate(schema, json.RawMessage(`{"a":`))
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Reason, "context is not valid JSON")
+
+	err = v.Validate(map[string]any{"bad": make(chan int)}, json.RawMessage(`{}`))
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Reason, "input_schema is not JSON")
+}
+
+func TestCompiledSchemasAreCachedAndBounded(t *testing.T) {
+	t.Parallel()
+	v := New()
+	for i := range MaxCachedSchemas + 5 {
+		require.NoError(t, v.Validate(map[string]any{"type": "object", "title": fmt.Sprint(i)}, json.RawMessage(`{}`)))
+	}
+	require.LessOrEqual(t, len(v.cache), MaxCachedSchemas)
+	s := map[string]any{"type": "object"}
+	require.NoError(t, v.Validate(s, json.RawMessage(`{}`)))
+	n := len(v.cache)
+	require.NoError(t, v.Validate(s, json.RawMessage(`{}`)))
+	require.Equal(t, n, len(v.cache), "the same schema compiles once")
 }

@@ -164,3 +164,31 @@ func TestCreateTaskPropagatesCreatorError(t *testing.T) {
 		CreateTask(context.Background(), request())
 	require.ErrorIs(t, err, boom)
 }
+
+// TestCreateTaskEnforcesInputSchema: a context that breaks the template's
+// input_schema is a ValidationError naming the pointer, and the creator is
+// never called (a mock with no expectations fails on any call).
+func TestCreateTaskEnforcesInputSchema(t *testing.T) {
+	t.Parallel()
+	tmpl, err := domain.ParseTemplateYAML([]byte(`
+name: orders
+namespace_name: shop
+version: "1.0"
+input_schema: {type: object, required: [order], properties: {order: {type: integer}}}
+steps:
+  - name: validate
+    handler: {callable: shop.validate}
+`))
+	require.NoError(t, err)
+	cfg, err := tmpl.ConfigurationJSON()
+	require.NoError(t, err)
+	creator := mocks.NewTaskCreator(t)
+	svc := taskinit.New(finder{tmpl: ports.RegisteredTemplate{NamedTaskUUID: namedTask, Namespace: "shop", Name: "orders",
+		Version: "1.0", Configuration: cfg}}, creator, "test")
+	req := domain.TaskRequest{Name: "orders", Namespace: "shop", Version: "1.0", Context: json.RawMessage(`{"order":"one"}`)}
+	_, err = svc.CreateTask(context.Background(), req)
+	var ve *domain.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "context/order", ve.Field)
+	require.Contains(t, ve.Reason, `input_schema at "/order": got string, want integer`)
+}
