@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,7 +101,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 	if o.log == nil {
 		o.log = zap.NewNop()
 	}
-	if err := cfg.ValidateWorker(); err != nil {
+	if err := validate(cfg, o.db != nil); err != nil {
 		return nil, err
 	}
 	if _, err := cfg.Worker.EnsureID(); err != nil {
@@ -165,7 +166,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		return nil, fmt.Errorf("queues: %w", err)
 	}
 
-	if cfg.Pgmq.ListenEnabled {
+	if cfg.Pgmq.ListenEnabled && cfg.Database.URL == "" {
+		log.Info("pgmq.listen_enabled but no database.url to dial LISTEN with (caller-owned pool); polling only")
+	}
+	if cfg.Pgmq.ListenEnabled && cfg.Database.URL != "" {
 		channels := make([]string, len(cfg.Worker.Namespaces))
 		for i, ns := range cfg.Worker.Namespaces {
 			channels[i] = pgmq.NamespaceReadyChannel(ns)
@@ -286,6 +290,16 @@ func (s *Worker) Run(ctx context.Context) error {
 	stopWeb()
 	wg.Wait()
 	return runErr
+}
+
+// validate is cfg.ValidateWorker, except that with a caller-owned pool
+// database.url may be empty (it is then only needed for LISTEN).
+func validate(cfg *config.Config, ownPool bool) error {
+	check := *cfg
+	if ownPool && strings.TrimSpace(check.Database.URL) == "" {
+		check.Database.URL = "postgres://caller-owned-pool"
+	}
+	return check.ValidateWorker()
 }
 
 // Close releases what New opened, for a Worker that is never Run.

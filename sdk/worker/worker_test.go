@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
+	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
@@ -270,4 +271,33 @@ func TestBootstrapFailuresCloseWhatWasOpened(t *testing.T) {
 			}, 10*time.Second, 10*time.Millisecond, "the worker's pool was closed")
 		})
 	}
+}
+
+// TestWorkerWithCallerOwnedPool: with WithDB the worker needs no
+// database.url (LISTEN is then off), processes steps on the caller's pool
+// and leaves it open when Run returns.
+func TestWorkerWithCallerOwnedPool(t *testing.T) {
+	cfg := workerConfig(t, orchestrationStub(t))
+	pool, err := postgres.Open(context.Background(), cfg.Database.URL, postgres.PoolConfig{MaxOpenConns: 8})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pool.Close() })
+	cfg.Database.URL = ""
+	cfg.Pgmq.ListenEnabled = true
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := New(ctx, cfg, WithDB(pool), WithLogger(zap.New(core)), WithHandlers(exampleHandlers(t)))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	awaitReady(t, "http://"+cfg.WorkerWeb.BindAddress)
+
+	step := enqueueRoot(t, pool)
+	require.Eventually(t, func() bool { return stepState(t, pool, step) == string(domain.StepComplete) },
+		20*time.Second, 20*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, pool.Ping(), "the caller's pool stays open")
+	require.Len(t, logs.FilterMessageSnippet("polling only").All(), 1)
 }
