@@ -254,7 +254,7 @@ func TestGetListCancelSteps(t *testing.T) {
 			json:  func(t *testing.T, v any) { require.Equal(t, "diamond_workflow", v.([]any)[0].(map[string]any)["name"]) }},
 		{name: "step get", args: []string{"step", "get", taskUUID, stepUUID},
 			human: []string{"diamond_end", "complete", "256"},
-			json:  func(t *testing.T, v any) { require.Equal(t, "diamond_end", v.([]any)[0].(map[string]any)["name"]) }},
+			json:  func(t *testing.T, v any) { require.Equal(t, "diamond_end", v.(map[string]any)["name"]) }},
 		{name: "step resolve", args: []string{"step", "resolve", taskUUID, stepUUID, "--resolved-by", "alice",
 			"--reason", "fixed by hand", "--data", `{"fixed": true}`},
 			human: []string{"step " + stepUUID + " (diamond_end) is resolved_manually"},

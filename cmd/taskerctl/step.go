@@ -37,6 +37,9 @@ func (c *cli) stepGetCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("get step %s of task %s: %w", stepID, taskID, err)
 			}
+			if c.jsonOutput() {
+				return c.printJSON(step)
+			}
 			return c.printSteps([]httpclient.StepResponse{step})
 		},
 	}
