@@ -168,5 +168,13 @@ func TestClientAndTaskerctlAgainstRealBinaries(t *testing.T) {
 		r = taskerctl(t, bins, orch.URL, "task", "steps", id)
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, "complete")
+		r = taskerctl(t, bins, orch.URL, "template", "list", "--namespace", "examples")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `examples\s+diamond_workflow\s+1\.0\.0`, r.stdout)
+		steps, err := client.ListSteps(ctx, list.Tasks[0].TaskUUID)
+		require.NoError(t, err)
+		r = taskerctl(t, bins, orch.URL, "step", "get", id, steps[0].StepUUID.String(), "-o", "json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"current_state": "complete"`)
 	})
 }
