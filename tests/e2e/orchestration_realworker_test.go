@@ -94,14 +94,15 @@ func TestRealBinariesRunExampleWorkflows(t *testing.T) {
 			requireParentsFirst(t, db, created.TaskUUID)
 		})
 	}
-	t.Run("odd even_number", func(t *testing.T) {
-		created := apiTask(t, orch.URL, "linear_workflow", 3)
-		require.Equal(t, "error", apiWait(t, orch.URL, created.TaskUUID, 30*time.Second))
-		var steps []stepJSON
-		apiGet(t, orch.URL, "/v1/tasks/"+created.TaskUUID.String()+"/workflow_steps", &steps)
-		require.Equal(t, "error", steps[0].CurrentState)
-		require.Contains(t, string(steps[0].Results), "must be even")
-		require.Equal(t, 1, steps[0].Attempts, "a permanent failure is not retried")
+	t.Run("odd even_number is rejected by input_schema", func(t *testing.T) {
+		body := `{"name":"linear_workflow","namespace":"examples","version":"1.0.0","context":{"even_number":3}}`
+		resp, err := http.Post(orch.URL+"/v1/tasks", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer func() { _ = resp.Body.Close() }()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
+		require.Contains(t, string(b), `input_schema at \"/even_number\"`)
 	})
 }
 

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -183,20 +185,24 @@ func TestPermanentFailureFailsTaskWhileBranchesFinish(t *testing.T) {
 	require.Equal(t, "pending", steps["diamond_end"].CurrentState)
 }
 
-func TestOddEvenNumberFailsWithVisibleValidationError(t *testing.T) {
+// TestOddEvenNumberIsRejectedByInputSchema: the examples' input_schema
+// requires an even integer, so an odd even_number is a 400 at creation
+// naming the JSON pointer, and no task is written. (The example handler's
+// own check stays as defence in depth; app/worker/examples tests it.)
+func TestOddEvenNumberIsRejectedByInputSchema(t *testing.T) {
 	db, url := OrchDB(t)
 	o := StartOrchestrator(t, db, url)
-	NewFakeWorker(db, "fake-odd").Start(t, 2)
-	created := o.CreateTask(t, "linear_workflow", 3)
-	require.Equal(t, "error", o.WaitStatus(t, created.TaskUUID, 10*time.Second))
-	root := o.Steps(t, created.TaskUUID)["linear_step_1"]
-	require.Equal(t, "error", root.CurrentState)
-	var res domain.StepExecutionResult
-	require.NoError(t, json.Unmarshal(root.Results, &res))
-	require.False(t, res.Success)
-	require.NotNil(t, res.Error)
-	require.Contains(t, res.Error.Message, "even_number must be an even integer")
-	require.False(t, res.Error.Retryable)
+	body := `{"name":"linear_workflow","namespace":"examples","version":"1.0.0","context":{"even_number":3}}`
+	resp, err := http.Post(o.URL()+"/v1/tasks", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
+	require.Contains(t, string(b), `input_schema at \"/even_number\": multipleOf: got 3, want 2`)
+	var n int
+	require.NoError(t, db.Get(&n, `SELECT count(*) FROM tasker_tasks`))
+	require.Zero(t, n, "nothing written")
 }
 
 func TestCancelRunningTask(t *testing.T) {
