@@ -72,8 +72,9 @@ func WithSQLDB(db *sql.DB) Option {
 // with their step's ids via StepContext.Logger.
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithHandlers sets the registry the worker serves (default: an empty one,
-// which fails every step with handler_not_found).
+// WithHandlers sets the registry the worker serves. Without it the registry
+// is empty, so New fails when worker.require_handlers is on (the default)
+// and a served template names a callable.
 func WithHandlers(r *handler.Registry) Option { return func(o *options) { o.handlers = r } }
 
 // Worker is an assembled worker, ready to Run.
