@@ -47,6 +47,15 @@ type (
 	APIError = httpclient.APIError
 )
 
+// WithIdempotencyKey returns a context whose CreateTask sends key as the
+// Idempotency-Key: the orchestration creates one task per key and answers a
+// repeat with the first task, so a create can be retried across process
+// restarts. Without it, CreateTask still sends one generated key for all
+// the HTTP retries of a single call.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return httpclient.WithIdempotencyKey(ctx, key)
+}
+
 // DefaultConfig returns the defaults (30 s per attempt, 3 retries, breaker
 // on); set BaseURL.
 func DefaultConfig() Config { return httpclient.DefaultConfig() }

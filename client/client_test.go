@@ -124,3 +124,20 @@ func TestWaitForUnknownTaskFailsAtOnce(t *testing.T) {
 	require.True(t, errors.As(err, &ae), "%v", err)
 	require.Equal(t, http.StatusNotFound, ae.Status)
 }
+
+func TestCreateTaskSendsTheIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	keys := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys <- r.Header.Get("Idempotency-Key")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"task_uuid":%q,"status":"created","created_at":"2026-01-02T03:04:05Z","step_count":1,`+
+			`"step_mapping":{},"handler_config_name":"x"}`, taskID)
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	ctx := client.WithIdempotencyKey(context.Background(), "order-42")
+	_, err := c.CreateTask(ctx, client.TaskRequest{Namespace: "ns", Name: "x", Version: "1.0"})
+	require.NoError(t, err)
+	require.Equal(t, "order-42", <-keys)
+}

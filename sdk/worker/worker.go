@@ -43,6 +43,7 @@ import (
 	engine "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -219,7 +220,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		CommandBufferSize:        cfg.CommandProcessing.CommandBufferSize,
 		MaxConcurrentCommands:    cfg.CommandProcessing.MaxConcurrentCommands,
 		CommandTimeout:           cfg.CommandProcessing.CommandTimeout(),
-	}, engine.Deps{Steps: steps, Queue: queue, Bus: bus, Notifier: svc.notifier, Handlers: handlers, Logger: log, Tasks: svc.orchAPI})
+	}, engine.Deps{Steps: steps, Queue: queue, Bus: bus, Notifier: svc.notifier, Handlers: handlers, Logger: log, Tasks: taskCreator{svc.orchAPI}})
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +292,15 @@ func (s *Worker) Run(ctx context.Context) error {
 	stopWeb()
 	wg.Wait()
 	return runErr
+}
+
+// taskCreator lets handlers create tasks through the orchestration client
+// with the per-step idempotency key of StepContext.CreateTask.
+type taskCreator struct{ *httpclient.Client }
+
+// CreateTaskWithKey sends req with key as its Idempotency-Key.
+func (t taskCreator) CreateTaskWithKey(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error) {
+	return t.CreateTask(httpclient.WithIdempotencyKey(ctx, key), req)
 }
 
 // validate is cfg.ValidateWorker, except that with a caller-owned pool

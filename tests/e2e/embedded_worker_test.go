@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/client"
 )
 
@@ -75,6 +76,20 @@ func TestEmbeddedWorkerExampleCreatesAChildTask(t *testing.T) {
 	steps, err := c.ListSteps(ctx, child.TaskUUID)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"order_id":7,"parcel":"PCL-7-2"}`, string(steps[0].Result()))
+
+	// A rerun of start_shipping (retry, redelivery after a crash) sends the
+	// same request with the same per-step key: the orchestration replays the
+	// child instead of creating a second one.
+	childCtx2, err := json.Marshal(map[string]any{"order_id": 7, "item_count": 2, "parent_task_uuid": parent.TaskUUID.String()})
+	require.NoError(t, err)
+	again := client.TaskRequest{Namespace: "embedded", Name: "ship_order", Version: "1.0", Context: childCtx2,
+		Initiator: "embedded-worker", SourceSystem: "embedded-worker",
+		Reason: "child of task " + parent.TaskUUID.String() + " step start_shipping"}
+	stepUUID := parent.StepMapping["start_shipping"]
+	replayed, err := c.CreateTask(client.WithIdempotencyKey(ctx, handler.ChildTaskKey(stepUUID, again)), again)
+	require.NoError(t, err)
+	require.True(t, replayed.Replayed, "the rerun is replayed")
+	require.Equal(t, shipping.ChildTaskUUID, replayed.TaskUUID)
 
 	var n int
 	require.NoError(t, db.Get(&n, `SELECT count(*) FROM tasker_tasks`))

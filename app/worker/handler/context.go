@@ -3,6 +3,8 @@ package handler
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +42,15 @@ type StepContext struct {
 // worker wires its HTTP client; ports.OrchestrationAPI satisfies it.
 type TaskCreator interface {
 	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
+}
+
+// IdempotentTaskCreator is a TaskCreator that takes an idempotency key: the
+// orchestration creates one task per key and answers a repeat with the
+// first task. StepContext.CreateTask uses it when available so that a step
+// retried after a crash or a lost response does not create its child twice.
+type IdempotentTaskCreator interface {
+	TaskCreator
+	CreateTaskWithKey(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error)
 }
 
 // ErrNoTaskCreator is returned by StepContext.CreateTask when the worker was
@@ -89,6 +100,19 @@ func NewStepContext(ev domain.StepExecutionEvent, opts ...ContextOption) (*StepC
 	return sc, nil
 }
 
+// ChildTaskKey is the idempotency key StepContext.CreateTask sends: the
+// step's UUID and a SHA-256 of the request's template and context, so it is
+// stable across runs of the step and distinct per request.
+func ChildTaskKey(step uuid.UUID, req domain.TaskRequest) string {
+	h := sha256.New()
+	for _, part := range []string{req.Namespace, req.Name, req.Version} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(bytes.TrimSpace(req.Context))
+	return "step-" + step.String() + "-" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
 // Logger is the worker's logger with this step's ids (task_uuid, step_uuid,
 // namespace, task_name, step_name, attempt), so handler logs can be joined
 // with the worker's own lines and the API's views.
@@ -98,11 +122,23 @@ func (c *StepContext) Logger() *zap.Logger { return c.log }
 // typically a child workflow. Fill in Initiator/SourceSystem/Reason to make
 // the lineage visible; the parent's ids are a good Reason. It fails with
 // ErrNoTaskCreator when the worker has no client.
+//
+// The request is idempotent per step: its key is derived from this step's
+// UUID and the request (ChildTaskKey), so when the step runs again — a
+// retry, or a redelivery after a worker crash — the same request returns
+// the child created the first time instead of a second one, while
+// different requests from one step create different tasks.
 func (c *StepContext) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
 	if c.tasks == nil {
 		return domain.TaskCreationResponse{}, ErrNoTaskCreator
 	}
-	resp, err := c.tasks.CreateTask(ctx, req)
+	var resp domain.TaskCreationResponse
+	var err error
+	if ic, ok := c.tasks.(IdempotentTaskCreator); ok {
+		resp, err = ic.CreateTaskWithKey(ctx, req, ChildTaskKey(c.step.WorkflowStepUUID, req))
+	} else {
+		resp, err = c.tasks.CreateTask(ctx, req)
+	}
 	if err != nil {
 		return resp, fmt.Errorf("create task %s/%s/%s: %w", req.Namespace, req.Name, req.Version, err)
 	}

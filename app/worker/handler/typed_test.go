@@ -117,3 +117,43 @@ func TestStepContextLoggerAndCreateTask(t *testing.T) {
 	_, err = bare.CreateTask(context.Background(), domain.TaskRequest{})
 	require.True(t, errors.Is(err, ErrNoTaskCreator))
 }
+
+type keyedCreator struct {
+	fakeCreator
+	keys []string
+}
+
+func (k *keyedCreator) CreateTaskWithKey(ctx context.Context, r domain.TaskRequest, key string) (domain.TaskCreationResponse, error) {
+	k.keys = append(k.keys, key)
+	return k.CreateTask(ctx, r)
+}
+
+// TestCreateTaskIsIdempotentPerStep: the same request from the same step
+// (a retry or redelivery) carries the same key; another request or another
+// step a different one.
+func TestCreateTaskIsIdempotentPerStep(t *testing.T) {
+	t.Parallel()
+	kc := &keyedCreator{}
+	child := domain.TaskRequest{Namespace: "examples", Name: "child", Version: "1.0.0", Context: json.RawMessage(`{"n":1}`)}
+	other := child
+	other.Context = json.RawMessage(`{"n":2}`)
+	for _, req := range []domain.TaskRequest{child, child, other} {
+		sc, err := NewStepContext(typedEvent(`{}`, nil), WithTaskCreator(kc))
+		require.NoError(t, err)
+		_, err = sc.CreateTask(context.Background(), req)
+		require.NoError(t, err)
+	}
+	ev := typedEvent(`{}`, nil)
+	ev.Step.WorkflowStepUUID = uuid.MustParse("0190f0b2-6c1a-7000-8000-0000000000a2")
+	sc, err := NewStepContext(ev, WithTaskCreator(kc))
+	require.NoError(t, err)
+	_, err = sc.CreateTask(context.Background(), child)
+	require.NoError(t, err)
+
+	require.Len(t, kc.keys, 4)
+	require.Equal(t, kc.keys[0], kc.keys[1], "a rerun of the step sends the same key")
+	require.NotEqual(t, kc.keys[0], kc.keys[2], "another request, another key")
+	require.NotEqual(t, kc.keys[0], kc.keys[3], "another step, another key")
+	require.Regexp(t, `^step-0190f0b2-6c1a-7000-8000-0000000000a1-[0-9a-f]{32}$`, kc.keys[0])
+	require.LessOrEqual(t, len(kc.keys[0]), 255)
+}
