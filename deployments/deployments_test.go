@@ -187,6 +187,10 @@ func TestKubernetesManifests(t *testing.T) {
 			require.Equal(t, imageUser, integer(t, spec, "securityContext", "runAsUser"))
 			require.Equal(t, imageGroup, integer(t, spec, "securityContext", "runAsGroup"))
 			require.Equal(t, "RuntimeDefault", str(t, spec, "securityContext", "seccompProfile", "type"))
+			require.Equal(t, false, dig(t, spec, "automountServiceAccountToken"), "no API token in the pods")
+			require.Equal(t, false, dig(t, c, "securityContext", "allowPrivilegeEscalation"))
+			require.Equal(t, true, dig(t, c, "securityContext", "readOnlyRootFilesystem"))
+			require.Equal(t, []any{"ALL"}, dig(t, c, "securityContext", "capabilities", "drop"))
 			require.NotNil(t, dig(t, c, "resources", "requests", "memory"))
 			require.NotNil(t, dig(t, c, "resources", "limits", "memory"))
 			refs := dig(t, c, "envFrom").([]any)
@@ -385,7 +389,7 @@ func TestDockerfileBuildsLikeTheTaskfile(t *testing.T) {
 			runAt = i
 		case l == "ENV CGO_ENABLED=0":
 			cgoAt = i
-		case strings.HasPrefix(l, "ARG VERSION="):
+		case strings.HasPrefix(l, "ARG VERSION=") && versionAt < 0:
 			versionAt = i
 		case strings.HasPrefix(l, "FROM "):
 			froms = append(froms, l)
@@ -401,6 +405,15 @@ func TestDockerfileBuildsLikeTheTaskfile(t *testing.T) {
 	require.Regexp(t, `^FROM golang:\$\{GO_VERSION\}-\S+ AS build$`, froms[0])
 	require.Regexp(t, `^FROM gcr\.io/distroless/static\S*:nonroot$`, froms[1])
 	require.Contains(t, lines, fmt.Sprintf("USER %d:%d", imageUser, imageGroup), "numeric, for runAsNonRoot")
+	// The runtime stage re-declares VERSION and labels the image with it.
+	var labels string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "LABEL ") && i > runAt {
+			labels = l
+		}
+	}
+	require.Contains(t, labels, `org.opencontainers.image.version="${VERSION}"`)
+	require.Contains(t, labels, `org.opencontainers.image.licenses="MIT"`)
 	require.Contains(t, lines, "COPY --from=build /src/bin/ /usr/local/bin/")
 	require.Contains(t, lines, "COPY --from=build /src/configs/ /app/configs/")
 

@@ -1,7 +1,9 @@
 package orchestration_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,12 +28,23 @@ func routeInventory() gin.RoutesInfo {
 }
 
 // serve wraps h so that the requests it serves count for route coverage and
-// every response is checked against the OpenAPI document (checkResponse).
+// every response is checked against the OpenAPI document (checkResponse), as
+// is every request the server accepted (checkRequest).
 func serve(t *testing.T, h http.Handler) http.Handler {
 	return routes.Wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// The body is kept for checkRequest; the handler reads the copy.
+		var body []byte
+		if req.Body != nil {
+			var err error
+			if body, err = io.ReadAll(req.Body); err != nil {
+				t.Errorf("read request body: %v", err)
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		checkResponse(t, req, rec)
+		checkRequest(t, req, body, rec.Code)
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}

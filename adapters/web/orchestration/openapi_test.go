@@ -105,6 +105,35 @@ func checkResponse(t reporter, req *http.Request, rec *httptest.ResponseRecorder
 	}
 }
 
+// checkRequest validates a request the server accepted (2xx) against the
+// document's parameters and request body: if the server takes a request the
+// document would reject, the document is too strict and clients generated
+// from it would refuse to send it. Rejected requests are not checked: the
+// tests send invalid ones on purpose.
+func checkRequest(t reporter, req *http.Request, body []byte, status int) {
+	t.Helper()
+	if status < 200 || status > 299 || apidocs.IsNonAPIRoute(req.URL.Path) {
+		return
+	}
+	_, router, err := loadOpenAPI()
+	if err != nil {
+		t.Errorf("openapi.json: %v", err)
+		return
+	}
+	probe := req.Clone(context.Background())
+	probe.Body = io.NopCloser(bytes.NewReader(body))
+	route, params, err := router.FindRoute(probe)
+	if err != nil {
+		t.Errorf("%s %s accepted (%d) but has no operation in openapi.json: %v", req.Method, req.URL.Path, status, err)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+		t.Errorf("%s %s was accepted (%d) but openapi.json rejects the request: %v\nbody: %s", req.Method, req.URL.String(), status, err, body)
+	}
+}
+
 // openAPIPath turns a gin pattern (/v1/tasks/:task_uuid) into the
 // document's form (/v1/tasks/{task_uuid}).
 func openAPIPath(ginPath string) string {
@@ -225,6 +254,34 @@ func TestCheckResponse_RejectsUndocumentedStatus(t *testing.T) {
 			t.Log(probe.errors[0])
 		})
 	}
+}
+
+// TestCheckRequest_RejectsWhatTheDocumentForbids shows the request check is
+// live: had the server accepted these, the document would be wrong.
+func TestCheckRequest_RejectsWhatTheDocumentForbids(t *testing.T) {
+	cases := []struct {
+		name, method, target, body string
+	}{
+		{"required field missing", http.MethodPost, "/v1/tasks", `{"namespace":"examples","version":"1.0.0"}`},
+		{"wrong type", http.MethodPost, "/v1/tasks", `{"name":"x","namespace":"examples","version":"1.0.0","priority":"high"}`},
+		{"query out of range", http.MethodGet, "/v1/tasks?per_page=500", ""},
+		{"unknown enum value", http.MethodGet, "/v1/dlq?status=closed", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.target, nil)
+			if tc.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			var probe recordingReporter
+			checkRequest(&probe, req, []byte(tc.body), http.StatusOK)
+			require.NotEmpty(t, probe.errors, "checkRequest accepted it")
+			t.Log(probe.errors[0])
+		})
+	}
+	var probe recordingReporter
+	checkRequest(&probe, httptest.NewRequest(http.MethodGet, "/v1/tasks?per_page=500", nil), nil, http.StatusBadRequest)
+	require.Empty(t, probe.errors, "rejected requests are not checked")
 }
 
 // recordingReporter collects what checkResponse reports.

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/postgres/pgerr"
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -103,8 +104,11 @@ func (ts staticTokens) Verify(token string) (*middleware.Claims, error) {
 
 // authExempt reports whether a route skips authentication: the probes
 // (/health, /health/ready, /health/live), which orchestrators call without
-// credentials.
+// credentials, and the API documentation (/api-docs, its assets and the
+// OpenAPI document), which a browser loads without a bearer token and which
+// holds nothing that is not in the public repository.
 func authExempt(routeKey string) bool {
 	_, path, _ := strings.Cut(routeKey, " ")
-	return path == "/health" || strings.HasPrefix(path, "/health/")
+	return path == "/health" || strings.HasPrefix(path, "/health/") ||
+		path == apidocs.PagePath || strings.HasPrefix(path, apidocs.PagePath+"/")
 }

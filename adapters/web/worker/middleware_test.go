@@ -61,6 +61,8 @@ func TestAuthExempt(t *testing.T) {
 	for key, want := range map[string]bool{
 		"GET /health": true, "GET /health/ready": true, "GET /health/live": true,
 		"GET /healthz": false, "GET /metrics": false, "GET /status": false, "DELETE /templates/cache": false,
+		"GET /api-docs": true, "GET /api-docs/openapi.json": true, "GET /api-docs/assets/*file": true,
+		"GET /api-docsx": false, "GET /ui": false,
 	} {
 		require.Equal(t, want, authExempt(key), key)
 	}

@@ -254,6 +254,34 @@ func TestGetOpenAPIDocument(t *testing.T) {
 	}
 }
 
+// TestEveryDocumentedOperationIsRouted is the other direction of
+// TestGetOpenAPIDocument: an operation in openapi.json that no route of a
+// fully configured server serves (a removed or renamed route) fails.
+func TestEveryDocumentedOperationIsRouted(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(OpenAPIDocument, &doc))
+	routed := map[string]bool{}
+	for _, r := range routeInventory().Engine().Routes() {
+		p := r.Path
+		for _, seg := range []string{"ns", "name", "version"} {
+			p = strings.ReplaceAll(p, ":"+seg, "{"+seg+"}")
+		}
+		routed[r.Method+" "+p] = true
+	}
+	require.NotEmpty(t, doc.Paths)
+	for path, item := range doc.Paths {
+		for method := range item {
+			switch method {
+			case "get", "post", "put", "patch", "delete":
+				key := strings.ToUpper(method) + " " + path
+				require.True(t, routed[key], "openapi.json documents %s but no route serves it", key)
+			}
+		}
+	}
+}
+
 func TestGetAPIDocsPage(t *testing.T) {
 	e := setup(t)
 	res := e.do(t, http.MethodGet, apidocs.PagePath)
