@@ -72,7 +72,7 @@ func setupOver(t *testing.T, cfg web.Config, db *sqlx.DB, ex examples) apiFixtur
 	})
 	s := web.New(cfg, web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
 		Metrics: metrics.Handler()})
-	srv := httptest.NewServer(serve(s.Handler()))
+	srv := httptest.NewServer(serve(t, s.Handler()))
 	t.Cleanup(srv.Close)
 	return apiFixture{db: db, srv: srv, ex: ex}
 }

@@ -1,6 +1,7 @@
 // Package orchestration is the gin HTTP server of the orchestration API
 // (contract §7): task creation and reading, cancellation, workflow steps and
-// manual resolution, templates, health and Prometheus metrics.
+// manual resolution, templates, health and Prometheus metrics, and its
+// OpenAPI document with a page rendering it (/api-docs).
 package orchestration
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -160,6 +162,9 @@ func New(cfg Config, d Deps) *Server {
 	v1.GET("/dlq/:entry_uuid", s.getDLQ)
 	v1.POST("/dlq/:entry_uuid/requeue", s.requeueDLQ)
 	v1.PATCH("/dlq/:entry_uuid", s.resolveDLQ)
+
+	e.GET(apidocs.DocumentPath, serveOpenAPI)
+	apidocs.Register(e, "Tasker orchestration API")
 	return s
 }
 
