@@ -21,6 +21,8 @@ import (
 type DLQStore struct {
 	db       *sqlx.DB
 	goTables goTablesProbe
+	// orch finalizes a requeued task whose steps all finished meanwhile.
+	orch *OrchestrationStore
 }
 
 var (
@@ -30,7 +32,7 @@ var (
 )
 
 // NewDLQStore returns a DLQStore over db (TimeZone=UTC, see Open).
-func NewDLQStore(db *sqlx.DB) *DLQStore { return &DLQStore{db: db} }
+func NewDLQStore(db *sqlx.DB) *DLQStore { return &DLQStore{db: db, orch: NewOrchestrationStore(db)} }
 
 // available fails with ports.ErrDLQUnavailable when the table is missing.
 func (s *DLQStore) available(ctx context.Context) error {
@@ -261,7 +263,7 @@ func (s *DLQStore) RequeueDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntr
 				return fmt.Errorf("send message again: %w", err)
 			}
 		default:
-			if err := requeueTaskWork(ctx, tx, e); err != nil {
+			if err := s.requeueTaskWork(ctx, tx, e); err != nil {
 				return err
 			}
 		}
@@ -277,8 +279,10 @@ func (s *DLQStore) RequeueDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntr
 }
 
 // requeueTaskWork gives the entry's step (or every errored step of its
-// task) a fresh start and resets the task from error.
-func requeueTaskWork(ctx context.Context, tx *sqlx.Tx, e domain.DLQEntry) error {
+// task) a fresh start, resets the task from error and evaluates its
+// finalization: after a task timeout its running steps may all have
+// finished meanwhile, and no enqueue would ever look at it again.
+func (s *DLQStore) requeueTaskWork(ctx context.Context, tx *sqlx.Tx, e domain.DLQEntry) error {
 	task, err := LockTaskTx(ctx, tx, e.TaskUUID)
 	if err != nil {
 		if errors.Is(err, ports.ErrNotFound) {
@@ -328,6 +332,9 @@ func requeueTaskWork(ctx context.Context, tx *sqlx.Tx, e domain.DLQEntry) error 
 		if _, _, err := TransitionTaskTx(ctx, tx, e.TaskUUID, domain.TaskEvent{Type: domain.EventReset}, meta); err != nil {
 			return err
 		}
+	}
+	if _, err := s.orch.finalizeLockedTask(ctx, tx, e.TaskUUID); err != nil {
+		return fmt.Errorf("finalize requeued task %s: %w", e.TaskUUID, err)
 	}
 	return nil
 }

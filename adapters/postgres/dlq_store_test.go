@@ -149,6 +149,28 @@ func TestScanStaleAlertOnlyAndTaskTimeout(t *testing.T) {
 	require.Empty(t, got, "one open entry per task and reason")
 }
 
+// A task timed out and failed while its step still ran; the step then
+// finished. Requeue resets the task and finalizes it: complete.
+func TestRequeueTaskTimeoutFinalizesFinishedTask(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	tk := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}}})
+	testdb.SetTaskState(t, db, tk.TaskUUID, domain.TaskInProgress)
+	testdb.SetStepState(t, db, tk.Steps["a"], domain.StepInProgress)
+	backdate(t, db, tk.TaskUUID)
+	store := postgres.NewDLQStore(db)
+	got, err := store.ScanStale(ctx, ports.StalenessPolicy{EnqueuedTimeout: time.Minute, TaskTimeout: 30 * time.Minute, FailTask: true})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, domain.TaskError, currentTaskState(t, db, tk.TaskUUID))
+	require.Equal(t, domain.StepInProgress, currentStepState(t, db, tk.Steps["a"]), "a running step is left to finish")
+	testdb.SetStepState(t, db, tk.Steps["a"], domain.StepComplete)
+	_, err = store.RequeueDLQ(ctx, got[0].EntryUUID)
+	require.NoError(t, err)
+	require.Equal(t, domain.TaskComplete, currentTaskState(t, db, tk.TaskUUID))
+	requireWellFormedHistory(t, taskTransitionRows(t, db, tk.TaskUUID))
+}
+
 // A step whose message was archived, with no other message, is found.
 func TestScanStaleArchivedMessage(t *testing.T) {
 	db := newDB(t)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
@@ -20,6 +23,13 @@ import (
 // startServe runs serve on a fresh database with the example templates and
 // returns the database and the API's base URL; serve stops with the test.
 func startServe(t *testing.T, tune func(*config.Config)) (*sqlx.DB, string) {
+	t.Helper()
+	return startServeWith(t, tune, nil, zap.NewNop())
+}
+
+// startServeWith is startServe with a hook on the database before serve
+// starts and a logger.
+func startServeWith(t *testing.T, tune func(*config.Config), before func(*sqlx.DB), log *zap.Logger) (*sqlx.DB, string) {
 	t.Helper()
 	cfg := config.Defaults(config.EnvTest)
 	cfg.Database.URL = testdb.URL(t)
@@ -36,9 +46,12 @@ func startServe(t *testing.T, tune func(*config.Config)) (*sqlx.DB, string) {
 		_, err := store.RegisterTemplate(context.Background(), tmpl, c)
 		return err
 	})
+	if before != nil {
+		before(db)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, &cfg, zap.NewNop()) }()
+	go func() { done <- serve(ctx, &cfg, log) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -150,4 +163,31 @@ CREATE TRIGGER fail_transiently BEFORE INSERT ON tasker_tasks FOR EACH ROW EXECU
 	require.Equal(t, 1, n)
 	t.Logf("transiently failing request: 3 failed attempts, archived on read %d after %s and dead-lettered",
 		a.ReadCt, time.Since(start).Round(time.Millisecond))
+}
+
+// On a database migrated by tasker-core only (no tasker_go_* tables) the
+// orchestration runs: one WARN at start, keyed creation still creates tasks
+// (the key is not enforced), /v1/dlq answers 503.
+func TestServeWithoutGoTables(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	_, base := startServeWith(t, nil, func(db *sqlx.DB) {
+		_, err := db.Exec(`DROP TABLE tasker_go_idempotency_keys; DROP TABLE tasker_go_dlq_entries`)
+		require.NoError(t, err)
+	}, zap.New(core))
+	for range 2 {
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/tasks", strings.NewReader(
+			`{"name":"linear_workflow","namespace":"examples","version":"1.0.0","context":{"even_number":2}}`))
+		require.NoError(t, err)
+		req.Header.Set("Idempotency-Key", "k")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	resp, err := http.Get(base + "/v1/dlq")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	warns := logs.FilterMessageSnippet("migration 00008").All()
+	require.Len(t, warns, 1, "one WARN")
 }

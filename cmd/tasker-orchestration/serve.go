@@ -85,12 +85,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	if !goTables.Idempotency || !goTables.DLQ {
-		log.Warn("tables of migration 00008 are missing (a database migrated by tasker-core only?): Idempotency-Key is not enforced and /v1/dlq answers 503; run `tasker-orchestration migrate` to add them",
+		log.Warn("tables of migration 00008 are missing (a database migrated by tasker-core only?): Idempotency-Key is not enforced , /v1/dlq answers 503 and the staleness detector is off; run `tasker-orchestration migrate` to add them",
 			zap.Bool("idempotency_keys", goTables.Idempotency), zap.Bool("dlq_entries", goTables.DLQ))
 	}
 	deps := service.Deps{Templates: templates, Creator: tasks, Enqueuer: orch, Batches: orch,
 		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, DeadLetters: dlq, DLQ: dlq, Log: log}
-	if st := oc.Staleness; st.Enabled {
+	if st := oc.Staleness; st.Enabled && goTables.DLQ { // without the table the WARN above says it is off
 		detector := staleness.New(staleness.Config{EnqueuedTimeout: st.EnqueuedTimeout(), TaskTimeout: st.TaskTimeout(),
 			CheckInterval: st.CheckInterval(), Action: staleness.Action(st.Action)}, dlq, metrics, log.Named("staleness"), nil)
 		deps.Background = append(deps.Background, detector.Run)

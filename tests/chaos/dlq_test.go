@@ -59,7 +59,7 @@ func TestNamespaceNobodyServesIsDeadLetteredThenRequeued(t *testing.T) {
 	require.Equal(t, "enqueued_timeout", e.Reason)
 	require.Equal(t, "error", taskState(t, db, created.TaskUUID))
 	t.Logf("threshold 3 s, check every 1 s: entry %s in GET /v1/dlq and task in error %s after creation", e.EntryUUID, seen.Round(10*time.Millisecond))
-	require.Less(t, seen, 3*time.Second+5*time.Second, "within the threshold plus a check interval and slack")
+	require.Less(t, seen, 3*time.Second+15*time.Second, "within the threshold plus a check interval (slack for a loaded machine)")
 	code, out := ctl(t, orch.URL, "dlq", "show", e.EntryUUID)
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "does any worker serve namespace lonely")

@@ -192,3 +192,30 @@ steps:
 	require.Equal(t, "context/order", ve.Field)
 	require.Contains(t, ve.Reason, `input_schema at "/order": got string, want integer`)
 }
+
+// A keyed creation passes the key and the request hash (of the request with
+// its defaults applied) to the creator; an unkeyed one passes neither.
+func TestCreateTaskIdempotentPassesKeyAndHash(t *testing.T) {
+	creator := mocks.NewTaskCreator(t)
+	reg := ports.RegisteredTemplate{NamedTaskUUID: namedTask, Configuration: template(t)}
+	var got []ports.NewTask
+	creator.EXPECT().CreateTask(mock.Anything, mock.Anything).RunAndReturn(func(_ context.Context, nt ports.NewTask) (domain.TaskCreationResponse, error) {
+		got = append(got, nt)
+		return domain.TaskCreationResponse{}, nil
+	}).Times(3)
+	svc := taskinit.New(finder{tmpl: reg}, creator, "test")
+	_, err := svc.CreateTaskIdempotent(context.Background(), request(), "key-1")
+	require.NoError(t, err)
+	explicit := request()
+	explicit.ApplyDefaults() // same request with its defaults spelled out: same hash
+	explicit.Context = json.RawMessage(`{ "order" : 1 }`)
+	_, err = svc.CreateTaskIdempotent(context.Background(), explicit, "key-1")
+	require.NoError(t, err)
+	_, err = svc.CreateTask(context.Background(), request())
+	require.NoError(t, err)
+	require.Equal(t, "key-1", got[0].IdempotencyKey)
+	require.Len(t, got[0].RequestHash, 64)
+	require.Equal(t, got[0].RequestHash, got[1].RequestHash)
+	require.Empty(t, got[2].IdempotencyKey)
+	require.Empty(t, got[2].RequestHash)
+}

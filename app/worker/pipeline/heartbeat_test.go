@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 type fakeProbe struct {
 	mu    sync.Mutex
 	other bool
+	err   error
 	calls int
 }
 
@@ -27,7 +29,7 @@ func (p *fakeProbe) OtherHolder(context.Context, string, int64, string) (bool, e
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
-	return p.other, nil
+	return p.other, p.err
 }
 
 func heartbeatSetup(t *testing.T, probe *fakeProbe) fixture {
@@ -83,4 +85,20 @@ func TestHeartbeatExpiryRescuesBeforeClaimTimeout(t *testing.T) {
 			require.Equal(t, tt.probeCall, probe.calls)
 		})
 	}
+}
+
+// A failing probe leaves the message (an infrastructure error, retried on
+// redelivery) and rescues nothing.
+func TestHeartbeatProbeFailureLeavesTheMessage(t *testing.T) {
+	taskID, stepID := uuid.New(), uuid.New()
+	probe := &fakeProbe{err: errors.New("connection reset")}
+	f := heartbeatSetup(t, probe)
+	at := t0.Add(-10 * time.Second)
+	f.loadAndClaim(stepID).Return(snapshot(t, taskID, stepID, "a", domain.StepInProgress,
+		func(s *ports.StepSnapshot) { s.LastAttemptedAt = &at }), false, nil).Once()
+	msg := message(taskID, stepID)
+	msg.ReadCt = 3
+	_, err := f.p.Process(context.Background(), testQueue, msg, func() {})
+	require.ErrorContains(t, err, "connection reset")
+	require.Equal(t, 1, probe.calls)
 }

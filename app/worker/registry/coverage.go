@@ -29,8 +29,8 @@ func (m Missing) String() string {
 // MissingHandlers checks the loaded templates against the served
 // namespaces and the handlers: every served namespace needs at least one
 // template, and every callable of every served template (resolved for
-// environment, whose overrides may name another callable) a handler for
-// which has(callable) is true. Templates of namespaces not served are not
+// environment, as the worker runs it) a handler for which has(callable) is
+// true. Templates of namespaces not served are not
 // this worker's concern. The result is sorted and has one entry per
 // (namespace, template, callable).
 func (r *Registry) MissingHandlers(environment string, has func(callable string) bool) []Missing {
