@@ -177,3 +177,45 @@ func bearerToken(header string) (string, string) {
 	}
 	return token, ""
 }
+
+// DefaultMaxInFlight is the default cap on requests served at once by one
+// API. Each request holds at most one pool connection (8 by default) for a
+// short time, so 256 waiting requests are already far more than the
+// database can serve within a request timeout; beyond that, answering 503
+// at once is kinder than queueing.
+const DefaultMaxInFlight = 256
+
+// RetryAfterSeconds is the Retry-After sent with a shed request.
+const RetryAfterSeconds = "1"
+
+// InFlightLimit sheds load: while max requests are being served, further
+// requests get 503 with Retry-After instead of queueing on the database
+// pool. Requests for which exempt(path) is true (health probes) are never
+// shed, so an overloaded service is not also declared dead. max <= 0
+// disables the cap.
+func InFlightLimit(max int, exempt func(path string) bool, write ErrorWriter, code string) gin.HandlerFunc {
+	if max <= 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	slots := make(chan struct{}, max)
+	return func(c *gin.Context) {
+		if exempt != nil && exempt(c.Request.URL.Path) {
+			c.Next()
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			c.Next()
+		default:
+			c.Header("Retry-After", RetryAfterSeconds)
+			write(c, http.StatusServiceUnavailable, code, "Server is at its in-flight request limit; retry later")
+		}
+	}
+}
+
+// IsProbePath reports whether path is a health probe (/health, /health/…,
+// /ready, /live), which load shedding and auth leave alone.
+func IsProbePath(path string) bool {
+	return path == "/health" || strings.HasPrefix(path, "/health/") || path == "/ready" || path == "/live"
+}

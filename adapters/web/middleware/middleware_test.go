@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,4 +200,39 @@ func TestAuth(t *testing.T) {
 	require.Equal(t, 200, serve(e, "GET", "/v1/tasks/abc", "", nil).Code, "unprotected route")
 	_, err = middleware.AnyVerifier{}.Verify("x")
 	require.Error(t, err)
+}
+
+// TestInFlightLimitSheds503 is issue 13 risk 5: beyond the cap a request
+// gets 503 with Retry-After at once; probes are never shed.
+func TestInFlightLimitSheds503(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	e := engine(middleware.InFlightLimit(2, middleware.IsProbePath, writeErr, "SERVICE_UNAVAILABLE"))
+	e.GET("/slow", func(c *gin.Context) {
+		entered <- struct{}{}
+		<-release
+		c.String(200, "ok")
+	})
+	e.GET("/health", func(c *gin.Context) { c.String(200, "ok") })
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.Equal(t, 200, serve(e, "GET", "/slow", "", nil).Code)
+		}()
+	}
+	<-entered
+	<-entered
+	w := serve(e, "GET", "/slow", "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, middleware.RetryAfterSeconds, w.Header().Get("Retry-After"))
+	require.Contains(t, w.Body.String(), "in-flight request limit")
+	require.Equal(t, 200, serve(e, "GET", "/health", "", nil).Code, "probes are not shed")
+	close(release)
+	wg.Wait()
+	require.Equal(t, 200, serve(e, "GET", "/health", "", nil).Code)
+	off := engine(middleware.InFlightLimit(0, nil, writeErr, "X"))
+	off.GET("/", func(c *gin.Context) { c.String(200, "ok") })
+	require.Equal(t, 200, serve(off, "GET", "/", "", nil).Code)
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -49,6 +50,12 @@ type Config struct {
 	Environment string
 	// DBPoolSize is reported by /health/detailed.
 	DBPoolSize int
+	// MaxInFlight caps requests served at once; beyond it requests get 503
+	// with Retry-After (health probes excepted). 0 selects
+	// middleware.DefaultMaxInFlight, negative disables the cap.
+	MaxInFlight int
+	// HTTP bounds connections (timeouts, header size); see HTTPServer.
+	HTTP webserver.Config
 }
 
 // TaskService is what the API needs from the orchestration core.
@@ -101,6 +108,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.ProtectedRoutes == nil {
 		cfg.ProtectedRoutes = DefaultProtectedRoutes
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = middleware.DefaultMaxInFlight
+	}
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
@@ -108,7 +118,9 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, deps: d, log: d.Log, engine: gin.New()}
 	e := s.engine
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
-		middleware.AccessLog(s.log), middleware.CORS(),
+		middleware.AccessLog(s.log),
+		middleware.InFlightLimit(cfg.MaxInFlight, middleware.IsProbePath, writeError, CodeServiceUnavailable),
+		middleware.CORS(),
 		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout),
 		middleware.BodyLimit(cfg.MaxBodyBytes, writeError, CodePayloadTooLarge))
 	if cfg.Verifier != nil {
@@ -146,6 +158,10 @@ func New(cfg Config, d Deps) *Server {
 
 // Handler is the server as an http.Handler (for http.Server and httptest).
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// HTTPServer is an http.Server for Handler with the configured connection
+// limits (read, write and idle timeouts, header size).
+func (s *Server) HTTPServer() *http.Server { return webserver.New(s.engine, s.cfg.HTTP) }
 
 // pathUUID parses a UUID path parameter.
 func pathUUID(c *gin.Context, param string) (uuid.UUID, error) {

@@ -18,6 +18,7 @@ func (s *Server) routes() *gin.Engine {
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recovery(s.log, s.writeError, CodeInternalError))
 	e.Use(middleware.AccessLog(s.log))
+	e.Use(middleware.InFlightLimit(s.cfg.MaxInFlight, middleware.IsProbePath, s.writeError, CodeServiceUnavailable))
 	if s.cfg.CORSEnabled {
 		e.Use(middleware.CORS())
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -82,6 +84,12 @@ type Config struct {
 	TemplateCacheSize int
 	// ShutdownTimeout bounds draining in-flight requests on stop.
 	ShutdownTimeout time.Duration
+	// MaxInFlight caps requests served at once; beyond it requests get 503
+	// with Retry-After (health probes excepted). 0 selects
+	// middleware.DefaultMaxInFlight, negative disables the cap.
+	MaxInFlight int
+	// HTTP bounds connections (timeouts, header size) in Serve.
+	HTTP webserver.Config
 }
 
 func (c *Config) applyDefaults() {
@@ -111,6 +119,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = middleware.DefaultMaxInFlight
 	}
 	c.Namespaces = append([]string(nil), c.Namespaces...)
 	sort.Strings(c.Namespaces)
@@ -197,7 +208,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // HealthCheckInterval until ctx is done, then drains in-flight requests
 // for up to ShutdownTimeout. It returns nil on a clean stop.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second}
+	srv := webserver.New(s.engine, s.cfg.HTTP)
 	var wg sync.WaitGroup
 	monitorCtx, stopMonitor := context.WithCancel(ctx)
 	defer stopMonitor()
