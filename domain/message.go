@@ -24,10 +24,12 @@ type SimpleStepMessage struct {
 // StepClaim is what a worker holds after winning the claim of a step: the
 // step now is in_progress with attempts counted.
 type StepClaim struct {
-	TaskUUID       uuid.UUID
-	StepUUID       uuid.UUID
-	StepName       string
-	Namespace      string
+	TaskUUID  uuid.UUID
+	StepUUID  uuid.UUID
+	StepName  string
+	Namespace string
+	// TaskName is the task's template name, for logs and metrics.
+	TaskName       string
 	Queue          string
 	MsgID          int64
 	Attempts       int

@@ -232,3 +232,29 @@ func IdentityHash(namedTaskUUID uuid.UUID, context json.RawMessage) (string, err
 	h.Write(canon)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// RequestHash is the lower-case hex SHA-256 of the request's canonical JSON
+// (its fields as sent, the context in canonical form). Two requests with one
+// Idempotency-Key must have the same hash to be a replay; the defaults are
+// applied first so that omitting a defaulted field and sending its default are
+// the same request.
+func RequestHash(r TaskRequest) (string, error) {
+	canon, err := CanonicalJSON(r.Context)
+	if err != nil {
+		return "", fmt.Errorf("request hash: %w", err)
+	}
+	r.Context = canon
+	if len(r.Options) > 0 {
+		opts, err := CanonicalJSON(r.Options)
+		if err != nil {
+			return "", fmt.Errorf("request hash: %w", err)
+		}
+		r.Options = opts
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("request hash: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}

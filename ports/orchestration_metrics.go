@@ -22,6 +22,14 @@ type OrchestrationMetrics interface {
 	ResultProcessed(queue, outcome string)
 	// EnqueueCycle observes the duration of one enqueue cycle.
 	EnqueueCycle(d time.Duration)
+	// DeadLettered counts one DLQ entry recorded with reason.
+	DeadLettered(reason domain.DLQReason)
+	// StepRetried counts one step of namespace, named step, sent again after
+	// an error (its retry): the number an operator watches for flaky handlers.
+	StepRetried(namespace, step string)
+	// TaskDuration observes the time from a task's creation to its
+	// finalization in state, by namespace and template (task) name.
+	TaskDuration(namespace, template string, state domain.TaskState, d time.Duration)
 }
 
 // NopOrchestrationMetrics discards every observation.
@@ -41,6 +49,15 @@ func (NopOrchestrationMetrics) ResultProcessed(string, string) {}
 
 // EnqueueCycle does nothing.
 func (NopOrchestrationMetrics) EnqueueCycle(time.Duration) {}
+
+// DeadLettered does nothing.
+func (NopOrchestrationMetrics) DeadLettered(domain.DLQReason) {}
+
+// StepRetried does nothing.
+func (NopOrchestrationMetrics) StepRetried(string, string) {}
+
+// TaskDuration does nothing.
+func (NopOrchestrationMetrics) TaskDuration(string, string, domain.TaskState, time.Duration) {}
 
 // QueueNotifier delivers wake-ups: the names of queues that just received a
 // message (contract §4.6). Notifications are hints only; consumers keep

@@ -18,8 +18,22 @@ type EnqueueReport struct {
 	StepsEnqueued int
 	// StepsRetried counts error steps moved back to pending (D-d) before being re-sent.
 	StepsRetried int
+	// Steps are the steps sent, in workflow_step_uuid order (batch path only;
+	// nil elsewhere), for per-step logs, metrics and trace context.
+	Steps []EnqueuedStep
 	// TaskStarted is true when the task went pending → in_progress.
 	TaskStarted bool
+}
+
+// EnqueuedStep is one step message a batch sent.
+type EnqueuedStep struct {
+	StepUUID uuid.UUID
+	// Name is the step's name in its template.
+	Name string
+	// Attempts is the number of attempts made before this send (0 = first).
+	Attempts int
+	// Retry is true when the step was in error and is sent again.
+	Retry bool
 }
 
 // QueueMissingError is returned (with nothing written) when the namespace
@@ -71,6 +85,11 @@ type FinalizationReport struct {
 	// From and To are the task state before and after; equal when nothing changed.
 	From domain.TaskState
 	To   domain.TaskState
+	// Namespace, TaskName and CreatedAt identify the task for logs and the
+	// task duration histogram; empty/zero when the store did not read them.
+	Namespace string
+	TaskName  string
+	CreatedAt time.Time
 }
 
 // ConsumedMessages are queue messages whose processing a transaction

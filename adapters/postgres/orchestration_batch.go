@@ -200,7 +200,8 @@ func (s *OrchestrationStore) batchRead(ctx context.Context, tx *sqlx.Tx, st *sql
 			if err != nil {
 				return nil, fmt.Errorf("read state of task %s: %w", r.TaskUUID, err)
 			}
-			snap = &taskSnapshot{state: state, hasState: r.TaskState.Valid, namespace: r.Namespace.String}
+			snap = &taskSnapshot{state: state, hasState: r.TaskState.Valid, namespace: r.Namespace.String,
+				taskName: r.TaskName.String, createdAt: r.TaskCreatedAt.Time}
 			snaps[r.TaskUUID] = snap
 		}
 		v, err := r.view()
@@ -305,7 +306,8 @@ func planBatch(b ports.TaskBatch, locked []uuid.UUID, stepTask map[uuid.UUID]uui
 		if snap == nil {
 			continue // deleted between lock and read: nothing to do
 		}
-		fin := ports.FinalizationReport{TaskUUID: id, From: snap.state, To: snap.state}
+		fin := ports.FinalizationReport{TaskUUID: id, From: snap.state, To: snap.state,
+			Namespace: snap.namespace, TaskName: snap.taskName, CreatedAt: snap.createdAt}
 		events, allDone := finalizationEvents(snap)
 		if len(events) > 0 {
 			to, err := p.addChain(id, snap.state, events, allDone, now)
@@ -490,7 +492,14 @@ func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *
 			order = append(order, r.TaskUUID)
 		}
 		rep.StepsEnqueued++
-		if r.State == string(domain.StepError) {
+		es := ports.EnqueuedStep{StepUUID: r.ID, Retry: r.State == string(domain.StepError)}
+		if snap := snaps[r.TaskUUID]; snap != nil {
+			if i := slices.IndexFunc(snap.steps, func(v ports.StepView) bool { return v.WorkflowStepUUID == r.ID }); i >= 0 {
+				es.Name, es.Attempts = snap.steps[i].Name, snap.steps[i].Attempts
+			}
+		}
+		rep.Steps = append(rep.Steps, es)
+		if es.Retry {
 			rep.StepsRetried++
 			retried++
 		}

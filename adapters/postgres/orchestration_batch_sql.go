@@ -67,11 +67,13 @@ hdr AS MATERIALIZED (
 	SELECT k.id AS hdr_task_uuid,
 	       (SELECT tt.to_state FROM tasker_task_transitions tt
 	        WHERE tt.task_uuid = k.id AND tt.most_recent = true) AS task_state,
-	       (SELECT n.name FROM tasker_tasks t
+	       ti.namespace, ti.task_name, ti.task_created_at
+	FROM unnest($1::uuid[]) AS k(id)
+	LEFT JOIN LATERAL (SELECT n.name AS namespace, nt.name AS task_name, t.created_at AS task_created_at
+	        FROM tasker_tasks t
 	        JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
 	        JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid
-	        WHERE t.task_uuid = k.id) AS namespace
-	FROM unnest($1::uuid[]) AS k(id)
+	        WHERE t.task_uuid = k.id) ti ON true
 ),
 v AS MATERIALIZED (` + stepViewFromSQL(`unnest($1::uuid[]) AS bt(id)
 	CROSS JOIN LATERAL (SELECT w.* FROM tasker_workflow_steps w WHERE w.task_uuid = bt.id OFFSET 0) ws`,
@@ -84,7 +86,7 @@ lk AS MATERIALIZED (
 	CROSS JOIN LATERAL (SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
 	                    WHERE ws.workflow_step_uuid = r.id FOR UPDATE) l
 )
-SELECT h.task_state, h.namespace, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted, v.*
+SELECT h.task_state, h.namespace, h.task_name, h.task_created_at, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted, v.*
 FROM v
 JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
 LEFT JOIN lk ON lk.workflow_step_uuid = v.workflow_step_uuid

@@ -87,6 +87,10 @@ type taskSnapshot struct {
 	state     domain.TaskState
 	hasState  bool // a transition row exists
 	namespace string
+	// taskName and createdAt feed logs and the task duration histogram
+	// (batch path only).
+	taskName  string
+	createdAt time.Time
 	steps     []ports.StepView
 	// locked are the ready steps whose row locks the read took, in
 	// workflow_step_uuid order (only with lockReady).

@@ -209,6 +209,9 @@ ORDER BY v.workflow_step_uuid`
 type taskStepsRow struct {
 	TaskState sql.NullString `db:"task_state"`
 	Namespace sql.NullString `db:"namespace"`
-	Locked    bool           `db:"locked"`
+	// TaskName and TaskCreatedAt are read by the batch path only.
+	TaskName      sql.NullString `db:"task_name"`
+	TaskCreatedAt sql.NullTime   `db:"task_created_at"`
+	Locked        bool           `db:"locked"`
 	stepViewRow
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/zap"
 
@@ -30,8 +31,16 @@ type OrchestrationMetrics struct {
 	stepsEnqueued  *prometheus.CounterVec
 	resultsHandled *prometheus.CounterVec
 	cycleDuration  prometheus.Histogram
+	dlqEntries     *prometheus.CounterVec
+	stepRetries    *prometheus.CounterVec
+	taskDuration   *prometheus.HistogramVec
+	http           *HTTPMetrics
 	log            *zap.Logger
 }
+
+// taskDurationBuckets span a no-op task (milliseconds) to a long workflow
+// with retries and backoff (an hour).
+var taskDurationBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
 var _ ports.OrchestrationMetrics = (*OrchestrationMetrics)(nil)
 
@@ -56,9 +65,23 @@ func NewOrchestrationMetrics(depth QueueDepthFunc, queues func() []string, log *
 		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tasker_orchestration_enqueue_cycle_duration_seconds", Help: "Duration of one enqueue cycle",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
-		log: log,
+		stepRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tasker_orchestration_step_retries_total",
+			Help: "Steps sent again after an error, by namespace and step name"}, []string{"namespace", "step"}),
+		taskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tasker_orchestration_task_duration_seconds",
+			Help:    "Time from task creation to finalization, by namespace, template and final state",
+			Buckets: taskDurationBuckets}, []string{"namespace", "template", "state"}),
+		dlqEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tasker_orchestration_dlq_entries_total",
+			Help: "Dead-letter entries recorded, by reason (enqueued_timeout, message_archived, task_timeout, poison_message)"},
+			[]string{"reason"}),
+		http: NewHTTPMetrics("tasker_orchestration"),
+		log:  log,
 	}
-	m.registry.MustRegister(m.tasksCreated, m.tasksFinalized, m.stepsEnqueued, m.resultsHandled, m.cycleDuration)
+	m.registry.MustRegister(m.tasksCreated, m.tasksFinalized, m.stepsEnqueued, m.resultsHandled, m.cycleDuration,
+		m.stepRetries, m.taskDuration, m.dlqEntries, m.http.Collector(),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil && queues != nil {
 		m.registry.MustRegister(&queueDepthCollector{depth: depth, queues: queues, log: log,
 			desc: prometheus.NewDesc("tasker_orchestration_queue_depth", "Messages in a queue", []string{"queue"}, nil)})
@@ -86,6 +109,25 @@ func (m *OrchestrationMetrics) ResultProcessed(queue, outcome string) {
 
 // EnqueueCycle implements ports.OrchestrationMetrics.
 func (m *OrchestrationMetrics) EnqueueCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
+
+// DeadLettered implements ports.OrchestrationMetrics.
+func (m *OrchestrationMetrics) DeadLettered(reason domain.DLQReason) {
+	m.dlqEntries.WithLabelValues(string(reason)).Inc()
+}
+
+// StepRetried implements ports.OrchestrationMetrics.
+func (m *OrchestrationMetrics) StepRetried(ns, step string) {
+	m.stepRetries.WithLabelValues(ns, step).Inc()
+}
+
+// TaskDuration implements ports.OrchestrationMetrics.
+func (m *OrchestrationMetrics) TaskDuration(ns, template string, state domain.TaskState, d time.Duration) {
+	m.taskDuration.WithLabelValues(ns, template, string(state)).Observe(d.Seconds())
+}
+
+// HTTP is the per-route request duration histogram of the API, fed by
+// the web adapter's metrics middleware.
+func (m *OrchestrationMetrics) HTTP() *HTTPMetrics { return m.http }
 
 // Registry exposes the registry, e.g. to add process collectors.
 func (m *OrchestrationMetrics) Registry() *prometheus.Registry { return m.registry }

@@ -41,6 +41,10 @@ func TestOrchestrationMetricsExposition(t *testing.T) {
 	m.StepsEnqueued("examples", 3)
 	m.ResultProcessed("orchestration_step_results", "processed")
 	m.EnqueueCycle(3 * time.Millisecond)
+	m.StepRetried("examples", "fetch")
+	m.TaskDuration("examples", "diamond", domain.TaskComplete, 1500*time.Millisecond)
+	m.HTTP().Observe("GET", "/v1/tasks/:task_uuid", 200, 2*time.Millisecond)
+	m.HTTP().Observe("GET", "", 404, time.Millisecond)
 	require.NotNil(t, m.Registry())
 
 	ct, body := scrape(t, m)
@@ -52,6 +56,11 @@ func TestOrchestrationMetricsExposition(t *testing.T) {
 		`tasker_orchestration_messages_processed_total{outcome="processed",queue="orchestration_step_results"} 1`,
 		`tasker_orchestration_enqueue_cycle_duration_seconds_count 1`,
 		`tasker_orchestration_queue_depth{queue="orchestration_step_results"} 7`,
+		`tasker_orchestration_step_retries_total{namespace="examples",step="fetch"} 1`,
+		`tasker_orchestration_task_duration_seconds_bucket{namespace="examples",state="complete",template="diamond",le="2.5"} 1`,
+		`tasker_orchestration_http_request_duration_seconds_count{method="GET",route="/v1/tasks/:task_uuid",status="200"} 1`,
+		`tasker_orchestration_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1`,
+		"process_cpu_seconds_total", "go_goroutines",
 	} {
 		require.Contains(t, body, want)
 	}
@@ -59,7 +68,13 @@ func TestOrchestrationMetricsExposition(t *testing.T) {
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	require.NoError(t, err)
-	require.Len(t, families, 6)
+	tasker := 0
+	for name := range families {
+		if strings.HasPrefix(name, "tasker_orchestration_") {
+			tasker++
+		}
+	}
+	require.Equal(t, 9, tasker)
 	for name := range families {
 		require.Equal(t, 1, strings.Count(body, "# TYPE "+name+" "), name)
 		require.Equal(t, 1, strings.Count(body, "# HELP "+name+" "), name)

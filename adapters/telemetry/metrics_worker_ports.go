@@ -46,6 +46,9 @@ func (b *instrumentedBus) PublishExecution(ctx context.Context, ev domain.StepEx
 	}
 	b.m.published.WithLabelValues(EventExecution).Inc()
 	b.m.claimed.WithLabelValues(ev.Claim.Namespace, ev.StepDefinition.Handler.Callable).Inc()
+	if ev.Claim.Attempts > 1 { // Attempts counts this claim: 2 is the first retry
+		b.m.retries.WithLabelValues(ev.Claim.Namespace, ev.Claim.StepName).Inc()
+	}
 	return nil
 }
 
@@ -61,7 +64,7 @@ func (b *instrumentedBus) PublishCompletion(ctx context.Context, ev domain.StepC
 		outcome = OutcomeFailure
 	}
 	d := time.Duration(ev.Result.Metadata.ExecutionTimeMs) * time.Millisecond
-	b.m.stepDuration.WithLabelValues(ev.Claim.Namespace, outcome).Observe(d.Seconds())
+	b.m.stepDuration.WithLabelValues(ev.Claim.Namespace, ev.Claim.TaskName, outcome).Observe(d.Seconds())
 	return nil
 }
 

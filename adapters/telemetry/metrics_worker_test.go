@@ -96,7 +96,7 @@ func TestWorkerMetrics_ExpositionFamiliesAndValues(t *testing.T) {
 	fams, body := scrape(t, m)
 
 	require.Equal(t, 1.0, value(t, fams, "tasker_worker_info", map[string]string{"version": "1.2.3", "worker_id": "worker-x", "worker_type": "command_processor"}))
-	require.Equal(t, dto.MetricType_COUNTER, fams["tasker_worker_uptime_seconds"].GetType())
+	require.Equal(t, dto.MetricType_GAUGE, fams["tasker_worker_uptime_seconds"].GetType(), "a gauge: promlint wants counters to end in _total")
 	require.Equal(t, 4.0, value(t, fams, "tasker_worker_db_pool_size", nil))
 	require.Equal(t, 20.0, value(t, fams, "tasker_worker_db_pool_max_open", nil))
 	require.Equal(t, 9.0, value(t, fams, "tasker_worker_db_pool_wait_count_total", nil))
@@ -141,11 +141,14 @@ func TestInstrumentEventBus_CountsClaimsCompletionsAndDrops(t *testing.T) {
 	bus := m.InstrumentEventBus(inner)
 	ctx := context.Background()
 
-	exec := domain.StepExecutionEvent{Claim: domain.StepClaim{Namespace: "examples"},
+	exec := domain.StepExecutionEvent{Claim: domain.StepClaim{Namespace: "examples", TaskName: "diamond", StepName: "square", Attempts: 1},
 		StepDefinition: domain.StepDefinition{Handler: domain.HandlerDefinition{Callable: "Demo::Square"}}}
-	inner.EXPECT().PublishExecution(ctx, exec).Return(nil).Twice()
+	retry := exec
+	retry.Claim.Attempts = 2
+	inner.EXPECT().PublishExecution(ctx, exec).Return(nil).Once()
+	inner.EXPECT().PublishExecution(ctx, retry).Return(nil).Once()
 	require.NoError(t, bus.PublishExecution(ctx, exec))
-	require.NoError(t, bus.PublishExecution(ctx, exec))
+	require.NoError(t, bus.PublishExecution(ctx, retry))
 
 	done := domain.StepCompletionEvent{Claim: exec.Claim, Result: domain.StepExecutionResult{Success: true,
 		Metadata: domain.StepExecutionMetadata{ExecutionTimeMs: 40}}}
@@ -160,7 +163,9 @@ func TestInstrumentEventBus_CountsClaimsCompletionsAndDrops(t *testing.T) {
 	require.Equal(t, 2.0, value(t, fams, "tasker_worker_event_bus_published_total", map[string]string{"event": EventExecution}))
 	require.Equal(t, 1.0, value(t, fams, "tasker_worker_event_bus_published_total", map[string]string{"event": EventCompletion}))
 	require.Equal(t, 1.0, value(t, fams, "tasker_worker_event_bus_dropped_total", map[string]string{"event": EventCompletion}))
-	require.Equal(t, 1.0, value(t, fams, "tasker_worker_step_duration_seconds", map[string]string{"namespace": "examples", "outcome": "success"}))
+	require.Equal(t, 1.0, value(t, fams, "tasker_worker_step_retries_total", map[string]string{"namespace": "examples", "step": "square"}),
+		"only the second attempt is a retry")
+	require.Equal(t, 1.0, value(t, fams, "tasker_worker_step_duration_seconds", map[string]string{"namespace": "examples", "template": "diamond", "outcome": "success"}))
 	h := fams["tasker_worker_step_duration_seconds"].GetMetric()[0].GetHistogram()
 	require.InDelta(t, 0.04, h.GetSampleSum(), 1e-9)
 }

@@ -22,6 +22,39 @@ func (_m *OrchestrationMetrics) EXPECT() *OrchestrationMetrics_Expecter {
 	return &OrchestrationMetrics_Expecter{mock: &_m.Mock}
 }
 
+// DeadLettered provides a mock function with given fields: reason
+func (_m *OrchestrationMetrics) DeadLettered(reason domain.DLQReason) {
+	_m.Called(reason)
+}
+
+// OrchestrationMetrics_DeadLettered_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'DeadLettered'
+type OrchestrationMetrics_DeadLettered_Call struct {
+	*mock.Call
+}
+
+// DeadLettered is a helper method to define mock.On call
+//   - reason domain.DLQReason
+func (_e *OrchestrationMetrics_Expecter) DeadLettered(reason interface{}) *OrchestrationMetrics_DeadLettered_Call {
+	return &OrchestrationMetrics_DeadLettered_Call{Call: _e.mock.On("DeadLettered", reason)}
+}
+
+func (_c *OrchestrationMetrics_DeadLettered_Call) Run(run func(reason domain.DLQReason)) *OrchestrationMetrics_DeadLettered_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(domain.DLQReason))
+	})
+	return _c
+}
+
+func (_c *OrchestrationMetrics_DeadLettered_Call) Return() *OrchestrationMetrics_DeadLettered_Call {
+	_c.Call.Return()
+	return _c
+}
+
+func (_c *OrchestrationMetrics_DeadLettered_Call) RunAndReturn(run func(domain.DLQReason)) *OrchestrationMetrics_DeadLettered_Call {
+	_c.Run(run)
+	return _c
+}
+
 // EnqueueCycle provides a mock function with given fields: d
 func (_m *OrchestrationMetrics) EnqueueCycle(d time.Duration) {
 	_m.Called(d)
@@ -89,6 +122,40 @@ func (_c *OrchestrationMetrics_ResultProcessed_Call) RunAndReturn(run func(strin
 	return _c
 }
 
+// StepRetried provides a mock function with given fields: namespace, step
+func (_m *OrchestrationMetrics) StepRetried(namespace string, step string) {
+	_m.Called(namespace, step)
+}
+
+// OrchestrationMetrics_StepRetried_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'StepRetried'
+type OrchestrationMetrics_StepRetried_Call struct {
+	*mock.Call
+}
+
+// StepRetried is a helper method to define mock.On call
+//   - namespace string
+//   - step string
+func (_e *OrchestrationMetrics_Expecter) StepRetried(namespace interface{}, step interface{}) *OrchestrationMetrics_StepRetried_Call {
+	return &OrchestrationMetrics_StepRetried_Call{Call: _e.mock.On("StepRetried", namespace, step)}
+}
+
+func (_c *OrchestrationMetrics_StepRetried_Call) Run(run func(namespace string, step string)) *OrchestrationMetrics_StepRetried_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(string), args[1].(string))
+	})
+	return _c
+}
+
+func (_c *OrchestrationMetrics_StepRetried_Call) Return() *OrchestrationMetrics_StepRetried_Call {
+	_c.Call.Return()
+	return _c
+}
+
+func (_c *OrchestrationMetrics_StepRetried_Call) RunAndReturn(run func(string, string)) *OrchestrationMetrics_StepRetried_Call {
+	_c.Run(run)
+	return _c
+}
+
 // StepsEnqueued provides a mock function with given fields: namespace, n
 func (_m *OrchestrationMetrics) StepsEnqueued(namespace string, n int) {
 	_m.Called(namespace, n)
@@ -152,6 +219,42 @@ func (_c *OrchestrationMetrics_TaskCreated_Call) Return() *OrchestrationMetrics_
 }
 
 func (_c *OrchestrationMetrics_TaskCreated_Call) RunAndReturn(run func(string)) *OrchestrationMetrics_TaskCreated_Call {
+	_c.Run(run)
+	return _c
+}
+
+// TaskDuration provides a mock function with given fields: namespace, template, state, d
+func (_m *OrchestrationMetrics) TaskDuration(namespace string, template string, state domain.TaskState, d time.Duration) {
+	_m.Called(namespace, template, state, d)
+}
+
+// OrchestrationMetrics_TaskDuration_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'TaskDuration'
+type OrchestrationMetrics_TaskDuration_Call struct {
+	*mock.Call
+}
+
+// TaskDuration is a helper method to define mock.On call
+//   - namespace string
+//   - template string
+//   - state domain.TaskState
+//   - d time.Duration
+func (_e *OrchestrationMetrics_Expecter) TaskDuration(namespace interface{}, template interface{}, state interface{}, d interface{}) *OrchestrationMetrics_TaskDuration_Call {
+	return &OrchestrationMetrics_TaskDuration_Call{Call: _e.mock.On("TaskDuration", namespace, template, state, d)}
+}
+
+func (_c *OrchestrationMetrics_TaskDuration_Call) Run(run func(namespace string, template string, state domain.TaskState, d time.Duration)) *OrchestrationMetrics_TaskDuration_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(string), args[1].(string), args[2].(domain.TaskState), args[3].(time.Duration))
+	})
+	return _c
+}
+
+func (_c *OrchestrationMetrics_TaskDuration_Call) Return() *OrchestrationMetrics_TaskDuration_Call {
+	_c.Call.Return()
+	return _c
+}
+
+func (_c *OrchestrationMetrics_TaskDuration_Call) RunAndReturn(run func(string, string, domain.TaskState, time.Duration)) *OrchestrationMetrics_TaskDuration_Call {
 	_c.Run(run)
 	return _c
 }

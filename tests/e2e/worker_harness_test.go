@@ -51,6 +51,11 @@ type workerOpts struct {
 	notifier   func(t testing.TB) ports.MessageNotifier
 	tune       func(*worker.Config)
 	poolSize   int
+	// log receives the worker's logs (nil discards them).
+	log *zap.Logger
+	// wrap, when set, decorates the worker's step store and event bus
+	// (metrics instrumentation).
+	wrap func(ports.StepStore, ports.EventBus) (ports.StepStore, ports.EventBus)
 }
 
 // startWorker loads the example templates through the registry (as the
@@ -89,7 +94,10 @@ func startWorker(t testing.TB, url string, o workerOpts) *testWorker {
 	if o.tune != nil {
 		o.tune(&cfg)
 	}
-	deps := worker.Deps{Steps: postgres.NewStepStore(db), Queue: q, Bus: eventbus.New(eventbus.Config{}), Handlers: o.handlers}
+	deps := worker.Deps{Steps: postgres.NewStepStore(db), Queue: q, Bus: eventbus.New(eventbus.Config{}), Handlers: o.handlers, Logger: o.log}
+	if o.wrap != nil {
+		deps.Steps, deps.Bus = o.wrap(deps.Steps, deps.Bus)
+	}
 	if o.notifier != nil {
 		deps.Notifier = o.notifier(t)
 	}

@@ -60,7 +60,9 @@ func validRequestID(id string) bool {
 func GetRequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 
 // AccessLog logs one line per request with method, route, status, latency
-// and request id.
+// and request id. Probes and scrapes (see IsProbeRoute) log at DEBUG: they
+// arrive every few seconds and would drown the lines that matter; any other
+// request logs at INFO.
 func AccessLog(log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -69,12 +71,38 @@ func AccessLog(log *zap.Logger) gin.HandlerFunc {
 		if route == "" {
 			route = c.Request.URL.Path
 		}
-		log.Info("http request",
+		logf := log.Info
+		if IsProbeRoute(route) {
+			logf = log.Debug
+		}
+		logf("http request",
 			zap.String("method", c.Request.Method),
 			zap.String("route", route),
 			zap.Int("status", c.Writer.Status()),
 			zap.Duration("latency", time.Since(start)),
 			zap.String("request_id", GetRequestID(c)))
+	}
+}
+
+// IsProbeRoute reports whether route is a health probe or a metrics
+// scrape: /health…, /ready, /live, /metrics….
+func IsProbeRoute(route string) bool {
+	return route == "/health" || strings.HasPrefix(route, "/health/") || route == "/ready" || route == "/live" ||
+		route == "/metrics" || strings.HasPrefix(route, "/metrics/")
+}
+
+// RequestObserver records one finished request: method, route template
+// ("" when no route matched), status code and duration
+// (telemetry.HTTPMetrics.Observe).
+type RequestObserver func(method, route string, status int, d time.Duration)
+
+// Metrics feeds observe with every request once the chain has run, so the
+// duration includes the other middleware and the status is final.
+func Metrics(observe RequestObserver) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		observe(c.Request.Method, c.FullPath(), c.Writer.Status(), time.Since(start))
 	}
 }
 

@@ -68,11 +68,11 @@ func setupOver(t *testing.T, cfg web.Config, db *sqlx.DB, ex examples) apiFixtur
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return service.OwnedQueues }, nil)
 	svc := service.New(service.Config{Environment: "test"}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,
-		Batches: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics,
+		Batches: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, DLQ: postgres.NewDLQStore(db),
 	})
-	s := web.New(cfg, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
+	s := web.New(cfg, web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
 		Metrics: metrics.Handler()})
-	srv := httptest.NewServer(serve(s.Handler()))
+	srv := httptest.NewServer(serve(t, s.Handler()))
 	t.Cleanup(srv.Close)
 	return apiFixture{db: db, srv: srv, ex: ex}
 }

@@ -21,6 +21,7 @@ const (
 	CodeJSONError          = "JSON_ERROR"
 	CodeAuthenticationFail = "AUTHENTICATION_FAILED"
 	CodeNotFound           = "NOT_FOUND"
+	CodeConflict           = "CONFLICT"
 	CodeTimeout            = "TIMEOUT"
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeDatabaseError      = "DATABASE_ERROR"
@@ -79,6 +80,7 @@ func classify(err error) (int, string, string) {
 		ce  *ports.ConflictError
 		ite *domain.InvalidTransitionError
 		nfe *ports.NotFoundError
+		ice *ports.IdempotencyConflictError
 	)
 	switch {
 	case middleware.IsBodyTooLarge(err):
@@ -97,10 +99,14 @@ func classify(err error) (int, string, string) {
 		return http.StatusBadRequest, CodeBadRequest, ce.Message
 	case errors.As(err, &ite):
 		return http.StatusBadRequest, CodeBadRequest, ite.Error()
+	case errors.As(err, &ice):
+		return http.StatusConflict, CodeConflict, ice.Error()
 	case errors.As(err, &nfe):
 		return http.StatusNotFound, CodeNotFound, nfe.What
 	case errors.Is(err, ports.ErrNotFound):
 		return http.StatusNotFound, CodeNotFound, "Not found"
+	case errors.Is(err, ports.ErrDLQUnavailable):
+		return http.StatusServiceUnavailable, CodeServiceUnavailable, ports.ErrDLQUnavailable.Error()
 	case errors.Is(err, ports.ErrUnavailable):
 		return http.StatusServiceUnavailable, CodeServiceUnavailable, messageUnavailable
 	}

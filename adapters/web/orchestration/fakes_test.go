@@ -44,7 +44,7 @@ func (f *fakeTasks) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeTasks) CreateTask(_ context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+func (f *fakeTasks) CreateTaskIdempotent(_ context.Context, req domain.TaskRequest, _ string) (domain.TaskCreationResponse, error) {
 	f.record("create")
 	if f.createErr != nil {
 		return domain.TaskCreationResponse{}, f.createErr
@@ -109,7 +109,7 @@ func unitSetup(t *testing.T, cfg web.Config, tasks *fakeTasks, tmpl fakeTemplate
 	core, logs := observer.New(zapcore.WarnLevel)
 	q := mocks.NewTaskQuery(t)
 	s := web.New(cfg, web.Deps{Tasks: tasks, Query: q, Templates: tmpl, DB: ping, Log: zap.New(core)})
-	return unitFixture{tasks: tasks, query: q, logs: logs, h: serve(s.Handler()), lastHeader: http.Header{}}
+	return unitFixture{tasks: tasks, query: q, logs: logs, h: serve(t, s.Handler()), lastHeader: http.Header{}}
 }
 
 // apiError is the §7.1 error body.

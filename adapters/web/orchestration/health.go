@@ -72,9 +72,13 @@ func (s *Server) detailed(c *gin.Context) {
 	if !s.deps.Tasks.Running() {
 		state = "shutdown"
 	}
+	breaker := BreakerClosed // no breaker wired: every ping goes to the database
+	if s.deps.Breaker != nil {
+		breaker = s.deps.Breaker.BreakerState()
+	}
 	c.JSON(http.StatusOK, gin.H{"status": status, "timestamp": now(), "checks": checks, "info": gin.H{
 		"version": s.cfg.Version, "environment": s.cfg.Environment, "operational_state": state,
 		"web_database_pool_size": s.cfg.DBPoolSize, "orchestration_database_pool_size": s.cfg.DBPoolSize,
-		"circuit_breaker_state": "closed",
+		"circuit_breaker_state": breaker,
 	}})
 }

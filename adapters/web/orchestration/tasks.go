@@ -75,12 +75,54 @@ func (s *Server) createTask(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
-	resp, err := s.deps.Tasks.CreateTask(c.Request.Context(), req)
+	key, err := idempotencyKey(c)
 	if err != nil {
 		s.respondError(c, err)
 		return
 	}
+	resp, err := s.deps.Tasks.CreateTaskIdempotent(c.Request.Context(), req, key)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	if resp.Replayed {
+		c.Header(HeaderIdempotentReplayed, "true")
+	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// Idempotent task creation headers.
+const (
+	// HeaderIdempotencyKey names the request header that makes POST /v1/tasks
+	// idempotent: one key, one task.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplayed is "true" on a response that replays the task
+	// an earlier request with the same key created.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// MaxIdempotencyKeyLength is the width of the key column.
+	MaxIdempotencyKeyLength = 255
+)
+
+// idempotencyKey reads the optional Idempotency-Key header: 1 to 255
+// printable ASCII characters.
+func idempotencyKey(c *gin.Context) (string, error) {
+	vals := c.Request.Header.Values(HeaderIdempotencyKey)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) > 1 {
+		return "", &badRequestError{msg: "Idempotency-Key must be sent once"}
+	}
+	k := vals[0]
+	if k == "" || len(k) > MaxIdempotencyKeyLength {
+		return "", &badRequestError{msg: fmt.Sprintf("Idempotency-Key must be 1 to %d characters", MaxIdempotencyKeyLength)}
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "", &badRequestError{msg: "Idempotency-Key must be printable ASCII without spaces"}
+		}
+	}
+	return k, nil
 }
 
 func (s *Server) getTask(c *gin.Context) {

@@ -19,14 +19,14 @@ import (
 // concretePath turns a gin route pattern into a request path that reaches
 // a real template of the fixture.
 func concretePath(pattern string) string {
-	r := strings.NewReplacer(":ns", "examples", ":name", "square_chain", ":version", "1.0.0")
+	r := strings.NewReplacer(":ns", "examples", ":name", "square_chain", ":version", "1.0.0", "*file", "apidocs.js")
 	return r.Replace(pattern)
 }
 
 func TestAuth_EveryNonExemptRoute(t *testing.T) {
 	e := setup(t, func(c *Config) { c.AuthEnabled, c.Tokens = true, []string{"s3cret-token", "second-token"} })
 	routes := e.srv.Engine().Routes()
-	require.Len(t, routes, 17)
+	require.Len(t, routes, 19)
 	for _, r := range routes {
 		path := concretePath(r.Path)
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
@@ -115,7 +115,7 @@ func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
 }
 
 func TestAccessLog_CarriesRequestID(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	e := setup(t)
 	srv, err := New(e.srv.cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
 		Metrics: http.NotFoundHandler(), Logger: zap.New(core), Clock: e.clock})
@@ -129,6 +129,12 @@ func TestAccessLog_CarriesRequestID(t *testing.T) {
 	require.Equal(t, "log-me", fields["request_id"])
 	require.Equal(t, "/health", fields["route"])
 	require.EqualValues(t, 200, fields["status"])
+	require.Equal(t, zap.DebugLevel, entries[0].Level, "probes log at DEBUG")
+
+	srv.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/no/such/route", nil))
+	entries = logs.FilterMessage("http request").All()
+	require.Len(t, entries, 2)
+	require.Equal(t, zap.InfoLevel, entries[1].Level, "other requests log at INFO")
 }
 
 // blockingCatalog waits for the request deadline, like a hung database.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 )
 
@@ -15,6 +16,9 @@ func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
+	if s.deps.ObserveRequest != nil {
+		e.Use(middleware.Metrics(s.deps.ObserveRequest))
+	}
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recovery(s.log, s.writeError, CodeInternalError))
 	e.Use(middleware.AccessLog(s.log))
@@ -54,6 +58,7 @@ func (s *Server) routes() *gin.Engine {
 	e.POST("/templates/:ns/:name/:version/validate", s.handleValidateTemplate)
 	e.POST("/templates/:ns/:name/:version/refresh", s.handleRefreshTemplate)
 
-	e.GET("/api-docs/openapi.json", s.handleOpenAPI)
+	e.GET(apidocs.DocumentPath, s.handleOpenAPI)
+	apidocs.Register(e, "Tasker worker API")
 	return e
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 )
 
 // routeInventory is a server with every optional route enabled, used to
@@ -239,6 +241,9 @@ func TestGetOpenAPIDocument(t *testing.T) {
 	requireKeys(t, body, "openapi", "info", "paths", "components")
 	paths := body["paths"].(map[string]any)
 	for _, r := range e.srv.Engine().Routes() {
+		if apidocs.IsNonAPIRoute(r.Path) && r.Path != apidocs.DocumentPath {
+			continue // the docs page and its assets are not API
+		}
 		p := r.Path
 		for _, seg := range []string{"ns", "name", "version"} {
 			p = strings.ReplaceAll(p, ":"+seg, "{"+seg+"}")
@@ -247,6 +252,16 @@ func TestGetOpenAPIDocument(t *testing.T) {
 		require.True(t, ok, "route %s %s is not documented", r.Method, r.Path)
 		require.Contains(t, op, strings.ToLower(r.Method), "route %s %s is not documented", r.Method, r.Path)
 	}
+}
+
+func TestGetAPIDocsPage(t *testing.T) {
+	e := setup(t)
+	res := e.do(t, http.MethodGet, apidocs.PagePath)
+	require.Equal(t, http.StatusOK, res.code)
+	require.Contains(t, string(res.body), "<title>Tasker worker API</title>")
+	res = e.do(t, http.MethodGet, apidocs.AssetsPath+"/apidocs.css")
+	require.Equal(t, http.StatusOK, res.code)
+	require.Contains(t, res.header.Get("Content-Type"), "text/css")
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {

@@ -137,6 +137,9 @@ type Deps struct {
 	Queues    QueueMetricsReader
 	// Metrics serves /metrics (telemetry.WorkerMetrics.Handler).
 	Metrics http.Handler
+	// ObserveRequest, when set, records every request's duration by route
+	// (telemetry.HTTPMetrics.Observe).
+	ObserveRequest middleware.RequestObserver
 	// Breaker is optional: the OrchestrationAPI client, whose circuit
 	// breaker state /status reports (null when not wired).
 	Breaker BreakerReporter

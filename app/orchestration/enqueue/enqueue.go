@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -304,19 +306,41 @@ func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.Ta
 	}
 	s.schedule(rep.Retries)
 	for _, e := range rep.Enqueued {
-		s.record(e)
+		s.record(ctx, e)
 	}
 	for _, f := range rep.Finalized {
 		if f.To != f.From {
-			s.metrics.TaskFinalized(f.To)
-			s.log.Info("task finalized", zap.Stringer("task_uuid", f.TaskUUID), zap.String("state", string(f.To)))
+			s.finalized(ctx, f)
 		}
 	}
 	return rep, nil
 }
 
-func (s *Service) record(rep ports.EnqueueReport) {
+// finalized counts and logs a task whose state finalization changed.
+func (s *Service) finalized(ctx context.Context, f ports.FinalizationReport) {
+	s.metrics.TaskFinalized(f.To)
+	fields := append(lifecycle.Task(ctx, f.TaskUUID, f.Namespace),
+		zap.String("template", f.TaskName), zap.String("from", string(f.From)), zap.String("state", string(f.To)))
+	if !f.CreatedAt.IsZero() && (f.To.IsTerminal() || f.To == domain.TaskError) {
+		d := time.Since(f.CreatedAt)
+		s.metrics.TaskDuration(f.Namespace, f.TaskName, f.To, d)
+		fields = append(fields, zap.Duration("duration", d))
+	}
+	s.log.Info(lifecycle.TaskFinalized, fields...)
+}
+
+// record counts and logs the steps one task's enqueue sent: one line per
+// step, and a retry line (and count) for a step sent again after an error.
+func (s *Service) record(ctx context.Context, rep ports.EnqueueReport) {
 	if rep.StepsEnqueued > 0 {
 		s.metrics.StepsEnqueued(rep.Namespace, rep.StepsEnqueued)
+	}
+	for _, st := range rep.Steps {
+		fields := lifecycle.Step(ctx, rep.TaskUUID, st.StepUUID, rep.Namespace, st.Name, st.Attempts+1)
+		if st.Retry {
+			s.metrics.StepRetried(rep.Namespace, st.Name)
+			s.log.Info(lifecycle.StepRetried, fields...)
+		}
+		s.log.Info(lifecycle.StepEnqueued, fields...)
 	}
 }

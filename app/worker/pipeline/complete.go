@@ -58,6 +58,7 @@ func (p *Pipeline) persist(ctx context.Context, e *inflight, res domain.StepExec
 		if err == nil {
 			if applied {
 				p.stats.finished(e.claim.Namespace, e.callable, e.claim.StepName, res)
+				p.logOutcome(ctx, e.claim, res)
 			} else {
 				p.stats.discarded()
 				p.log.Info("outcome discarded: step no longer in_progress (cancelled or declared abandoned)",

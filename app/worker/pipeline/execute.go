@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -39,6 +40,7 @@ func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessa
 		StepUUID:       snap.Step.WorkflowStepUUID,
 		StepName:       snap.Step.Name,
 		Namespace:      snap.Task.NamespaceName,
+		TaskName:       snap.Task.TaskName,
 		Queue:          queue,
 		MsgID:          msg.MsgID,
 		Attempts:       snap.Step.Attempts,
@@ -76,11 +78,33 @@ func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessa
 	for name, raw := range deps {
 		ev.DependencyResults[name] = domain.UnwrapDependencyResult(raw)
 	}
+	p.log.Info(lifecycle.StepClaimed, append(claimFields(ctx, claim), zap.Int64("msg_id", claim.MsgID))...)
 	if err := p.bus.PublishExecution(ctx, ev); err != nil {
 		return p.failStarted(ctx, e, domain.ErrorTypeWorkerShutdown,
 			fmt.Sprintf("worker could not hand the step to a handler: %v", err), fmt.Errorf("publish execution of %s: %w", claim.StepUUID, err))
 	}
 	return nil
+}
+
+// claimFields are the lifecycle fields of a claimed step.
+func claimFields(ctx context.Context, c domain.StepClaim) []zap.Field {
+	return lifecycle.Step(ctx, c.TaskUUID, c.StepUUID, c.Namespace, c.StepName, c.Attempts)
+}
+
+// logOutcome writes the step completed / step failed line of a persisted outcome.
+func (p *Pipeline) logOutcome(ctx context.Context, c domain.StepClaim, res domain.StepExecutionResult) {
+	fields := append(claimFields(ctx, c), zap.Int64("duration_ms", res.Metadata.ExecutionTimeMs))
+	if res.Success {
+		p.log.Info(lifecycle.StepCompleted, fields...)
+		return
+	}
+	if res.Error != nil {
+		fields = append(fields, zap.String("error", res.Error.Message), zap.Bool("retryable", res.Error.Retryable))
+		if res.Error.ErrorType != nil {
+			fields = append(fields, zap.String("error_type", *res.Error.ErrorType))
+		}
+	}
+	p.log.Warn(lifecycle.StepFailed, fields...)
 }
 
 // failStarted persists a failure for a step claimed but never handed to a

@@ -93,6 +93,15 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	}
 	log.Info("task templates registered", zap.Int("registered", len(rep.Registered)), zap.Int("invalid_skipped", len(rep.Invalid)),
 		zap.Int("rejected", len(rep.Rejected)), zap.String("template_dir", cfg.Worker.TemplateDir))
+	if missing := reg.MissingHandlers(cfg.Environment, func(c string) bool { _, ok := handlers.Lookup(c); return ok }); len(missing) > 0 {
+		if cfg.Worker.RequireHandlers {
+			return nil, &registry.MissingError{Missing: missing}
+		}
+		for _, m := range missing {
+			log.Warn("served work this worker cannot run (worker.require_handlers = false)", zap.String("namespace", m.Namespace),
+				zap.String("template", m.Template), zap.String("callable", m.Callable), zap.String("problem", m.String()))
+		}
+	}
 	if err := reg.EnsureQueues(ctx); err != nil {
 		return nil, fmt.Errorf("queues: %w", err)
 	}
@@ -163,6 +172,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 			Breaker: svc.orchAPI}
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
+			deps.ObserveRequest = metrics.HTTP().Observe
 		}
 		srv, err := web.New(wc, deps)
 		if err != nil {
