@@ -29,13 +29,45 @@ const (
 	DefaultMaxBodyBytes int64 = 2 << 20
 )
 
-// DefaultProtectedRoutes are the routes that need a token when auth is
-// enabled (§7.1); POST /v1/tasks is listed there with required = false.
-var DefaultProtectedRoutes = []string{
-	"DELETE /v1/tasks/{task_uuid}",
-	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-	"POST /v1/dlq/{entry_uuid}/requeue",
-	"PATCH /v1/dlq/{entry_uuid}",
+// DefaultProtectedRoutes: with auth enabled, every route needs a token
+// except the probes and /metrics (issue 13: before, only DELETE and PATCH
+// did, so task contexts and step results were readable without one).
+var DefaultProtectedRoutes = []string{"*"}
+
+// Permissions of the JWT "permissions" claim (static tokens hold "*").
+const (
+	PermTasksCreate    = "tasks:create"
+	PermTasksList      = "tasks:list"
+	PermTasksRead      = "tasks:read"
+	PermTasksCancel    = "tasks:cancel"
+	PermStepsRead      = "steps:read"
+	PermStepsResolve   = "steps:resolve"
+	PermTemplatesRead  = "templates:read"
+	PermDLQRead        = "dlq:read"
+	PermDLQUpdate      = "dlq:update"
+	PermHealthDetailed = "system:health_read"
+)
+
+// RoutePermissions is the permission each protected route needs. A route
+// missing here needs "*" (see middleware.Authorize), so a route added
+// without an entry is closed rather than open; "" admits any valid token.
+var RoutePermissions = map[string]string{
+	"POST /v1/tasks":                                         PermTasksCreate,
+	"GET /v1/tasks":                                          PermTasksList,
+	"GET /v1/tasks/{task_uuid}":                              PermTasksRead,
+	"DELETE /v1/tasks/{task_uuid}":                           PermTasksCancel,
+	"GET /v1/tasks/{task_uuid}/workflow_steps":               PermStepsRead,
+	"GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}":   PermStepsRead,
+	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}": PermStepsResolve,
+	"GET /v1/templates":                                      PermTemplatesRead,
+	"GET /v1/templates/{namespace}/{name}/{version}":         PermTemplatesRead,
+	"GET /v1/dlq":                                            PermDLQRead,
+	"GET /v1/dlq/{entry_uuid}":                               PermDLQRead,
+	"POST /v1/dlq/{entry_uuid}/requeue":                      PermDLQUpdate,
+	"PATCH /v1/dlq/{entry_uuid}":                             PermDLQUpdate,
+	"GET /health/detailed":                                   PermHealthDetailed,
+	"GET " + apidocs.PagePath:                                "",
+	"GET " + apidocs.DocumentPath:                            "",
 }
 
 // Config tunes the server.
@@ -60,6 +92,9 @@ type Config struct {
 	MaxInFlight int
 	// HTTP bounds connections (timeouts, header size); see HTTPServer.
 	HTTP webserver.Config
+	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
+	// for any). Empty (the default): no cross-origin browser access.
+	CORSAllowedOrigins []string
 }
 
 // TaskService is what the API needs from the orchestration core.
@@ -137,16 +172,14 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
 		middleware.AccessLog(s.log),
 		middleware.InFlightLimit(cfg.MaxInFlight, middleware.IsProbePath, writeError, CodeServiceUnavailable),
-		middleware.CORS(),
-		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout),
-		middleware.BodyLimit(cfg.MaxBodyBytes, writeError, CodePayloadTooLarge))
+		middleware.CORS(cfg.CORSAllowedOrigins),
+		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout))
 	if cfg.Verifier != nil {
-		protected := make(map[string]bool, len(cfg.ProtectedRoutes))
-		for _, r := range cfg.ProtectedRoutes {
-			protected[r] = true
-		}
-		e.Use(middleware.Auth(cfg.Verifier, func(k string) bool { return protected[k] }, writeError, CodeAuthenticationFail))
+		e.Use(middleware.Auth(cfg.Verifier, middleware.Protected(cfg.ProtectedRoutes), writeError, CodeAuthenticationFail),
+			middleware.Authorize(RoutePermissions, writeError, CodeForbidden))
 	}
+	e.Use(middleware.RequireJSON(writeError, CodeUnsupportedMediaType),
+		middleware.BodyLimit(cfg.MaxBodyBytes, writeError, CodePayloadTooLarge))
 	e.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, CodeNotFound, "Route not found") })
 
 	e.GET("/health", s.health)

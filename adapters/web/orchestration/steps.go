@@ -130,6 +130,9 @@ func (s *Server) getTemplate(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
+	if s.forbidNamespace(c, ns) {
+		return
+	}
 	t, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
 	if err != nil {
 		if isNotFound(err) {

@@ -23,6 +23,8 @@ const (
 	CodeRefreshFailed           = "refresh_failed"
 	CodeBadRequest              = "bad_request"
 	CodeUnauthorized            = "unauthorized"
+	CodeForbidden               = "forbidden"
+	CodeUnsupportedMediaType    = "unsupported_media_type"
 	CodeNotFound                = "not_found"
 	CodeRequestTimeout          = "request_timeout"
 	CodeInternalError           = "internal_error"
@@ -98,13 +100,5 @@ func (ts staticTokens) Verify(token string) (*middleware.Claims, error) {
 	if ok != 1 {
 		return nil, errInvalidToken
 	}
-	return &middleware.Claims{}, nil
-}
-
-// authExempt reports whether a route skips authentication: the probes
-// (/health, /health/ready, /health/live), which orchestrators call without
-// credentials.
-func authExempt(routeKey string) bool {
-	_, path, _ := strings.Cut(routeKey, " ")
-	return path == "/health" || strings.HasPrefix(path, "/health/")
+	return &middleware.Claims{Permissions: []string{middleware.PermissionAll}}, nil
 }

@@ -52,8 +52,15 @@ type Config struct {
 	AuthEnabled bool
 	// Tokens are the accepted bearer tokens.
 	Tokens []string
-	// CORSEnabled answers CORS for any origin, method and header.
+	// CORSEnabled answers CORS for CORSAllowedOrigins.
 	CORSEnabled bool
+	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
+	// for any); empty (the default) allows no cross-origin browser access.
+	CORSAllowedOrigins []string
+	// Verifier, when set with AuthEnabled, also accepts bearer JWTs whose
+	// permissions are enforced per route (RoutePermissions) and whose
+	// worker_namespaces per template namespace. Static Tokens grant all.
+	Verifier middleware.TokenVerifier
 	// MetricsEnabled serves /metrics and /metrics/worker.
 	MetricsEnabled bool
 	// HealthCheckInterval is how often the database and queue checks are
@@ -172,7 +179,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MetricsEnabled && deps.Metrics == nil {
 		return nil, errors.New("worker web: Metrics handler is required when metrics are enabled")
 	}
-	if cfg.AuthEnabled && len(cfg.Tokens) == 0 {
+	if cfg.AuthEnabled && len(cfg.Tokens) == 0 && cfg.Verifier == nil {
 		return nil, errors.New("worker web: authentication enabled without tokens")
 	}
 	if deps.Logger == nil {
