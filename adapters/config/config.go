@@ -169,6 +169,9 @@ type WorkerWebConfig struct {
 	Tokens []string `koanf:"tokens"`
 	// CORSEnabled answers CORS for any origin/method/header (contract §8).
 	CORSEnabled bool `koanf:"cors_enabled"`
+	// CORSAllowedOrigins are the origins CORS answers ("*" for any); empty
+	// by default, so no cross-origin browser access (issue 13).
+	CORSAllowedOrigins []string `koanf:"cors_allowed_origins"`
 	// MetricsEnabled serves /metrics and /metrics/worker.
 	MetricsEnabled bool `koanf:"metrics_enabled"`
 	// HealthCheckIntervalSeconds is how often readiness re-checks the
@@ -202,6 +205,10 @@ type OrchestrationConfig struct {
 	Backoff OrchestrationBackoffConfig `koanf:"backoff"`
 	// RequestTimeoutMs answers 408 TIMEOUT after this long (contract: 30 s).
 	RequestTimeoutMs int `koanf:"request_timeout_ms"`
+	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
+	// for any). Empty by default: a browser page elsewhere cannot call the
+	// API (issue 13).
+	CORSAllowedOrigins []string `koanf:"cors_allowed_origins"`
 	// MaxBodyBytes rejects larger request bodies before parsing. 2 MiB leaves
 	// room for the 1 MiB context limit of contract §7.2 plus the envelope.
 	MaxBodyBytes int `koanf:"max_body_bytes"`

@@ -121,15 +121,12 @@ const (
 )
 
 // DefaultProtectedRoutes returns the routes protected when orchestration
-// auth is enabled and nothing else is configured (contract §7.1). A function
-// rather than a variable so callers cannot mutate the shared default.
+// auth is enabled and nothing else is configured: "*", every route but the
+// probes and /metrics (issue 13: the contract's short list left task
+// contexts and step results readable without a token). A function rather
+// than a variable so callers cannot mutate the shared default.
 func DefaultProtectedRoutes() []string {
-	return []string{
-		"DELETE /v1/tasks/{task_uuid}",
-		"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-		"POST /v1/dlq/{entry_uuid}/requeue",
-		"PATCH /v1/dlq/{entry_uuid}",
-	}
+	return []string{"*"}
 }
 
 // DefaultLogFormat is json in production (for log shippers) and console
@@ -184,6 +181,7 @@ func Defaults(environment string) Config {
 			RequestTimeoutMs:           DefaultRequestTimeoutMs,
 			Tokens:                     []string{},
 			CORSEnabled:                DefaultCORSEnabled,
+			CORSAllowedOrigins:         []string{},
 			MetricsEnabled:             DefaultMetricsEnabled,
 			HealthCheckIntervalSeconds: DefaultHealthCheckIntervalSeconds,
 		},
@@ -199,6 +197,7 @@ func Defaults(environment string) Config {
 			},
 			RequestTimeoutMs:       DefaultRequestTimeoutMs,
 			MaxBodyBytes:           DefaultMaxBodyBytes,
+			CORSAllowedOrigins:     []string{},
 			ShutdownTimeoutSeconds: DefaultShutdownTimeoutSeconds,
 			Auth: OrchestrationAuthConfig{
 				Tokens:          []string{},

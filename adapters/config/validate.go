@@ -249,6 +249,9 @@ func (o OrchestrationConfig) check(ch *checker) {
 func (a OrchestrationAuthConfig) check(ch *checker) {
 	ch.tokens("orchestration.auth.tokens", a.Tokens)
 	for i, r := range a.ProtectedRoutes {
+		if r == "*" {
+			continue
+		}
 		method, route, ok := strings.Cut(r, " ")
 		if !ok || !slices.Contains(httpMethods, method) || !strings.HasPrefix(route, "/") || strings.Contains(route, " ") {
 			ch.add(fmt.Sprintf("orchestration.auth.protected_routes[%d]", i),

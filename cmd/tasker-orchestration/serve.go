@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	dbBreaker := web.NewBreakerPinger(query, 0, 0)
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
-		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: buildinfo.Get(),
+		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, CORSAllowedOrigins: oc.CORSAllowedOrigins, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
 		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
