@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/redact"
 )
 
 var workerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
@@ -278,11 +279,11 @@ func (o OrchestrationAPIConfig) check(ch *checker) {
 	u, err := url.Parse(o.BaseURL)
 	switch {
 	case err != nil:
-		ch.add("orchestration_api.base_url", "is not a valid URL: %v", err)
+		ch.add("orchestration_api.base_url", "is not a valid URL: %s", redact.URL(err.Error()))
 	case u.Scheme != "http" && u.Scheme != "https":
-		ch.add("orchestration_api.base_url", "scheme must be http or https, got %q", o.BaseURL)
+		ch.add("orchestration_api.base_url", "scheme must be http or https, got %q", redact.URL(o.BaseURL))
 	case u.Host == "":
-		ch.add("orchestration_api.base_url", "must include a host, got %q", o.BaseURL)
+		ch.add("orchestration_api.base_url", "must include a host, got %q", redact.URL(o.BaseURL))
 	}
 	ch.positive("orchestration_api.timeout_ms", o.TimeoutMs)
 	ch.between("orchestration_api.max_retries", o.MaxRetries, 0, maxClientRetries)
