@@ -144,6 +144,8 @@ type WorkerConfig struct {
 	// SkipInvalidTemplates logs and skips a bad template instead of refusing
 	// to start. Off by default: a typo should not silently drop a workflow.
 	SkipInvalidTemplates bool `koanf:"skip_invalid_templates"`
+	// Limits bound what one queue message may cost the worker.
+	Limits WorkerLimitsConfig `koanf:"limits"`
 	// RequireHandlers refuses to start (exit 1, one line naming what is
 	// missing) when a served namespace has no template or a template's
 	// handler.callable has no registered handler. On by default: otherwise
@@ -177,6 +179,16 @@ type WorkerWebConfig struct {
 	// HealthCheckIntervalSeconds is how often readiness re-checks the
 	// database in the background, so probes never block on a slow database.
 	HealthCheckIntervalSeconds int `koanf:"health_check_interval_seconds"`
+	// JWTPublicKey is a PEM RSA public key; when set (with authentication
+	// enabled) RS256 JWTs are accepted besides Tokens, and their
+	// permissions and worker_namespaces claims are enforced per route.
+	JWTPublicKey string `koanf:"jwt_public_key"`
+	// JWTIssuer is the required "iss" claim.
+	JWTIssuer string `koanf:"jwt_issuer"`
+	// JWTAudience is the required "aud" claim.
+	JWTAudience string `koanf:"jwt_audience"`
+	// HTTP bounds connections and concurrent requests (issue 13).
+	HTTP HTTPServerConfig `koanf:"http"`
 }
 
 // OrchestrationConfig configures the orchestration service (contract §7, §10).
@@ -216,6 +228,8 @@ type OrchestrationConfig struct {
 	ShutdownTimeoutSeconds int `koanf:"shutdown_timeout_seconds"`
 	// Auth protects selected routes (contract §7.1); off by default.
 	Auth OrchestrationAuthConfig `koanf:"auth"`
+	// HTTP bounds connections and concurrent requests (issue 13).
+	HTTP HTTPServerConfig `koanf:"http"`
 	// Idempotency keeps POST /v1/tasks Idempotency-Keys (issue 12).
 	Idempotency OrchestrationIdempotencyConfig `koanf:"idempotency"`
 	// Staleness finds work that can never finish and dead-letters it (issue 12).
@@ -332,4 +346,32 @@ type LoggingConfig struct {
 	// Format is json (log shippers; production default) or console
 	// (humans; development and test default).
 	Format string `koanf:"format"`
+}
+
+// WorkerLimitsConfig bounds the worker's inputs (issue 13).
+type WorkerLimitsConfig struct {
+	// MaxMessageBytes: a larger step message is poison and archived without
+	// being processed. A valid one is ~100 bytes; 64 KiB leaves room for
+	// extra keys while a 20 MB message cannot be decoded and logged.
+	MaxMessageBytes int `koanf:"max_message_bytes"`
+}
+
+// HTTPServerConfig bounds one HTTP server's connections (issue 13: slow
+// bodies and idle keep-alive connections were held indefinitely).
+type HTTPServerConfig struct {
+	// ReadHeaderTimeoutMs closes a connection whose headers are late (slowloris).
+	ReadHeaderTimeoutMs int `koanf:"read_header_timeout_ms"`
+	// ReadTimeoutMs bounds reading a whole request, body included.
+	ReadTimeoutMs int `koanf:"read_timeout_ms"`
+	// WriteTimeoutMs bounds headers-read to response-written; it must exceed
+	// the request timeout so a 408 can still be written.
+	WriteTimeoutMs int `koanf:"write_timeout_ms"`
+	// IdleTimeoutMs closes keep-alive connections idle this long.
+	IdleTimeoutMs int `koanf:"idle_timeout_ms"`
+	// MaxHeaderBytes caps the request line and headers.
+	MaxHeaderBytes int `koanf:"max_header_bytes"`
+	// MaxInFlightRequests caps requests served at once; beyond it requests
+	// get 503 with Retry-After (probes exempt) instead of queueing on the
+	// database pool.
+	MaxInFlightRequests int `koanf:"max_in_flight_requests"`
 }

@@ -68,6 +68,17 @@ const (
 	DefaultStalenessCheckSeconds     = 30
 	DefaultStalenessAction           = StalenessActionError
 
+	// *.http.* (issue 13)
+	DefaultHTTPReadHeaderTimeoutMs = 5000
+	DefaultHTTPReadTimeoutMs       = 15000
+	DefaultHTTPWriteTimeoutMs      = 45000
+	DefaultHTTPIdleTimeoutMs       = 30000
+	DefaultHTTPMaxHeaderBytes      = 65536
+	DefaultHTTPMaxInFlight         = 256
+
+	// worker.limits.*
+	DefaultMaxMessageBytes = 65536
+
 	// orchestration_api.*
 	DefaultOrchestrationAPIBaseURL        = "http://localhost:8080"
 	DefaultOrchestrationAPITimeoutMs      = 30000
@@ -129,6 +140,13 @@ func DefaultProtectedRoutes() []string {
 	return []string{"*"}
 }
 
+// DefaultHTTPServer is the *.http table's default.
+func DefaultHTTPServer() HTTPServerConfig {
+	return HTTPServerConfig{ReadHeaderTimeoutMs: DefaultHTTPReadHeaderTimeoutMs, ReadTimeoutMs: DefaultHTTPReadTimeoutMs,
+		WriteTimeoutMs: DefaultHTTPWriteTimeoutMs, IdleTimeoutMs: DefaultHTTPIdleTimeoutMs,
+		MaxHeaderBytes: DefaultHTTPMaxHeaderBytes, MaxInFlightRequests: DefaultHTTPMaxInFlight}
+}
+
 // DefaultLogFormat is json in production (for log shippers) and console
 // elsewhere (for humans reading a terminal or test output).
 func DefaultLogFormat(environment string) string {
@@ -173,6 +191,7 @@ func Defaults(environment string) Config {
 			MaxConcurrentSteps:      DefaultMaxConcurrentSteps,
 			StepClaimTimeoutSeconds: DefaultStepClaimTimeoutSeconds,
 			TemplateDir:             DefaultTemplateDir,
+			Limits:                  WorkerLimitsConfig{MaxMessageBytes: DefaultMaxMessageBytes},
 			RequireHandlers:         DefaultRequireHandlers,
 		},
 		WorkerWeb: WorkerWebConfig{
@@ -182,6 +201,9 @@ func Defaults(environment string) Config {
 			Tokens:                     []string{},
 			CORSEnabled:                DefaultCORSEnabled,
 			CORSAllowedOrigins:         []string{},
+			JWTIssuer:                  DefaultJWTIssuer,
+			JWTAudience:                DefaultJWTAudience,
+			HTTP:                       DefaultHTTPServer(),
 			MetricsEnabled:             DefaultMetricsEnabled,
 			HealthCheckIntervalSeconds: DefaultHealthCheckIntervalSeconds,
 		},
@@ -198,6 +220,7 @@ func Defaults(environment string) Config {
 			RequestTimeoutMs:       DefaultRequestTimeoutMs,
 			MaxBodyBytes:           DefaultMaxBodyBytes,
 			CORSAllowedOrigins:     []string{},
+			HTTP:                   DefaultHTTPServer(),
 			ShutdownTimeoutSeconds: DefaultShutdownTimeoutSeconds,
 			Auth: OrchestrationAuthConfig{
 				Tokens:          []string{},

@@ -20,6 +20,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
@@ -129,7 +130,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	dbBreaker := web.NewBreakerPinger(query, 0, 0)
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
-		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, CORSAllowedOrigins: oc.CORSAllowedOrigins, Version: buildinfo.Get(),
+		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, CORSAllowedOrigins: oc.CORSAllowedOrigins,
+		MaxInFlight: oc.HTTP.MaxInFlightRequests,
+		HTTP: webserver.Config{ReadHeaderTimeout: oc.HTTP.ReadHeaderTimeout(), ReadTimeout: oc.HTTP.ReadTimeout(),
+			WriteTimeout: oc.HTTP.WriteTimeout(), IdleTimeout: oc.HTTP.IdleTimeout(), MaxHeaderBytes: oc.HTTP.MaxHeaderBytes}, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
 		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})

@@ -16,6 +16,8 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
 	"github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
@@ -151,6 +153,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		StepClaimTimeout:         cfg.Worker.StepClaimTimeout(),
 		CorrelationTimeout:       cfg.EventIntegration.CorrelationTimeout(),
 		MaxReceiveCount:          cfg.Pgmq.MaxReceiveCount,
+		MaxMessageBytes:          cfg.Worker.Limits.MaxMessageBytes,
 		ShutdownTimeout:          cfg.Pgmq.ShutdownTimeout(),
 		CommandBufferSize:        cfg.CommandProcessing.CommandBufferSize,
 		MaxConcurrentCommands:    cfg.CommandProcessing.MaxConcurrentCommands,
@@ -165,8 +168,11 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: buildinfo.Get(), Environment: cfg.Environment,
 			Namespaces: cfg.Worker.Namespaces, BindAddress: cfg.WorkerWeb.BindAddress, RequestTimeout: cfg.WorkerWeb.RequestTimeout(),
 			AuthEnabled: cfg.WorkerWeb.AuthenticationEnabled, Tokens: cfg.WorkerWeb.Tokens, CORSEnabled: cfg.WorkerWeb.CORSEnabled,
-			CORSAllowedOrigins: cfg.WorkerWeb.CORSAllowedOrigins,
-			MetricsEnabled:     cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
+			CORSAllowedOrigins: cfg.WorkerWeb.CORSAllowedOrigins, MaxInFlight: cfg.WorkerWeb.HTTP.MaxInFlightRequests,
+			HTTP: webserver.Config{ReadHeaderTimeout: cfg.WorkerWeb.HTTP.ReadHeaderTimeout(), ReadTimeout: cfg.WorkerWeb.HTTP.ReadTimeout(),
+				WriteTimeout: cfg.WorkerWeb.HTTP.WriteTimeout(), IdleTimeout: cfg.WorkerWeb.HTTP.IdleTimeout(),
+				MaxHeaderBytes: cfg.WorkerWeb.HTTP.MaxHeaderBytes},
+			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
 			PollInterval: cfg.Pgmq.PollInterval(), CommandBufferSize: w.Config().CommandBufferSize,
 			DispatcherStallAfter: dispatcherStallAfter}
 		deps := web.Deps{Status: status, Templates: templates, Handlers: handlers, DB: db, Queues: queue, Logger: log,
@@ -174,6 +180,13 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
 			deps.ObserveRequest = metrics.HTTP().Observe
+		}
+		if cfg.WorkerWeb.AuthenticationEnabled && cfg.WorkerWeb.JWTPublicKey != "" {
+			v, err := middleware.NewJWTVerifier([]byte(cfg.WorkerWeb.JWTPublicKey), cfg.WorkerWeb.JWTIssuer, cfg.WorkerWeb.JWTAudience)
+			if err != nil {
+				return nil, fmt.Errorf("worker_web.jwt_public_key: %w", err)
+			}
+			wc.Verifier = v
 		}
 		srv, err := web.New(wc, deps)
 		if err != nil {
