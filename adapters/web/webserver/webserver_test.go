@@ -171,5 +171,8 @@ func TestIdleAndSlowConnectionsAreClosed(t *testing.T) {
 	t.Logf("2,000 connections (1,000 idle keep-alive + 1,000 slow-body): %d closed by the server within %s; RSS %d KiB before, %d KiB with them open, %d KiB after",
 		closed, time.Since(start).Round(100*time.Millisecond), rss0, rss1, rss2)
 	require.Equal(t, 2*n, closed, "every connection closed by the server's timeouts")
+	if raceEnabled {
+		return
+	}
 	require.Less(t, rss1-rss0, 64<<10, "RSS bounded: under 64 MiB more for 2,000 connections (client and server in one process)")
 }
