@@ -68,6 +68,7 @@ var RoutePermissions = map[string]string{
 	"GET /health/detailed":                                   PermHealthDetailed,
 	"GET " + apidocs.PagePath:                                "",
 	"GET " + apidocs.DocumentPath:                            "",
+	"GET " + apidocs.AssetsPath + "/*file":                   "",
 }
 
 // Config tunes the server.

@@ -44,7 +44,7 @@ func TestAuthMatrixWorker(t *testing.T) {
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Path+routes[i].Method < routes[j].Path+routes[j].Method })
 	var rows []string
 	for _, r := range routes {
-		key := r.Method + " " + strings.NewReplacer(":ns", "{ns}", ":name", "{name}", ":version", "{version}", "*file", "{file}").Replace(r.Path)
+		key := r.Method + " " + strings.NewReplacer(":ns", "{ns}", ":name", "{name}", ":version", "{version}").Replace(r.Path)
 		perm, listed := RoutePermissions[key]
 		if !listed {
 			perm = middleware.PermissionAll

@@ -32,6 +32,8 @@ var RoutePermissions = map[string]string{
 	"DELETE /templates/cache":                        PermWorkerTemplatesManage,
 	"POST /templates/cache/maintain":                 PermWorkerTemplatesManage,
 	"GET /api-docs/openapi.json":                     "",
+	"GET /api-docs":                                  "",
+	"GET /api-docs/assets/*file":                     "",
 }
 
 // routes builds the engine: middleware in the order request id (so every
