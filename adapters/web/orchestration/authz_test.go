@@ -133,5 +133,11 @@ func TestWorkerNamespacesEnforced(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, do("GET", "/v1/templates/examples/linear_workflow/1.0.0", "", other))
 	require.Equal(t, http.StatusForbidden, do("GET", "/v1/tasks", "", other), "a restricted token must name its namespace")
 	require.Equal(t, http.StatusOK, do("POST", "/v1/tasks", validCreate, mint([]string{"tasks:create"}, []string{"examples"})))
+	task := uuid.New()
+	u.query.On("GetTask", mock.Anything, task).Return(ports.TaskView{TaskUUID: task, Namespace: "examples"}, nil)
+	for _, r := range [][2]string{{"GET", "/v1/tasks/" + task.String()}, {"DELETE", "/v1/tasks/" + task.String()},
+		{"GET", "/v1/tasks/" + task.String() + "/workflow_steps"}, {"GET", "/v1/tasks/" + task.String() + "/workflow_steps/" + uuid.NewString()}} {
+		require.Equal(t, http.StatusForbidden, do(r[0], r[1], "", other), "%s %s of a task in another namespace", r[0], r[1])
+	}
 	require.Equal(t, http.StatusOK, do("POST", "/v1/tasks", validCreate, mint([]string{"tasks:*"}, nil)), "unrestricted, resource wildcard")
 }
