@@ -147,6 +147,8 @@ type WorkerConfig struct {
 	// whole worker fleet down. Set it false to refuse to start instead
 	// (stricter deployments, CI smoke tests). Default true.
 	SkipInvalidTemplates bool `koanf:"skip_invalid_templates"`
+	// Limits bound what one queue message may cost the worker.
+	Limits WorkerLimitsConfig `koanf:"limits"`
 	// RequireHandlers refuses to start (exit 1, one line naming what is
 	// missing) when a served namespace has no template or a template's
 	// handler.callable has no registered handler. On by default: otherwise
@@ -172,11 +174,24 @@ type WorkerWebConfig struct {
 	Tokens []string `koanf:"tokens"`
 	// CORSEnabled answers CORS for any origin/method/header (contract §8).
 	CORSEnabled bool `koanf:"cors_enabled"`
+	// CORSAllowedOrigins are the origins CORS answers ("*" for any); empty
+	// by default, so no cross-origin browser access (issue 13).
+	CORSAllowedOrigins []string `koanf:"cors_allowed_origins"`
 	// MetricsEnabled serves /metrics and /metrics/worker.
 	MetricsEnabled bool `koanf:"metrics_enabled"`
 	// HealthCheckIntervalSeconds is how often readiness re-checks the
 	// database in the background, so probes never block on a slow database.
 	HealthCheckIntervalSeconds int `koanf:"health_check_interval_seconds"`
+	// JWTPublicKey is a PEM RSA public key; when set (with authentication
+	// enabled) RS256 JWTs are accepted besides Tokens, and their
+	// permissions and worker_namespaces claims are enforced per route.
+	JWTPublicKey string `koanf:"jwt_public_key"`
+	// JWTIssuer is the required "iss" claim.
+	JWTIssuer string `koanf:"jwt_issuer"`
+	// JWTAudience is the required "aud" claim.
+	JWTAudience string `koanf:"jwt_audience"`
+	// HTTP bounds connections and concurrent requests (issue 13).
+	HTTP HTTPServerConfig `koanf:"http"`
 }
 
 // OrchestrationConfig configures the orchestration service (contract §7, §10).
@@ -205,6 +220,10 @@ type OrchestrationConfig struct {
 	Backoff OrchestrationBackoffConfig `koanf:"backoff"`
 	// RequestTimeoutMs answers 408 TIMEOUT after this long (contract: 30 s).
 	RequestTimeoutMs int `koanf:"request_timeout_ms"`
+	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
+	// for any). Empty by default: a browser page elsewhere cannot call the
+	// API (issue 13).
+	CORSAllowedOrigins []string `koanf:"cors_allowed_origins"`
 	// MaxBodyBytes rejects larger request bodies before parsing. 2 MiB leaves
 	// room for the 1 MiB context limit of contract §7.2 plus the envelope.
 	MaxBodyBytes int `koanf:"max_body_bytes"`
@@ -212,6 +231,8 @@ type OrchestrationConfig struct {
 	ShutdownTimeoutSeconds int `koanf:"shutdown_timeout_seconds"`
 	// Auth protects selected routes (contract §7.1); off by default.
 	Auth OrchestrationAuthConfig `koanf:"auth"`
+	// HTTP bounds connections and concurrent requests (issue 13).
+	HTTP HTTPServerConfig `koanf:"http"`
 	// Idempotency keeps POST /v1/tasks Idempotency-Keys (issue 12).
 	Idempotency OrchestrationIdempotencyConfig `koanf:"idempotency"`
 	// Staleness finds work that can never finish and dead-letters it (issue 12).
@@ -328,4 +349,32 @@ type LoggingConfig struct {
 	// Format is json (log shippers; production default) or console
 	// (humans; development and test default).
 	Format string `koanf:"format"`
+}
+
+// WorkerLimitsConfig bounds the worker's inputs (issue 13).
+type WorkerLimitsConfig struct {
+	// MaxMessageBytes: a larger step message is poison and archived without
+	// being processed. A valid one is ~100 bytes; 64 KiB leaves room for
+	// extra keys while a 20 MB message cannot be decoded and logged.
+	MaxMessageBytes int `koanf:"max_message_bytes"`
+}
+
+// HTTPServerConfig bounds one HTTP server's connections (issue 13: slow
+// bodies and idle keep-alive connections were held indefinitely).
+type HTTPServerConfig struct {
+	// ReadHeaderTimeoutMs closes a connection whose headers are late (slowloris).
+	ReadHeaderTimeoutMs int `koanf:"read_header_timeout_ms"`
+	// ReadTimeoutMs bounds reading a whole request, body included.
+	ReadTimeoutMs int `koanf:"read_timeout_ms"`
+	// WriteTimeoutMs bounds headers-read to response-written; it must exceed
+	// the request timeout so a 408 can still be written.
+	WriteTimeoutMs int `koanf:"write_timeout_ms"`
+	// IdleTimeoutMs closes keep-alive connections idle this long.
+	IdleTimeoutMs int `koanf:"idle_timeout_ms"`
+	// MaxHeaderBytes caps the request line and headers.
+	MaxHeaderBytes int `koanf:"max_header_bytes"`
+	// MaxInFlightRequests caps requests served at once; beyond it requests
+	// get 503 with Retry-After (probes exempt) instead of queueing on the
+	// database pool.
+	MaxInFlightRequests int `koanf:"max_in_flight_requests"`
 }

@@ -71,6 +71,17 @@ const (
 	DefaultStalenessCheckSeconds     = 30
 	DefaultStalenessAction           = StalenessActionError
 
+	// *.http.* (issue 13)
+	DefaultHTTPReadHeaderTimeoutMs = 5000
+	DefaultHTTPReadTimeoutMs       = 15000
+	DefaultHTTPWriteTimeoutMs      = 45000
+	DefaultHTTPIdleTimeoutMs       = 30000
+	DefaultHTTPMaxHeaderBytes      = 65536
+	DefaultHTTPMaxInFlight         = 256
+
+	// worker.limits.*
+	DefaultMaxMessageBytes = 65536
+
 	// orchestration_api.*
 	DefaultOrchestrationAPIBaseURL        = "http://localhost:8080"
 	DefaultOrchestrationAPITimeoutMs      = 30000
@@ -124,15 +135,19 @@ const (
 )
 
 // DefaultProtectedRoutes returns the routes protected when orchestration
-// auth is enabled and nothing else is configured (contract §7.1). A function
-// rather than a variable so callers cannot mutate the shared default.
+// auth is enabled and nothing else is configured: "*", every route but the
+// probes and /metrics (issue 13: the contract's short list left task
+// contexts and step results readable without a token). A function rather
+// than a variable so callers cannot mutate the shared default.
 func DefaultProtectedRoutes() []string {
-	return []string{
-		"DELETE /v1/tasks/{task_uuid}",
-		"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-		"POST /v1/dlq/{entry_uuid}/requeue",
-		"PATCH /v1/dlq/{entry_uuid}",
-	}
+	return []string{"*"}
+}
+
+// DefaultHTTPServer is the *.http table's default.
+func DefaultHTTPServer() HTTPServerConfig {
+	return HTTPServerConfig{ReadHeaderTimeoutMs: DefaultHTTPReadHeaderTimeoutMs, ReadTimeoutMs: DefaultHTTPReadTimeoutMs,
+		WriteTimeoutMs: DefaultHTTPWriteTimeoutMs, IdleTimeoutMs: DefaultHTTPIdleTimeoutMs,
+		MaxHeaderBytes: DefaultHTTPMaxHeaderBytes, MaxInFlightRequests: DefaultHTTPMaxInFlight}
 }
 
 // DefaultLogFormat is json in production (for log shippers) and console
@@ -180,6 +195,7 @@ func Defaults(environment string) Config {
 			StepClaimTimeoutSeconds: DefaultStepClaimTimeoutSeconds,
 			TemplateDir:             DefaultTemplateDir,
 			SkipInvalidTemplates:    DefaultSkipInvalidTemplates,
+			Limits:                  WorkerLimitsConfig{MaxMessageBytes: DefaultMaxMessageBytes},
 			RequireHandlers:         DefaultRequireHandlers,
 		},
 		WorkerWeb: WorkerWebConfig{
@@ -188,6 +204,10 @@ func Defaults(environment string) Config {
 			RequestTimeoutMs:           DefaultRequestTimeoutMs,
 			Tokens:                     []string{},
 			CORSEnabled:                DefaultCORSEnabled,
+			CORSAllowedOrigins:         []string{},
+			JWTIssuer:                  DefaultJWTIssuer,
+			JWTAudience:                DefaultJWTAudience,
+			HTTP:                       DefaultHTTPServer(),
 			MetricsEnabled:             DefaultMetricsEnabled,
 			HealthCheckIntervalSeconds: DefaultHealthCheckIntervalSeconds,
 		},
@@ -203,6 +223,8 @@ func Defaults(environment string) Config {
 			},
 			RequestTimeoutMs:       DefaultRequestTimeoutMs,
 			MaxBodyBytes:           DefaultMaxBodyBytes,
+			CORSAllowedOrigins:     []string{},
+			HTTP:                   DefaultHTTPServer(),
 			ShutdownTimeoutSeconds: DefaultShutdownTimeoutSeconds,
 			Auth: OrchestrationAuthConfig{
 				Tokens:          []string{},

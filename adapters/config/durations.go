@@ -117,3 +117,15 @@ func (s OrchestrationStalenessConfig) TaskTimeout() time.Duration {
 func (s OrchestrationStalenessConfig) CheckInterval() time.Duration {
 	return seconds(s.CheckIntervalSeconds)
 }
+
+// ReadHeaderTimeout is read_header_timeout_ms.
+func (h HTTPServerConfig) ReadHeaderTimeout() time.Duration { return millis(h.ReadHeaderTimeoutMs) }
+
+// ReadTimeout is read_timeout_ms.
+func (h HTTPServerConfig) ReadTimeout() time.Duration { return millis(h.ReadTimeoutMs) }
+
+// WriteTimeout is write_timeout_ms.
+func (h HTTPServerConfig) WriteTimeout() time.Duration { return millis(h.WriteTimeoutMs) }
+
+// IdleTimeout is idle_timeout_ms.
+func (h HTTPServerConfig) IdleTimeout() time.Duration { return millis(h.IdleTimeoutMs) }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/redact"
 )
 
 var workerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
@@ -199,6 +200,7 @@ func (w WorkerConfig) check(ch *checker) {
 	}
 	ch.positive("worker.max_concurrent_steps", w.MaxConcurrentSteps)
 	ch.positive("worker.step_claim_timeout_seconds", w.StepClaimTimeoutSeconds)
+	ch.positive("worker.limits.max_message_bytes", w.Limits.MaxMessageBytes)
 	if strings.TrimSpace(w.TemplateDir) == "" {
 		ch.add("worker.template_dir", "must not be empty")
 	}
@@ -221,6 +223,7 @@ func namespaceProblem(ns string) string {
 func (w WorkerWebConfig) check(ch *checker) {
 	ch.bindAddress("worker_web.bind_address", w.BindAddress)
 	ch.positive("worker_web.request_timeout_ms", w.RequestTimeoutMs)
+	w.HTTP.check(ch, "worker_web.http", w.RequestTimeoutMs)
 	ch.tokens("worker_web.tokens", w.Tokens)
 	if w.AuthenticationEnabled && len(w.Tokens) == 0 {
 		ch.add("worker_web.tokens", "at least one token is required when authentication_enabled is true")
@@ -236,6 +239,7 @@ func (o OrchestrationConfig) check(ch *checker) {
 	ch.positive("orchestration.claim_timeout_seconds", o.ClaimTimeoutSeconds)
 	ch.positive("orchestration.backoff.max_backoff_seconds", o.Backoff.MaxBackoffSeconds)
 	ch.positive("orchestration.request_timeout_ms", o.RequestTimeoutMs)
+	o.HTTP.check(ch, "orchestration.http", o.RequestTimeoutMs)
 	ch.positive("orchestration.max_body_bytes", o.MaxBodyBytes)
 	ch.positive("orchestration.shutdown_timeout_seconds", o.ShutdownTimeoutSeconds)
 	ch.positive("orchestration.idempotency.retention_hours", o.Idempotency.RetentionHours)
@@ -249,6 +253,9 @@ func (o OrchestrationConfig) check(ch *checker) {
 func (a OrchestrationAuthConfig) check(ch *checker) {
 	ch.tokens("orchestration.auth.tokens", a.Tokens)
 	for i, r := range a.ProtectedRoutes {
+		if r == "*" {
+			continue
+		}
 		method, route, ok := strings.Cut(r, " ")
 		if !ok || !slices.Contains(httpMethods, method) || !strings.HasPrefix(route, "/") || strings.Contains(route, " ") {
 			ch.add(fmt.Sprintf("orchestration.auth.protected_routes[%d]", i),
@@ -275,11 +282,11 @@ func (o OrchestrationAPIConfig) check(ch *checker) {
 	u, err := url.Parse(o.BaseURL)
 	switch {
 	case err != nil:
-		ch.add("orchestration_api.base_url", "is not a valid URL: %v", err)
+		ch.add("orchestration_api.base_url", "is not a valid URL: %s", redact.URL(err.Error()))
 	case u.Scheme != "http" && u.Scheme != "https":
-		ch.add("orchestration_api.base_url", "scheme must be http or https, got %q", o.BaseURL)
+		ch.add("orchestration_api.base_url", "scheme must be http or https, got %q", redact.URL(o.BaseURL))
 	case u.Host == "":
-		ch.add("orchestration_api.base_url", "must include a host, got %q", o.BaseURL)
+		ch.add("orchestration_api.base_url", "must include a host, got %q", redact.URL(o.BaseURL))
 	}
 	ch.positive("orchestration_api.timeout_ms", o.TimeoutMs)
 	ch.between("orchestration_api.max_retries", o.MaxRetries, 0, maxClientRetries)
@@ -301,4 +308,15 @@ func (o OrchestrationAPIConfig) check(ch *checker) {
 	ch.positive("orchestration_api.circuit_breaker.failure_threshold", cb.FailureThreshold)
 	ch.positive("orchestration_api.circuit_breaker.timeout_seconds", cb.TimeoutSeconds)
 	ch.positive("orchestration_api.circuit_breaker.half_open_max_requests", cb.HalfOpenMaxRequests)
+}
+
+func (h HTTPServerConfig) check(ch *checker, prefix string, requestTimeoutMs int) {
+	ch.positive(prefix+".read_header_timeout_ms", h.ReadHeaderTimeoutMs)
+	ch.positive(prefix+".read_timeout_ms", h.ReadTimeoutMs)
+	ch.positive(prefix+".idle_timeout_ms", h.IdleTimeoutMs)
+	ch.positive(prefix+".max_header_bytes", h.MaxHeaderBytes)
+	ch.positive(prefix+".max_in_flight_requests", h.MaxInFlightRequests)
+	if h.WriteTimeoutMs <= requestTimeoutMs {
+		ch.add(prefix+".write_timeout_ms", "must exceed the request timeout (%d ms) so a 408 can still be written, got %d", requestTimeoutMs, h.WriteTimeoutMs)
+	}
 }

@@ -91,6 +91,9 @@ func TestValidateRejectsEachInvalidValue(t *testing.T) {
 		{"api url without scheme", func(c *Config) { c.OrchestrationAPI.BaseURL = "localhost:8080" }, "orchestration_api.base_url", "scheme must be http or https"},
 		{"api url without host", func(c *Config) { c.OrchestrationAPI.BaseURL = "http://" }, "orchestration_api.base_url", "must include a host"},
 		{"api url unparsable", func(c *Config) { c.OrchestrationAPI.BaseURL = "http://[::1" }, "orchestration_api.base_url", "not a valid URL"},
+		// Issue 13 defect 8: credentials in a URL are never echoed.
+		{"api url credentials redacted (scheme)", func(c *Config) { c.OrchestrationAPI.BaseURL = "ftp://ops:s3cret@orch:8080" }, "orchestration_api.base_url", `got "ftp://REDACTED@orch:8080"`},
+		{"api url credentials redacted (unparsable)", func(c *Config) { c.OrchestrationAPI.BaseURL = "http://ops:s3cret@orch:bad port" }, "orchestration_api.base_url", "REDACTED@"},
 		{"api timeout 0", func(c *Config) { c.OrchestrationAPI.TimeoutMs = 0 }, "orchestration_api.timeout_ms", "greater than 0"},
 		{"api retries negative", func(c *Config) { c.OrchestrationAPI.MaxRetries = -1 }, "orchestration_api.max_retries", "between 0 and 100"},
 		{"api backoff initial 0", func(c *Config) { c.OrchestrationAPI.Backoff.InitialMs = 0 }, "orchestration_api.backoff.initial_ms", "greater than 0"},
@@ -119,6 +122,7 @@ func TestValidateRejectsEachInvalidValue(t *testing.T) {
 			require.Equal(t, tt.key, verr.Problems[0].Key)
 			require.Contains(t, verr.Problems[0].Reason, tt.reason)
 			require.Contains(t, err.Error(), tt.key+": ")
+			require.NotContains(t, err.Error(), "s3cret")
 		})
 	}
 }

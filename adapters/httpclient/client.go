@@ -20,6 +20,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/redact"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -91,7 +92,7 @@ func (c *Client) BreakerState() string {
 func (c *Client) CloseIdleConnections() { c.cfg.HTTPClient.CloseIdleConnections() }
 
 // BaseURL is the orchestration root the client talks to.
-func (c *Client) BaseURL() string { return c.base.String() }
+func (c *Client) BaseURL() string { return redact.URL(c.base.String()) }
 
 // CreateTask submits a task request (POST /v1/tasks). Each call is one
 // logical create: it sends one Idempotency-Key (WithIdempotencyKey's, else a

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
+	"github.com/tasker-systems/tasker-go/internal/redact"
 )
 
 // Defaults of Config, identical to the orchestration_api.* defaults in
@@ -131,7 +132,7 @@ func FromSettings(s config.OrchestrationAPIConfig) Config {
 func (c Config) withDefaults() (Config, *url.URL, error) {
 	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return c, nil, fmt.Errorf("orchestration_api.base_url: %q is not an http(s) URL with a host", c.BaseURL)
+		return c, nil, fmt.Errorf("orchestration_api.base_url: %q is not an http(s) URL with a host", redact.URL(c.BaseURL))
 	}
 	if c.MaxRetries < 0 {
 		return c, nil, fmt.Errorf("orchestration_api.max_retries: must be ≥ 0, got %d", c.MaxRetries)

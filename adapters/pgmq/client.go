@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,7 +46,21 @@ var _ ports.Queue = (*Client)(nil)
 // New returns a Client that runs its statements on q (a *sqlx.DB, *sqlx.Conn or *sqlx.Tx).
 func New(q sqlx.ExtContext) *Client { return &Client{q: q} }
 
-const readSQL = `SELECT msg_id, read_ct, enqueued_at, vt, message, headers
+// MaxReadMessageBytes bounds the message body a read brings into the
+// process. A larger body is replaced in SQL by the stub
+// {"oversized_message_bytes": N}, which every consumer treats as an
+// unparseable (poison) message, so a 20 MB message costs the service a few
+// bytes instead of 20 MB of RSS per read (issue 13). 4 MiB admits the
+// largest valid message: a task request with a 1 MiB context.
+const MaxReadMessageBytes = 4 << 20
+
+// OversizedKey is the key of the stub that replaces an oversized message.
+const OversizedKey = "oversized_message_bytes"
+
+var readSQL = `SELECT msg_id, read_ct, enqueued_at, vt,
+		CASE WHEN octet_length(message::text) > ` + strconv.Itoa(MaxReadMessageBytes) + `
+			THEN jsonb_build_object('` + OversizedKey + `', octet_length(message::text)) ELSE message END AS message,
+		headers
 		FROM pgmq.read($1::text, $2::integer, $3::integer) ORDER BY msg_id`
 
 // preparedRead returns readSQL prepared on the pool when the Client runs on

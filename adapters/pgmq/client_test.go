@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,4 +219,25 @@ func TestEnsureNotificationsOnMissingQueue(t *testing.T) {
 	db := testdb.New(t)
 	err := pgmq.New(db).EnsureNotifications(context.Background(), "never_created_queue")
 	require.ErrorIs(t, err, pgmq.ErrQueueNotFound)
+}
+
+// TestReadReplacesOversizedMessages is issue 13 risk 7: ten 20 MB messages
+// took the worker to 275 MB; a body over MaxReadMessageBytes now arrives as
+// a small poison stub naming its size.
+func TestReadReplacesOversizedMessages(t *testing.T) {
+	db := testdb.New(t)
+	ctx := context.Background()
+	q := pgmq.New(db)
+	require.NoError(t, q.CreateQueue(ctx, "big_queue"))
+	big := []byte(`{"pad":"` + strings.Repeat("x", pgmq.MaxReadMessageBytes) + `"}`)
+	_, err := q.Send(ctx, "big_queue", big, 0)
+	require.NoError(t, err)
+	msgs, err := q.Read(ctx, "big_queue", 30, 1)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	require.Less(t, len(msgs[0].Message), 100)
+	var stub map[string]int
+	require.NoError(t, json.Unmarshal(msgs[0].Message, &stub))
+	require.GreaterOrEqual(t, stub[pgmq.OversizedKey], len(big), "jsonb text of the body (it may add spaces)")
+	t.Logf("a %d-byte message reads as %s", len(big), msgs[0].Message)
 }

@@ -75,6 +75,9 @@ type Config struct {
 	// MaxReceiveCount is pgmq.max_receive_count (0 disables): messages read
 	// more often are archived as poison.
 	MaxReceiveCount int
+	// MaxMessageBytes is worker.limits.max_message_bytes: larger step
+	// messages are poison (0 = pipeline.DefaultMaxMessageBytes).
+	MaxMessageBytes int
 	// ShutdownTimeout is pgmq.shutdown_timeout_seconds: how long in-flight
 	// handlers may finish after a stop signal before they are cancelled and
 	// persisted as worker_shutdown failures.
@@ -180,6 +183,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		WorkerID: cfg.WorkerID, Hostname: cfg.Hostname, Environment: cfg.Environment,
 		VisibilityTimeoutSeconds: cfg.VisibilityTimeoutSeconds, StepClaimTimeout: cfg.StepClaimTimeout,
 		CorrelationTimeout: cfg.CorrelationTimeout, MaxReceiveCount: cfg.MaxReceiveCount,
+		MaxMessageBytes: cfg.MaxMessageBytes,
 	}, pipeline.Deps{Steps: d.Steps, Queue: d.Queue, Bus: d.Bus, Clock: d.Clock, Logger: d.Logger})
 	if err != nil {
 		return nil, err

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
@@ -123,7 +123,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	dbBreaker := web.NewBreakerPinger(query, 0, 0)
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
-		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: buildinfo.Get(),
+		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, CORSAllowedOrigins: oc.CORSAllowedOrigins,
+		MaxInFlight: oc.HTTP.MaxInFlightRequests,
+		HTTP: webserver.Config{ReadHeaderTimeout: oc.HTTP.ReadHeaderTimeout(), ReadTimeout: oc.HTTP.ReadTimeout(),
+			WriteTimeout: oc.HTTP.WriteTimeout(), IdleTimeout: oc.HTTP.IdleTimeout(), MaxHeaderBytes: oc.HTTP.MaxHeaderBytes}, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
 		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
@@ -132,7 +135,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", oc.BindAddress, err)
 	}
-	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := api.HTTPServer()
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpSrv.Serve(ln) }()
 	log.Info("orchestration API listening", zap.String("address", ln.Addr().String()),

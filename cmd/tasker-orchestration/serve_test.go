@@ -54,7 +54,7 @@ func TestServeRunsAPIAndLoopsAndStopsCleanly(t *testing.T) {
 		strings.NewReader(`{"name":"x","namespace":"examples","version":"1.0.0"}`))
 	require.NoError(t, err)
 	_ = resp.Body.Close()
-	require.Equal(t, 404, resp.StatusCode, "POST is not protected by default")
+	require.Equal(t, 401, resp.StatusCode, "with auth on, POST needs a token by default (issue 13)")
 
 	req, err := http.NewRequest(http.MethodDelete, base+"/v1/tasks/0198f0c2-0000-7000-8000-000000000001", nil)
 	require.NoError(t, err)

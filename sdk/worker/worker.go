@@ -39,6 +39,8 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
 	engine "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
@@ -216,6 +218,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		StepClaimTimeout:         cfg.Worker.StepClaimTimeout(),
 		CorrelationTimeout:       cfg.EventIntegration.CorrelationTimeout(),
 		MaxReceiveCount:          cfg.Pgmq.MaxReceiveCount,
+		MaxMessageBytes:          cfg.Worker.Limits.MaxMessageBytes,
 		ShutdownTimeout:          cfg.Pgmq.ShutdownTimeout(),
 		CommandBufferSize:        cfg.CommandProcessing.CommandBufferSize,
 		MaxConcurrentCommands:    cfg.CommandProcessing.MaxConcurrentCommands,
@@ -230,6 +233,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: buildinfo.Get(), Environment: cfg.Environment,
 			Namespaces: cfg.Worker.Namespaces, BindAddress: cfg.WorkerWeb.BindAddress, RequestTimeout: cfg.WorkerWeb.RequestTimeout(),
 			AuthEnabled: cfg.WorkerWeb.AuthenticationEnabled, Tokens: cfg.WorkerWeb.Tokens, CORSEnabled: cfg.WorkerWeb.CORSEnabled,
+			CORSAllowedOrigins: cfg.WorkerWeb.CORSAllowedOrigins, MaxInFlight: cfg.WorkerWeb.HTTP.MaxInFlightRequests,
+			HTTP: webserver.Config{ReadHeaderTimeout: cfg.WorkerWeb.HTTP.ReadHeaderTimeout(), ReadTimeout: cfg.WorkerWeb.HTTP.ReadTimeout(),
+				WriteTimeout: cfg.WorkerWeb.HTTP.WriteTimeout(), IdleTimeout: cfg.WorkerWeb.HTTP.IdleTimeout(),
+				MaxHeaderBytes: cfg.WorkerWeb.HTTP.MaxHeaderBytes},
 			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
 			PollInterval: cfg.Pgmq.PollInterval(), CommandBufferSize: w.Config().CommandBufferSize,
 			DispatcherStallAfter: dispatcherStallAfter}
@@ -238,6 +245,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
 			deps.ObserveRequest = metrics.HTTP().Observe
+		}
+		if cfg.WorkerWeb.AuthenticationEnabled && cfg.WorkerWeb.JWTPublicKey != "" {
+			v, err := middleware.NewJWTVerifier([]byte(cfg.WorkerWeb.JWTPublicKey), cfg.WorkerWeb.JWTIssuer, cfg.WorkerWeb.JWTAudience)
+			if err != nil {
+				return nil, fmt.Errorf("worker_web.jwt_public_key: %w", err)
+			}
+			wc.Verifier = v
 		}
 		srv, err := web.New(wc, deps)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -100,6 +102,83 @@ func Auth(v TokenVerifier, protected func(routeKey string) bool, write ErrorWrit
 	}
 }
 
+// PermissionAll in a token's permissions grants every permission; static
+// tokens carry it, since whoever configured them is an operator.
+const PermissionAll = "*"
+
+// HasPermission reports whether the claims grant perm: listed exactly, or
+// by "*" or "<resource>:*" (e.g. "tasks:*" grants "tasks:create").
+func (c *Claims) HasPermission(perm string) bool {
+	resource, _, _ := strings.Cut(perm, ":")
+	for _, p := range c.Permissions {
+		if p == PermissionAll || p == perm || p == resource+":*" {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsNamespace reports whether the claims may act on namespace ns: a
+// token without worker_namespaces (or with "*") is not restricted.
+func (c *Claims) AllowsNamespace(ns string) bool {
+	return len(c.WorkerNamespaces) == 0 || slices.Contains(c.WorkerNamespaces, "*") || slices.Contains(c.WorkerNamespaces, ns)
+}
+
+// NamespaceRestricted reports whether the claims limit the namespaces.
+func (c *Claims) NamespaceRestricted() bool {
+	return len(c.WorkerNamespaces) > 0 && !slices.Contains(c.WorkerNamespaces, "*")
+}
+
+// NamespaceAllowed reports whether this request may act on namespace ns:
+// true when no token was verified (auth off or the route is open).
+func NamespaceAllowed(c *gin.Context, ns string) bool {
+	cl, ok := GetClaims(c)
+	return !ok || cl.AllowsNamespace(ns)
+}
+
+// Authorize enforces the permissions table after Auth: a request with
+// verified claims needs the permission perms[RouteKey] names ("" = any
+// valid token); a route
+// missing from the table needs "*" (deny by default, so a new route is
+// never open to every token by accident). Failures are 403 with code.
+func Authorize(perms map[string]string, write ErrorWriter, code string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl, ok := GetClaims(c)
+		if !ok {
+			c.Next()
+			return
+		}
+		need, listed := perms[RouteKey(c)]
+		if !listed {
+			need = PermissionAll
+		}
+		if need != "" && !cl.HasPermission(need) {
+			write(c, http.StatusForbidden, code, "Token lacks the permission "+need)
+			return
+		}
+		c.Next()
+	}
+}
+
+// Protected returns the protected(routeKey) function of Auth for a list of
+// "<METHOD> <path template>" entries, where "*" means every route. Probes
+// and /metrics are never protected: orchestrators and scrapers call them
+// without credentials.
+func Protected(routes []string) func(routeKey string) bool {
+	all := slices.Contains(routes, "*")
+	set := make(map[string]bool, len(routes))
+	for _, r := range routes {
+		set[r] = true
+	}
+	return func(key string) bool {
+		_, path, _ := strings.Cut(key, " ")
+		if IsProbePath(path) || path == "/metrics" {
+			return false
+		}
+		return all || set[key]
+	}
+}
+
 // ErrNoVerifier is returned by configuration code that enables auth without a key.
 var ErrNoVerifier = errors.New("auth enabled but no token verifier configured")
 
@@ -111,7 +190,7 @@ type StaticTokens []string
 func (s StaticTokens) Verify(token string) (*Claims, error) {
 	for _, t := range s {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
-			return &Claims{}, nil
+			return &Claims{Permissions: []string{PermissionAll}}, nil
 		}
 	}
 	return nil, errors.New("unknown token")

@@ -7,7 +7,9 @@ package middleware
 import (
 	"context"
 	"errors"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,21 +151,50 @@ func IsBodyTooLarge(err error) bool {
 	return errors.As(err, &mbe)
 }
 
-// CORS allows any origin, method and header (the contract's default) and
-// answers preflight requests with 204.
-func CORS() gin.HandlerFunc {
+// CORS answers cross-origin requests from the allowed origins only (config
+// *.cors_allowed_origins; "*" allows any). The default is none: a browser
+// page elsewhere cannot call the API with a user's network position or
+// credentials (issue 13). A preflight is answered 204 either way; without
+// Access-Control-Allow-Origin the browser refuses the real request.
+func CORS(allowed []string) gin.HandlerFunc {
+	any := slices.Contains(allowed, "*")
 	return func(c *gin.Context) {
-		h := c.Writer.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-		reqHeaders := c.GetHeader("Access-Control-Request-Headers")
-		if reqHeaders == "" {
-			reqHeaders = "*"
+		origin := c.GetHeader("Origin")
+		if origin != "" && (any || slices.Contains(allowed, origin)) {
+			h := c.Writer.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			reqHeaders := c.GetHeader("Access-Control-Request-Headers")
+			if reqHeaders == "" {
+				reqHeaders = "authorization, content-type, x-request-id"
+			}
+			h.Set("Access-Control-Allow-Headers", reqHeaders)
+			h.Set("Access-Control-Expose-Headers", RequestIDHeader)
 		}
-		h.Set("Access-Control-Allow-Headers", reqHeaders)
-		h.Set("Access-Control-Expose-Headers", RequestIDHeader)
-		if c.Request.Method == http.MethodOptions {
+		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}
+
+// RequireJSON answers 415 for a request that carries a body whose
+// Content-Type is not JSON (application/json or a +json type). Text and
+// form bodies are what a browser can send cross-site without a preflight;
+// refusing them closes that door (issue 13). Bodiless requests pass.
+func RequireJSON(write ErrorWriter, code string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r := c.Request
+		hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
+		if !hasBody {
+			c.Next()
+			return
+		}
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			write(c, http.StatusUnsupportedMediaType, code, "Content-Type must be application/json")
 			return
 		}
 		c.Next()
@@ -204,4 +235,46 @@ func bearerToken(header string) (string, string) {
 		return "", "Empty Bearer token"
 	}
 	return token, ""
+}
+
+// DefaultMaxInFlight is the default cap on requests served at once by one
+// API. Each request holds at most one pool connection (8 by default) for a
+// short time, so 256 waiting requests are already far more than the
+// database can serve within a request timeout; beyond that, answering 503
+// at once is kinder than queueing.
+const DefaultMaxInFlight = 256
+
+// RetryAfterSeconds is the Retry-After sent with a shed request.
+const RetryAfterSeconds = "1"
+
+// InFlightLimit sheds load: while max requests are being served, further
+// requests get 503 with Retry-After instead of queueing on the database
+// pool. Requests for which exempt(path) is true (health probes) are never
+// shed, so an overloaded service is not also declared dead. max <= 0
+// disables the cap.
+func InFlightLimit(max int, exempt func(path string) bool, write ErrorWriter, code string) gin.HandlerFunc {
+	if max <= 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	slots := make(chan struct{}, max)
+	return func(c *gin.Context) {
+		if exempt != nil && exempt(c.Request.URL.Path) {
+			c.Next()
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			c.Next()
+		default:
+			c.Header("Retry-After", RetryAfterSeconds)
+			write(c, http.StatusServiceUnavailable, code, "Server is at its in-flight request limit; retry later")
+		}
+	}
+}
+
+// IsProbePath reports whether path is a health probe (/health, /health/…,
+// /ready, /live), which load shedding and auth leave alone.
+func IsProbePath(path string) bool {
+	return path == "/health" || strings.HasPrefix(path, "/health/") || path == "/ready" || path == "/live"
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,15 +108,31 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	e := engine(middleware.CORS())
+	e := engine(middleware.CORS([]string{"https://ok.example"}))
 	e.GET("/", func(c *gin.Context) { c.String(200, "ok") })
-	w := serve(e, "OPTIONS", "/", "", map[string]string{"Access-Control-Request-Headers": "authorization"})
+	w := serve(e, "OPTIONS", "/", "", map[string]string{"Origin": "https://ok.example", "Access-Control-Request-Method": "POST",
+		"Access-Control-Request-Headers": "authorization"})
 	require.Equal(t, http.StatusNoContent, w.Code)
-	require.Equal(t, "*", w.Header().Get("Access-Control-Allow-Origin"))
+	require.Equal(t, "https://ok.example", w.Header().Get("Access-Control-Allow-Origin"))
 	require.Equal(t, "authorization", w.Header().Get("Access-Control-Allow-Headers"))
-	w = serve(e, "GET", "/", "", nil)
+	w = serve(e, "GET", "/", "", map[string]string{"Origin": "https://evil.example"})
 	require.Equal(t, 200, w.Code)
-	require.Equal(t, "*", w.Header().Get("Access-Control-Allow-Headers"))
+	require.Empty(t, w.Header().Get("Access-Control-Allow-Origin"), "an origin not on the list gets no CORS headers")
+	none := engine(middleware.CORS(nil))
+	none.GET("/", func(c *gin.Context) { c.String(200, "ok") })
+	require.Empty(t, serve(none, "GET", "/", "", map[string]string{"Origin": "https://ok.example"}).Header().Get("Access-Control-Allow-Origin"))
+}
+
+// TestRequireJSON is issue 13: text/plain and form bodies (which a browser
+// sends cross-site without a preflight) are 415.
+func TestRequireJSON(t *testing.T) {
+	e := engine(middleware.RequireJSON(writeErr, "UNSUPPORTED_MEDIA_TYPE"))
+	e.POST("/", func(c *gin.Context) { c.String(200, "ok") })
+	for ct, want := range map[string]int{"application/json": 200, "application/json; charset=utf-8": 200,
+		"application/merge-patch+json": 200, "text/plain": 415, "application/x-www-form-urlencoded": 415, "": 415, "multipart/form-data; boundary=x": 415} {
+		require.Equal(t, want, serve(e, "POST", "/", `{"a":1}`, map[string]string{"Content-Type": ct}).Code, ct)
+	}
+	require.Equal(t, 200, serve(e, "POST", "/", "", nil).Code, "no body, no check")
 }
 
 func TestRecoveryAndAccessLog(t *testing.T) {
@@ -199,4 +216,39 @@ func TestAuth(t *testing.T) {
 	require.Equal(t, 200, serve(e, "GET", "/v1/tasks/abc", "", nil).Code, "unprotected route")
 	_, err = middleware.AnyVerifier{}.Verify("x")
 	require.Error(t, err)
+}
+
+// TestInFlightLimitSheds503 is issue 13 risk 5: beyond the cap a request
+// gets 503 with Retry-After at once; probes are never shed.
+func TestInFlightLimitSheds503(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	e := engine(middleware.InFlightLimit(2, middleware.IsProbePath, writeErr, "SERVICE_UNAVAILABLE"))
+	e.GET("/slow", func(c *gin.Context) {
+		entered <- struct{}{}
+		<-release
+		c.String(200, "ok")
+	})
+	e.GET("/health", func(c *gin.Context) { c.String(200, "ok") })
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.Equal(t, 200, serve(e, "GET", "/slow", "", nil).Code)
+		}()
+	}
+	<-entered
+	<-entered
+	w := serve(e, "GET", "/slow", "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, middleware.RetryAfterSeconds, w.Header().Get("Retry-After"))
+	require.Contains(t, w.Body.String(), "in-flight request limit")
+	require.Equal(t, 200, serve(e, "GET", "/health", "", nil).Code, "probes are not shed")
+	close(release)
+	wg.Wait()
+	require.Equal(t, 200, serve(e, "GET", "/health", "", nil).Code)
+	off := engine(middleware.InFlightLimit(0, nil, writeErr, "X"))
+	off.GET("/", func(c *gin.Context) { c.String(200, "ok") })
+	require.Equal(t, 200, serve(off, "GET", "/", "", nil).Code)
 }

@@ -21,15 +21,18 @@ const (
 	CodeJSONError          = "JSON_ERROR"
 	CodeAuthenticationFail = "AUTHENTICATION_FAILED"
 	CodeNotFound           = "NOT_FOUND"
-	CodeConflict           = "CONFLICT"
-	CodeTimeout            = "TIMEOUT"
-	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
-	CodeDatabaseError      = "DATABASE_ERROR"
-	CodeInternalError      = "INTERNAL_ERROR"
-	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
-	messageInternal        = "Internal server error"
-	messageDatabase        = "Database error"
-	messageUnavailable     = "Service unavailable"
+	CodeForbidden          = "FORBIDDEN"
+	// CodeUnsupportedMediaType answers 415 for a non-JSON body (issue 13).
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	CodeConflict             = "CONFLICT"
+	CodeTimeout              = "TIMEOUT"
+	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
+	CodeDatabaseError        = "DATABASE_ERROR"
+	CodeInternalError        = "INTERNAL_ERROR"
+	CodeServiceUnavailable   = "SERVICE_UNAVAILABLE"
+	messageInternal          = "Internal server error"
+	messageDatabase          = "Database error"
+	messageUnavailable       = "Service unavailable"
 )
 
 // errorBody is the §7.1 error body {"error":{"code","message"}}.

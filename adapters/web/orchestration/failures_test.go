@@ -151,6 +151,7 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 		strings.Repeat("y", 200) + `"}}`
 	req := httptest.NewRequest(http.MethodPost, "/v1/tasks", io.MultiReader(strings.NewReader(body)))
 	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	u.h.ServeHTTP(w, req)
 	require.Equal(t, http.StatusRequestEntityTooLarge, w.Code, w.Body.String())

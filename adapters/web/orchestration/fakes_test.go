@@ -49,7 +49,7 @@ func (f *fakeTasks) CreateTaskIdempotent(_ context.Context, req domain.TaskReque
 	if f.createErr != nil {
 		return domain.TaskCreationResponse{}, f.createErr
 	}
-	return domain.TaskCreationResponse{TaskUUID: uuid.New(), Status: "created", HandlerConfigName: req.Name}, nil
+	return domain.TaskCreationResponse{TaskUUID: uuid.New(), Status: "created", HandlerConfigName: req.Name, StepMapping: map[string]uuid.UUID{}}, nil
 }
 
 func (f *fakeTasks) CancelTask(context.Context, uuid.UUID) error {

@@ -71,7 +71,9 @@ func TestHealthEndpoints(t *testing.T) {
 func TestProtectedRoutesNeedAToken(t *testing.T) {
 	f := setup(t, web.Config{Verifier: middleware.StaticTokens{"s3cret"}})
 	resp, body := f.do(t, http.MethodPost, "/v1/tasks", createBody("linear_workflow", `{"even_number":2}`))
-	require.Equal(t, http.StatusOK, resp.StatusCode, "task creation is not protected: %s", body)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "issue 13: task creation needs a token by default: %s", body)
+	resp, body = f.do(t, http.MethodPost, "/v1/tasks", createBody("linear_workflow", `{"even_number":2}`), "Authorization", "Bearer s3cret")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var c domain.TaskCreationResponse
 	require.NoError(t, json.Unmarshal(body, &c))
 	task := "/v1/tasks/" + c.TaskUUID.String()
@@ -88,8 +90,10 @@ func TestProtectedRoutesNeedAToken(t *testing.T) {
 		{"cancel with a wrong token", http.MethodDelete, task, "", []string{"Authorization", "Bearer nope"}, 401,
 			"Invalid or expired token"},
 		{"resolve without token", http.MethodPatch, step, resolve, nil, 401, "Missing authorization header"},
-		{"read task needs no token", http.MethodGet, task, "", nil, 200, ""},
-		{"read steps need no token", http.MethodGet, task + "/workflow_steps", "", nil, 200, ""},
+		{"read task needs a token", http.MethodGet, task, "", nil, 401, "Missing authorization header"},
+		{"read steps need a token", http.MethodGet, task + "/workflow_steps", "", nil, 401, "Missing authorization header"},
+		{"read task with the token", http.MethodGet, task, "", []string{"Authorization", "Bearer s3cret"}, 200, ""},
+		{"create from a form is 415", http.MethodPost, "/v1/tasks", "name=x", []string{"Authorization", "Bearer s3cret", "Content-Type", "application/x-www-form-urlencoded"}, 415, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

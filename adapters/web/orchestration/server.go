@@ -15,6 +15,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -28,13 +29,46 @@ const (
 	DefaultMaxBodyBytes int64 = 2 << 20
 )
 
-// DefaultProtectedRoutes are the routes that need a token when auth is
-// enabled (§7.1); POST /v1/tasks is listed there with required = false.
-var DefaultProtectedRoutes = []string{
-	"DELETE /v1/tasks/{task_uuid}",
-	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-	"POST /v1/dlq/{entry_uuid}/requeue",
-	"PATCH /v1/dlq/{entry_uuid}",
+// DefaultProtectedRoutes: with auth enabled, every route needs a token
+// except the probes and /metrics (issue 13: before, only DELETE and PATCH
+// did, so task contexts and step results were readable without one).
+var DefaultProtectedRoutes = []string{"*"}
+
+// Permissions of the JWT "permissions" claim (static tokens hold "*").
+const (
+	PermTasksCreate    = "tasks:create"
+	PermTasksList      = "tasks:list"
+	PermTasksRead      = "tasks:read"
+	PermTasksCancel    = "tasks:cancel"
+	PermStepsRead      = "steps:read"
+	PermStepsResolve   = "steps:resolve"
+	PermTemplatesRead  = "templates:read"
+	PermDLQRead        = "dlq:read"
+	PermDLQUpdate      = "dlq:update"
+	PermHealthDetailed = "system:health_read"
+)
+
+// RoutePermissions is the permission each protected route needs. A route
+// missing here needs "*" (see middleware.Authorize), so a route added
+// without an entry is closed rather than open; "" admits any valid token.
+var RoutePermissions = map[string]string{
+	"POST /v1/tasks":                                         PermTasksCreate,
+	"GET /v1/tasks":                                          PermTasksList,
+	"GET /v1/tasks/{task_uuid}":                              PermTasksRead,
+	"DELETE /v1/tasks/{task_uuid}":                           PermTasksCancel,
+	"GET /v1/tasks/{task_uuid}/workflow_steps":               PermStepsRead,
+	"GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}":   PermStepsRead,
+	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}": PermStepsResolve,
+	"GET /v1/templates":                                      PermTemplatesRead,
+	"GET /v1/templates/{namespace}/{name}/{version}":         PermTemplatesRead,
+	"GET /v1/dlq":                                            PermDLQRead,
+	"GET /v1/dlq/{entry_uuid}":                               PermDLQRead,
+	"POST /v1/dlq/{entry_uuid}/requeue":                      PermDLQUpdate,
+	"PATCH /v1/dlq/{entry_uuid}":                             PermDLQUpdate,
+	"GET /health/detailed":                                   PermHealthDetailed,
+	"GET " + apidocs.PagePath:                                "",
+	"GET " + apidocs.DocumentPath:                            "",
+	"GET " + apidocs.AssetsPath + "/*file":                   "",
 }
 
 // Config tunes the server.
@@ -53,6 +87,15 @@ type Config struct {
 	Environment string
 	// DBPoolSize is reported by /health/detailed.
 	DBPoolSize int
+	// MaxInFlight caps requests served at once; beyond it requests get 503
+	// with Retry-After (health probes excepted). 0 selects
+	// middleware.DefaultMaxInFlight, negative disables the cap.
+	MaxInFlight int
+	// HTTP bounds connections (timeouts, header size); see HTTPServer.
+	HTTP webserver.Config
+	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
+	// for any). Empty (the default): no cross-origin browser access.
+	CORSAllowedOrigins []string
 }
 
 // TaskService is what the API needs from the orchestration core.
@@ -115,6 +158,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.ProtectedRoutes == nil {
 		cfg.ProtectedRoutes = DefaultProtectedRoutes
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = middleware.DefaultMaxInFlight
+	}
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
@@ -125,16 +171,16 @@ func New(cfg Config, d Deps) *Server {
 		e.Use(middleware.Metrics(d.ObserveRequest))
 	}
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
-		middleware.AccessLog(s.log), middleware.CORS(),
-		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout),
-		middleware.BodyLimit(cfg.MaxBodyBytes, writeError, CodePayloadTooLarge))
+		middleware.AccessLog(s.log),
+		middleware.InFlightLimit(cfg.MaxInFlight, middleware.IsProbePath, writeError, CodeServiceUnavailable),
+		middleware.CORS(cfg.CORSAllowedOrigins),
+		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout))
 	if cfg.Verifier != nil {
-		protected := make(map[string]bool, len(cfg.ProtectedRoutes))
-		for _, r := range cfg.ProtectedRoutes {
-			protected[r] = true
-		}
-		e.Use(middleware.Auth(cfg.Verifier, func(k string) bool { return protected[k] }, writeError, CodeAuthenticationFail))
+		e.Use(middleware.Auth(cfg.Verifier, middleware.Protected(cfg.ProtectedRoutes), writeError, CodeAuthenticationFail),
+			middleware.Authorize(RoutePermissions, writeError, CodeForbidden))
 	}
+	e.Use(middleware.RequireJSON(writeError, CodeUnsupportedMediaType),
+		middleware.BodyLimit(cfg.MaxBodyBytes, writeError, CodePayloadTooLarge))
 	e.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, CodeNotFound, "Route not found") })
 
 	e.GET("/health", s.health)
@@ -170,6 +216,10 @@ func New(cfg Config, d Deps) *Server {
 
 // Handler is the server as an http.Handler (for http.Server and httptest).
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// HTTPServer is an http.Server for Handler with the configured connection
+// limits (read, write and idle timeouts, header size).
+func (s *Server) HTTPServer() *http.Server { return webserver.New(s.engine, s.cfg.HTTP) }
 
 // pathUUID parses a UUID path parameter.
 func pathUUID(c *gin.Context, param string) (uuid.UUID, error) {

@@ -17,6 +17,9 @@ func (s *Server) listSteps(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
+	if !s.taskNamespaceAllowed(c, id) {
+		return
+	}
 	steps, err := s.deps.Query.ListSteps(c.Request.Context(), id)
 	if err != nil {
 		s.respondError(c, err)
@@ -33,6 +36,9 @@ func (s *Server) getStep(c *gin.Context) {
 	taskID, stepID, err := stepPath(c)
 	if err != nil {
 		s.respondError(c, err)
+		return
+	}
+	if !s.taskNamespaceAllowed(c, taskID) {
 		return
 	}
 	st, err := s.deps.Query.GetStep(c.Request.Context(), taskID, stepID)
@@ -79,6 +85,9 @@ func (s *Server) resolveStep(c *gin.Context) {
 	}
 	if err := validateResolve(req); err != nil {
 		s.respondError(c, err)
+		return
+	}
+	if !s.taskNamespaceAllowed(c, taskID) {
 		return
 	}
 	err = s.deps.Tasks.ResolveStep(c.Request.Context(), taskID, stepID, ports.ManualResolution{
@@ -128,6 +137,9 @@ func (s *Server) getTemplate(c *gin.Context) {
 	ns, name, version := c.Param("namespace"), c.Param("name"), c.Param("version")
 	if err := validateTexts("namespace", ns, "name", name, "version", version); err != nil {
 		s.respondError(c, err)
+		return
+	}
+	if s.forbidNamespace(c, ns) {
 		return
 	}
 	t, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)

@@ -10,7 +10,9 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -75,6 +77,9 @@ func (s *Server) createTask(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
+	if s.forbidNamespace(c, req.Namespace) {
+		return
+	}
 	key, err := idempotencyKey(c)
 	if err != nil {
 		s.respondError(c, err)
@@ -136,6 +141,9 @@ func (s *Server) getTask(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
+	if s.forbidNamespace(c, v.Namespace) {
+		return
+	}
 	c.JSON(http.StatusOK, newTaskResponse(v))
 }
 
@@ -143,6 +151,9 @@ func (s *Server) cancelTask(c *gin.Context) {
 	id, err := pathUUID(c, "task_uuid")
 	if err != nil {
 		s.respondError(c, err)
+		return
+	}
+	if !s.taskNamespaceAllowed(c, id) {
 		return
 	}
 	if err := s.deps.Tasks.CancelTask(c.Request.Context(), id); err != nil {
@@ -155,6 +166,32 @@ func (s *Server) cancelTask(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, newTaskResponse(v))
+}
+
+// taskNamespaceAllowed checks, for a token restricted by worker_namespaces,
+// that task id is in one of its namespaces, answering the error (404, 403)
+// itself when not. Unrestricted requests cost no query.
+func (s *Server) taskNamespaceAllowed(c *gin.Context, id uuid.UUID) bool {
+	cl, ok := middleware.GetClaims(c)
+	if !ok || !cl.NamespaceRestricted() {
+		return true
+	}
+	v, err := s.deps.Query.GetTask(c.Request.Context(), id)
+	if err != nil {
+		s.respondError(c, err)
+		return false
+	}
+	return !s.forbidNamespace(c, v.Namespace)
+}
+
+// forbidNamespace answers 403 when the request's token may not act on
+// namespace ns (JWT worker_namespaces) and reports whether it did.
+func (s *Server) forbidNamespace(c *gin.Context, ns string) bool {
+	if middleware.NamespaceAllowed(c, ns) {
+		return false
+	}
+	writeError(c, http.StatusForbidden, CodeForbidden, "Token is not allowed namespace "+ns)
+	return true
 }
 
 // validateTexts checks (field, value) pairs of path and query parameters
@@ -196,6 +233,10 @@ func (s *Server) listTasks(c *gin.Context) {
 	if err := validateTexts("namespace", c.Query("namespace"), "initiator", c.Query("initiator"),
 		"source_system", c.Query("source_system"), "status", c.Query("status")); err != nil {
 		s.respondError(c, err)
+		return
+	}
+	if ns := c.Query("namespace"); !middleware.NamespaceAllowed(c, ns) {
+		writeError(c, http.StatusForbidden, CodeForbidden, "Token is restricted to its worker_namespaces; pass an allowed ?namespace=")
 		return
 	}
 	f := ports.TaskFilter{Page: page, PerPage: perPage, Namespace: c.Query("namespace"),

@@ -9,6 +9,33 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 )
 
+// Permissions of the worker API's JWT "permissions" claim.
+const (
+	PermWorkerStatus          = "worker:status_read"
+	PermWorkerTemplatesRead   = "worker:templates_read"
+	PermWorkerTemplatesManage = "worker:templates_manage"
+)
+
+// RoutePermissions is the permission each protected route needs; a route
+// missing here needs "*" (middleware.Authorize), "" admits any valid token.
+var RoutePermissions = map[string]string{
+	"GET /metrics/worker":                            PermWorkerStatus,
+	"GET /status":                                    PermWorkerStatus,
+	"GET /status/detailed":                           PermWorkerStatus,
+	"GET /status/namespaces":                         PermWorkerStatus,
+	"GET /handlers":                                  PermWorkerStatus,
+	"GET /templates":                                 PermWorkerTemplatesRead,
+	"GET /templates/cache/stats":                     PermWorkerTemplatesRead,
+	"GET /templates/{ns}/{name}/{version}":           PermWorkerTemplatesRead,
+	"POST /templates/{ns}/{name}/{version}/validate": PermWorkerTemplatesRead,
+	"POST /templates/{ns}/{name}/{version}/refresh":  PermWorkerTemplatesManage,
+	"DELETE /templates/cache":                        PermWorkerTemplatesManage,
+	"POST /templates/cache/maintain":                 PermWorkerTemplatesManage,
+	"GET /api-docs/openapi.json":                     "",
+	"GET /api-docs":                                  "",
+	"GET /api-docs/assets/*file":                     "",
+}
+
 // routes builds the engine: middleware in the order request id (so every
 // later log line and error carries it), recovery, access log, CORS,
 // timeout, auth; then the contract §8.1 routes.
@@ -22,14 +49,23 @@ func (s *Server) routes() *gin.Engine {
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recovery(s.log, s.writeError, CodeInternalError))
 	e.Use(middleware.AccessLog(s.log))
+	e.Use(middleware.InFlightLimit(s.cfg.MaxInFlight, middleware.IsProbePath, s.writeError, CodeServiceUnavailable))
 	if s.cfg.CORSEnabled {
-		e.Use(middleware.CORS())
+		e.Use(middleware.CORS(s.cfg.CORSAllowedOrigins))
 	}
 	e.Use(middleware.Timeout(s.cfg.RequestTimeout, s.writeError, CodeRequestTimeout))
 	if s.cfg.AuthEnabled {
-		protected := func(key string) bool { return !authExempt(key) }
-		e.Use(middleware.Auth(newStaticTokens(s.cfg.Tokens), protected, s.writeError, CodeUnauthorized))
+		var v middleware.AnyVerifier
+		if len(s.cfg.Tokens) > 0 {
+			v = append(v, newStaticTokens(s.cfg.Tokens))
+		}
+		if s.cfg.Verifier != nil {
+			v = append(v, s.cfg.Verifier)
+		}
+		e.Use(middleware.Auth(v, middleware.Protected([]string{"*"}), s.writeError, CodeUnauthorized),
+			middleware.Authorize(RoutePermissions, s.writeError, CodeForbidden))
 	}
+	e.Use(middleware.RequireJSON(s.writeError, CodeUnsupportedMediaType))
 	e.NoRoute(func(c *gin.Context) {
 		s.writeError(c, http.StatusNotFound, CodeNotFound, "No route for "+c.Request.URL.Path)
 	})

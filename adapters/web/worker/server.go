@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -51,8 +52,15 @@ type Config struct {
 	AuthEnabled bool
 	// Tokens are the accepted bearer tokens.
 	Tokens []string
-	// CORSEnabled answers CORS for any origin, method and header.
+	// CORSEnabled answers CORS for CORSAllowedOrigins.
 	CORSEnabled bool
+	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
+	// for any); empty (the default) allows no cross-origin browser access.
+	CORSAllowedOrigins []string
+	// Verifier, when set with AuthEnabled, also accepts bearer JWTs whose
+	// permissions are enforced per route (RoutePermissions) and whose
+	// worker_namespaces per template namespace. Static Tokens grant all.
+	Verifier middleware.TokenVerifier
 	// MetricsEnabled serves /metrics and /metrics/worker.
 	MetricsEnabled bool
 	// HealthCheckInterval is how often the database and queue checks are
@@ -83,6 +91,12 @@ type Config struct {
 	TemplateCacheSize int
 	// ShutdownTimeout bounds draining in-flight requests on stop.
 	ShutdownTimeout time.Duration
+	// MaxInFlight caps requests served at once; beyond it requests get 503
+	// with Retry-After (health probes excepted). 0 selects
+	// middleware.DefaultMaxInFlight, negative disables the cap.
+	MaxInFlight int
+	// HTTP bounds connections (timeouts, header size) in Serve.
+	HTTP webserver.Config
 }
 
 func (c *Config) applyDefaults() {
@@ -112,6 +126,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = middleware.DefaultMaxInFlight
 	}
 	c.Namespaces = append([]string(nil), c.Namespaces...)
 	sort.Strings(c.Namespaces)
@@ -162,7 +179,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MetricsEnabled && deps.Metrics == nil {
 		return nil, errors.New("worker web: Metrics handler is required when metrics are enabled")
 	}
-	if cfg.AuthEnabled && len(cfg.Tokens) == 0 {
+	if cfg.AuthEnabled && len(cfg.Tokens) == 0 && cfg.Verifier == nil {
 		return nil, errors.New("worker web: authentication enabled without tokens")
 	}
 	if deps.Logger == nil {
@@ -201,7 +218,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // HealthCheckInterval until ctx is done, then drains in-flight requests
 // for up to ShutdownTimeout. It returns nil on a clean stop.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second}
+	srv := webserver.New(s.engine, s.cfg.HTTP)
 	var wg sync.WaitGroup
 	monitorCtx, stopMonitor := context.WithCancel(ctx)
 	defer stopMonitor()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -41,6 +42,10 @@ func (s *Server) templateParams(c *gin.Context) (ns, name, version string, ok bo
 			s.writeError(c, http.StatusBadRequest, CodeBadRequest, ve.Reason)
 			return "", "", "", false
 		}
+	}
+	if !middleware.NamespaceAllowed(c, ns) {
+		s.writeError(c, http.StatusForbidden, CodeForbidden, "Token is not allowed namespace "+ns)
+		return "", "", "", false
 	}
 	return ns, name, version, true
 }

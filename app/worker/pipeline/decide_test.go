@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,15 @@ func TestDecisionTable(t *testing.T) {
 		{
 			name:   "not JSON is poison",
 			msg:    ports.QueueMessage{MsgID: 42, Message: json.RawMessage(`not json`)},
+			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
+			want:   DecisionArchivedPoison,
+		},
+		{
+			// Issue 13 risk 7: a 20 MB message was decoded and held; now
+			// anything over worker.limits.max_message_bytes is poison.
+			name: "oversized message is poison",
+			msg: ports.QueueMessage{MsgID: 42, Message: json.RawMessage(`{"task_uuid":"` + taskID.String() + `","step_uuid":"` +
+				stepID.String() + `","pad":"` + strings.Repeat("x", DefaultMaxMessageBytes) + `"}`)},
 			expect: func(f fixture) { f.queue.EXPECT().Archive(anyCtx, testQueue, int64(42)).Return(true, nil).Once() },
 			want:   DecisionArchivedPoison,
 		},

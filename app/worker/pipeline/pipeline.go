@@ -39,6 +39,11 @@ const (
 	// retried; past it the message is left to reappear after its vt and the
 	// step is eventually failed as worker_lost by whoever reads it.
 	DefaultPersistRetryFor = 60 * time.Second
+	// DefaultMaxMessageBytes bounds a step message. A valid one is about
+	// 100 bytes ({task_uuid, step_uuid}); 64 KiB leaves room for extra keys
+	// a writer may add (contract §4.3) while a 20 MB message is archived as
+	// poison instead of being decoded and logged (issue 13).
+	DefaultMaxMessageBytes = 64 << 10
 	// maxRedecide caps claim-lost → reload → re-decide rounds for one message.
 	maxRedecide = 3
 )
@@ -87,9 +92,15 @@ type Config struct {
 	// cycle forever. 0 disables. Config validation keeps it above the
 	// redeliveries an abandoned step needs to reach its claim timeout.
 	MaxReceiveCount int
+	// MaxMessageBytes is worker.limits.max_message_bytes: a larger step
+	// message is poison and archived unread. 0 selects DefaultMaxMessageBytes.
+	MaxMessageBytes int
 }
 
 func (c *Config) applyDefaults() {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	if c.VisibilityTimeoutSeconds <= 0 {
 		c.VisibilityTimeoutSeconds = DefaultVisibilityTimeoutSeconds
 	}
@@ -188,7 +199,12 @@ type stepMessage struct {
 	StepUUID *string `json:"step_uuid"`
 }
 
-func parseStepMessage(raw json.RawMessage) (domain.SimpleStepMessage, error) {
+// ParseStepMessage decodes a §4.3 step message of at most maxBytes bytes.
+// Any error makes the message poison (archived, never retried).
+func ParseStepMessage(raw json.RawMessage, maxBytes int) (domain.SimpleStepMessage, error) {
+	if maxBytes > 0 && len(raw) > maxBytes {
+		return domain.SimpleStepMessage{}, fmt.Errorf("message of %d bytes exceeds worker.limits.max_message_bytes (%d)", len(raw), maxBytes)
+	}
 	var m stepMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return domain.SimpleStepMessage{}, fmt.Errorf("not a JSON object: %w", err)
@@ -228,8 +244,8 @@ func (p *Pipeline) Process(ctx context.Context, queue string, msg ports.QueueMes
 func (p *Pipeline) process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (Decision, error) {
 	if p.cfg.MaxReceiveCount > 0 && msg.ReadCt > p.cfg.MaxReceiveCount {
 		fields := []zap.Field{zap.String("queue", queue), zap.Int64("msg_id", msg.MsgID), zap.Int("read_ct", msg.ReadCt),
-			zap.Int("max_receive_count", p.cfg.MaxReceiveCount), zap.ByteString("message", msg.Message), lifecycle.TraceID(ctx)}
-		if sm, err := parseStepMessage(msg.Message); err == nil {
+			zap.Int("max_receive_count", p.cfg.MaxReceiveCount), zap.ByteString("message", truncate(msg.Message, 512)), lifecycle.TraceID(ctx)}
+		if sm, err := ParseStepMessage(msg.Message, p.cfg.MaxMessageBytes); err == nil {
 			fields = append(fields, zap.Stringer(lifecycle.FieldTaskUUID, sm.TaskUUID), zap.Stringer(lifecycle.FieldStepUUID, sm.StepUUID))
 		}
 		p.log.Error(lifecycle.StepDeadLettered, fields...)
@@ -238,7 +254,7 @@ func (p *Pipeline) process(ctx context.Context, queue string, msg ports.QueueMes
 		}
 		return DecisionArchivedRedelivery, nil
 	}
-	sm, err := parseStepMessage(msg.Message)
+	sm, err := ParseStepMessage(msg.Message, p.cfg.MaxMessageBytes)
 	if err != nil {
 		p.log.Warn("archiving poison step message", zap.String("queue", queue), zap.Int64("msg_id", msg.MsgID), zap.Error(err))
 		if _, aerr := p.queue.Archive(ctx, queue, msg.MsgID); aerr != nil {
@@ -424,4 +440,13 @@ func once(f func()) func() {
 	}
 	var o sync.Once
 	return func() { o.Do(f) }
+}
+
+// truncate keeps a logged message short: a huge one must not become a huge
+// log line.
+func truncate(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return b[:n]
 }

@@ -161,6 +161,9 @@ func Discover(dir string) ([]string, error) {
 
 // LoadFile parses and validates one template file.
 func LoadFile(path string) (domain.TaskTemplate, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > domain.MaxTemplateFileBytes {
+		return domain.TaskTemplate{}, fmt.Errorf("template file is %d bytes; the limit is %d (domain.MaxTemplateFileBytes)", st.Size(), domain.MaxTemplateFileBytes)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return domain.TaskTemplate{}, fmt.Errorf("read: %w", err)

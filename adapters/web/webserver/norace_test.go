@@ -1,0 +1,5 @@
+//go:build !race
+
+package webserver_test
+
+const raceEnabled = false
