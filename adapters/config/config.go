@@ -203,6 +203,19 @@ type OrchestrationConfig struct {
 	ShutdownTimeoutSeconds int `koanf:"shutdown_timeout_seconds"`
 	// Auth protects selected routes (contract §7.1); off by default.
 	Auth OrchestrationAuthConfig `koanf:"auth"`
+	// UI is the web dashboard served under /ui/.
+	UI OrchestrationUIConfig `koanf:"ui"`
+}
+
+// OrchestrationUIConfig is the web dashboard (/ui/) of the orchestration.
+type OrchestrationUIConfig struct {
+	// Enabled serves the dashboard. On by default: it only reads, and when
+	// auth is enabled every /ui route needs a token like the API.
+	Enabled bool `koanf:"enabled"`
+	// RefreshSeconds is the live-refresh period of the list pages and of a
+	// running task's page (5 s: watchable, and cheap for the database);
+	// 0 turns refresh off.
+	RefreshSeconds int `koanf:"refresh_seconds"`
 }
 
 // OrchestrationBackoffConfig is the retry backoff of contract §10.3.

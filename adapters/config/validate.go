@@ -238,6 +238,7 @@ func (o OrchestrationConfig) check(ch *checker) {
 	ch.positive("orchestration.request_timeout_ms", o.RequestTimeoutMs)
 	ch.positive("orchestration.max_body_bytes", o.MaxBodyBytes)
 	ch.positive("orchestration.shutdown_timeout_seconds", o.ShutdownTimeoutSeconds)
+	ch.between("orchestration.ui.refresh_seconds", o.UI.RefreshSeconds, 0, 3600)
 	o.Auth.check(ch)
 }
 

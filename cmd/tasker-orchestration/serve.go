@@ -19,6 +19,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/dashboard"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
@@ -113,10 +114,23 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	dbBreaker := web.NewBreakerPinger(query, 0, 0)
+	var ui web.RouteRegistrar
+	if oc.UI.Enabled {
+		refresh := oc.UI.RefreshSeconds
+		if refresh == 0 {
+			refresh = -1 // dashboard.Config: negative turns refresh off
+		}
+		d, err := dashboard.New(dashboard.Config{BasePath: web.UIPath, RefreshSeconds: refresh},
+			dashboard.Deps{Tasks: query, History: postgres.NewTaskHistory(db), Templates: templates, Queues: pgmq.New(db), Log: log})
+		if err != nil {
+			return err
+		}
+		ui = d
+	}
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
 		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: version,
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
-		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
+		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 
 	ln, err := net.Listen("tcp", oc.BindAddress)

@@ -6,6 +6,7 @@ package orchestration
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -85,7 +86,24 @@ type Deps struct {
 	// Breaker, when set, reports the state of the circuit breaker guarding
 	// the API's database reads (/health/detailed circuit_breaker_state).
 	Breaker BreakerReporter
+	// UI, when set, is mounted at UIPath (the dashboard). With auth on, all
+	// its routes need a token like the API.
+	UI RouteRegistrar
 	Log     *zap.Logger
+}
+
+// UIPath is where the dashboard is mounted.
+const UIPath = "/ui"
+
+// RouteRegistrar adds its routes to a router group (the dashboard).
+type RouteRegistrar interface {
+	Register(g *gin.RouterGroup)
+}
+
+// isUIRoute reports whether a "<METHOD> <path template>" key is a dashboard route.
+func isUIRoute(key string) bool {
+	_, path, _ := strings.Cut(key, " ")
+	return path == UIPath || strings.HasPrefix(path, UIPath+"/")
 }
 
 // Server is the orchestration API.
@@ -125,7 +143,7 @@ func New(cfg Config, d Deps) *Server {
 		for _, r := range cfg.ProtectedRoutes {
 			protected[r] = true
 		}
-		e.Use(middleware.Auth(cfg.Verifier, func(k string) bool { return protected[k] }, writeError, CodeAuthenticationFail))
+		e.Use(middleware.Auth(cfg.Verifier, func(k string) bool { return protected[k] || isUIRoute(k) }, writeError, CodeAuthenticationFail))
 	}
 	e.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, CodeNotFound, "Route not found") })
 
@@ -139,6 +157,9 @@ func New(cfg Config, d Deps) *Server {
 	e.GET("/health/detailed", s.detailed)
 	if d.Metrics != nil {
 		e.GET("/metrics", gin.WrapH(d.Metrics))
+	}
+	if d.UI != nil {
+		d.UI.Register(e.Group(UIPath))
 	}
 	v1 := e.Group("/v1")
 	v1.POST("/tasks", s.createTask)
