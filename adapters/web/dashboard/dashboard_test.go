@@ -91,9 +91,9 @@ func TestTaskPageDrawsTheDAGAndWaterfall(t *testing.T) {
 	t0 := time.Now().UTC().Add(-200 * time.Millisecond) // a running task's axis ends now
 	steps := []ports.StepView{
 		{WorkflowStepUUID: uuid.New(), Name: "diamond_start", CurrentState: domain.StepComplete, Attempts: 1, CreatedAt: t0,
-			Results: json.RawMessage(`{"step_uuid":"`+uuid.NewString()+`","success":true,"status":"completed","result":4,"metadata":{}}`)},
+			Results: json.RawMessage(`{"step_uuid":"` + uuid.NewString() + `","success":true,"status":"completed","result":4,"metadata":{}}`)},
 		{WorkflowStepUUID: uuid.New(), Name: "diamond_branch_b", CurrentState: domain.StepError, Attempts: 2, CreatedAt: t0,
-			Results: json.RawMessage(`{"step_uuid":"`+uuid.NewString()+`","success":false,"status":"failed","result":{},"error":{"message":"boom <b>","retryable":true,"error_type":"flaky"},"metadata":{}}`)},
+			Results: json.RawMessage(`{"step_uuid":"` + uuid.NewString() + `","success":false,"status":"failed","result":{},"error":{"message":"boom <b>","retryable":true,"error_type":"flaky"},"metadata":{}}`)},
 		{WorkflowStepUUID: uuid.New(), Name: "diamond_branch_c", CurrentState: domain.StepInProgress, Attempts: 1, CreatedAt: t0},
 		{WorkflowStepUUID: uuid.New(), Name: "diamond_end", CurrentState: domain.StepPending, CreatedAt: t0},
 	}

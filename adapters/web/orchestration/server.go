@@ -88,8 +88,8 @@ type Deps struct {
 	Breaker BreakerReporter
 	// UI, when set, is mounted at UIPath (the dashboard). With auth on, all
 	// its routes need a token like the API.
-	UI RouteRegistrar
-	Log     *zap.Logger
+	UI  RouteRegistrar
+	Log *zap.Logger
 }
 
 // UIPath is where the dashboard is mounted.
