@@ -182,6 +182,11 @@ func TestKubernetesManifests(t *testing.T) {
 			require.Equal(t, ck.command, str(t, c, "command", 0))
 			require.DirExists(t, filepath.Join("..", "cmd", ck.command), "the command is one of the built binaries")
 			require.Equal(t, true, dig(t, spec, "securityContext", "runAsNonRoot"))
+			// The kubelet verifies runAsNonRoot only for a numeric user: the
+			// image's USER must be numeric and the pod must name the same one.
+			require.Equal(t, imageUser, integer(t, spec, "securityContext", "runAsUser"))
+			require.Equal(t, imageGroup, integer(t, spec, "securityContext", "runAsGroup"))
+			require.Equal(t, "RuntimeDefault", str(t, spec, "securityContext", "seccompProfile", "type"))
 			require.NotNil(t, dig(t, c, "resources", "requests", "memory"))
 			require.NotNil(t, dig(t, c, "resources", "limits", "memory"))
 			refs := dig(t, c, "envFrom").([]any)
@@ -205,6 +210,12 @@ func TestKubernetesManifests(t *testing.T) {
 
 			require.Equal(t, ck.readiness, str(t, c, "readinessProbe", "httpGet", "path"))
 			require.Equal(t, ck.liveness, str(t, c, "livenessProbe", "httpGet", "path"))
+			// The startup probe holds liveness off while the service starts:
+			// same endpoint, and a budget of at least 30 s.
+			require.Equal(t, ck.liveness, str(t, c, "startupProbe", "httpGet", "path"))
+			require.Equal(t, "http", str(t, c, "startupProbe", "httpGet", "port"))
+			budget := integer(t, c, "startupProbe", "periodSeconds") * integer(t, c, "startupProbe", "failureThreshold")
+			require.GreaterOrEqual(t, budget, 30, "startup probe budget in seconds")
 			require.Equal(t, "http", str(t, c, "readinessProbe", "httpGet", "port"))
 			require.Equal(t, ck.port, integer(t, c, "ports", 0, "containerPort"))
 			_, bindPort, err := net.SplitHostPort(ck.bindAddressOf(cfg))
@@ -235,6 +246,22 @@ func TestKubernetesManifests(t *testing.T) {
 			"workers reach the orchestration through its Service")
 	})
 
+	for _, name := range []string{"tasker-orchestration", "tasker-worker"} {
+		t.Run("PodDisruptionBudget/"+name, func(t *testing.T) {
+			pdb, ok := objs["PodDisruptionBudget/"+name]
+			require.True(t, ok, "a PDB for Deployment/%s", name)
+			require.Equal(t, "policy/v1", str(t, pdb, "apiVersion"))
+			podLabels := dig(t, objs["Deployment/"+name], "spec", "template", "metadata", "labels").(doc)
+			for k, v := range dig(t, pdb, "spec", "selector", "matchLabels").(doc) {
+				require.Equal(t, v, podLabels[k], "the PDB selects the Deployment's pods")
+			}
+			replicas := integer(t, objs["Deployment/"+name], "spec", "replicas")
+			minAvailable := integer(t, pdb, "spec", "minAvailable")
+			require.GreaterOrEqual(t, minAvailable, 1, "a drain keeps one pod serving")
+			require.Less(t, minAvailable, replicas, "a drain must be able to evict a pod at all")
+		})
+	}
+
 	t.Run("worker replicas", func(t *testing.T) {
 		require.GreaterOrEqual(t, integer(t, objs["Deployment/tasker-worker"], "spec", "replicas"), 2)
 		require.Equal(t, "Never", str(t, objs["Job/tasker-migrate"], "spec", "template", "spec", "restartPolicy"))
@@ -255,6 +282,21 @@ func TestComposeFile(t *testing.T) {
 	require.Equal(t, "service_completed_successfully", str(t, services, "orchestration", "depends_on", "migrate", "condition"))
 	require.Equal(t, "service_healthy", str(t, services, "worker", "depends_on", "orchestration", "condition"))
 	require.Equal(t, 2, integer(t, services, "worker", "deploy", "replicas"))
+
+	// PostgreSQL is published on loopback and on a host port other than
+	// 5432, so `up` works next to a local PostgreSQL; the URL the docs give
+	// for it uses that port.
+	published := str(t, services, "postgres", "ports", 0)
+	host, port, target := splitPortMapping(t, published)
+	require.Equal(t, "127.0.0.1", host, "loopback only")
+	require.Equal(t, "5432", target)
+	require.NotEqual(t, "5432", port, "must not clash with a PostgreSQL on the host")
+	hostURL := "postgres://postgres:postgres@127.0.0.1:" + port + "/tasker?sslmode=disable"
+	for _, f := range []string{"docker-compose.yml", "README.md"} {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.Contains(t, string(data), hostURL, "%s gives the published port", f)
+	}
 
 	for _, name := range []string{"migrate", "orchestration", "worker", "taskerctl"} {
 		t.Run(name, func(t *testing.T) {
@@ -282,6 +324,20 @@ func TestComposeFile(t *testing.T) {
 		})
 	}
 }
+
+// splitPortMapping splits a compose "HOST_IP:HOST_PORT:CONTAINER_PORT".
+func splitPortMapping(t *testing.T, m string) (host, port, target string) {
+	t.Helper()
+	parts := strings.Split(m, ":")
+	require.Len(t, parts, 3, "%q binds an explicit host address", m)
+	return parts[0], parts[1], parts[2]
+}
+
+// The image's numeric user and group (distroless nonroot).
+const (
+	imageUser  = 65532
+	imageGroup = 65532
+)
 
 // dockerfile returns the Dockerfile's instructions, continuation lines joined.
 func dockerfile(t *testing.T) []string {
@@ -314,10 +370,14 @@ func TestDockerfileBuildsLikeTheTaskfile(t *testing.T) {
 	task := readDocs(t, filepath.Join("..", "Taskfile.yml"))[0]
 	build := str(t, task, "tasks", "build", "cmds", 0)
 	build = strings.ReplaceAll(build, "{{.BIN}}", str(t, task, "vars", "BIN"))
-	require.Equal(t, "go build -o bin/ ./cmd/...", build, "update this test and the Dockerfile together")
+	// The Taskfile's {{.VERSION}} is the Dockerfile's ${VERSION} build arg.
+	build = strings.ReplaceAll(build, "{{.VERSION}}", "${VERSION}")
+	require.Equal(t, `go build -trimpath -ldflags "-X github.com/tasker-systems/tasker-go/internal/buildinfo.Version=${VERSION}" -o bin/ ./cmd/...`,
+		build, "update this test and the Dockerfile together")
+	require.Contains(t, str(t, task, "vars", "VERSION", "sh"), "git describe", "the Taskfile stamps the git version")
 
 	lines := dockerfile(t)
-	runAt, cgoAt := -1, -1
+	runAt, cgoAt, versionAt, buildStageAt := -1, -1, -1, -1
 	var froms []string
 	for i, l := range lines {
 		switch {
@@ -325,16 +385,22 @@ func TestDockerfileBuildsLikeTheTaskfile(t *testing.T) {
 			runAt = i
 		case l == "ENV CGO_ENABLED=0":
 			cgoAt = i
+		case strings.HasPrefix(l, "ARG VERSION="):
+			versionAt = i
 		case strings.HasPrefix(l, "FROM "):
 			froms = append(froms, l)
+			if buildStageAt < 0 {
+				buildStageAt = i
+			}
 		}
 	}
 	require.GreaterOrEqual(t, runAt, 0, "the Dockerfile runs `%s`", build)
 	require.True(t, cgoAt >= 0 && cgoAt < runAt, "CGO_ENABLED=0 is set before the build: static binaries")
+	require.True(t, versionAt > buildStageAt && versionAt < runAt, "ARG VERSION is declared in the build stage, before the build")
 	require.Len(t, froms, 2, "multi-stage")
 	require.Regexp(t, `^FROM golang:\$\{GO_VERSION\}-\S+ AS build$`, froms[0])
 	require.Regexp(t, `^FROM gcr\.io/distroless/static\S*:nonroot$`, froms[1])
-	require.Contains(t, lines, "USER nonroot:nonroot")
+	require.Contains(t, lines, fmt.Sprintf("USER %d:%d", imageUser, imageGroup), "numeric, for runAsNonRoot")
 	require.Contains(t, lines, "COPY --from=build /src/bin/ /usr/local/bin/")
 	require.Contains(t, lines, "COPY --from=build /src/configs/ /app/configs/")
 

@@ -37,6 +37,10 @@ type TaskCreationResponse struct {
 	StepCount           int                  `json:"step_count"`
 	StepMapping         map[string]uuid.UUID `json:"step_mapping"`
 	HandlerConfigName   string               `json:"handler_config_name"`
+	// Replayed is true when an Idempotency-Key matched an earlier request and
+	// this is that request's stored response (no task was created). It is not
+	// part of the body: the API says so in the Idempotent-Replayed header.
+	Replayed bool `json:"-"`
 }
 
 // Task request defaults and limits (contract §7.2, D-o). The 128-character

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -42,9 +43,44 @@ func (r TaskRequest) Validate() error {
 			return &ValidationError{Field: f.field, Reason: fmt.Sprintf("%s must be at most %d characters; got %d", f.field, MaxRequestActorLength, n)}
 		}
 	}
+	if err := r.validateStorable(); err != nil {
+		return err
+	}
 	if !isAbsentJSON(r.Context) {
 		if err := ValidateContext(r.Context); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// validateStorable rejects what PostgreSQL would refuse to store (issue 13):
+// NUL or invalid UTF-8 in any string field, and integers beyond the int4
+// columns they are written to.
+func (r TaskRequest) validateStorable() error {
+	texts := []struct{ field, value string }{
+		{"name", r.Name}, {"namespace", r.Namespace}, {"version", r.Version},
+		{"initiator", r.Initiator}, {"source_system", r.SourceSystem}, {"reason", r.Reason},
+	}
+	for i, tag := range r.Tags {
+		texts = append(texts, struct{ field, value string }{fmt.Sprintf("tags[%d]", i), tag})
+	}
+	for i, b := range r.BypassSteps {
+		texts = append(texts, struct{ field, value string }{fmt.Sprintf("bypass_steps[%d]", i), b})
+	}
+	for _, f := range texts {
+		if err := ValidateText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	ints := []struct {
+		field string
+		value *int
+		min   int
+	}{{"priority", r.Priority, math.MinInt32}, {"claim_timeout_seconds", r.ClaimTimeoutSeconds, 0}}
+	for _, f := range ints {
+		if f.value != nil && (*f.value < f.min || *f.value > math.MaxInt32) {
+			return &ValidationError{Field: f.field, Reason: fmt.Sprintf("%s must be between %d and %d; got %d", f.field, f.min, math.MaxInt32, *f.value)}
 		}
 	}
 	return nil
@@ -63,6 +99,9 @@ func ValidateContext(raw json.RawMessage) error {
 	}
 	if len(raw) > MaxContextBytes {
 		return bad("Context exceeds maximum size of %d bytes; got %d", MaxContextBytes, len(raw))
+	}
+	if !utf8.Valid(raw) {
+		return bad("Context must be valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -132,6 +171,11 @@ walk:
 				return bad("Context string exceeds maximum length of %d characters", MaxContextStringLength)
 			}
 			afterValue()
+		case json.Number:
+			if p := numberProblem(v.String()); p != "" {
+				return bad("Context %s", p)
+			}
+			afterValue()
 		default:
 			afterValue()
 		}
@@ -144,6 +188,9 @@ walk:
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return bad("Context must be a single JSON object")
+	}
+	if p := jsonEscapeProblem(raw); p != "" {
+		return bad("Context %s", p)
 	}
 	return nil
 }
@@ -184,4 +231,30 @@ func IdentityHash(namedTaskUUID uuid.UUID, context json.RawMessage) (string, err
 	h.Write([]byte(namedTaskUUID.String()))
 	h.Write(canon)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// RequestHash is the lower-case hex SHA-256 of the request's canonical JSON
+// (its fields as sent, the context in canonical form). Two requests with one
+// Idempotency-Key must have the same hash to be a replay; the defaults are
+// applied first so that omitting a defaulted field and sending its default are
+// the same request.
+func RequestHash(r TaskRequest) (string, error) {
+	canon, err := CanonicalJSON(r.Context)
+	if err != nil {
+		return "", fmt.Errorf("request hash: %w", err)
+	}
+	r.Context = canon
+	if len(r.Options) > 0 {
+		opts, err := CanonicalJSON(r.Options)
+		if err != nil {
+			return "", fmt.Errorf("request hash: %w", err)
+		}
+		r.Options = opts
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("request hash: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }

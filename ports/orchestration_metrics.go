@@ -22,6 +22,8 @@ type OrchestrationMetrics interface {
 	ResultProcessed(queue, outcome string)
 	// EnqueueCycle observes the duration of one enqueue cycle.
 	EnqueueCycle(d time.Duration)
+	// DeadLettered counts one DLQ entry recorded with reason.
+	DeadLettered(reason domain.DLQReason)
 	// StepRetried counts one step of namespace, named step, sent again after
 	// an error (its retry): the number an operator watches for flaky handlers.
 	StepRetried(namespace, step string)
@@ -47,6 +49,9 @@ func (NopOrchestrationMetrics) ResultProcessed(string, string) {}
 
 // EnqueueCycle does nothing.
 func (NopOrchestrationMetrics) EnqueueCycle(time.Duration) {}
+
+// DeadLettered does nothing.
+func (NopOrchestrationMetrics) DeadLettered(domain.DLQReason) {}
 
 // StepRetried does nothing.
 func (NopOrchestrationMetrics) StepRetried(string, string) {}

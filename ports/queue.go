@@ -47,3 +47,14 @@ type Queue interface {
 	// Metrics reports depth and age of one queue.
 	Metrics(ctx context.Context, queue string) (QueueMetrics, error)
 }
+
+// HeartbeatProbe tells a live holder from a lost one. A worker running a
+// step extends its message's visibility every vt/3, so when that message
+// becomes visible again the holder stopped: unless another message for the
+// step is still invisible (a duplicate held by a live worker), the step can
+// be rescued at once instead of after the claim timeout.
+type HeartbeatProbe interface {
+	// OtherHolder reports whether queue has a message other than msgID for
+	// stepUUID that is invisible now.
+	OtherHolder(ctx context.Context, queue string, msgID int64, stepUUID string) (bool, error)
+}

@@ -39,6 +39,13 @@ type NewTask struct {
 	// IdentityHash is the lower-case hex SHA-256 of named_task_uuid + canonical context.
 	IdentityHash string
 	Steps        []NewStep
+	// IdempotencyKey, when not empty, makes the creation idempotent: the key
+	// is recorded in the task's transaction, and a later (or concurrent)
+	// creation with the same key returns the first task instead of a new one.
+	IdempotencyKey string
+	// RequestHash identifies the request's content (domain.RequestHash); a
+	// key reused with another hash is an *IdempotencyConflictError.
+	RequestHash string
 }
 
 // TaskCreator persists a new task with its steps, edges and initial
@@ -72,3 +79,14 @@ type ConflictError struct {
 
 // Error returns Message.
 func (e *ConflictError) Error() string { return e.Message }
+
+// IdempotencyConflictError is an Idempotency-Key reused with a different
+// request body. The HTTP layer maps it to 409 CONFLICT.
+type IdempotencyConflictError struct {
+	Key string
+}
+
+// Error names the key and why it was refused.
+func (e *IdempotencyConflictError) Error() string {
+	return "Idempotency-Key " + e.Key + " was already used with a different request body"
+}

@@ -144,6 +144,12 @@ type WorkerConfig struct {
 	// SkipInvalidTemplates logs and skips a bad template instead of refusing
 	// to start. Off by default: a typo should not silently drop a workflow.
 	SkipInvalidTemplates bool `koanf:"skip_invalid_templates"`
+	// RequireHandlers refuses to start (exit 1, one line naming what is
+	// missing) when a served namespace has no template or a template's
+	// handler.callable has no registered handler. On by default: otherwise
+	// the worker starts and every such step fails later with handler_not_found.
+	// Off, each missing callable is a WARN.
+	RequireHandlers bool `koanf:"require_handlers"`
 }
 
 // WorkerWebConfig configures the worker HTTP API (contract §8, issue 5).
@@ -203,8 +209,42 @@ type OrchestrationConfig struct {
 	ShutdownTimeoutSeconds int `koanf:"shutdown_timeout_seconds"`
 	// Auth protects selected routes (contract §7.1); off by default.
 	Auth OrchestrationAuthConfig `koanf:"auth"`
+	// Idempotency keeps POST /v1/tasks Idempotency-Keys (issue 12).
+	Idempotency OrchestrationIdempotencyConfig `koanf:"idempotency"`
+	// Staleness finds work that can never finish and dead-letters it (issue 12).
+	Staleness OrchestrationStalenessConfig `koanf:"staleness"`
 	// UI is the web dashboard served under /ui/.
 	UI OrchestrationUIConfig `koanf:"ui"`
+}
+
+// OrchestrationIdempotencyConfig is how long Idempotency-Keys are honoured.
+type OrchestrationIdempotencyConfig struct {
+	// RetentionHours keeps a key (and replays its task) this long after the
+	// first request; older keys are deleted hourly. 24 h covers any client
+	// retry policy, including a retry on the next day's batch run.
+	RetentionHours int `koanf:"retention_hours"`
+}
+
+// OrchestrationStalenessConfig tunes the staleness detector: what counts as
+// stuck and what happens then. Every instance runs it; they skip each
+// other's locked rows, so running several is safe.
+type OrchestrationStalenessConfig struct {
+	// Enabled runs the detector.
+	Enabled bool `koanf:"enabled"`
+	// EnqueuedTimeoutSeconds: a step enqueued this long with no claim (no
+	// worker serves its namespace, or its message was lost) is stale. 600 s is
+	// far beyond any healthy queue wait yet short enough for an operator to care.
+	EnqueuedTimeoutSeconds int `koanf:"enqueued_timeout_seconds"`
+	// TaskTimeoutSeconds: a task in_progress with no transition of its own or
+	// of any step for this long is stale. One hour, so long handlers
+	// (which write no transition while they run) are not flagged.
+	TaskTimeoutSeconds int `koanf:"task_timeout_seconds"`
+	// CheckIntervalSeconds is how often each instance looks.
+	CheckIntervalSeconds int `koanf:"check_interval_seconds"`
+	// Action is "error" (move the task to error with the reason, the
+	// default: nothing else will ever finish it) or "alert" (only the DLQ
+	// entry, the WARN line and the metric; the task is left as it is).
+	Action string `koanf:"action"`
 }
 
 // OrchestrationUIConfig is the web dashboard (/ui/) of the orchestration.

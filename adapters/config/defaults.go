@@ -44,6 +44,7 @@ const (
 	DefaultMaxConcurrentSteps      = 10
 	DefaultStepClaimTimeoutSeconds = 300
 	DefaultTemplateDir             = "configs/tasks"
+	DefaultRequireHandlers         = true
 
 	// worker_web.* (contract §8)
 	DefaultWorkerWebEnabled           = true
@@ -54,16 +55,22 @@ const (
 	DefaultHealthCheckIntervalSeconds = 10
 
 	// orchestration.* (contract §7, §10)
-	DefaultOrchestrationBindAddress = "0.0.0.0:8080"
-	DefaultCycleIntervalMs          = 250
-	DefaultSweepIntervalMs          = 5000
-	DefaultTasksPerCycle            = 5
-	DefaultClaimTimeoutSeconds      = 60
-	DefaultMaxBackoffSeconds        = 300
-	DefaultBackoffJitterEnabled     = true
-	DefaultMaxBodyBytes             = 2 << 20
-	DefaultJWTIssuer                = "tasker-core"
-	DefaultJWTAudience              = "tasker-api"
+	DefaultOrchestrationBindAddress  = "0.0.0.0:8080"
+	DefaultCycleIntervalMs           = 250
+	DefaultSweepIntervalMs           = 5000
+	DefaultTasksPerCycle             = 5
+	DefaultClaimTimeoutSeconds       = 60
+	DefaultMaxBackoffSeconds         = 300
+	DefaultBackoffJitterEnabled      = true
+	DefaultMaxBodyBytes              = 2 << 20
+	DefaultJWTIssuer                 = "tasker-core"
+	DefaultJWTAudience               = "tasker-api"
+	DefaultIdempotencyRetentionHours = 24
+	DefaultStalenessEnabled          = true
+	DefaultEnqueuedTimeoutSeconds    = 600
+	DefaultTaskTimeoutSeconds        = 3600
+	DefaultStalenessCheckSeconds     = 30
+	DefaultStalenessAction           = StalenessActionError
 
 	// orchestration_api.*
 	DefaultOrchestrationAPIBaseURL        = "http://localhost:8080"
@@ -111,6 +118,12 @@ const (
 	maxWorkerIDLength   = 128
 )
 
+// Values of orchestration.staleness.action.
+const (
+	StalenessActionError = "error"
+	StalenessActionAlert = "alert"
+)
+
 // DefaultProtectedRoutes returns the routes protected when orchestration
 // auth is enabled and nothing else is configured (contract §7.1). A function
 // rather than a variable so callers cannot mutate the shared default.
@@ -118,6 +131,8 @@ func DefaultProtectedRoutes() []string {
 	return []string{
 		"DELETE /v1/tasks/{task_uuid}",
 		"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+		"POST /v1/dlq/{entry_uuid}/requeue",
+		"PATCH /v1/dlq/{entry_uuid}",
 	}
 }
 
@@ -165,6 +180,7 @@ func Defaults(environment string) Config {
 			MaxConcurrentSteps:      DefaultMaxConcurrentSteps,
 			StepClaimTimeoutSeconds: DefaultStepClaimTimeoutSeconds,
 			TemplateDir:             DefaultTemplateDir,
+			RequireHandlers:         DefaultRequireHandlers,
 		},
 		WorkerWeb: WorkerWebConfig{
 			Enabled:                    DefaultWorkerWebEnabled,
@@ -193,6 +209,14 @@ func Defaults(environment string) Config {
 				ProtectedRoutes: DefaultProtectedRoutes(),
 				JWTIssuer:       DefaultJWTIssuer,
 				JWTAudience:     DefaultJWTAudience,
+			},
+			Idempotency: OrchestrationIdempotencyConfig{RetentionHours: DefaultIdempotencyRetentionHours},
+			Staleness: OrchestrationStalenessConfig{
+				Enabled:                DefaultStalenessEnabled,
+				EnqueuedTimeoutSeconds: DefaultEnqueuedTimeoutSeconds,
+				TaskTimeoutSeconds:     DefaultTaskTimeoutSeconds,
+				CheckIntervalSeconds:   DefaultStalenessCheckSeconds,
+				Action:                 DefaultStalenessAction,
 			},
 			UI: OrchestrationUIConfig{Enabled: DefaultUIEnabled, RefreshSeconds: DefaultUIRefreshSeconds},
 		},

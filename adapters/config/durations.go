@@ -97,3 +97,23 @@ func (b ClientBackoffConfig) Max() time.Duration { return millis(b.MaxMs) }
 
 // Timeout is timeout_seconds, the open → half-open delay.
 func (c CircuitBreakerConfig) Timeout() time.Duration { return seconds(c.TimeoutSeconds) }
+
+// Retention is orchestration.idempotency.retention_hours as a duration.
+func (i OrchestrationIdempotencyConfig) Retention() time.Duration {
+	return time.Duration(i.RetentionHours) * time.Hour
+}
+
+// EnqueuedTimeout is orchestration.staleness.enqueued_timeout_seconds.
+func (s OrchestrationStalenessConfig) EnqueuedTimeout() time.Duration {
+	return seconds(s.EnqueuedTimeoutSeconds)
+}
+
+// TaskTimeout is orchestration.staleness.task_timeout_seconds.
+func (s OrchestrationStalenessConfig) TaskTimeout() time.Duration {
+	return seconds(s.TaskTimeoutSeconds)
+}
+
+// CheckInterval is orchestration.staleness.check_interval_seconds.
+func (s OrchestrationStalenessConfig) CheckInterval() time.Duration {
+	return seconds(s.CheckIntervalSeconds)
+}

@@ -238,6 +238,11 @@ func (o OrchestrationConfig) check(ch *checker) {
 	ch.positive("orchestration.request_timeout_ms", o.RequestTimeoutMs)
 	ch.positive("orchestration.max_body_bytes", o.MaxBodyBytes)
 	ch.positive("orchestration.shutdown_timeout_seconds", o.ShutdownTimeoutSeconds)
+	ch.positive("orchestration.idempotency.retention_hours", o.Idempotency.RetentionHours)
+	ch.positive("orchestration.staleness.enqueued_timeout_seconds", o.Staleness.EnqueuedTimeoutSeconds)
+	ch.positive("orchestration.staleness.task_timeout_seconds", o.Staleness.TaskTimeoutSeconds)
+	ch.positive("orchestration.staleness.check_interval_seconds", o.Staleness.CheckIntervalSeconds)
+	ch.oneOf("orchestration.staleness.action", o.Staleness.Action, StalenessActionError, StalenessActionAlert)
 	ch.between("orchestration.ui.refresh_seconds", o.UI.RefreshSeconds, 0, 3600)
 	o.Auth.check(ch)
 }

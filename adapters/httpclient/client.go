@@ -93,13 +93,21 @@ func (c *Client) CloseIdleConnections() { c.cfg.HTTPClient.CloseIdleConnections(
 // BaseURL is the orchestration root the client talks to.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// CreateTask submits a task request (POST /v1/tasks). The request is retried
-// like every other call; the contract has no idempotency key, so a retry
-// after a lost response can create a second task — set MaxRetries to 0 where
-// that matters more than riding out a restart.
+// CreateTask submits a task request (POST /v1/tasks). Each call is one
+// logical create: it sends one Idempotency-Key (WithIdempotencyKey's, else a
+// new UUID) on every retry, so a retry after a lost response or a 503 that
+// followed a committed insert returns the task already created instead of a
+// second one. Replayed in the result says the orchestration replayed it.
 func (c *Client) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
 	var out domain.TaskCreationResponse
-	err := c.call(ctx, http.MethodPost, "/v1/tasks", nil, req, &out)
+	key, ok := IdempotencyKeyFromContext(ctx)
+	if !ok {
+		key = uuid.NewString()
+	}
+	resp, err := c.callRaw(ctx, http.MethodPost, "/v1/tasks", nil, req, &out, map[string]string{IdempotencyKeyHeader: key})
+	if err == nil {
+		out.Replayed = resp.header.Get(IdempotentReplayedHeader) == "true"
+	}
 	return out, err
 }
 
@@ -158,6 +166,28 @@ func (c *Client) GetStep(ctx context.Context, taskUUID, stepUUID uuid.UUID) (Ste
 	return out, err
 }
 
+// ResolveStep resolves a step manually (PATCH
+// /v1/tasks/{uuid}/workflow_steps/{step_uuid}, contract §7.5): the step
+// becomes resolved_manually with res.ResolutionData as its result, and the
+// task can move on. It returns the step as it is afterwards.
+func (c *Client) ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, res StepResolution) (StepResponse, error) {
+	var out StepResponse
+	err := c.call(ctx, http.MethodPatch, "/v1/tasks/"+taskUUID.String()+"/workflow_steps/"+stepUUID.String(), nil, res, &out)
+	return out, err
+}
+
+// ListTemplates returns the registered task templates (GET /v1/templates),
+// only those of namespace when it is not empty.
+func (c *Client) ListTemplates(ctx context.Context, namespace string) ([]TemplateSummary, error) {
+	q := url.Values{}
+	if namespace != "" {
+		q.Set("namespace", namespace)
+	}
+	out := []TemplateSummary{}
+	err := c.call(ctx, http.MethodGet, "/v1/templates", q, nil, &out)
+	return out, err
+}
+
 // Health checks that the orchestration answers GET /health with 200.
 func (c *Client) Health(ctx context.Context) error {
 	var out HealthResponse
@@ -172,35 +202,43 @@ func (c *Client) Health(ctx context.Context) error {
 
 // call sends one logical request (with retries) and decodes a 2xx body into out.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	_, err := c.callRaw(ctx, method, path, query, in, out, nil)
+	return err
+}
+
+// callRaw is call with extra request headers, returning the final response.
+func (c *Client) callRaw(ctx context.Context, method, path string, query url.Values, in, out any, hdr map[string]string) (*response, error) {
 	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
+			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
 		}
 		body = b
 	}
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
-	req := request{method: method, path: path, url: u.String(), body: body, requestID: requestIDFor(ctx)}
+	req := request{method: method, path: path, url: u.String(), body: body, requestID: requestIDFor(ctx), header: hdr}
 	resp, err := c.send(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if out == nil {
-		return nil
+		return resp, nil
 	}
 	if err := json.Unmarshal(resp.body, out); err != nil {
-		return fmt.Errorf("%s %s: decode %d response: %w", method, path, resp.status, err)
+		return nil, fmt.Errorf("%s %s: decode %d response: %w", method, path, resp.status, err)
 	}
-	return nil
+	return resp, nil
 }
 
 type request struct {
 	method, path, url string
 	body              []byte
 	requestID         string
+	// header holds extra headers sent on every attempt (Idempotency-Key).
+	header map[string]string
 }
 
 type response struct {
@@ -224,6 +262,9 @@ func (c *Client) attempt(ctx context.Context, r request) (*response, error) {
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.cfg.UserAgent)
 	hreq.Header.Set(RequestIDHeader, r.requestID)
+	for k, v := range r.header {
+		hreq.Header.Set(k, v)
+	}
 	if r.body != nil {
 		hreq.Header.Set("Content-Type", "application/json")
 	}

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
+	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 )
 
 // Defaults of Config, identical to the orchestration_api.* defaults in
@@ -173,21 +173,6 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	return c, base, nil
 }
 
-// Version is the module version stamped by the Go toolchain (a tag for
-// `go install …@vX`, else the short VCS revision, else "dev"); it is what
-// the User-Agent reports.
-func Version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return s.Value[:12]
-		}
-	}
-	return "dev"
-}
+// Version is the version the User-Agent reports: the build's stamp or
+// the toolchain's build information (see internal/buildinfo).
+func Version() string { return buildinfo.Get() }

@@ -31,3 +31,28 @@ func requestIDFor(ctx context.Context) string {
 	}
 	return uuid.NewString()
 }
+
+// Idempotent creation headers (POST /v1/tasks).
+const (
+	// IdempotencyKeyHeader makes a task creation idempotent: one key, one task.
+	IdempotencyKeyHeader = "Idempotency-Key"
+	// IdempotentReplayedHeader is "true" when the orchestration answered with
+	// the task an earlier request with the same key created.
+	IdempotentReplayedHeader = "Idempotent-Replayed"
+)
+
+type idempotencyKeyKey struct{}
+
+// WithIdempotencyKey returns a context whose CreateTask calls send key as
+// the Idempotency-Key, for callers that retry a logical create across calls
+// (or processes) and want those to make one task too. Without it, each
+// CreateTask call uses a fresh key for all its own retries.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKeyKey{}, key)
+}
+
+// IdempotencyKeyFromContext returns the key set by WithIdempotencyKey, if any.
+func IdempotencyKeyFromContext(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(idempotencyKeyKey{}).(string)
+	return k, ok && k != ""
+}

@@ -169,3 +169,23 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 func (t Timestamp) MarshalJSON() ([]byte, error) {
 	return json.Marshal(t.UTC().Format(time.RFC3339Nano))
 }
+
+// StepResolution is the body of ResolveStep; every field is required by the
+// orchestration.
+type StepResolution struct {
+	// ResolutionData becomes the step's result (a JSON object).
+	ResolutionData json.RawMessage `json:"resolution_data"`
+	// ResolvedBy names the operator or system resolving the step.
+	ResolvedBy string `json:"resolved_by"`
+	// Reason says why, for the audit trail.
+	Reason string `json:"reason"`
+}
+
+// TemplateSummary is one registered template of ListTemplates.
+type TemplateSummary struct {
+	Namespace   string  `json:"namespace"`
+	Name        string  `json:"name"`
+	Version     string  `json:"version"`
+	Description *string `json:"description"`
+	UpdatedAt   string  `json:"updated_at"`
+}

@@ -275,3 +275,21 @@ func wrap(op, queue string, err error) error {
 	}
 	return fmt.Errorf("pgmq %s %q: %w", op, queue, err)
 }
+
+// OtherHolder reports whether queue holds another message than msgID for
+// stepUUID that is invisible right now (vt in the future): a worker that
+// claimed the step through that message is alive and extending it. It
+// implements ports.HeartbeatProbe. The queue is a small working set, so the
+// scan this needs is cheap; it runs only for redelivered in_progress steps.
+func (c *Client) OtherHolder(ctx context.Context, queue string, msgID int64, stepUUID string) (bool, error) {
+	if err := ValidateQueueName(queue); err != nil {
+		return false, err
+	}
+	var found bool
+	err := c.q.QueryRowxContext(ctx, `SELECT EXISTS (SELECT 1 FROM pgmq.`+pq.QuoteIdentifier("q_"+queue)+`
+		WHERE msg_id <> $1 AND vt > clock_timestamp() AND message->>'step_uuid' = $2)`, msgID, stepUUID).Scan(&found)
+	if err != nil {
+		return false, wrap("probe holders of", queue, err)
+	}
+	return found, nil
+}

@@ -26,6 +26,9 @@ type TaskStore struct {
 	// or creates them), so every task of a template after the first skips
 	// the lookup's round trip.
 	named sync.Map
+	// goTables says whether this project's own tables (migration 00008) exist;
+	// probed once, on the first keyed creation.
+	goTables goTablesProbe
 }
 
 var _ ports.TaskCreator = (*TaskStore)(nil)
@@ -60,6 +63,15 @@ func (s *TaskStore) CreateTask(ctx context.Context, t ports.NewTask) (domain.Tas
 	rows, err := newTaskRows(resp.TaskUUID, t, stepUUIDs, resp.StepMapping)
 	if err != nil {
 		return domain.TaskCreationResponse{}, fmt.Errorf("create task %s/%s: %w", t.Request.Namespace, t.Request.Name, err)
+	}
+	if t.IdempotencyKey != "" {
+		ok, err := s.goTables.present(ctx, s.db)
+		if err != nil {
+			return domain.TaskCreationResponse{}, fmt.Errorf("create task %s/%s: %w", t.Request.Namespace, t.Request.Name, err)
+		}
+		if ok {
+			return s.createKeyed(ctx, t, rows, resp)
+		}
 	}
 	named, err := s.existingNamedSteps(ctx, t.Steps)
 	if err == nil && named != nil {

@@ -4,6 +4,7 @@ package telemetry
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -39,8 +40,22 @@ var levels = map[string]zapcore.Level{
 	"error": zapcore.ErrorLevel,
 }
 
+// Log sampling of WARN and above (issue 13): per second, the first
+// SampleInitial entries with the same level and message are written, then
+// every SampleThereafter-th. 1,000 identical errors in a second become about
+// 20 lines, so an outage with retrying clients cannot flood the log, while
+// distinct messages and INFO lines (the access log) are never dropped.
+const (
+	SampleTick       = time.Second
+	SampleInitial    = 10
+	SampleThereafter = 100
+)
+
 // NewLogger returns a zap logger writing entries at or above the level in
-// the chosen format, with caller information and stack traces on errors.
+// the chosen format, with caller information. Stack traces are attached
+// only from DPANIC up (panics: middleware.Recovery adds its own), because
+// an ERROR is an expected failure whose trace says nothing new and costs
+// forty lines. WARN and ERROR entries are sampled (see SampleInitial).
 // An unknown level or format is an error rather than a silent fallback, so
 // a typo in the config is noticed at start.
 func NewLogger(opts LoggerOptions) (*zap.Logger, error) {
@@ -71,10 +86,16 @@ func NewLogger(opts LoggerOptions) (*zap.Logger, error) {
 	if out == nil {
 		out = zapcore.Lock(os.Stderr)
 	}
-	core := zapcore.NewCore(encoder, out, zap.NewAtomicLevelAt(level))
+	atom := zap.NewAtomicLevelAt(level)
+	below := zap.LevelEnablerFunc(func(l zapcore.Level) bool { return atom.Enabled(l) && l < zapcore.WarnLevel })
+	above := zap.LevelEnablerFunc(func(l zapcore.Level) bool { return atom.Enabled(l) && l >= zapcore.WarnLevel })
+	core := zapcore.NewTee(
+		zapcore.NewCore(encoder, out, below),
+		zapcore.NewSamplerWithOptions(zapcore.NewCore(encoder, out, above), SampleTick, SampleInitial, SampleThereafter),
+	)
 	return zap.New(core,
 		zap.AddCaller(),
-		zap.AddStacktrace(zapcore.ErrorLevel),
+		zap.AddStacktrace(zapcore.DPanicLevel),
 		zap.ErrorOutput(out),
 		zap.Fields(opts.Fields...),
 	), nil

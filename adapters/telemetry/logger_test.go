@@ -66,7 +66,7 @@ func TestNewLoggerJSONHonoursLevel(t *testing.T) {
 	require.Contains(t, entry, "caller")
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &entry))
 	require.Equal(t, "error", entry["level"])
-	require.Contains(t, entry, "stacktrace", "errors carry a stack trace")
+	require.NotContains(t, entry, "stacktrace", "errors carry no stack trace (issue 13: only panics do)")
 }
 
 func TestNewLoggerConsole(t *testing.T) {
@@ -146,4 +146,35 @@ func TestLoggerFromLoadedConfig(t *testing.T) {
 	lines = sink.lines()
 	require.Len(t, lines, 1)
 	require.False(t, json.Valid([]byte(lines[0])))
+}
+
+// TestLoggerSamplesRepeatedErrorsWithoutStacks is the issue 13 log
+// amplification case: before, each failed request logged ERROR with a
+// ~40-line stack trace and 1,000 of them logged 1,000 entries.
+func TestLoggerSamplesRepeatedErrorsWithoutStacks(t *testing.T) {
+	out := &syncBuffer{}
+	log, err := telemetry.NewLogger(telemetry.LoggerOptions{Format: telemetry.FormatJSON, Output: out})
+	require.NoError(t, err)
+	for range 1000 {
+		log.Error("request failed", zap.String("path", "/v1/tasks"))
+	}
+	for i := range 50 {
+		log.Info("http request", zap.Int("n", i))
+	}
+	var errorsLogged, infos int
+	for _, l := range out.lines() {
+		var e map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &e))
+		require.NotContains(t, e, "stacktrace", "no stack trace on an ERROR")
+		switch e["level"] {
+		case "error":
+			errorsLogged++
+		case "info":
+			infos++
+		}
+	}
+	t.Logf("1000 identical errors → %d lines; 50 info lines → %d", errorsLogged, infos)
+	require.LessOrEqual(t, errorsLogged, 25)
+	require.GreaterOrEqual(t, errorsLogged, telemetry.SampleInitial)
+	require.Equal(t, 50, infos, "INFO (the access log) is not sampled")
 }

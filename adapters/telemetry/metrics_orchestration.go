@@ -31,6 +31,7 @@ type OrchestrationMetrics struct {
 	stepsEnqueued  *prometheus.CounterVec
 	resultsHandled *prometheus.CounterVec
 	cycleDuration  prometheus.Histogram
+	dlqEntries     *prometheus.CounterVec
 	stepRetries    *prometheus.CounterVec
 	taskDuration   *prometheus.HistogramVec
 	http           *HTTPMetrics
@@ -71,11 +72,15 @@ func NewOrchestrationMetrics(depth QueueDepthFunc, queues func() []string, log *
 			Name:    "tasker_orchestration_task_duration_seconds",
 			Help:    "Time from task creation to finalization, by namespace, template and final state",
 			Buckets: taskDurationBuckets}, []string{"namespace", "template", "state"}),
+		dlqEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tasker_orchestration_dlq_entries_total",
+			Help: "Dead-letter entries recorded, by reason (enqueued_timeout, message_archived, task_timeout, poison_message)"},
+			[]string{"reason"}),
 		http: NewHTTPMetrics("tasker_orchestration"),
 		log:  log,
 	}
 	m.registry.MustRegister(m.tasksCreated, m.tasksFinalized, m.stepsEnqueued, m.resultsHandled, m.cycleDuration,
-		m.stepRetries, m.taskDuration, m.http.Collector(),
+		m.stepRetries, m.taskDuration, m.dlqEntries, m.http.Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil && queues != nil {
 		m.registry.MustRegister(&queueDepthCollector{depth: depth, queues: queues, log: log,
@@ -104,6 +109,11 @@ func (m *OrchestrationMetrics) ResultProcessed(queue, outcome string) {
 
 // EnqueueCycle implements ports.OrchestrationMetrics.
 func (m *OrchestrationMetrics) EnqueueCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
+
+// DeadLettered implements ports.OrchestrationMetrics.
+func (m *OrchestrationMetrics) DeadLettered(reason domain.DLQReason) {
+	m.dlqEntries.WithLabelValues(string(reason)).Inc()
+}
 
 // StepRetried implements ports.OrchestrationMetrics.
 func (m *OrchestrationMetrics) StepRetried(ns, step string) {

@@ -25,10 +25,9 @@ import (
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
+	"github.com/tasker-systems/tasker-go/app/orchestration/staleness"
+	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 // runServe starts the orchestration service: HTTP API, enqueue loop and
 // queue consumers. On SIGTERM/SIGINT it stops intake (readiness 503, no new
@@ -87,8 +86,23 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	query := postgres.NewTaskQuery(db)
 	templates := postgres.NewTemplateStore(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, log) // nil: every queue
-	deps := service.Deps{Templates: templates, Creator: postgres.NewTaskStore(db), Enqueuer: orch, Batches: orch,
-		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Log: log}
+	tasks := postgres.NewTaskStore(db)
+	dlq := postgres.NewDLQStore(db)
+	goTables, err := postgres.ProbeGoTables(ctx, db)
+	if err != nil {
+		return err
+	}
+	if !goTables.Idempotency || !goTables.DLQ {
+		log.Warn("tables of migration 00008 are missing (a database migrated by tasker-core only?): Idempotency-Key is not enforced and /v1/dlq answers 503; run `tasker-orchestration migrate` to add them",
+			zap.Bool("idempotency_keys", goTables.Idempotency), zap.Bool("dlq_entries", goTables.DLQ))
+	}
+	deps := service.Deps{Templates: templates, Creator: tasks, Enqueuer: orch, Batches: orch,
+		Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, Keys: tasks, DeadLetters: dlq, DLQ: dlq, Log: log}
+	if st := oc.Staleness; st.Enabled {
+		detector := staleness.New(staleness.Config{EnqueuedTimeout: st.EnqueuedTimeout(), TaskTimeout: st.TaskTimeout(),
+			CheckInterval: st.CheckInterval(), Action: staleness.Action(st.Action)}, dlq, metrics, log.Named("staleness"), nil)
+		deps.Background = append(deps.Background, detector.Run)
+	}
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
@@ -105,8 +119,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Enqueue:     enqueue.Config{CycleInterval: oc.CycleInterval(), SweepInterval: oc.SweepInterval(), TasksPerCycle: oc.TasksPerCycle},
 		Results: result.Config{PollInterval: cfg.Pgmq.PollInterval(), BatchSize: cfg.Pgmq.BatchSize,
 			VisibilityTimeoutSeconds: cfg.Pgmq.VisibilityTimeoutSeconds,
-			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled},
-		ShutdownGrace: oc.ShutdownTimeout(),
+			MaxBackoffSeconds:        oc.Backoff.MaxBackoffSeconds, Jitter: oc.Backoff.JitterEnabled,
+			MaxReceiveCount: cfg.Pgmq.MaxReceiveCount},
+		ShutdownGrace:        oc.ShutdownTimeout(),
+		IdempotencyRetention: oc.Idempotency.Retention(),
 	}, deps)
 
 	verifier, err := authVerifier(oc.Auth)
@@ -128,9 +144,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		ui = d
 	}
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
-		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: version,
+		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
-		web.Deps{Tasks: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
+		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 
 	ln, err := net.Listen("tcp", oc.BindAddress)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,71 +51,6 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// newFlagSet returns a flag set that also accepts the global flags, so that
-// `taskerctl task get UUID --output json` works like `taskerctl --output json task get UUID`.
-func (c *cli) newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported once, by run
-	url := c.getenv(envBaseURL)
-	if url == "" {
-		url = defaultURL
-	}
-	if c.global.url == "" {
-		c.global.url = url
-		c.global.token = c.getenv(envAuthToken)
-		c.global.output = "human"
-	}
-	fs.StringVar(&c.global.url, "url", c.global.url, "orchestration base URL")
-	fs.StringVar(&c.global.token, "token", c.global.token, "bearer token")
-	fs.StringVar(&c.global.output, "output", c.global.output, "human or json")
-	return fs
-}
-
-// parseInterleaved parses flags wherever they appear among the positional
-// arguments (the standard library stops at the first positional). With
-// stopAtFirst it stops at the first positional instead: the top level must
-// leave the subcommand's own flags alone. "--" ends flag parsing.
-func parseInterleaved(fs *flag.FlagSet, args []string, stopAtFirst bool) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, usageErrorf("%s: see the usage below", fs.Name())
-			}
-			return nil, usageErrorf("%s: %v", fs.Name(), err)
-		}
-		rest := fs.Args()
-		consumed := len(args) - len(rest)
-		if consumed > 0 && args[consumed-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		if len(rest) == 0 || stopAtFirst {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-}
-
-// parseCommand parses a subcommand's flags, re-checks the global ones and
-// enforces the number of positional arguments.
-func (c *cli) parseCommand(fs *flag.FlagSet, args []string, minArgs, maxArgs int, argNames string) ([]string, error) {
-	pos, err := parseInterleaved(fs, args, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkGlobal(); err != nil {
-		return nil, err
-	}
-	if len(pos) < minArgs {
-		return nil, usageErrorf("%s: missing %s", fs.Name(), argNames)
-	}
-	if maxArgs >= 0 && len(pos) > maxArgs {
-		return nil, usageErrorf("%s: unexpected argument %q", fs.Name(), pos[maxArgs])
-	}
-	return pos, nil
-}
-
 // parseTaskUUID reads a task UUID argument.
 func parseTaskUUID(cmd, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
@@ -129,19 +63,25 @@ func parseTaskUUID(cmd, s string) (uuid.UUID, error) {
 // readContext turns --context into a JSON object: inline JSON, or @FILE
 // (@- for stdin). Anything but an object is rejected before sending.
 func readContext(value string, stdin io.Reader) (json.RawMessage, error) {
+	return readJSONObjectArg("--context", value, stdin)
+}
+
+// readJSONObjectArg reads a JSON-object flag: inline JSON, or @FILE (@- for
+// stdin); empty is {}.
+func readJSONObjectArg(flag, value string, stdin io.Reader) (json.RawMessage, error) {
 	if value == "" {
 		return json.RawMessage(`{}`), nil
 	}
-	data, source := []byte(value), "--context"
+	data, source := []byte(value), flag
 	if strings.HasPrefix(value, "@") {
 		path := value[1:]
 		var err error
 		if path == "-" {
 			data, err = io.ReadAll(stdin)
-			source = "--context @- (stdin)"
+			source = flag + " @- (stdin)"
 		} else {
 			data, err = os.ReadFile(path)
-			source = "--context file " + path
+			source = flag + " file " + path
 		}
 		if err != nil {
 			return nil, inputErrorf("read %s: %v", source, err)

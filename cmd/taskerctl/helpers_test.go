@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +15,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// envRunAsMain makes the test binary behave as taskerctl itself, so tests
+// can run it as a process (shell completion calls the binary back).
+const envRunAsMain = "TASKERCTL_TEST_RUN_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunAsMain) == "1" {
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // orchestration is a scripted stand-in for the orchestration API: each
 // "METHOD /path" answers its replies in order, repeating the last one.

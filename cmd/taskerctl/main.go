@@ -1,14 +1,45 @@
 // Command taskerctl is the Tasker command line: it creates, inspects, waits
-// for and cancels tasks through the orchestration HTTP API (contract §7) and
-// validates task templates offline.
+// for and cancels tasks, lists templates and resolves steps through the
+// orchestration HTTP API (contract §7), and validates task templates offline.
 //
-// Exit codes: 0 success (for --wait: the task completed); 1 the task ended in
-// error, was cancelled or resolved manually, the wait timed out, or the
-// orchestration failed or was unreachable; 2 the invocation was wrong — bad
-// flags or input (nothing is sent), or the server rejected the request as
-// invalid (any 4xx except 408/429: an unknown template, task or UUID, a bad
-// context, missing credentials). The split is "1: the system or the task
+// Exit codes: 0 success (for --wait: the task completed; --help and
+// --version too); 1 the task ended in error, was cancelled or resolved
+// manually, the wait timed out, or the orchestration failed or was
+// unreachable; 2 the invocation was wrong — unknown command, flag or
+// argument, bad input (nothing is sent), or the server rejected the request
+// as invalid (any 4xx except 408/429: an unknown template, task or UUID, a
+// bad context, missing credentials). The split is "1: the system or the task
 // failed, running again later may help" versus "2: fix the command".
+//
+// # Adding a command group
+//
+// The command tree is built with cobra, one file per command group
+// (task.go, template.go, step.go, health.go, version.go). A new group — say
+// `taskerctl dlq …` — is a new file dlq.go that registers itself and
+// touches nothing else:
+//
+//	func init() { registerGroup(dlqCommand) }
+//
+//	func dlqCommand(c *cli) *cobra.Command {
+//		cmd := groupCommand("dlq", "Inspect and requeue dead-lettered steps")
+//		cmd.AddCommand(&cobra.Command{
+//			Use:   "list",
+//			Short: "List DLQ entries",
+//			Args:  c.noArgs,
+//			RunE: func(cmd *cobra.Command, _ []string) error {
+//				client, err := c.newClient()
+//				…
+//				return c.print(entries, func() error { /* table */ })
+//			},
+//		})
+//		return cmd
+//	}
+//
+// Conventions: the global flags (--url, --token, --output) are persistent
+// and checked once before any RunE; positional arguments are checked with
+// c.noArgs / c.exactArgs so a stray argument is exit 2; errors made with
+// usageErrorf / inputErrorf are exit 2, API 4xx answers are exit 2, anything
+// else is exit 1; output goes through c.print (table or JSON).
 package main
 
 import (
@@ -21,6 +52,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 )
 
 // Exit codes (see the package comment).
@@ -38,6 +73,13 @@ const (
 	defaultURL   = "http://localhost:8080"
 )
 
+// Output formats of --output. "human" is accepted as an alias of table,
+// the name earlier releases used.
+const (
+	outputTable = "table"
+	outputJSON  = "json"
+)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -49,6 +91,7 @@ func main() {
 // run it in-process.
 type cli struct {
 	stdout, stderr io.Writer
+	stdin          io.Reader
 	getenv         func(string) string
 	// pollInterval is the default of --poll-interval.
 	pollInterval time.Duration
@@ -56,22 +99,32 @@ type cli struct {
 	global globalFlags
 }
 
-// globalFlags are accepted before or after the subcommand.
+// globalFlags are the root's persistent flags, accepted before or after the
+// subcommand.
 type globalFlags struct {
 	url    string
 	token  string
 	output string
 }
 
+// commandGroups are the top-level commands, registered by each group's file
+// in its init (see "Adding a command group" in the package comment).
+var commandGroups []func(*cli) *cobra.Command
+
+// registerGroup adds a top-level command group to every taskerctl tree.
+func registerGroup(build func(*cli) *cobra.Command) { commandGroups = append(commandGroups, build) }
+
 // run executes taskerctl with args (without the program name) and returns
 // the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, getenv: os.Getenv, pollInterval: 500 * time.Millisecond}
+	c := &cli{stdout: stdout, stderr: stderr, stdin: os.Stdin, getenv: os.Getenv, pollInterval: 500 * time.Millisecond}
 	return c.run(ctx, args)
 }
 
 func (c *cli) run(ctx context.Context, args []string) int {
-	err := c.dispatch(ctx, args)
+	root := c.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -81,97 +134,134 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) && ee.usage {
-		fmt.Fprintln(c.stderr, "run 'taskerctl help' for usage")
+		fmt.Fprintln(c.stderr, "run 'taskerctl --help' for usage")
 	}
 	return code
 }
 
-const usageText = `usage: taskerctl [--url URL] [--token TOKEN] [--output human|json] COMMAND
-
-commands:
-  task create --namespace NS --name NAME --version V [--context JSON|@FILE]
-              [--initiator S] [--source-system S] [--reason S]
-              [--wait] [--timeout 5m] [--poll-interval 500ms]
-  task get UUID              one task with its step readiness
-  task list [--namespace NS] [--status STATE] [--page N] [--per-page N]
-  task cancel UUID
-  task steps UUID            the task's workflow steps with their results
-  template validate FILE...  offline: the worker's template validation
-  health                     GET /health of the orchestration
-
-global flags (also accepted after the command):
-  --url     orchestration base URL (default $` + envBaseURL + ` or ` + defaultURL + `)
-  --token   bearer token (default $` + envAuthToken + `)
-  --output  human (default) or json
-
-exit codes: 0 ok / task complete; 1 task failed, cancelled or timed out, or the
-orchestration failed; 2 bad invocation or input, or the server rejected it (4xx)
-`
-
-func (c *cli) dispatch(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("taskerctl")
-	rest, err := parseInterleaved(fs, args, true)
-	if err != nil {
-		return err
+// rootCommand builds the whole command tree for this invocation.
+func (c *cli) rootCommand() *cobra.Command {
+	if c.stdin == nil {
+		c.stdin = strings.NewReader("")
 	}
-	if len(rest) == 0 {
-		return usageErrorf("missing command")
+	url := c.getenv(envBaseURL)
+	if url == "" {
+		url = defaultURL
 	}
-	if err := c.checkGlobal(); err != nil {
-		return err
+	root := &cobra.Command{
+		Use:   "taskerctl",
+		Short: "Command line for the Tasker orchestration API",
+		Long: `taskerctl creates, inspects, waits for and cancels Tasker tasks, lists the
+registered templates and resolves steps through the orchestration HTTP API,
+and validates task template files offline.`,
+		Example: `  taskerctl task create --namespace examples --name diamond_workflow --version 1.0.0 \
+    --context '{"even_number": 2}' --wait
+  taskerctl task list --status error --output json
+  taskerctl template validate templates/*.yaml
+  source <(taskerctl completion bash)`,
+		Version:       buildinfo.Get(),
+		SilenceErrors: true, // run prints the one error line and picks the exit code
+		SilenceUsage:  true,
+		Args:          c.groupArgs,
+		RunE:          func(*cobra.Command, []string) error { return usageErrorf("missing command") },
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return c.checkGlobal()
+		},
 	}
-	cmd, rest := rest[0], rest[1:]
-	switch cmd {
-	case "help", "-h", "--help":
-		fmt.Fprint(c.stdout, usageText)
+	root.SetVersionTemplate(buildinfo.String("taskerctl") + "\n")
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetIn(c.stdin)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.global.url, "url", url, "orchestration base URL (env "+envBaseURL+")")
+	pf.StringVar(&c.global.token, "token", c.getenv(envAuthToken), "bearer token (env "+envAuthToken+")")
+	pf.StringVarP(&c.global.output, "output", "o", outputTable, "output format: table or json")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
+	root.AddGroup(&cobra.Group{ID: "api", Title: "Orchestration API commands:"})
+	for _, build := range commandGroups {
+		cmd := build(c)
+		if cmd.GroupID == "" && cmd.Name() != "version" {
+			cmd.GroupID = "api"
+		}
+		root.AddCommand(cmd)
+	}
+	return root
+}
+
+// groupCommand is a command that only holds subcommands: run bare, or with
+// an unknown subcommand, it is a usage error (exit 2) instead of cobra's
+// silent help.
+func groupCommand(use, short string) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		names := make([]string, 0, len(cmd.Commands()))
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		list := strings.Join(names, ", ")
+		if len(args) == 0 {
+			return usageErrorf("%s: missing subcommand (%s)", use, list)
+		}
+		return usageErrorf("%s: unknown subcommand %q (%s)", use, args[0], list)
+	}
+	return cmd
+}
+
+// groupArgs rejects an unknown top-level command.
+func (c *cli) groupArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unknown command %q", args[0])
+	}
+	return nil
+}
+
+// noArgs rejects any positional argument.
+func (c *cli) noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s: unexpected argument %q", strings.TrimPrefix(cmd.CommandPath(), "taskerctl "), args[0])
+	}
+	return nil
+}
+
+// exactArgs wants exactly the named positional arguments.
+func (c *cli) exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		name := strings.TrimPrefix(cmd.CommandPath(), "taskerctl ")
+		if len(args) < len(names) {
+			return usageErrorf("%s: missing %s", name, strings.Join(names[len(args):], " "))
+		}
+		if len(args) > len(names) {
+			return usageErrorf("%s: unexpected argument %q", name, args[len(names)])
+		}
 		return nil
-	case "health":
-		return c.health(ctx, rest)
-	case "task":
-		return c.task(ctx, rest)
-	case "template":
-		return c.template(rest)
-	default:
-		return usageErrorf("unknown command %q", cmd)
 	}
 }
 
-func (c *cli) task(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageErrorf("task: missing subcommand (create, get, list, cancel, steps)")
+// minArgs wants at least one argument named name (e.g. "FILE...").
+func (c *cli) minArgs(name string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageErrorf("%s: missing %s", strings.TrimPrefix(cmd.CommandPath(), "taskerctl "), name)
+		}
+		return nil
 	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "create":
-		return c.taskCreate(ctx, rest)
-	case "get":
-		return c.taskGet(ctx, rest)
-	case "list":
-		return c.taskList(ctx, rest)
-	case "cancel":
-		return c.taskCancel(ctx, rest)
-	case "steps":
-		return c.taskSteps(ctx, rest)
-	default:
-		return usageErrorf("task: unknown subcommand %q (create, get, list, cancel, steps)", sub)
-	}
-}
-
-func (c *cli) template(args []string) error {
-	if len(args) == 0 || args[0] != "validate" {
-		return usageErrorf("template: the only subcommand is validate FILE...")
-	}
-	return c.templateValidate(args[1:])
 }
 
 func (c *cli) checkGlobal() error {
 	switch strings.ToLower(c.global.output) {
-	case "human", "json":
-		c.global.output = strings.ToLower(c.global.output)
+	case outputTable, "human":
+		c.global.output = outputTable
+		return nil
+	case outputJSON:
+		c.global.output = outputJSON
 		return nil
 	default:
-		return usageErrorf("--output must be human or json, got %q", c.global.output)
+		return usageErrorf("--output must be table or json, got %q", c.global.output)
 	}
 }
 
-func (c *cli) jsonOutput() bool { return c.global.output == "json" }
+func (c *cli) jsonOutput() bool { return c.global.output == outputJSON }

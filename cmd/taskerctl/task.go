@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/cobra"
 
 	"github.com/tasker-systems/tasker-go/adapters/httpclient"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -37,22 +37,44 @@ type createFlags struct {
 	pollInterval             time.Duration
 }
 
-func (c *cli) taskCreate(ctx context.Context, args []string) error {
+func init() { registerGroup(taskCommand) }
+
+// taskCommand is `taskerctl task …`.
+func taskCommand(c *cli) *cobra.Command {
+	cmd := groupCommand("task", "Create, inspect, wait for and cancel tasks")
+	cmd.AddCommand(c.taskCreateCommand(), c.taskGetCommand(), c.taskListCommand(), c.taskCancelCommand(), c.taskStepsCommand())
+	return cmd
+}
+
+func (c *cli) taskCreateCommand() *cobra.Command {
 	var f createFlags
-	fs := c.newFlagSet("task create")
-	fs.StringVar(&f.namespace, "namespace", "", "template namespace (required)")
-	fs.StringVar(&f.name, "name", "", "template name (required)")
-	fs.StringVar(&f.version, "version", "", "template version (required)")
-	fs.StringVar(&f.context, "context", "", "task context: a JSON object, @FILE or @- for stdin")
-	fs.StringVar(&f.initiator, "initiator", "", "who asked for the task")
-	fs.StringVar(&f.source, "source-system", "", "the system submitting it")
-	fs.StringVar(&f.reason, "reason", "", "why")
-	fs.BoolVar(&f.wait, "wait", false, "wait for the task to finish, showing progress")
-	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "overall limit of the command (create and --wait)")
-	fs.DurationVar(&f.pollInterval, "poll-interval", c.pollInterval, "how often --wait polls the task")
-	if _, err := c.parseCommand(fs, args, 0, 0, ""); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "create --namespace NS --name NAME --version V [--context JSON|@FILE|@-] [--wait]",
+		Short: "Create a task from a registered template (optionally wait for it)",
+		Long: `Create a task from a registered template. The context must be a JSON object
+and is checked against the template's input_schema by the orchestration.
+With --wait the command polls the task until it finishes, printing progress
+on standard error, and exits 0 only if the task completed.`,
+		Example: `  taskerctl task create --namespace examples --name diamond_workflow --version 1.0.0 --context '{"even_number": 2}' --wait
+  taskerctl task create --namespace examples --name diamond_workflow --version 1.0.0 --context @ctx.json -o json`,
+		Args: c.noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.taskCreate(cmd.Context(), f) },
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.namespace, "namespace", "", "template namespace (required)")
+	fl.StringVar(&f.name, "name", "", "template name (required)")
+	fl.StringVar(&f.version, "version", "", "template version (required)")
+	fl.StringVar(&f.context, "context", "", "task context: a JSON object, @FILE or @- for stdin")
+	fl.StringVar(&f.initiator, "initiator", "", "who asked for the task")
+	fl.StringVar(&f.source, "source-system", "", "the system submitting it")
+	fl.StringVar(&f.reason, "reason", "", "why")
+	fl.BoolVar(&f.wait, "wait", false, "wait for the task to finish, showing progress")
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "overall limit of the command (create and --wait)")
+	fl.DurationVar(&f.pollInterval, "poll-interval", c.pollInterval, "how often --wait polls the task")
+	return cmd
+}
+
+func (c *cli) taskCreate(ctx context.Context, f createFlags) error {
 	for _, req := range []struct{ flag, value string }{{"--namespace", f.namespace}, {"--name", f.name}, {"--version", f.version}} {
 		if req.value == "" {
 			return usageErrorf("task create: %s is required", req.flag)
@@ -61,7 +83,7 @@ func (c *cli) taskCreate(ctx context.Context, args []string) error {
 	if f.timeout <= 0 || f.pollInterval <= 0 {
 		return usageErrorf("task create: --timeout and --poll-interval must be positive")
 	}
-	taskCtx, err := readContext(f.context, os.Stdin)
+	taskCtx, err := readContext(f.context, c.stdin)
 	if err != nil {
 		return err
 	}
@@ -93,25 +115,28 @@ func (c *cli) taskCreate(ctx context.Context, args []string) error {
 	return c.wait(ctx, client, created.TaskUUID, f.pollInterval, f.timeout, start)
 }
 
-func (c *cli) taskGet(ctx context.Context, args []string) error {
-	return c.onTask(ctx, "task get", args, func(client *httpclient.Client, id uuid.UUID) error {
-		task, err := client.GetTask(ctx, id)
-		if err != nil {
-			return fmt.Errorf("get task %s: %w", id, err)
-		}
-		return c.printTask(task)
-	})
+func (c *cli) taskGetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get TASK_UUID",
+		Short: "Show one task with its step readiness",
+		Args:  c.exactArgs("UUID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return c.onTask("task get", args[0], func(client *httpclient.Client, id uuid.UUID) error {
+				task, err := client.GetTask(ctx, id)
+				if err != nil {
+					return fmt.Errorf("get task %s: %w", id, err)
+				}
+				return c.printTask(task)
+			})
+		},
+	}
 }
 
 // onTask is the shape of the commands that take one task UUID: parse the
-// flags and the UUID (usage errors, exit 2), make a client, run.
-func (c *cli) onTask(ctx context.Context, name string, args []string, run func(*httpclient.Client, uuid.UUID) error) error {
-	fs := c.newFlagSet(name)
-	pos, err := c.parseCommand(fs, args, 1, 1, "UUID")
-	if err != nil {
-		return err
-	}
-	id, err := parseTaskUUID(name, pos[0])
+// UUID (an input error, exit 2), make a client, run.
+func (c *cli) onTask(name, arg string, run func(*httpclient.Client, uuid.UUID) error) error {
+	id, err := parseTaskUUID(name, arg)
 	if err != nil {
 		return err
 	}
@@ -123,16 +148,29 @@ func (c *cli) onTask(ctx context.Context, name string, args []string, run func(*
 	return run(client, id)
 }
 
-func (c *cli) taskList(ctx context.Context, args []string) error {
+func (c *cli) taskListCommand() *cobra.Command {
 	var opts httpclient.ListTasksOptions
-	fs := c.newFlagSet("task list")
-	fs.StringVar(&opts.Namespace, "namespace", "", "only this namespace")
-	fs.StringVar(&opts.Status, "status", "", "only tasks in this state")
-	fs.IntVar(&opts.Page, "page", 1, "page number, from 1")
-	fs.IntVar(&opts.PerPage, "per-page", 25, "tasks per page, 1..100")
-	if _, err := c.parseCommand(fs, args, 0, 0, ""); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:     "list [--namespace NS] [--status STATE] [--page N] [--per-page N]",
+		Short:   "List tasks, newest first",
+		Example: "  taskerctl task list --status error\n  taskerctl task list --namespace examples -o json",
+		Args:    c.noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return c.taskList(cmd.Context(), opts) },
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Namespace, "namespace", "", "only this namespace")
+	fl.StringVar(&opts.Status, "status", "", "only tasks in this state")
+	fl.IntVar(&opts.Page, "page", 1, "page number, from 1")
+	fl.IntVar(&opts.PerPage, "per-page", 25, "tasks per page, 1..100")
+	states := make([]string, 0, len(domain.AllTaskStates))
+	for _, s := range domain.AllTaskStates {
+		states = append(states, string(s))
+	}
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(states, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (c *cli) taskList(ctx context.Context, opts httpclient.ListTasksOptions) error {
 	if opts.Status != "" && !domain.TaskState(opts.Status).Valid() {
 		return usageErrorf("task list: --status %q is not a task state %v", opts.Status, domain.AllTaskStates)
 	}
@@ -151,48 +189,42 @@ func (c *cli) taskList(ctx context.Context, args []string) error {
 	return c.printTaskList(list)
 }
 
-func (c *cli) taskCancel(ctx context.Context, args []string) error {
-	return c.onTask(ctx, "task cancel", args, func(client *httpclient.Client, id uuid.UUID) error {
-		task, err := client.CancelTask(ctx, id)
-		if err != nil {
-			return fmt.Errorf("cancel task %s: %w", id, err)
-		}
-		if c.jsonOutput() {
-			return c.printJSON(task)
-		}
-		fmt.Fprintf(c.stdout, "task %s is %s\n", task.TaskUUID, task.Status)
-		return nil
-	})
+func (c *cli) taskCancelCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel TASK_UUID",
+		Short: "Cancel a task (its unfinished steps are cancelled)",
+		Args:  c.exactArgs("UUID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return c.onTask("task cancel", args[0], func(client *httpclient.Client, id uuid.UUID) error {
+				task, err := client.CancelTask(ctx, id)
+				if err != nil {
+					return fmt.Errorf("cancel task %s: %w", id, err)
+				}
+				if c.jsonOutput() {
+					return c.printJSON(task)
+				}
+				fmt.Fprintf(c.stdout, "task %s is %s\n", task.TaskUUID, task.Status)
+				return nil
+			})
+		},
+	}
 }
 
-func (c *cli) taskSteps(ctx context.Context, args []string) error {
-	return c.onTask(ctx, "task steps", args, func(client *httpclient.Client, id uuid.UUID) error {
-		steps, err := client.ListSteps(ctx, id)
-		if err != nil {
-			return fmt.Errorf("list steps of task %s: %w", id, err)
-		}
-		return c.printSteps(steps)
-	})
-}
-
-func (c *cli) health(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("health")
-	if _, err := c.parseCommand(fs, args, 0, 0, ""); err != nil {
-		return err
+func (c *cli) taskStepsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "steps TASK_UUID",
+		Short: "List the task's workflow steps with their results",
+		Args:  c.exactArgs("UUID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return c.onTask("task steps", args[0], func(client *httpclient.Client, id uuid.UUID) error {
+				steps, err := client.ListSteps(ctx, id)
+				if err != nil {
+					return fmt.Errorf("list steps of task %s: %w", id, err)
+				}
+				return c.printSteps(steps)
+			})
+		},
 	}
-	client, err := c.newClient()
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	start := time.Now()
-	if err := client.Health(ctx); err != nil {
-		return fmt.Errorf("orchestration at %s is not healthy: %w", client.BaseURL(), err)
-	}
-	elapsed := time.Since(start).Round(time.Millisecond)
-	if c.jsonOutput() {
-		return c.printJSON(map[string]any{"status": "ok", "url": client.BaseURL(), "elapsed_ms": elapsed.Milliseconds()})
-	}
-	fmt.Fprintf(c.stdout, "orchestration at %s: ok (%s)\n", client.BaseURL(), elapsed)
-	return nil
 }

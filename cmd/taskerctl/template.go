@@ -4,9 +4,65 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"text/tabwriter"
 
+	"github.com/spf13/cobra"
 	"github.com/tasker-systems/tasker-go/domain"
 )
+
+func init() { registerGroup(templateCommand) }
+
+// templateCommand is `taskerctl template …`.
+func templateCommand(c *cli) *cobra.Command {
+	cmd := groupCommand("template", "Validate template files offline; list registered templates")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check template YAML files with the worker's rules (offline)",
+		Long: `Check task template files offline with exactly the rules the worker applies
+at start-up: strict decoding (an unknown or misspelled key is an error naming
+file:line), versions, step names, dependencies and cycles, input_schema.
+Exit 2 if any file is invalid.`,
+		Example: "  taskerctl template validate templates/*.yaml",
+		Args:    c.minArgs("FILE..."),
+		RunE:    func(_ *cobra.Command, files []string) error { return c.templateValidate(files) },
+	}, c.templateListCommand())
+	return cmd
+}
+
+func (c *cli) templateListCommand() *cobra.Command {
+	var namespace string
+	cmd := &cobra.Command{
+		Use:   "list [--namespace NS]",
+		Short: "List the templates registered with the orchestration",
+		Args:  c.noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := c.newClient()
+			if err != nil {
+				return err
+			}
+			defer client.CloseIdleConnections()
+			list, err := client.ListTemplates(cmd.Context(), namespace)
+			if err != nil {
+				return fmt.Errorf("list templates: %w", err)
+			}
+			if c.jsonOutput() {
+				return c.printJSON(list)
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAMESPACE\tNAME\tVERSION\tUPDATED\tDESCRIPTION")
+			for _, t := range list {
+				desc := "-"
+				if t.Description != nil && *t.Description != "" {
+					desc = *t.Description
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Namespace, t.Name, t.Version, t.UpdatedAt, desc)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&namespace, "namespace", "", "only this namespace")
+	return cmd
+}
 
 // templateReport is one file of `template validate --output json`.
 type templateReport struct {
@@ -26,12 +82,7 @@ type templateError struct {
 // templateValidate checks files offline with the worker's rules (contract
 // §6.3: domain.ParseTemplateYAML + Validate). Any invalid file is exit 2:
 // the input is wrong.
-func (c *cli) templateValidate(args []string) error {
-	fs := c.newFlagSet("template validate")
-	files, err := c.parseCommand(fs, args, 1, -1, "FILE...")
-	if err != nil {
-		return err
-	}
+func (c *cli) templateValidate(files []string) error {
 	reports := make([]templateReport, 0, len(files))
 	invalid := 0
 	for _, f := range files {

@@ -22,6 +22,39 @@ func (_m *OrchestrationMetrics) EXPECT() *OrchestrationMetrics_Expecter {
 	return &OrchestrationMetrics_Expecter{mock: &_m.Mock}
 }
 
+// DeadLettered provides a mock function with given fields: reason
+func (_m *OrchestrationMetrics) DeadLettered(reason domain.DLQReason) {
+	_m.Called(reason)
+}
+
+// OrchestrationMetrics_DeadLettered_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'DeadLettered'
+type OrchestrationMetrics_DeadLettered_Call struct {
+	*mock.Call
+}
+
+// DeadLettered is a helper method to define mock.On call
+//   - reason domain.DLQReason
+func (_e *OrchestrationMetrics_Expecter) DeadLettered(reason interface{}) *OrchestrationMetrics_DeadLettered_Call {
+	return &OrchestrationMetrics_DeadLettered_Call{Call: _e.mock.On("DeadLettered", reason)}
+}
+
+func (_c *OrchestrationMetrics_DeadLettered_Call) Run(run func(reason domain.DLQReason)) *OrchestrationMetrics_DeadLettered_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(domain.DLQReason))
+	})
+	return _c
+}
+
+func (_c *OrchestrationMetrics_DeadLettered_Call) Return() *OrchestrationMetrics_DeadLettered_Call {
+	_c.Call.Return()
+	return _c
+}
+
+func (_c *OrchestrationMetrics_DeadLettered_Call) RunAndReturn(run func(domain.DLQReason)) *OrchestrationMetrics_DeadLettered_Call {
+	_c.Run(run)
+	return _c
+}
+
 // EnqueueCycle provides a mock function with given fields: d
 func (_m *OrchestrationMetrics) EnqueueCycle(d time.Duration) {
 	_m.Called(d)

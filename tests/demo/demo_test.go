@@ -132,6 +132,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	for _, w := range workflows {
 		require.Regexp(t, `(?m)^\s+`+w.name+`\s+complete\s+\S+\s+`+w.want+`\s+`+w.want+`\s+\S+\s+ok$`, out.String())
 	}
+	require.Contains(t, out.String(), "the first run (empty Go build", "the build says it may take a while")
+	require.Regexp(t, `(?m)^    ok \(\S+, \d+ packages compiled, the rest from the build cache\)$`, out.String())
+	require.Regexp(t, `(?m)^wall time \S+ \(including the build of the binaries`, out.String())
 	require.Contains(t, out.String(), "worker stopped cleanly (exit 0)")
 	require.Contains(t, out.String(), "orchestration stopped cleanly (exit 0)")
 }

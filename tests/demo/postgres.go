@@ -24,7 +24,7 @@ The demo needs PostgreSQL. Start one, then run the same command again:
   a local server (Debian/Ubuntu):  sudo apt-get install -y postgresql && sudo service postgresql start
                       (macOS):     brew install postgresql@17 && brew services start postgresql@17
   or Docker, with pgmq:            docker compose -f deployments/docker-compose.yml up -d postgres
-                                   export DATABASE_URL='postgres://postgres:postgres@127.0.0.1:5432/tasker?sslmode=disable'
+                                   export DATABASE_URL='postgres://postgres:postgres@127.0.0.1:55432/tasker?sslmode=disable'
 
 Or point DATABASE_URL at any PostgreSQL 15+ server you can create a database on.`
 

@@ -57,17 +57,22 @@ func setup(t *testing.T, cfg web.Config) apiFixture {
 	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	ex := registerExamples(t, db)
+	return setupOver(t, cfg, db, registerExamples(t, db))
+}
+
+// setupOver builds the API over db (which may be unreachable: the outage tests).
+func setupOver(t *testing.T, cfg web.Config, db *sqlx.DB, ex examples) apiFixture {
+	t.Helper()
 	orch := postgres.NewOrchestrationStore(db)
 	query := postgres.NewTaskQuery(db)
 	metrics := telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return service.OwnedQueues }, nil)
 	svc := service.New(service.Config{Environment: "test"}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,
-		Batches: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics,
+		Batches: orch, Canceller: orch, Queue: pgmq.New(db), Metrics: metrics, DLQ: postgres.NewDLQStore(db),
 	})
-	s := web.New(cfg, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
+	s := web.New(cfg, web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: query,
 		Metrics: metrics.Handler()})
-	srv := httptest.NewServer(serve(s.Handler()))
+	srv := httptest.NewServer(serve(t, s.Handler()))
 	t.Cleanup(srv.Close)
 	return apiFixture{db: db, srv: srv, ex: ex}
 }

@@ -1,14 +1,13 @@
 package orchestration
 
 import (
-	"database/sql/driver"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/adapters/postgres/pgerr"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -22,6 +21,7 @@ const (
 	CodeJSONError          = "JSON_ERROR"
 	CodeAuthenticationFail = "AUTHENTICATION_FAILED"
 	CodeNotFound           = "NOT_FOUND"
+	CodeConflict           = "CONFLICT"
 	CodeTimeout            = "TIMEOUT"
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeDatabaseError      = "DATABASE_ERROR"
@@ -72,15 +72,15 @@ func (e *badRequestError) Error() string { return e.msg }
 // internals in the message; they are logged by respondError.
 func classify(err error) (int, string, string) {
 	var (
-		je   *jsonError
-		iu   *invalidUUIDError
-		br   *badRequestError
-		ve   *domain.ValidationError
-		tve  *domain.TemplateValidationError
-		ce   *ports.ConflictError
-		ite  *domain.InvalidTransitionError
-		nfe  *ports.NotFoundError
-		nete net.Error
+		je  *jsonError
+		iu  *invalidUUIDError
+		br  *badRequestError
+		ve  *domain.ValidationError
+		tve *domain.TemplateValidationError
+		ce  *ports.ConflictError
+		ite *domain.InvalidTransitionError
+		nfe *ports.NotFoundError
+		ice *ports.IdempotencyConflictError
 	)
 	switch {
 	case middleware.IsBodyTooLarge(err):
@@ -99,26 +99,53 @@ func classify(err error) (int, string, string) {
 		return http.StatusBadRequest, CodeBadRequest, ce.Message
 	case errors.As(err, &ite):
 		return http.StatusBadRequest, CodeBadRequest, ite.Error()
+	case errors.As(err, &ice):
+		return http.StatusConflict, CodeConflict, ice.Error()
 	case errors.As(err, &nfe):
 		return http.StatusNotFound, CodeNotFound, nfe.What
 	case errors.Is(err, ports.ErrNotFound):
 		return http.StatusNotFound, CodeNotFound, "Not found"
-	case middleware.IsTimeout(err):
-		return http.StatusRequestTimeout, CodeTimeout, "Request timed out"
+	case errors.Is(err, ports.ErrDLQUnavailable):
+		return http.StatusServiceUnavailable, CodeServiceUnavailable, ports.ErrDLQUnavailable.Error()
 	case errors.Is(err, ports.ErrUnavailable):
 		return http.StatusServiceUnavailable, CodeServiceUnavailable, messageUnavailable
-	case errors.Is(err, driver.ErrBadConn), errors.As(err, &nete):
+	}
+	switch pgerr.Classify(err) {
+	case pgerr.Timeout:
+		return http.StatusRequestTimeout, CodeTimeout, "Request timed out"
+	case pgerr.Unavailable:
 		return http.StatusServiceUnavailable, CodeServiceUnavailable, messageUnavailable
+	case pgerr.InvalidInput:
+		return http.StatusBadRequest, CodeBadRequest, "Input rejected by the database: a value cannot be stored"
+	case pgerr.Other:
 	}
 	return http.StatusInternalServerError, CodeInternalError, messageInternal
 }
 
-// respondError writes err per classify and logs server-side failures.
+// RetryAfterSeconds is the Retry-After of a 503: long enough for a pool to
+// reconnect, short enough that a client polling a recovering service does
+// not wait long.
+const RetryAfterSeconds = "5"
+
+// respondError writes err per classify and logs server-side failures. An
+// unexpected failure (500) logs ERROR; an outage (503) logs WARN, because
+// it is a state of the world and not a bug; a timeout (408) is the
+// client's deadline and is only in the access log. Neither carries a
+// stack trace (only panics do, see middleware.Recovery) and the logger
+// samples repeats, so a database outage under retrying clients does not
+// flood the log.
 func (s *Server) respondError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
-	if status >= 500 {
-		s.log.Error("request failed", zap.String("path", c.Request.URL.Path),
-			zap.String("request_id", middleware.GetRequestID(c)), zap.Error(err))
+	fields := []zap.Field{zap.String("path", c.Request.URL.Path), zap.Int("status", status),
+		zap.String("request_id", middleware.GetRequestID(c)), zap.Error(err)}
+	switch {
+	case status == http.StatusInternalServerError:
+		s.log.Error("request failed", fields...)
+	case status == http.StatusServiceUnavailable:
+		s.log.Warn("request failed", fields...)
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", RetryAfterSeconds)
 	}
 	writeError(c, status, code, msg)
 }

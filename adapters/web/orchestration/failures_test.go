@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
@@ -59,6 +61,17 @@ func TestErrorMapping(t *testing.T) {
 			503, web.CodeServiceUnavailable, "Service unavailable"},
 		{"unknown", errors.New(`pq: relation "secret_table" does not exist`), 500, web.CodeInternalError,
 			"Internal server error"},
+		// Issue 13 defects 1-3: PostgreSQL's own errors, before all 500.
+		{"statement cancelled by the deadline (57014)", fmt.Errorf("get task: %w", &pq.Error{Code: "57014", Message: "canceling statement due to user request"}),
+			408, web.CodeTimeout, "Request timed out"},
+		{"database refusing connections", fmt.Errorf("begin: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}),
+			503, web.CodeServiceUnavailable, "Service unavailable"},
+		{"database shutting down (57P01)", fmt.Errorf("insert: %w", &pq.Error{Code: "57P01"}), 503, web.CodeServiceUnavailable,
+			"Service unavailable"},
+		{"too many clients (53300)", fmt.Errorf("insert: %w", &pq.Error{Code: "53300"}), 503, web.CodeServiceUnavailable,
+			"Service unavailable"},
+		{"data exception (22021) as safety net", fmt.Errorf("insert: %w", &pq.Error{Code: "22021"}), 400, web.CodeBadRequest,
+			"Input rejected by the database: a value cannot be stored"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,6 +82,9 @@ func TestErrorMapping(t *testing.T) {
 			require.Equal(t, tc.code, e.Error.Code)
 			require.Equal(t, tc.msg, e.Error.Message)
 			logged := u.logs.FilterMessage("request failed").All()
+			if tc.status == http.StatusServiceUnavailable {
+				require.Equal(t, web.RetryAfterSeconds, u.lastHeader.Get("Retry-After"))
+			}
 			if tc.status < 500 {
 				require.Empty(t, logged, "client errors are not logged as failures")
 				return

@@ -44,7 +44,7 @@ func (f *fakeTasks) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeTasks) CreateTask(_ context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+func (f *fakeTasks) CreateTaskIdempotent(_ context.Context, req domain.TaskRequest, _ string) (domain.TaskCreationResponse, error) {
 	f.record("create")
 	if f.createErr != nil {
 		return domain.TaskCreationResponse{}, f.createErr
@@ -94,6 +94,8 @@ type unitFixture struct {
 	query *mocks.TaskQuery
 	logs  *observer.ObservedLogs
 	h     http.Handler
+	// lastHeader holds the response headers of the latest do.
+	lastHeader http.Header
 }
 
 func unitSetup(t *testing.T, cfg web.Config, tasks *fakeTasks, tmpl fakeTemplates, ping pingFunc) unitFixture {
@@ -104,10 +106,10 @@ func unitSetup(t *testing.T, cfg web.Config, tasks *fakeTasks, tmpl fakeTemplate
 	if ping == nil {
 		ping = func(context.Context) error { return nil }
 	}
-	core, logs := observer.New(zapcore.ErrorLevel)
+	core, logs := observer.New(zapcore.WarnLevel)
 	q := mocks.NewTaskQuery(t)
 	s := web.New(cfg, web.Deps{Tasks: tasks, Query: q, Templates: tmpl, DB: ping, Log: zap.New(core)})
-	return unitFixture{tasks: tasks, query: q, logs: logs, h: serve(s.Handler())}
+	return unitFixture{tasks: tasks, query: q, logs: logs, h: serve(t, s.Handler()), lastHeader: http.Header{}}
 }
 
 // apiError is the §7.1 error body.
@@ -127,6 +129,9 @@ func (u unitFixture) do(t *testing.T, method, path, body string) (int, []byte) {
 	w := httptest.NewRecorder()
 	u.h.ServeHTTP(w, req)
 	require.NotEmpty(t, w.Header().Get("x-request-id"))
+	for k, v := range w.Header() {
+		u.lastHeader[k] = v
+	}
 	return w.Code, w.Body.Bytes()
 }
 

@@ -3,6 +3,7 @@ package orchestration_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -24,8 +25,20 @@ func routeInventory() gin.RoutesInfo {
 	return s.Handler().(*gin.Engine).Routes()
 }
 
-// serve wraps h so that the requests it serves count for route coverage.
-func serve(h http.Handler) http.Handler { return routes.Wrap(h) }
+// serve wraps h so that the requests it serves count for route coverage and
+// every response is checked against the OpenAPI document (checkResponse).
+func serve(t *testing.T, h http.Handler) http.Handler {
+	return routes.Wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		checkResponse(t, req, rec)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+}
 
 // skipRouteCheckIfSkipped turns the route check off when t skips, which
 // the database-backed tests do on a machine without PostgreSQL: the routes

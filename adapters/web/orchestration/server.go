@@ -1,6 +1,7 @@
 // Package orchestration is the gin HTTP server of the orchestration API
 // (contract §7): task creation and reading, cancellation, workflow steps and
-// manual resolution, templates, health and Prometheus metrics.
+// manual resolution, templates, health and Prometheus metrics, and its
+// OpenAPI document with a page rendering it (/api-docs).
 package orchestration
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -32,6 +34,8 @@ const (
 var DefaultProtectedRoutes = []string{
 	"DELETE /v1/tasks/{task_uuid}",
 	"PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
+	"POST /v1/dlq/{entry_uuid}/requeue",
+	"PATCH /v1/dlq/{entry_uuid}",
 }
 
 // Config tunes the server.
@@ -54,7 +58,9 @@ type Config struct {
 
 // TaskService is what the API needs from the orchestration core.
 type TaskService interface {
-	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
+	// CreateTaskIdempotent creates a task; key is the request's
+	// Idempotency-Key, empty when it has none.
+	CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error)
 	CancelTask(ctx context.Context, taskUUID uuid.UUID) error
 	ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, r ports.ManualResolution) error
 	// Running reports whether the orchestration loops run and no shutdown began.
@@ -86,6 +92,8 @@ type Deps struct {
 	// Breaker, when set, reports the state of the circuit breaker guarding
 	// the API's database reads (/health/detailed circuit_breaker_state).
 	Breaker BreakerReporter
+	// DLQ serves /v1/dlq; nil answers 503 (no DLQ table).
+	DLQ DLQService
 	// UI, when set, is mounted at UIPath (the dashboard). With auth on, all
 	// its routes need a token like the API.
 	UI  RouteRegistrar
@@ -171,6 +179,13 @@ func New(cfg Config, d Deps) *Server {
 	v1.PATCH("/tasks/:task_uuid/workflow_steps/:step_uuid", s.resolveStep)
 	v1.GET("/templates", s.listTemplates)
 	v1.GET("/templates/:namespace/:name/:version", s.getTemplate)
+	v1.GET("/dlq", s.listDLQ)
+	v1.GET("/dlq/:entry_uuid", s.getDLQ)
+	v1.POST("/dlq/:entry_uuid/requeue", s.requeueDLQ)
+	v1.PATCH("/dlq/:entry_uuid", s.resolveDLQ)
+
+	e.GET(apidocs.DocumentPath, serveOpenAPI)
+	apidocs.Register(e, "Tasker orchestration API")
 	return s
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -76,6 +77,10 @@ func (s *Server) resolveStep(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
+	if err := validateResolve(req); err != nil {
+		s.respondError(c, err)
+		return
+	}
 	err = s.deps.Tasks.ResolveStep(c.Request.Context(), taskID, stepID, ports.ManualResolution{
 		ResolutionData: req.ResolutionData, ResolvedBy: req.ResolvedBy, Reason: req.Reason})
 	if err != nil {
@@ -90,7 +95,23 @@ func (s *Server) resolveStep(c *gin.Context) {
 	c.JSON(http.StatusOK, newStepResponse(st))
 }
 
+// validateResolve rejects what the step's results and transition metadata
+// (jsonb) cannot store, before anything is written.
+func validateResolve(r resolveRequest) error {
+	if err := domain.ValidateText("resolved_by", r.ResolvedBy); err != nil {
+		return err
+	}
+	if err := domain.ValidateText("reason", r.Reason); err != nil {
+		return err
+	}
+	return domain.ValidateStorableJSON("resolution_data", r.ResolutionData)
+}
+
 func (s *Server) listTemplates(c *gin.Context) {
+	if err := domain.ValidateText("namespace", c.Query("namespace")); err != nil {
+		s.respondError(c, err)
+		return
+	}
 	list, err := s.deps.Templates.ListTemplates(c.Request.Context(), c.Query("namespace"))
 	if err != nil {
 		s.respondError(c, err)
@@ -105,6 +126,10 @@ func (s *Server) listTemplates(c *gin.Context) {
 
 func (s *Server) getTemplate(c *gin.Context) {
 	ns, name, version := c.Param("namespace"), c.Param("name"), c.Param("version")
+	if err := validateTexts("namespace", ns, "name", name, "version", version); err != nil {
+		s.respondError(c, err)
+		return
+	}
 	t, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
 	if err != nil {
 		if isNotFound(err) {

@@ -75,12 +75,54 @@ func (s *Server) createTask(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
-	resp, err := s.deps.Tasks.CreateTask(c.Request.Context(), req)
+	key, err := idempotencyKey(c)
 	if err != nil {
 		s.respondError(c, err)
 		return
 	}
+	resp, err := s.deps.Tasks.CreateTaskIdempotent(c.Request.Context(), req, key)
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	if resp.Replayed {
+		c.Header(HeaderIdempotentReplayed, "true")
+	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// Idempotent task creation headers.
+const (
+	// HeaderIdempotencyKey names the request header that makes POST /v1/tasks
+	// idempotent: one key, one task.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplayed is "true" on a response that replays the task
+	// an earlier request with the same key created.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// MaxIdempotencyKeyLength is the width of the key column.
+	MaxIdempotencyKeyLength = 255
+)
+
+// idempotencyKey reads the optional Idempotency-Key header: 1 to 255
+// printable ASCII characters.
+func idempotencyKey(c *gin.Context) (string, error) {
+	vals := c.Request.Header.Values(HeaderIdempotencyKey)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) > 1 {
+		return "", &badRequestError{msg: "Idempotency-Key must be sent once"}
+	}
+	k := vals[0]
+	if k == "" || len(k) > MaxIdempotencyKeyLength {
+		return "", &badRequestError{msg: fmt.Sprintf("Idempotency-Key must be 1 to %d characters", MaxIdempotencyKeyLength)}
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "", &badRequestError{msg: "Idempotency-Key must be printable ASCII without spaces"}
+		}
+	}
+	return k, nil
 }
 
 func (s *Server) getTask(c *gin.Context) {
@@ -115,6 +157,18 @@ func (s *Server) cancelTask(c *gin.Context) {
 	c.JSON(http.StatusOK, newTaskResponse(v))
 }
 
+// validateTexts checks (field, value) pairs of path and query parameters
+// with domain.ValidateText, so a %00 in a URL is a 400 naming the
+// parameter, not a database error.
+func validateTexts(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := domain.ValidateText(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // queryInt parses an optional positive integer query parameter.
 func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
 	raw, ok := c.GetQuery(name)
@@ -136,6 +190,11 @@ func (s *Server) listTasks(c *gin.Context) {
 	}
 	perPage, err := queryInt(c, "per_page", DefaultPerPage, 1, MaxPerPage)
 	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	if err := validateTexts("namespace", c.Query("namespace"), "initiator", c.Query("initiator"),
+		"source_system", c.Query("source_system"), "status", c.Query("status")); err != nil {
 		s.respondError(c, err)
 		return
 	}

@@ -112,7 +112,7 @@ func TestListTasksPagination(t *testing.T) {
 	want := ports.TaskFilter{Page: 3, PerPage: 25, Namespace: "ns", Initiator: "me", SourceSystem: "api",
 		Status: domain.TaskComplete}
 	u.query.EXPECT().ListTasks(mock.Anything, want).
-		Return(ports.TaskPage{Tasks: []ports.TaskView{{TaskUUID: uuid.New()}}, TotalCount: 51}, nil).Once()
+		Return(ports.TaskPage{Tasks: []ports.TaskView{{TaskUUID: uuid.New(), State: domain.TaskPending}}, TotalCount: 51}, nil).Once()
 	code, body := u.do(t, http.MethodGet, "/v1/tasks?page=3&namespace=ns&initiator=me&source_system=api&status=complete", "")
 	require.Equal(t, http.StatusOK, code, string(body))
 	var got struct {

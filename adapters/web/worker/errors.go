@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/adapters/postgres/pgerr"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -41,16 +43,30 @@ func (s *Server) writeErrorChecks(c *gin.Context, status int, code, message stri
 	})
 }
 
-// writeStoreError maps a catalog/database error: the request deadline is
-// 408, anything else 500 database_error. Not-found is handled by callers
-// because its code depends on the route.
+// RetryAfterSeconds is the Retry-After of a 503 (database unreachable or
+// the server at its in-flight request cap).
+const RetryAfterSeconds = "5"
+
+// writeStoreError maps a catalog/database error (see pgerr): a timeout is
+// 408, an unreachable database 503 with Retry-After, input the database
+// refused 400, anything else 500 database_error. Not-found is handled by
+// callers because its code depends on the route. Only the 500 is logged
+// at ERROR; outages log WARN (sampled by the logger), without stack traces.
 func (s *Server) writeStoreError(c *gin.Context, what string, err error) {
-	if middleware.IsTimeout(err) {
+	rid := zap.String("request_id", middleware.GetRequestID(c))
+	switch pgerr.Classify(err) {
+	case pgerr.Timeout:
 		s.writeError(c, http.StatusRequestTimeout, CodeRequestTimeout, "Request timed out")
-		return
+	case pgerr.Unavailable:
+		s.log.Warn("worker web: "+what+" failed: database unavailable", zap.Error(err), rid)
+		c.Header("Retry-After", RetryAfterSeconds)
+		s.writeError(c, http.StatusServiceUnavailable, CodeServiceUnavailable, "Database unavailable")
+	case pgerr.InvalidInput:
+		s.writeError(c, http.StatusBadRequest, CodeBadRequest, "Input rejected by the database: a value cannot be stored")
+	case pgerr.Other:
+		s.log.Error("worker web: "+what+" failed", zap.Error(err), rid)
+		s.writeError(c, http.StatusInternalServerError, CodeDatabaseError, what+" failed")
 	}
-	s.log.Sugar().Warnw("worker web: "+what+" failed", "error", err, "request_id", middleware.GetRequestID(c))
-	s.writeError(c, http.StatusInternalServerError, CodeDatabaseError, what+" failed")
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ports.ErrNotFound) }

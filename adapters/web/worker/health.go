@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -37,6 +38,9 @@ type healthState struct {
 	oldest   map[string]int   // namespace → oldest message age, only for non-empty queues
 	// refresh serialises check rounds so a burst of stale reads runs one round.
 	refresh sync.Mutex
+	// rounds counts check rounds begun; freshChecks uses it to share a
+	// round that began after its probe arrived.
+	rounds atomic.Uint64
 }
 
 type checkResults struct {
@@ -65,6 +69,7 @@ func (s *Server) RefreshChecks(ctx context.Context) {
 }
 
 func (s *Server) runChecks(ctx context.Context) {
+	s.health.rounds.Add(1)
 	res := checkResults{depths: map[string]int64{}, oldest: map[string]int{}}
 	res.database = s.timedCheck(ctx, func(ctx context.Context) (string, error) {
 		_, err := s.deps.DB.ExecContext(ctx, "SELECT 1")
@@ -138,6 +143,27 @@ func (s *Server) cachedChecks(ctx context.Context) checkResults {
 	}
 	s.runChecks(ctx)
 	res, _, _ = s.health.get()
+	return res
+}
+
+// freshChecks runs the database and queue checks for this probe, each
+// bounded by DefaultCheckTimeout, so readiness and /status/namespaces
+// reflect the database as it is now: a cached result said "ready" for
+// seconds after the database went away, and "not ready" for seconds after
+// it came back (issue 13). Probes arriving together share one round: a
+// caller that waited for a round which began after it arrived uses that
+// round's result instead of starting another.
+func (s *Server) freshChecks(ctx context.Context) checkResults {
+	arrived := s.health.rounds.Load()
+	s.health.refresh.Lock()
+	defer s.health.refresh.Unlock()
+	if s.health.rounds.Load() > arrived {
+		if res, _, ok := s.health.get(); ok {
+			return res
+		}
+	}
+	s.runChecks(ctx)
+	res, _, _ := s.health.get()
 	return res
 }
 
@@ -253,7 +279,7 @@ func (s *Server) handleHealth(c *gin.Context) {
 
 func (s *Server) handleReady(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
-	res := s.cachedChecks(c.Request.Context())
+	res := s.freshChecks(c.Request.Context())
 	cp := s.commandProcessorCheck(snap)
 	checks := map[string]HealthCheck{CheckDatabase: res.database, CheckCommandProcessor: cp, CheckQueueProcessing: res.queues}
 	failing := map[string]HealthCheck{}

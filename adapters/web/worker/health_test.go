@@ -71,21 +71,28 @@ func TestReadiness_QueueBacklogIsInformational(t *testing.T) {
 	}
 }
 
-func TestReadiness_UsesCachedDatabaseCheckUntilRefreshed(t *testing.T) {
+// TestReadiness_ChecksTheDatabaseOnEveryProbe is issue 13 defect 4: the
+// readiness probe used a cached check and said 200 for seconds after the
+// database went away (and 503 for seconds after it came back), and
+// /status/namespaces said healthy with depth 0 during the outage.
+func TestReadiness_ChecksTheDatabaseOnEveryProbe(t *testing.T) {
 	e := setup(t)
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code)
 	e.db.setDown(errors.New("connection refused"))
-	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code, "probes read the cached result")
-	e.srv.RefreshChecks(context.Background())
+	e.queues.setErr(errors.New("connection refused"))
 	body := readyError(t, e.do(t, http.MethodGet, "/health/ready"))
-	require.Contains(t, body.Checks, CheckDatabase)
+	require.Contains(t, body.Checks, CheckDatabase, "the very next probe sees the outage")
+	ns := e.do(t, http.MethodGet, "/status/namespaces").list(t)
+	require.NotEmpty(t, ns)
+	for _, n := range ns {
+		require.Equal(t, "unknown", n["health_status"], "no queue depth is known during an outage")
+	}
 	e.db.setDown(nil)
-	e.clock.advance(3 * time.Minute) // cache older than 2 intervals: the probe checks inline
-	e.status.update(func(s *Snapshot) {
-		s.LoopTicks["intake:examples_queue"]++
-		s.LoopTicks["intake:other_queue"]++
-	})
-	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code)
+	e.queues.setErr(nil)
+	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code, "and the next one sees the recovery")
+	for _, n := range e.do(t, http.MethodGet, "/status/namespaces").list(t) {
+		require.Equal(t, StatusHealthy, n["health_status"])
+	}
 }
 
 func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -128,6 +131,12 @@ func (f *fakeQueues) Metrics(_ context.Context, queue string) (ports.QueueMetric
 		m.OldestMsgAgeSec = &age
 	}
 	return m, nil
+}
+
+func (f *fakeQueues) setErr(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
 }
 
 type fakeRegistry []string
@@ -299,6 +308,9 @@ func validateAgainstOpenAPI(t *testing.T, req *http.Request, res response) {
 		}
 	}
 	route, params, err := openAPIRouter(t).FindRoute(req)
+	if err != nil && apidocs.IsNonAPIRoute(req.URL.Path) {
+		return // the docs page and its assets are not API (apidocs.NonAPIPrefixes)
+	}
 	require.NoError(t, err, "find route %s %s", req.Method, req.URL.Path)
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
@@ -320,10 +332,13 @@ func recordHit(engine *gin.Engine, method, path string) {
 	}
 }
 
-// matchGinPath matches a concrete path to a gin pattern with :params;
-// static routes win over parameter routes as in gin.
+// matchGinPath matches a concrete path to a gin pattern with :params and a
+// trailing *catch-all; static routes win over parameter routes as in gin.
 func matchGinPath(pattern, path string) bool {
 	ps, xs := splitPath(pattern), splitPath(path)
+	if n := len(ps); n > 0 && strings.HasPrefix(ps[n-1], "*") && len(xs) >= n {
+		ps, xs = ps[:n-1], xs[:n-1]
+	}
 	if len(ps) != len(xs) {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 )
 
@@ -56,6 +57,7 @@ func (s *Server) routes() *gin.Engine {
 	e.POST("/templates/:ns/:name/:version/validate", s.handleValidateTemplate)
 	e.POST("/templates/:ns/:name/:version/refresh", s.handleRefreshTemplate)
 
-	e.GET("/api-docs/openapi.json", s.handleOpenAPI)
+	e.GET(apidocs.DocumentPath, s.handleOpenAPI)
+	apidocs.Register(e, "Tasker worker API")
 	return e
 }

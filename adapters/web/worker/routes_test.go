@@ -3,12 +3,17 @@ package worker
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 )
 
 // routeInventory is a server with every optional route enabled, used to
@@ -193,10 +198,39 @@ func TestGetHandlers(t *testing.T) {
 
 func TestGetHandlers_CatalogFailureIs500(t *testing.T) {
 	e := setup(t)
-	e.catalog.err = errors.New("connection reset")
+	e.catalog.err = errors.New("unexpected catalog state")
 	res := e.do(t, http.MethodGet, "/handlers")
 	require.Equal(t, http.StatusInternalServerError, res.code)
 	require.Equal(t, CodeDatabaseError, res.json(t)["error"])
+}
+
+// TestStoreErrorClasses is issue 13 defects 2-3 on the worker: a statement
+// cancelled at the deadline is 408 and an unreachable database 503 with
+// Retry-After, not 500 database_error.
+func TestStoreErrorClasses(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"57014 query canceled", &pq.Error{Code: "57014"}, http.StatusRequestTimeout, CodeRequestTimeout},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, http.StatusServiceUnavailable, CodeServiceUnavailable},
+		{"connection reset", errors.New("read tcp: connection reset by peer"), http.StatusServiceUnavailable, CodeServiceUnavailable},
+		{"57P01 admin shutdown", &pq.Error{Code: "57P01"}, http.StatusServiceUnavailable, CodeServiceUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			e.catalog.err = tc.err
+			res := e.do(t, http.MethodGet, "/handlers")
+			require.Equal(t, tc.status, res.code)
+			require.Equal(t, tc.code, res.json(t)["error"])
+			if tc.status == http.StatusServiceUnavailable {
+				require.Equal(t, RetryAfterSeconds, res.header.Get("Retry-After"))
+			}
+		})
+	}
 }
 
 func TestGetOpenAPIDocument(t *testing.T) {
@@ -207,6 +241,9 @@ func TestGetOpenAPIDocument(t *testing.T) {
 	requireKeys(t, body, "openapi", "info", "paths", "components")
 	paths := body["paths"].(map[string]any)
 	for _, r := range e.srv.Engine().Routes() {
+		if apidocs.IsNonAPIRoute(r.Path) && r.Path != apidocs.DocumentPath {
+			continue // the docs page and its assets are not API
+		}
 		p := r.Path
 		for _, seg := range []string{"ns", "name", "version"} {
 			p = strings.ReplaceAll(p, ":"+seg, "{"+seg+"}")
@@ -215,6 +252,16 @@ func TestGetOpenAPIDocument(t *testing.T) {
 		require.True(t, ok, "route %s %s is not documented", r.Method, r.Path)
 		require.Contains(t, op, strings.ToLower(r.Method), "route %s %s is not documented", r.Method, r.Path)
 	}
+}
+
+func TestGetAPIDocsPage(t *testing.T) {
+	e := setup(t)
+	res := e.do(t, http.MethodGet, apidocs.PagePath)
+	require.Equal(t, http.StatusOK, res.code)
+	require.Contains(t, string(res.body), "<title>Tasker worker API</title>")
+	res = e.do(t, http.MethodGet, apidocs.AssetsPath+"/apidocs.css")
+	require.Equal(t, http.StatusOK, res.code)
+	require.Contains(t, res.header.Get("Content-Type"), "text/css")
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {

@@ -75,7 +75,7 @@ func (s *Server) handleStatus(c *gin.Context) {
 
 func (s *Server) handleNamespaces(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
-	checks := s.cachedChecks(c.Request.Context())
+	checks := s.freshChecks(c.Request.Context())
 	rates := s.rates.observe(s.clock.Now(), snap.Namespaces)
 	out := make([]NamespaceHealth, 0, len(s.cfg.Namespaces))
 	for _, ns := range s.cfg.Namespaces {

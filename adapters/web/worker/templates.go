@@ -29,6 +29,22 @@ var capabilityMarkers = []struct{ marker, capability string }{
 	{"FFI", "ffi"}, {"External", "external_api"}, {"Database", "database_access"},
 }
 
+// templateParams reads the {ns}/{name}/{version} path parameters and
+// answers 400 bad_request for one PostgreSQL cannot take as text (a %00 in
+// the URL), which used to reach the catalog query and answer 500.
+func (s *Server) templateParams(c *gin.Context) (ns, name, version string, ok bool) {
+	ns, name, version = c.Param("ns"), c.Param("name"), c.Param("version")
+	for _, p := range [][2]string{{"namespace", ns}, {"name", name}, {"version", version}} {
+		if err := domain.ValidateText(p[0], p[1]); err != nil {
+			var ve *domain.ValidationError
+			_ = errors.As(err, &ve)
+			s.writeError(c, http.StatusBadRequest, CodeBadRequest, ve.Reason)
+			return "", "", "", false
+		}
+	}
+	return ns, name, version, true
+}
+
 func templateKey(ns, name, version string) string { return ns + "/" + name + "/" + version }
 
 func (s *Server) handleListTemplates(c *gin.Context) {
@@ -68,7 +84,10 @@ func (s *Server) handleListTemplates(c *gin.Context) {
 }
 
 func (s *Server) handleGetTemplate(c *gin.Context) {
-	ns, name, version := c.Param("ns"), c.Param("name"), c.Param("version")
+	ns, name, version, ok := s.templateParams(c)
+	if !ok {
+		return
+	}
 	key := templateKey(ns, name, version)
 	if e, ok := s.cache.Get(key); ok {
 		resp := e.value
@@ -143,7 +162,10 @@ func (s *Server) buildTemplateResponse(reg ports.RegisteredTemplate) (TemplateRe
 }
 
 func (s *Server) handleValidateTemplate(c *gin.Context) {
-	ns, name, version := c.Param("ns"), c.Param("name"), c.Param("version")
+	ns, name, version, ok := s.templateParams(c)
+	if !ok {
+		return
+	}
 	reg, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
 	if err != nil {
 		if isNotFound(err) {
@@ -198,7 +220,10 @@ func validateConfiguration(raw json.RawMessage) TemplateValidationResponse {
 // handleRefreshTemplate reloads one template from the database into the
 // cache. An unknown template is 404; any other failure is 500 refresh_failed.
 func (s *Server) handleRefreshTemplate(c *gin.Context) {
-	ns, name, version := c.Param("ns"), c.Param("name"), c.Param("version")
+	ns, name, version, ok := s.templateParams(c)
+	if !ok {
+		return
+	}
 	reg, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
 	if err != nil {
 		if isNotFound(err) {

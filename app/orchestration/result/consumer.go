@@ -11,6 +11,8 @@ package result
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -57,6 +59,10 @@ type Config struct {
 	// Jitter adds ±10 % to exponential backoff so that many steps failing
 	// together do not retry in lock step. Keep it off in tests.
 	Jitter bool
+	// MaxReceiveCount is pgmq.max_receive_count: a message read more often
+	// than this has failed that many times in a row, so it is archived and
+	// dead-lettered instead of processed again. 0 disables the limit.
+	MaxReceiveCount int
 }
 
 func (c Config) withDefaults() Config {
@@ -90,6 +96,7 @@ const (
 	dispArchive                    // poison or permanently invalid
 	dispLeave                      // transient failure: redelivered after vt
 	dispDeleted                    // processed and deleted by the processing transaction
+	dispPoison                     // permanently failing: archived and dead-lettered
 )
 
 // batchHandler processes one batch read from a queue.
@@ -123,7 +130,7 @@ func (p *Processor) drain(ctx, work context.Context, queue string, h batchHandle
 			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
 			return
 		}
-		if len(msgs) > 0 {
+		if msgs = p.overLimit(work, queue, msgs); len(msgs) > 0 {
 			h(work, queue, msgs)
 		}
 		if len(msgs) < qty {
@@ -239,7 +246,12 @@ func (p *Processor) processTaskRequests(ctx context.Context, queue string, msgs 
 	created := make([]uuid.UUID, len(msgs))
 	p.parallel(len(msgs), func(i int) {
 		var d disposition
-		created[i], d = p.createTask(ctx, msgs[i].Message)
+		var cause error
+		created[i], d, cause = p.createTask(ctx, msgs[i].Message)
+		if d == dispPoison {
+			p.poison(ctx, queue, msgs[i], cause.Error())
+			return
+		}
 		p.settle(ctx, queue, msgs[i], d)
 	})
 	b := ports.TaskBatch{SkipLocked: true}
@@ -329,4 +341,52 @@ func (p *Processor) Run(ctx context.Context, notifier ports.QueueNotifier) error
 	}
 	wg.Wait()
 	return nil
+}
+
+// overLimit archives and dead-letters the messages read more than
+// MaxReceiveCount times and returns the others.
+func (p *Processor) overLimit(ctx context.Context, queue string, msgs []ports.QueueMessage) []ports.QueueMessage {
+	if p.cfg.MaxReceiveCount <= 0 {
+		return msgs
+	}
+	keep := msgs[:0:0]
+	for _, m := range msgs {
+		if m.ReadCt > p.cfg.MaxReceiveCount {
+			p.poison(ctx, queue, m, fmt.Sprintf("read %d times, more than pgmq.max_receive_count (%d): every attempt failed",
+				m.ReadCt, p.cfg.MaxReceiveCount))
+			continue
+		}
+		keep = append(keep, m)
+	}
+	return keep
+}
+
+// poison archives m and records it in the DLQ with detail, so an operator
+// sees it in GET /v1/dlq and can send it again once the cause is fixed. On
+// a database without the DLQ table the message is only archived.
+func (p *Processor) poison(ctx context.Context, queue string, m ports.QueueMessage, detail string) {
+	p.settle(ctx, queue, m, dispArchive)
+	var ids struct {
+		TaskUUID uuid.UUID `json:"task_uuid"`
+		StepUUID uuid.UUID `json:"step_uuid"`
+	}
+	_ = json.Unmarshal(m.Message, &ids) // a body naming no ids is dead-lettered without them
+	fields := []zap.Field{zap.String("queue", queue), zap.Int64("msg_id", m.MsgID), zap.Int("read_ct", m.ReadCt),
+		zap.String("reason", string(domain.DLQPoisonMessage)), zap.String("detail", detail)}
+	if p.dlq == nil {
+		p.log.Warn("poison message archived", fields...)
+		return
+	}
+	e, err := p.dlq.RecordPoison(ctx, ports.PoisonMessage{Queue: queue, MsgID: m.MsgID, ReadCt: m.ReadCt, Message: m.Message,
+		TaskUUID: ids.TaskUUID, StepUUID: ids.StepUUID, Detail: detail})
+	switch {
+	case errors.Is(err, ports.ErrDLQUnavailable):
+		p.log.Warn("poison message archived (no DLQ table)", fields...)
+	case err != nil:
+		p.log.Warn("poison message archived; recording it in the DLQ failed", append(fields, zap.Error(err))...)
+	default:
+		p.metrics.DeadLettered(domain.DLQPoisonMessage)
+		p.log.Warn("poison message archived and dead-lettered", append(fields, zap.Stringer("entry_uuid", e.EntryUUID),
+			zap.Stringer("task_uuid", e.TaskUUID), zap.Stringer("step_uuid", e.StepUUID), zap.String("namespace", e.Namespace))...)
+	}
 }

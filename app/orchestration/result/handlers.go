@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/domain/sqlstate"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -33,6 +35,7 @@ type Processor struct {
 	queue   ports.Queue
 	batches Batches
 	creator TaskCreator
+	dlq     ports.DeadLetterRecorder
 	metrics ports.OrchestrationMetrics
 	log     *zap.Logger
 	now     func() time.Time
@@ -43,8 +46,10 @@ type Deps struct {
 	Queue   ports.Queue
 	Batches Batches
 	Creator TaskCreator
-	Metrics ports.OrchestrationMetrics
-	Log     *zap.Logger
+	// DeadLetters records poison messages; nil archives them without an entry.
+	DeadLetters ports.DeadLetterRecorder
+	Metrics     ports.OrchestrationMetrics
+	Log         *zap.Logger
 	// Clock supplies "now" for HTTP-date retry-after headers; nil = system clock.
 	Clock ports.Clock
 }
@@ -52,7 +57,7 @@ type Deps struct {
 // New returns a Processor.
 func New(cfg Config, d Deps) *Processor {
 	p := &Processor{cfg: cfg.withDefaults(), queue: d.Queue, batches: d.Batches, creator: d.Creator,
-		metrics: d.Metrics, log: d.Log, now: time.Now}
+		dlq: d.DeadLetters, metrics: d.Metrics, log: d.Log, now: time.Now}
 	if p.metrics == nil {
 		p.metrics = ports.NopOrchestrationMetrics{}
 	}
@@ -114,27 +119,32 @@ type taskRequestEnvelope struct {
 }
 
 // createTask is §4.5 for one task request: create the task (§10.1). The
-// created task is returned for the batch that enqueues it.
-func (p *Processor) createTask(ctx context.Context, body []byte) (uuid.UUID, disposition) {
+// created task is returned for the batch that enqueues it. A request that
+// cannot be parsed, is invalid, names an unknown template, or that the
+// database refuses for its content (sqlstate.Permanent: a value out of
+// range, a constraint) fails the same way on every redelivery, so it is
+// poison at once: archived and dead-lettered (dispPoison) with the cause.
+func (p *Processor) createTask(ctx context.Context, body []byte) (uuid.UUID, disposition, error) {
 	var env taskRequestEnvelope
 	if err := json.Unmarshal(body, &env); err != nil || env.TaskRequest == nil {
-		p.log.Error("unparseable task request; archiving", zap.ByteString("message", body))
-		return uuid.Nil, dispArchive
+		return uuid.Nil, dispPoison, errors.New("unparseable task request: not a {request_id, task_request} object")
 	}
 	resp, err := p.creator.CreateTask(ctx, *env.TaskRequest)
 	if err != nil {
 		var ve *domain.ValidationError
 		var te *domain.TemplateValidationError
 		if errors.As(err, &ve) || errors.As(err, &te) || errors.Is(err, ports.ErrNotFound) {
-			p.log.Error("invalid task request; archiving", zap.String("request_id", env.RequestID), zap.Error(err))
-			return uuid.Nil, dispArchive
+			return uuid.Nil, dispPoison, fmt.Errorf("invalid task request %s: %w", env.RequestID, err)
+		}
+		if sqlstate.Permanent(err) {
+			return uuid.Nil, dispPoison, fmt.Errorf("task request %s: permanent database error: %w", env.RequestID, err)
 		}
 		p.log.Warn("create task from request", zap.String("request_id", env.RequestID), zap.Error(err))
-		return uuid.Nil, dispLeave
+		return uuid.Nil, dispLeave, nil
 	}
 	p.metrics.TaskCreated(env.TaskRequest.Namespace)
 	p.log.Info(lifecycle.TaskCreated, append(lifecycle.Task(ctx, resp.TaskUUID, env.TaskRequest.Namespace),
 		zap.String("template", env.TaskRequest.Name), zap.String("version", env.TaskRequest.Version),
 		zap.String("request_id", env.RequestID))...)
-	return resp.TaskUUID, dispDelete
+	return resp.TaskUUID, dispDelete, nil
 }

@@ -41,6 +41,20 @@ type Config struct {
 	// ShutdownGrace bounds how long Run waits for loops to finish after its
 	// context ends.
 	ShutdownGrace time.Duration
+	// IdempotencyRetention is how long Idempotency-Keys are kept; every
+	// PurgeInterval older ones are deleted. Zero disables the purge.
+	IdempotencyRetention time.Duration
+	// PurgeInterval spaces the purges; DefaultPurgeInterval when zero.
+	PurgeInterval time.Duration
+}
+
+// DefaultPurgeInterval is how often expired Idempotency-Keys are deleted: the
+// retention is counted in hours, so an hour late is harmless.
+const DefaultPurgeInterval = time.Hour
+
+// KeyPurger deletes Idempotency-Keys older than retention.
+type KeyPurger interface {
+	PurgeIdempotencyKeys(ctx context.Context, retention time.Duration) (int64, error)
 }
 
 // Deps are the adapters the service runs on. Metrics, Notifier and Log may be nil.
@@ -53,7 +67,17 @@ type Deps struct {
 	Queue     ports.Queue
 	Notifier  ports.QueueNotifier
 	Metrics   ports.OrchestrationMetrics
-	Log       *zap.Logger
+	// DeadLetters records poison messages of the orchestration queues; nil
+	// archives them without a DLQ entry.
+	DeadLetters ports.DeadLetterRecorder
+	// DLQ serves the dead-letter API; nil answers ports.ErrDLQUnavailable.
+	DLQ ports.DLQStore
+	// Keys purges expired Idempotency-Keys; nil disables the purge.
+	Keys KeyPurger
+	// Background are extra loops (the staleness detector) run beside the
+	// others and stopped with them.
+	Background []func(ctx context.Context) error
+	Log        *zap.Logger
 }
 
 // Service is a running orchestration core.
@@ -82,6 +106,9 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
+	if cfg.PurgeInterval <= 0 {
+		cfg.PurgeInterval = DefaultPurgeInterval
+	}
 	if d.Metrics == nil {
 		d.Metrics = ports.NopOrchestrationMetrics{}
 	}
@@ -93,7 +120,8 @@ func New(cfg Config, d Deps) *Service {
 	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
 	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Batches, d.Queue, d.Metrics, d.Log.Named("enqueue"))
 	s.results = result.New(cfg.Results, result.Deps{
-		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, Metrics: d.Metrics, Log: d.Log.Named("results"),
+		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, DeadLetters: d.DeadLetters, Metrics: d.Metrics,
+		Log: d.Log.Named("results"),
 	})
 	return s
 }
@@ -113,11 +141,17 @@ func (s *Service) Stopping() bool { return s.stopping.Load() }
 // CreateTask creates a task (§10.1) and triggers its first enqueue without
 // waiting for it.
 func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+	return s.CreateTaskIdempotent(ctx, req, "")
+}
+
+// CreateTaskIdempotent is CreateTask honouring an Idempotency-Key (empty:
+// none); a replay creates nothing and is not counted.
+func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error) {
 	if s.stopping.Load() {
 		return domain.TaskCreationResponse{}, ErrShuttingDown
 	}
-	resp, err := s.init.CreateTask(ctx, req)
-	if err != nil {
+	resp, err := s.init.CreateTaskIdempotent(ctx, req, key)
+	if err != nil || resp.Replayed {
 		return resp, err
 	}
 	s.deps.Metrics.TaskCreated(req.Namespace)
@@ -170,6 +204,20 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = s.results.Run(ctx, s.deps.Notifier)
 	}()
+	if s.deps.Keys != nil && s.cfg.IdempotencyRetention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.purgeKeys(ctx)
+		}()
+	}
+	for _, bg := range s.deps.Background {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = bg(ctx)
+		}()
+	}
 	s.running.Store(true)
 	s.log.Info("orchestration running", zap.String("id", s.cfg.ID), zap.String("environment", s.cfg.Environment))
 	<-ctx.Done()
@@ -186,4 +234,62 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-time.After(s.cfg.ShutdownGrace):
 		return fmt.Errorf("orchestration loops did not stop within %s", s.cfg.ShutdownGrace)
 	}
+}
+
+// purgeKeys deletes expired Idempotency-Keys at start and every
+// PurgeInterval until ctx ends. Failures are logged and retried next time.
+func (s *Service) purgeKeys(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		n, err := s.deps.Keys.PurgeIdempotencyKeys(ctx, s.cfg.IdempotencyRetention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("purging expired idempotency keys failed", zap.Error(err))
+		case n > 0:
+			s.log.Info("purged expired idempotency keys", zap.Int64("deleted", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ListDLQ lists dead-letter entries (GET /v1/dlq).
+func (s *Service) ListDLQ(ctx context.Context, f ports.DLQFilter) (ports.DLQPage, error) {
+	if s.deps.DLQ == nil {
+		return ports.DLQPage{}, ports.ErrDLQUnavailable
+	}
+	return s.deps.DLQ.ListDLQ(ctx, f)
+}
+
+// GetDLQ returns one entry.
+func (s *Service) GetDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntry, error) {
+	if s.deps.DLQ == nil {
+		return domain.DLQEntry{}, ports.ErrDLQUnavailable
+	}
+	return s.deps.DLQ.GetDLQ(ctx, id)
+}
+
+// RequeueDLQ sends the entry's work again and, for a task, triggers its
+// enqueue at once instead of waiting for the next sweep.
+func (s *Service) RequeueDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntry, error) {
+	if s.deps.DLQ == nil {
+		return domain.DLQEntry{}, ports.ErrDLQUnavailable
+	}
+	e, err := s.deps.DLQ.RequeueDLQ(ctx, id)
+	if err == nil && e.TaskUUID != uuid.Nil {
+		s.enqueuer.Trigger(e.TaskUUID)
+	}
+	return e, err
+}
+
+// ResolveDLQ closes an entry with a note.
+func (s *Service) ResolveDLQ(ctx context.Context, id uuid.UUID, note string) (domain.DLQEntry, error) {
+	if s.deps.DLQ == nil {
+		return domain.DLQEntry{}, ports.ErrDLQUnavailable
+	}
+	return s.deps.DLQ.ResolveDLQ(ctx, id, note)
 }

@@ -43,6 +43,15 @@ func New(templates TemplateFinder, creator ports.TaskCreator, environment string
 // (404); anything else is an infrastructure failure. Nothing is written on
 // any error.
 func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+	return s.CreateTaskIdempotent(ctx, req, "")
+}
+
+// CreateTaskIdempotent is CreateTask with an Idempotency-Key: when key is not
+// empty, a request with a key already recorded returns the first task's
+// response (Replayed set) and one with the key but another body fails with
+// *ports.IdempotencyConflictError. The request is validated first either way,
+// so a bad request never consumes a key.
+func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error) {
 	req.ApplyDefaults()
 	if err := req.Validate(); err != nil {
 		return domain.TaskCreationResponse{}, err
@@ -75,13 +84,21 @@ func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domai
 	if err != nil {
 		return domain.TaskCreationResponse{}, err
 	}
+	var reqHash string
+	if key != "" {
+		if reqHash, err = domain.RequestHash(req); err != nil {
+			return domain.TaskCreationResponse{}, err
+		}
+	}
 	return s.creator.CreateTask(ctx, ports.NewTask{
-		NamedTaskUUID: reg.NamedTaskUUID,
-		TaskName:      reg.Name,
-		Request:       req,
-		Context:       req.Context,
-		IdentityHash:  hash,
-		Steps:         steps,
+		IdempotencyKey: key,
+		RequestHash:    reqHash,
+		NamedTaskUUID:  reg.NamedTaskUUID,
+		TaskName:       reg.Name,
+		Request:        req,
+		Context:        req.Context,
+		IdentityHash:   hash,
+		Steps:          steps,
 	})
 }
 

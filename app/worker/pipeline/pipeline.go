@@ -116,6 +116,11 @@ type Deps struct {
 	Clock ports.Clock
 	// Logger receives decisions worth an operator's attention; nil discards.
 	Logger *zap.Logger
+	// Heartbeat tells a stopped holder from a live one, so a step whose
+	// holder stopped extending its message is rescued within about one
+	// visibility timeout instead of the claim timeout. Nil: Queue's, when it
+	// implements ports.HeartbeatProbe; else rescue waits for the claim timeout.
+	Heartbeat ports.HeartbeatProbe
 }
 
 // Pipeline decides, claims, tracks and persists steps. It is safe for
@@ -128,6 +133,8 @@ type Pipeline struct {
 	clock   ports.Clock
 	log     *zap.Logger
 	results outcome.Builder
+	// heartbeat may be nil (rescue only after the claim timeout).
+	holders ports.HeartbeatProbe
 	stats   *stats
 	tmpl    templateCache
 
@@ -152,7 +159,11 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
+	if d.Heartbeat == nil {
+		d.Heartbeat, _ = d.Queue.(ports.HeartbeatProbe)
+	}
 	return &Pipeline{
+		holders: d.Heartbeat,
 		cfg:     cfg,
 		steps:   d.Steps,
 		queue:   d.Queue,
@@ -330,7 +341,15 @@ func (p *Pipeline) decideInProgress(ctx context.Context, queue string, msg ports
 	}
 	timeout := p.claimTimeout(snap)
 	now := p.clock.Now()
-	if snap.LastAttemptedAt != nil {
+	lost, err := p.holderStopped(ctx, queue, msg, stepID)
+	if err != nil {
+		return DecisionNone, err
+	}
+	reason := fmt.Sprintf("step in_progress for longer than the claim timeout (%s) since its last attempt; worker presumed lost", timeout)
+	if lost {
+		reason = fmt.Sprintf("the step's message became visible again (read %d times): its worker stopped extending the visibility timeout (every %ds/3), so it is gone",
+			msg.ReadCt, p.cfg.VisibilityTimeoutSeconds)
+	} else if snap.LastAttemptedAt != nil {
 		if remaining := snap.LastAttemptedAt.Add(timeout).Sub(now); remaining > 0 {
 			secs := int((remaining + time.Second - 1) / time.Second)
 			if _, err := p.queue.SetVT(ctx, queue, msg.MsgID, secs); err != nil {
@@ -339,8 +358,7 @@ func (p *Pipeline) decideInProgress(ctx context.Context, queue string, msg ports
 			return DecisionExtendedClaimed, nil
 		}
 	}
-	res := p.results.WorkerFailure(stepID, time.Time{}, now, domain.ErrorTypeWorkerLost,
-		fmt.Sprintf("step in_progress for longer than the claim timeout (%s) since its last attempt; worker presumed lost", timeout))
+	res := p.results.WorkerFailure(stepID, time.Time{}, now, domain.ErrorTypeWorkerLost, reason)
 	o := ports.StepOutcome{TaskUUID: snap.Step.TaskUUID, StepUUID: stepID, Result: res, Queue: queue, MsgID: msg.MsgID, WorkerID: p.cfg.WorkerID}
 	applied, err := p.steps.PersistOutcome(ctx, o)
 	if err != nil {
@@ -349,10 +367,28 @@ func (p *Pipeline) decideInProgress(ctx context.Context, queue string, msg ports
 	if applied {
 		p.log.Warn(lifecycle.StepRescued, append(lifecycle.Step(ctx, snap.Step.TaskUUID, stepID, snap.Task.NamespaceName,
 			snap.Step.Name, snap.Step.Attempts), zap.String("error_type", domain.ErrorTypeWorkerLost),
-			zap.Duration("claim_timeout", timeout))...)
+			zap.Duration("claim_timeout", timeout), zap.Bool("heartbeat_expired", lost))...)
 		p.stats.finished(snap.Task.NamespaceName, "", snap.Step.Name, res)
 	}
 	return DecisionFailedWorkerLost, nil
+}
+
+// holderStopped reports whether msg, a message of an in_progress step this
+// worker does not run, proves the step's holder gone: it was delivered
+// before (read_ct > 1, so it is the message the holder claimed through or a
+// redelivery of it) and is visible again, so nobody extended it for a whole
+// visibility timeout, and no other message for the step is invisible (which
+// would mean a live holder of a duplicate). A live slow handler keeps its
+// message invisible, so its step is never read here at all.
+func (p *Pipeline) holderStopped(ctx context.Context, queue string, msg ports.QueueMessage, stepID uuid.UUID) (bool, error) {
+	if p.holders == nil || msg.ReadCt <= 1 {
+		return false, nil
+	}
+	other, err := p.holders.OtherHolder(ctx, queue, msg.MsgID, stepID.String())
+	if err != nil {
+		return false, fmt.Errorf("probe holders of step %s: %w", stepID, err)
+	}
+	return !other, nil
 }
 
 // claimTimeout is max(step_claim_timeout_seconds, timeout_seconds + 60)

@@ -21,6 +21,7 @@ import (
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
+	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -92,6 +93,15 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	}
 	log.Info("task templates registered", zap.Int("registered", len(rep.Registered)), zap.Int("invalid_skipped", len(rep.Invalid)),
 		zap.Int("rejected", len(rep.Rejected)), zap.String("template_dir", cfg.Worker.TemplateDir))
+	if missing := reg.MissingHandlers(cfg.Environment, func(c string) bool { _, ok := handlers.Lookup(c); return ok }); len(missing) > 0 {
+		if cfg.Worker.RequireHandlers {
+			return nil, &registry.MissingError{Missing: missing}
+		}
+		for _, m := range missing {
+			log.Warn("served work this worker cannot run (worker.require_handlers = false)", zap.String("namespace", m.Namespace),
+				zap.String("template", m.Template), zap.String("callable", m.Callable), zap.String("problem", m.String()))
+		}
+	}
 	if err := reg.EnsureQueues(ctx); err != nil {
 		return nil, fmt.Errorf("queues: %w", err)
 	}
@@ -120,7 +130,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 		SubscriberBufferSize: cfg.EventIntegration.SubscriberBufferSize})
 	var metrics *telemetry.WorkerMetrics
 	if cfg.WorkerWeb.Enabled && cfg.WorkerWeb.MetricsEnabled {
-		metrics, err = telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: Version, WorkerID: cfg.Worker.WorkerID, WorkerType: web.WorkerType},
+		metrics, err = telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: buildinfo.Get(), WorkerID: cfg.Worker.WorkerID, WorkerType: web.WorkerType},
 			web.MetricsSources(db, queue, status, cfg.Worker.Namespaces))
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -152,7 +162,7 @@ func bootstrap(ctx context.Context, cfg *config.Config, log *zap.Logger) (*servi
 	svc.worker = w
 
 	if cfg.WorkerWeb.Enabled {
-		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: Version, Environment: cfg.Environment,
+		wc := web.Config{WorkerID: cfg.Worker.WorkerID, Version: buildinfo.Get(), Environment: cfg.Environment,
 			Namespaces: cfg.Worker.Namespaces, BindAddress: cfg.WorkerWeb.BindAddress, RequestTimeout: cfg.WorkerWeb.RequestTimeout(),
 			AuthEnabled: cfg.WorkerWeb.AuthenticationEnabled, Tokens: cfg.WorkerWeb.Tokens, CORSEnabled: cfg.WorkerWeb.CORSEnabled,
 			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),

@@ -31,10 +31,6 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 )
 
-// Version is reported by the web API and metrics; set it at build time with
-// -ldflags "-X github.com/tasker-systems/tasker-go/cmd/tasker-worker/launch.Version=…".
-var Version = "dev"
-
 // stderr receives the one-line startup error (a variable so tests capture it).
 var stderr io.Writer = os.Stderr
 

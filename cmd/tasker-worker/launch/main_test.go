@@ -2,12 +2,18 @@ package launch
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tasker-systems/tasker-go/adapters/config"
 
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
@@ -17,6 +23,8 @@ import (
 func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 	badTemplates := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(badTemplates, "broken.yaml"), []byte("name: x\n"), 0o644))
+	unhandled := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(unhandled, "charge.yaml"), []byte(unhandledTemplate), 0o644))
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -29,6 +37,11 @@ func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 			"database: "},
 		{"invalid template", map[string]string{"TASKER_WORKER__TEMPLATE_DIR": badTemplates, "DATABASE_URL": "<testdb>"},
 			"broken.yaml: invalid task template"},
+		{"missing handler", map[string]string{"TASKER_WORKER__TEMPLATE_DIR": unhandled, "DATABASE_URL": "<testdb>", "TASKER_WORKER__NAMESPACES": "billing"},
+			`worker.require_handlers: namespace billing template charge/1.0.0 step handler.callable "Billing::Charge" has no registered handler`},
+		{"namespace without templates", map[string]string{"DATABASE_URL": "<testdb>", "TASKER_WORKER__NAMESPACES": "examples,nobody_home",
+			"TASKER_WORKER__TEMPLATE_DIR": filepath.Join("..", "..", "..", "configs", "tasks")},
+			"worker.require_handlers: namespace nobody_home has no task template"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,4 +67,39 @@ func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 			require.Contains(t, out, tt.want)
 		})
 	}
+}
+
+// unhandledTemplate names a callable no handler is registered for.
+const unhandledTemplate = `name: charge
+namespace_name: billing
+version: 1.0.0
+steps:
+  - name: charge_card
+    handler: {callable: "Billing::Charge"}
+`
+
+// With worker.require_handlers = false the same worker starts (and is
+// stopped by the test's SIGTERM-free context): the gap is only a WARN.
+func TestMissingHandlerIsAWarningWhenNotRequired(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "charge.yaml"), []byte(unhandledTemplate), 0o644))
+	t.Setenv("TASKER_ENV", "test")
+	t.Setenv("TASKER_CONFIG_DIR", filepath.Join("..", "..", "..", "configs", "tasker"))
+	t.Setenv("TASKER_WORKER__NAMESPACES", "billing")
+	t.Setenv("TASKER_WORKER__TEMPLATE_DIR", dir)
+	t.Setenv("TASKER_WORKER__REQUIRE_HANDLERS", "false")
+	t.Setenv("TASKER_WORKER_WEB__ENABLED", "false")
+	t.Setenv("DATABASE_URL", testdb.URL(t))
+	cfg, err := config.Load(config.LoadOptions{})
+	require.NoError(t, err)
+	require.False(t, cfg.Worker.RequireHandlers)
+	_, err = cfg.Worker.EnsureID()
+	require.NoError(t, err)
+	core, logs := observer.New(zapcore.WarnLevel)
+	svc, err := bootstrap(context.Background(), cfg, zap.New(core))
+	require.NoError(t, err)
+	svc.close()
+	warned := logs.FilterMessageSnippet("cannot run").All()
+	require.Len(t, warned, 1)
+	require.Equal(t, "Billing::Charge", warned[0].ContextMap()["callable"])
 }

@@ -47,6 +47,16 @@ func get(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
+func post(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, body
+}
+
 func failingChecks(t *testing.T, body []byte) map[string]worker.HealthCheck {
 	t.Helper()
 	var e worker.ErrorResponse
@@ -131,7 +141,7 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	var rw *runningWorker
 	status := worker.StatusFunc(func() worker.Snapshot { return launch.SnapshotFromWorker(rw.w.Status()) })
 	cfg := worker.Config{WorkerID: "worker-live", Version: "test", Environment: "test", Namespaces: []string{ns},
-		MetricsEnabled: true, HealthCheckInterval: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond,
+		MetricsEnabled: true, HealthCheckInterval: 10 * time.Second, PollInterval: 50 * time.Millisecond,
 		DispatcherStallAfter: 3 * time.Second, LivenessStallAfter: time.Nanosecond} // liveness at the strict 3 × poll threshold
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: "test", WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
 		worker.MetricsSources(db, q, status, cfg.Namespaces))
@@ -197,18 +207,26 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	require.Equal(t, worker.RegisteredHandler{Namespace: ns, HandlerClass: "fails", Version: "1.0.0", LastUsed: hs[0].LastUsed, FailureCount: 2}, hs[0])
 	require.Equal(t, uint64(6), hs[1].SuccessCount)
 
-	// 3. Database outage: readiness 503 naming database; liveness stays 200.
+	// A %00 in a template route is a 400 naming the parameter, not a
+	// database_error 500 (issue 13 defect 1).
+	code, body = post(t, base+"/templates/examples/%00/1.0.0/validate")
+	require.Equal(t, http.StatusBadRequest, code, string(body))
+	require.Contains(t, string(body), "name must not contain NUL")
+
+	// 3. Database outage: the very next readiness probe is 503 naming
+	// database although the background check runs only every 10 s
+	// (issue 13 defect 4: it was a 10 s cache); liveness stays 200;
+	// namespaces say unknown.
 	setConnections(t, admin, dbName, false)
-	var outage map[string]worker.HealthCheck
-	require.Eventually(t, func() bool {
-		c, b := get(t, base+"/health/ready")
-		if c != http.StatusServiceUnavailable {
-			return false
-		}
-		outage = failingChecks(t, b)
-		return true
-	}, 10*time.Second, 20*time.Millisecond)
+	code, body = get(t, base+"/health/ready")
+	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
+	outage := failingChecks(t, body)
 	require.Contains(t, outage, "database")
+	code, body = get(t, base+"/status/namespaces")
+	require.Equal(t, http.StatusOK, code)
+	var nsHealth []worker.NamespaceHealth
+	require.NoError(t, json.Unmarshal(body, &nsHealth))
+	require.Equal(t, "unknown", nsHealth[0].HealthStatus, "depth is unknown while the database is down")
 	require.Equal(t, "unhealthy", outage["database"].Status)
 	require.NotContains(t, outage, "command_processor", "the pipeline keeps running through an outage")
 	for i := 0; i < 10; i++ { // across 1 s, i.e. many 150 ms stall windows
@@ -217,9 +235,10 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // spacing samples in time, not synchronising
 	}
 
-	// 4. Recovery.
+	// 4. Recovery: the very next probe is ready again.
 	setConnections(t, admin, dbName, true)
-	require.Eventually(t, func() bool { c, _ := get(t, base+"/health/ready"); return c == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
+	code, body = get(t, base+"/health/ready")
+	require.Equal(t, http.StatusOK, code, string(body))
 
 	// 5. Shutdown: not ready, naming command_processor.
 	rw.stop(t)

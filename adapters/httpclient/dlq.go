@@ -1,0 +1,84 @@
+package httpclient
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DLQEntry is one dead-letter entry (GET /v1/dlq/{entry_uuid}). TaskUUID
+// and StepUUID are nil when the entry names none.
+type DLQEntry struct {
+	EntryUUID      uuid.UUID       `json:"entry_uuid"`
+	TaskUUID       *uuid.UUID      `json:"task_uuid"`
+	StepUUID       *uuid.UUID      `json:"step_uuid"`
+	Namespace      string          `json:"namespace"`
+	Reason         string          `json:"reason"`
+	Status         string          `json:"status"`
+	Detail         string          `json:"detail"`
+	QueueName      *string         `json:"queue_name"`
+	Message        json.RawMessage `json:"message"`
+	ResolutionNote *string         `json:"resolution_note"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+// DLQList is one page of GET /v1/dlq.
+type DLQList struct {
+	Entries    []DLQEntry `json:"entries"`
+	Pagination Pagination `json:"pagination"`
+}
+
+// ListDLQOptions filters GET /v1/dlq; zero values are omitted.
+type ListDLQOptions struct {
+	Page, PerPage             int
+	Namespace, Reason, Status string
+}
+
+// ListDLQ returns one page of dead-letter entries, newest first.
+func (c *Client) ListDLQ(ctx context.Context, opts ListDLQOptions) (DLQList, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"namespace": opts.Namespace, "reason": opts.Reason, "status": opts.Status} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if opts.Page != 0 {
+		q.Set("page", strconv.Itoa(opts.Page))
+	}
+	if opts.PerPage != 0 {
+		q.Set("per_page", strconv.Itoa(opts.PerPage))
+	}
+	var out DLQList
+	err := c.call(ctx, http.MethodGet, "/v1/dlq", q, nil, &out)
+	return out, err
+}
+
+// GetDLQ returns one entry.
+func (c *Client) GetDLQ(ctx context.Context, entryUUID uuid.UUID) (DLQEntry, error) {
+	var out DLQEntry
+	err := c.call(ctx, http.MethodGet, "/v1/dlq/"+entryUUID.String(), nil, nil, &out)
+	return out, err
+}
+
+// RequeueDLQ sends the entry's work again (POST /v1/dlq/{uuid}/requeue). A
+// retry after a lost response answers 400 (the entry is no longer open), so
+// a requeue is never done twice.
+func (c *Client) RequeueDLQ(ctx context.Context, entryUUID uuid.UUID) (DLQEntry, error) {
+	var out DLQEntry
+	err := c.call(ctx, http.MethodPost, "/v1/dlq/"+entryUUID.String()+"/requeue", nil, nil, &out)
+	return out, err
+}
+
+// ResolveDLQ marks the entry resolved with note (PATCH /v1/dlq/{uuid}).
+func (c *Client) ResolveDLQ(ctx context.Context, entryUUID uuid.UUID, note string) (DLQEntry, error) {
+	var out DLQEntry
+	err := c.call(ctx, http.MethodPatch, "/v1/dlq/"+entryUUID.String(), nil,
+		map[string]string{"status": "resolved", "note": note}, &out)
+	return out, err
+}
