@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -35,4 +37,33 @@ func TestStepFieldsCarryTheTraceIDOnlyWithASpan(t *testing.T) {
 	require.EqualValues(t, 2, first[lifecycle.FieldAttempt])
 	require.NotContains(t, first, lifecycle.FieldTraceID, "no span, no trace_id")
 	require.Equal(t, tid.String(), es[1].ContextMap()[lifecycle.FieldTraceID])
+}
+
+// With tracing off nothing is carried (pgmq headers stay NULL); with it on
+// the W3C traceparent of the span round-trips through the headers.
+func TestHeadersRoundTripOnlyWhenEnabled(t *testing.T) {
+	tid := trace.TraceID{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: trace.SpanID{7}, TraceFlags: trace.FlagsSampled}))
+	lifecycle.EnableTracing(false)
+	require.Nil(t, lifecycle.Headers(ctx))
+	require.Nil(t, lifecycle.Carrier(ctx))
+
+	prev := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	lifecycle.EnableTracing(true)
+	t.Cleanup(func() { lifecycle.EnableTracing(false); otel.SetTextMapPropagator(prev) })
+	h := lifecycle.Headers(ctx)
+	require.JSONEq(t, `{"traceparent":"00-09090909090909090909090909090909-0700000000000000-01"}`, string(h))
+	got := trace.SpanContextFromContext(lifecycle.FromHeaders(context.Background(), h))
+	require.Equal(t, tid, got.TraceID())
+	require.True(t, got.IsRemote())
+	require.Nil(t, lifecycle.Headers(context.Background()), "no span, nothing to carry")
+	require.Equal(t, context.Background(), lifecycle.FromHeaders(context.Background(), []byte(`not json`)))
+
+	task := uuid.New()
+	lifecycle.RememberTask(task, ctx)
+	require.Equal(t, tid, trace.SpanContextFromContext(lifecycle.TaskContext(context.Background(), task)).TraceID())
+	lifecycle.ForgetTask(task)
+	require.False(t, trace.SpanContextFromContext(lifecycle.TaskContext(context.Background(), task)).IsValid())
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
@@ -22,6 +23,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/web/dashboard"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
@@ -70,6 +72,20 @@ func runServe(args []string) int {
 // serve runs until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	oc := cfg.Orchestration
+	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, "tasker-orchestration", nil)
+	if err != nil {
+		return err
+	}
+	lifecycle.EnableTracing(tracing)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx) // flush the last spans
+	}()
+	var tracer trace.Tracer
+	if tracing {
+		tracer = lifecycle.Tracer(lifecycle.OrchestrationTracer)
+	}
 	pool := cfg.Database.Pool
 	db, err := postgres.Open(ctx, withBinaryParameters(cfg.Database.URL), postgres.PoolConfig{
 		// max_idle_conns defaults to max_open_conns (0 also means that): the
@@ -145,7 +161,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
 		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, Version: buildinfo.Get(),
-		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
+		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns, Tracer: tracer},
 		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 

@@ -18,6 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
@@ -125,7 +126,11 @@ func startObservedStack(t *testing.T, handlers *handler.Registry) *observedStack
 	ui, err := dashboard.New(dashboard.Config{BasePath: web.UIPath}, dashboard.Deps{Tasks: query,
 		History: postgres.NewTaskHistory(db), Templates: postgres.NewTemplateStore(db), Queues: pgmq.New(db), Log: orchLog})
 	require.NoError(t, err)
-	api := web.New(web.Config{}, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: breaker,
+	var tracer trace.Tracer
+	if lifecycle.TracingEnabled() {
+		tracer = lifecycle.Tracer(lifecycle.OrchestrationTracer)
+	}
+	api := web.New(web.Config{Tracer: tracer}, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: breaker,
 		Breaker: breaker, UI: ui, Metrics: st.orchMetrics.Handler(), ObserveRequest: st.orchMetrics.HTTP().Observe, Log: orchLog})
 	st.api = httptest.NewServer(api.Handler())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
@@ -54,6 +55,9 @@ type Config struct {
 	Environment string
 	// DBPoolSize is reported by /health/detailed.
 	DBPoolSize int
+	// Tracer, when set, traces every API request (a server span continuing
+	// an incoming traceparent); nil when tracing is off.
+	Tracer trace.Tracer
 }
 
 // TaskService is what the API needs from the orchestration core.
@@ -141,6 +145,9 @@ func New(cfg Config, d Deps) *Server {
 	e := s.engine
 	if d.ObserveRequest != nil {
 		e.Use(middleware.Metrics(d.ObserveRequest))
+	}
+	if cfg.Tracer != nil {
+		e.Use(middleware.Tracing(cfg.Tracer))
 	}
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
 		middleware.AccessLog(s.log), middleware.CORS(),

@@ -24,11 +24,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 )
 
 // stderr receives the one-line startup error (a variable so tests capture it).
@@ -65,6 +67,16 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, "tasker-worker", nil)
+	if err != nil {
+		return fail(err)
+	}
+	lifecycle.EnableTracing(tracing)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx) // flush the last spans
+	}()
 	svc, err := bootstrap(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
