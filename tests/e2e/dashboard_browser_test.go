@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tasker-systems/tasker-go/app/worker/examples"
+	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
@@ -73,7 +75,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // than one attempt), the templates with their DAGs and the queues.
 func TestDashboardInBrowser(t *testing.T) {
 	ctx := browser(t)
-	st := startObservedStack(t, failOnce(t, "dag_process_right", "dag_analyze"))
+	st := startObservedStack(t, permanentlyFailing(t, failOnce(t, "dag_process_right", "dag_analyze"), "diamond_start", 6))
 	want := map[string]string{}
 	ids := map[string]string{}
 	for _, name := range []string{"linear_workflow", "diamond_workflow", "tree_workflow", "mixed_dag_workflow"} {
@@ -81,7 +83,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		ids[name] = task.TaskUUID.String()
 		want[task.TaskUUID.String()] = "complete"
 	}
-	bad := apiTask(t, st.api.URL, "diamond_workflow", 3) // odd: permanent validation failure
+	bad := apiTask(t, st.api.URL, "diamond_workflow", 6) // diamond_start fails permanently for 6
 	ids["invalid_diamond"] = bad.TaskUUID.String()
 	want[bad.TaskUUID.String()] = "error"
 	for name, id := range ids {
@@ -131,7 +133,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			case want[id] == "complete":
 				require.Equal(t, string(domain.StepComplete), state, "%s %s", name, step)
 			case step == "diamond_start":
-				require.Equal(t, string(domain.StepError), state, "the invalid input fails the root step")
+				require.Equal(t, string(domain.StepError), state, "the root step failed permanently")
 			default:
 				require.Equal(t, string(domain.StepPending), state, "%s %s never ran", name, step)
 			}
@@ -150,7 +152,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if name == "invalid_diamond" {
 			var errText string
 			require.NoError(t, chromedp.Run(ctx, chromedp.Text(`#steps tr[data-step="diamond_start"] .bad`, &errText, chromedp.ByQuery)))
-			require.Contains(t, errText, "even_number must be even")
+			require.Contains(t, errText, "ledger_closed: the ledger for 6 is closed")
 			screenshot(t, ctx, "task_error_diamond")
 		}
 	}
@@ -189,4 +191,23 @@ func uuidOf(t *testing.T, s string) uuid.UUID {
 	id, err := uuid.Parse(s)
 	require.NoError(t, err)
 	return id
+}
+
+// permanentlyFailing wraps reg's handlers so that step fails permanently
+// (not retryable) when the task context's even_number is n.
+func permanentlyFailing(t *testing.T, reg *handler.Registry, step string, n int) *handler.Registry {
+	t.Helper()
+	out := handler.NewRegistry()
+	for _, callable := range reg.Callables() {
+		inner, ok := reg.Lookup(callable)
+		require.True(t, ok)
+		require.NoError(t, out.Register(callable, handler.HandlerFunc(func(ctx context.Context, sc *handler.StepContext) (handler.Success, error) {
+			var v int
+			if sc.StepName() == step && sc.ContextValue(examples.EvenNumberKey, &v) == nil && v == n {
+				return handler.Success{}, handler.Permanent("ledger_closed", "the ledger for %d is closed", n)
+			}
+			return inner.Handle(ctx, sc)
+		})))
+	}
+	return out
 }
