@@ -136,6 +136,16 @@ func TestDiamondTaskIsOneTraceAcrossServices(t *testing.T) {
 		}
 	}
 
+	// Every lifecycle line of the task, in both services, carries the trace id.
+	for svc, sink := range map[string]*logSink{"orchestration": st.orchLogs, "worker": st.workerLogs} {
+		es := sink.entries(t, task.TaskUUID)
+		require.NotEmpty(t, es, svc)
+		for _, e := range es {
+			require.Equal(t, tid.String(), e[lifecycle.FieldTraceID], "%s line %v", svc, e)
+		}
+		t.Logf("%s: %d lifecycle lines of the task, all with trace_id %s", svc, len(es), tid)
+	}
+
 	// Print the tree for the record.
 	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
 	for _, s := range mine {
