@@ -67,3 +67,22 @@ func TestHeadersRoundTripOnlyWhenEnabled(t *testing.T) {
 	lifecycle.ForgetTask(task)
 	require.False(t, trace.SpanContextFromContext(lifecycle.TaskContext(context.Background(), task)).IsValid())
 }
+
+// Off, nothing is extracted or remembered; an invalid span is never remembered.
+func TestTracingOffIsInert(t *testing.T) {
+	lifecycle.EnableTracing(false)
+	require.False(t, lifecycle.TracingEnabled())
+	require.NotNil(t, lifecycle.Tracer(lifecycle.WorkerTracer))
+	bg := context.Background()
+	require.Equal(t, bg, lifecycle.FromCarrier(bg, map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}))
+	require.Equal(t, bg, lifecycle.FromHeaders(bg, []byte(`{"traceparent":"x"}`)))
+	task := uuid.New()
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})
+	lifecycle.RememberTask(task, trace.ContextWithSpanContext(bg, sc))
+	require.Equal(t, bg, lifecycle.TaskContext(bg, task))
+
+	lifecycle.EnableTracing(true)
+	t.Cleanup(func() { lifecycle.EnableTracing(false) })
+	lifecycle.RememberTask(task, bg) // no span: nothing remembered
+	require.Equal(t, bg, lifecycle.TaskContext(bg, task))
+}
