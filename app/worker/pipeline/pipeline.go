@@ -224,7 +224,7 @@ func (p *Pipeline) Process(ctx context.Context, queue string, msg ports.QueueMes
 		ctx, span = lifecycle.Tracer(lifecycle.WorkerTracer).Start(lifecycle.FromHeaders(ctx, msg.Headers), "step.claim",
 			trace.WithAttributes(attribute.String("tasker.queue", queue), attribute.Int64("tasker.msg_id", msg.MsgID)))
 		defer func() { span.End() }()
-		defer func() { span.SetAttributes(attribute.String("tasker.decision", fmt.Sprint(d))) }()
+		defer func() { span.SetAttributes(attribute.String("tasker.decision", string(d))) }()
 	}
 	d, err = p.process(ctx, queue, msg, release)
 	if d != DecisionClaimed {
