@@ -1,12 +1,12 @@
 package main
 
 import (
-	"io"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
 	"strings"
