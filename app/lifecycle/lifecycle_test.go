@@ -86,3 +86,26 @@ func TestTracingOffIsInert(t *testing.T) {
 	lifecycle.RememberTask(task, bg) // no span: nothing remembered
 	require.Equal(t, bg, lifecycle.TaskContext(bg, task))
 }
+
+// A step's attempt is linked once, by its retry; off or without a span nothing is kept.
+func TestAttemptLinks(t *testing.T) {
+	step := uuid.New()
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{3}, SpanID: trace.SpanID{4}})
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), sc)
+	lifecycle.EnableTracing(false)
+	lifecycle.RememberAttempt(step, ctx)
+	_, ok := lifecycle.AttemptLink(step)
+	require.False(t, ok, "off: nothing kept")
+
+	lifecycle.EnableTracing(true)
+	t.Cleanup(func() { lifecycle.EnableTracing(false) })
+	lifecycle.RememberAttempt(step, context.Background())
+	_, ok = lifecycle.AttemptLink(step)
+	require.False(t, ok, "no span: nothing kept")
+	lifecycle.RememberAttempt(step, ctx)
+	link, ok := lifecycle.AttemptLink(step)
+	require.True(t, ok)
+	require.Equal(t, sc.SpanID(), link.SpanContext.SpanID())
+	_, ok = lifecycle.AttemptLink(step)
+	require.False(t, ok, "linked once")
+}

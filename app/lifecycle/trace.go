@@ -137,3 +137,38 @@ func ForgetTask(task uuid.UUID) {
 	delete(taskTraces.m, task)
 	taskTraces.Unlock()
 }
+
+// stepTraces is the handler span of each step's latest finished attempt,
+// from its completion message; a retry's enqueue span links to it, so the
+// attempts of a step are linked spans.
+var stepTraces = struct {
+	sync.Mutex
+	m map[uuid.UUID]trace.SpanContext
+}{m: map[uuid.UUID]trace.SpanContext{}}
+
+// RememberAttempt records ctx's (remote) span as step's latest attempt.
+func RememberAttempt(step uuid.UUID, ctx context.Context) {
+	if !enabled.Load() {
+		return
+	}
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return
+	}
+	stepTraces.Lock()
+	defer stepTraces.Unlock()
+	if len(stepTraces.m) >= maxRememberedTasks {
+		clear(stepTraces.m)
+	}
+	stepTraces.m[step] = sc
+}
+
+// AttemptLink is a span link to step's latest attempt; ok is false when none
+// is remembered. The entry is dropped: a link is made once, by the retry.
+func AttemptLink(step uuid.UUID) (trace.Link, bool) {
+	stepTraces.Lock()
+	defer stepTraces.Unlock()
+	sc, ok := stepTraces.m[step]
+	delete(stepTraces.m, step)
+	return trace.Link{SpanContext: sc}, ok
+}

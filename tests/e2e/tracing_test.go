@@ -172,3 +172,39 @@ func TestDiamondTaskIsOneTraceAcrossServices(t *testing.T) {
 	t.Logf("trace %s of task %s (%d spans):\n%s", tid, task.TaskUUID, len(mine), b.String())
 	require.Equal(t, len(mine), strings.Count(b.String(), "\n"), "every span of the trace hangs off the request span")
 }
+
+// A retried step stays in its task's trace: its second attempt's handler span
+// is a descendant of the first, and the enqueue that retries it carries a
+// span link to the failed attempt's handler span.
+func TestRetryIsALinkedSpanInTheTasksTrace(t *testing.T) {
+	rec, tp := installRecorder(t)
+	st := startObservedStack(t, failOnce(t, "diamond_branch_b"))
+	task := apiTask(t, st.api.URL, "diamond_workflow", 2)
+	require.Equal(t, "complete", apiWait(t, st.api.URL, task.TaskUUID, 30*time.Second))
+	var handlers []sdktrace.ReadOnlySpan
+	var retryEnqueue sdktrace.ReadOnlySpan
+	require.Eventually(t, func() bool {
+		require.NoError(t, tp.ForceFlush(context.Background()))
+		handlers, retryEnqueue = nil, nil
+		for _, s := range rec.Ended() {
+			if s.Name() == "step.handler" && attr(s, "tasker.step") == "diamond_branch_b" {
+				handlers = append(handlers, s)
+			}
+			if s.Name() == "step.enqueue" && attr(s, "tasker.steps_retried") == "1" {
+				retryEnqueue = s
+			}
+		}
+		return len(handlers) == 2 && retryEnqueue != nil
+	}, 10*time.Second, 20*time.Millisecond)
+	sort.Slice(handlers, func(i, j int) bool { return handlers[i].StartTime().Before(handlers[j].StartTime()) })
+	failed, second := handlers[0], handlers[1]
+	require.Equal(t, "1", attr(failed, "tasker.attempt"))
+	require.Equal(t, "2", attr(second, "tasker.attempt"))
+	require.Equal(t, failed.SpanContext().TraceID(), second.SpanContext().TraceID(), "one trace")
+	require.Equal(t, failed.SpanContext().TraceID(), retryEnqueue.SpanContext().TraceID())
+	require.Len(t, retryEnqueue.Links(), 1)
+	link := retryEnqueue.Links()[0]
+	require.Equal(t, failed.SpanContext().SpanID(), link.SpanContext.SpanID(), "the retry links to the failed attempt")
+	t.Logf("retry: step.enqueue %s links to failed step.handler %s (attempt 1); attempt 2 handler %s; trace %s",
+		retryEnqueue.SpanContext().SpanID(), failed.SpanContext().SpanID(), second.SpanContext().SpanID(), failed.SpanContext().TraceID())
+}

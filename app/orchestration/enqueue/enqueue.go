@@ -312,6 +312,14 @@ func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.Ta
 			ectx = trace.ContextWithSpan(ctx, sp)
 			sp.SetAttributes(attribute.String("tasker.namespace", e.Namespace), attribute.Int("tasker.steps_enqueued", e.StepsEnqueued),
 				attribute.Int("tasker.steps_retried", e.StepsRetried))
+			for _, st := range e.Steps {
+				if link, ok := lifecycle.AttemptLink(st.StepUUID); ok && st.Retry {
+					// A retry links to the attempt that failed.
+					link.Attributes = []attribute.KeyValue{attribute.String("tasker.step", st.Name),
+						attribute.Int("tasker.failed_attempt", st.Attempts)}
+					sp.AddLink(link)
+				}
+			}
 			lifecycle.RememberTask(e.TaskUUID, ectx)
 		}
 		s.record(ectx, e)

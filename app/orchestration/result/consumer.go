@@ -184,7 +184,9 @@ func (p *Processor) processStepResults(ctx context.Context, queue string, msgs [
 		if lifecycle.TracingEnabled() && len(m.Headers) > 0 {
 			// The worker's handler span, carried in the completion message's
 			// headers, parents this task's result processing and what it enqueues.
-			sctx, span := lifecycle.Tracer(lifecycle.OrchestrationTracer).Start(lifecycle.FromHeaders(ctx, m.Headers), "step.result",
+			carried := lifecycle.FromHeaders(ctx, m.Headers)
+			lifecycle.RememberAttempt(msg.StepUUID, carried)
+			sctx, span := lifecycle.Tracer(lifecycle.OrchestrationTracer).Start(carried, "step.result",
 				trace.WithAttributes(attribute.String("tasker.task_uuid", msg.TaskUUID.String()), attribute.String("tasker.step_uuid", msg.StepUUID.String())))
 			lifecycle.RememberTask(msg.TaskUUID, sctx)
 			defer span.End()
