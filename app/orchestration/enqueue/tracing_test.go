@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
@@ -29,6 +30,10 @@ func TestBatchTraceHeadersAndFinalizeSpan(t *testing.T) {
 	ctx, root := otel.Tracer("test").Start(context.Background(), "task.create")
 	lifecycle.RememberTask(task, ctx)
 	root.End()
+	retried := uuid.New()
+	_, failed := otel.Tracer("test").Start(ctx, "step.handler")
+	failed.End()
+	lifecycle.RememberAttempt(retried, trace.ContextWithSpan(ctx, failed))
 
 	var headers json.RawMessage
 	f.batches.EXPECT().ProcessTasks(mock.Anything, mock.Anything).RunAndReturn(
@@ -38,7 +43,7 @@ func TestBatchTraceHeadersAndFinalizeSpan(t *testing.T) {
 			headers = b.TraceHeaders(task) // a retried batch asks again: one span survives
 			return ports.TaskBatchReport{
 				Enqueued: []ports.EnqueueReport{{TaskUUID: task, Namespace: "ns", StepsEnqueued: 1, StepsRetried: 1,
-					Steps: []ports.EnqueuedStep{{StepUUID: uuid.New(), Name: "s", Attempts: 1, Retry: true}}}},
+					Steps: []ports.EnqueuedStep{{StepUUID: retried, Name: "s", Attempts: 1, Retry: true}}}},
 				Finalized: []ports.FinalizationReport{{TaskUUID: task, From: domain.TaskInProgress, To: domain.TaskComplete,
 					Namespace: "ns", TaskName: "t", CreatedAt: time.Now().Add(-time.Second)}},
 			}, nil
@@ -60,5 +65,7 @@ func TestBatchTraceHeadersAndFinalizeSpan(t *testing.T) {
 	require.Len(t, fin, 1)
 	require.Equal(t, tid, fin[0].SpanContext().TraceID().String())
 	require.Equal(t, root.SpanContext().SpanID(), enq[1].Parent().SpanID())
+	require.Len(t, enq[1].Links(), 1, "the retry links to the failed attempt")
+	require.Equal(t, failed.SpanContext().SpanID(), enq[1].Links()[0].SpanContext.SpanID())
 	require.False(t, lifecycle.TaskContext(context.Background(), task) != context.Background(), "forgotten once complete")
 }
