@@ -289,7 +289,9 @@ func (s *Service) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, err
 // the batch once more; one other failure (a deadlock with a worker's step
 // locks, a dropped connection) is retried once, since the batch carries many
 // tasks whose messages would otherwise wait out their visibility timeout.
-// It counts what the batch enqueued and finalized.
+// It counts and logs what the batch enqueued and finalized and, with tracing
+// on, gives each task's step messages the trace context of a step.enqueue
+// span (see traceHeaders).
 func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
 	var spans map[uuid.UUID]trace.Span
 	if lifecycle.TracingEnabled() && b.TraceHeaders == nil {
