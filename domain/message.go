@@ -37,6 +37,10 @@ type StepClaim struct {
 	WorkerID       string
 	ClaimedAt      time.Time
 	TimeoutSeconds *uint32
+	// TraceContext is the W3C trace context (traceparent, tracestate) of
+	// the span that produced this claim or, on a completion event, of the
+	// handler's span; empty when tracing is off.
+	TraceContext map[string]string
 }
 
 // StepExecutionEvent asks the dispatcher to run a handler for a claimed step.

@@ -155,6 +155,10 @@ type TaskBatch struct {
 	// Bookkeeping decides §10.3 step 3 for the step of a result, read under
 	// its task's lock. Nil records nothing.
 	Bookkeeping func(StepResultView) ResultBookkeeping
+	// TraceHeaders, when set, is asked for the pgmq headers (W3C trace
+	// context) of the step messages a task of the batch is about to send;
+	// nil headers (and a nil func) send headers NULL.
+	TraceHeaders func(taskUUID uuid.UUID) json.RawMessage
 }
 
 // ResultItem is one completion message of a TaskBatch.

@@ -40,6 +40,9 @@ type StepOutcome struct {
 	Queue    string
 	MsgID    int64
 	WorkerID string
+	// Headers are the pgmq headers of the completion message (W3C trace
+	// context); nil sends headers NULL.
+	Headers json.RawMessage
 }
 
 // StepStore is the worker's view of workflow steps.

@@ -237,6 +237,8 @@ type OrchestrationConfig struct {
 	Idempotency OrchestrationIdempotencyConfig `koanf:"idempotency"`
 	// Staleness finds work that can never finish and dead-letters it (issue 12).
 	Staleness OrchestrationStalenessConfig `koanf:"staleness"`
+	// UI is the web dashboard served under /ui/.
+	UI OrchestrationUIConfig `koanf:"ui"`
 }
 
 // OrchestrationIdempotencyConfig is how long Idempotency-Keys are honoured.
@@ -267,6 +269,17 @@ type OrchestrationStalenessConfig struct {
 	// default: nothing else will ever finish it) or "alert" (only the DLQ
 	// entry, the WARN line and the metric; the task is left as it is).
 	Action string `koanf:"action"`
+}
+
+// OrchestrationUIConfig is the web dashboard (/ui/) of the orchestration.
+type OrchestrationUIConfig struct {
+	// Enabled serves the dashboard. On by default: it only reads, and when
+	// auth is enabled every /ui route needs a token like the API.
+	Enabled bool `koanf:"enabled"`
+	// RefreshSeconds is the live-refresh period of the list pages and of a
+	// running task's page (5 s: watchable, and cheap for the database);
+	// 0 turns refresh off.
+	RefreshSeconds int `koanf:"refresh_seconds"`
 }
 
 // OrchestrationBackoffConfig is the retry backoff of contract §10.3.

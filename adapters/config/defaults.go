@@ -24,7 +24,11 @@ const (
 	DefaultBatchSize                = 10
 	DefaultMaxReceiveCount          = 100
 	DefaultShutdownTimeoutSeconds   = 30
-	DefaultListenEnabled            = true
+	// DefaultUIEnabled serves the dashboard at /ui/.
+	DefaultUIEnabled = true
+	// DefaultUIRefreshSeconds is the dashboard's live-refresh period.
+	DefaultUIRefreshSeconds = 5
+	DefaultListenEnabled    = true
 
 	// command_processing.*
 	DefaultCommandBufferSize     = 1000
@@ -240,6 +244,7 @@ func Defaults(environment string) Config {
 				CheckIntervalSeconds:   DefaultStalenessCheckSeconds,
 				Action:                 DefaultStalenessAction,
 			},
+			UI: OrchestrationUIConfig{Enabled: DefaultUIEnabled, RefreshSeconds: DefaultUIRefreshSeconds},
 		},
 		OrchestrationAPI: OrchestrationAPIConfig{
 			BaseURL:    DefaultOrchestrationAPIBaseURL,

@@ -247,6 +247,7 @@ func (o OrchestrationConfig) check(ch *checker) {
 	ch.positive("orchestration.staleness.task_timeout_seconds", o.Staleness.TaskTimeoutSeconds)
 	ch.positive("orchestration.staleness.check_interval_seconds", o.Staleness.CheckIntervalSeconds)
 	ch.oneOf("orchestration.staleness.action", o.Staleness.Action, StalenessActionError, StalenessActionAlert)
+	ch.between("orchestration.ui.refresh_seconds", o.UI.RefreshSeconds, 0, 3600)
 	o.Auth.check(ch)
 }
 

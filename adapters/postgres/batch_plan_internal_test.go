@@ -110,13 +110,13 @@ func TestHotBatchPlansNeverScanGrowingTables(t *testing.T) {
 		{"task batch finalize", batchFinalizeSQL,
 			[]string{"uuid[]", "int[]", "boolean[]", "uuid[]", "boolean[]", "uuid[]", "text[]", "text[]", "text[]", "int[]", "boolean[]"},
 			[]string{step, "'{1}'", "'{f}'", uuids, "'{f}'", uuids, "'{error}'", "'{in_progress}'", `'{"{}"}'`, "'{1}'", "'{t}'"}, []string{seqOff}},
-		{"task batch enqueue", batchEnqueueSQL, []string{"uuid[]", "uuid[]", "text[]", "jsonb", "jsonb", "jsonb", "uuid[]"},
-			[]string{step, uuids, "'{orch_ns_queue}'", "'{}'", "'{}'", "'{}'", uuids}, []string{seqOff}},
+		{"task batch enqueue", batchEnqueueSQL, []string{"uuid[]", "uuid[]", "text[]", "jsonb", "jsonb", "jsonb", "uuid[]", "uuid[]", "jsonb[]"},
+			[]string{step, uuids, "'{orch_ns_queue}'", "'{}'", "'{}'", "'{}'", uuids, uuids, `'{"{}"}'`}, []string{seqOff}},
 		{"worker step lock", lockStepsSQL, []string{"uuid[]"}, []string{step}, nil},
 		{"worker claim", claimStepsSQL, []string{"uuid[]", "jsonb[]", "uuid[]", "text[]"},
 			[]string{step, `'{"{}"}'`, uuids, "'{orch_ns}'"}, []string{seqOff}},
-		{"worker outcome", persistOutcomesSQL, []string{"uuid[]", "text[]", "jsonb[]", "jsonb[]", "text[]", "bigint[]"},
-			[]string{step, "'{complete}'", `'{"{}"}'`, `'{"{}"}'`, "'{orch_ns_queue}'", "'{1}'"}, []string{seqOff}},
+		{"worker outcome", persistOutcomesSQL, []string{"uuid[]", "text[]", "jsonb[]", "jsonb[]", "text[]", "bigint[]", "jsonb[]"},
+			[]string{step, "'{complete}'", `'{"{}"}'`, `'{"{}"}'`, "'{orch_ns_queue}'", "'{1}'", `'{"{}"}'`}, []string{seqOff}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			scans := planScans(t, db, tc.query, tc.types, tc.args, tc.settings...)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,7 +80,7 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 		if st, err = stmt(batchEnqueueSQL); err != nil {
 			return err
 		}
-		rep.Enqueued, err = s.batchEnqueue(ctx, tx, st, plan, snaps)
+		rep.Enqueued, err = s.batchEnqueue(ctx, tx, st, b.TraceHeaders, plan, snaps)
 		return err
 	})
 	var missing *ports.QueueMissingError
@@ -445,8 +446,10 @@ func batchFinalize(ctx context.Context, st *sqlx.Stmt, p *batchPlan) error {
 // batchEnqueue runs batchEnqueueSQL (st, bound to tx) for the locked ready steps of the plan's
 // active tasks and reports, per task, what it did. A namespace queue not in
 // pgmq.meta is a *ports.QueueMissingError before anything is sent.
-func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
+func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, traceHeaders func(uuid.UUID) json.RawMessage,
+	p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
 	var steps, tasks, queues, pending []string
+	hdrTasks, hdrs := []string{}, []string{}
 	for _, id := range p.enqueue {
 		snap := snaps[id]
 		queue := domain.QueueName(snap.namespace)
@@ -455,6 +458,11 @@ func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *
 		}
 		tasks = append(tasks, id.String())
 		queues = append(queues, queue)
+		if traceHeaders != nil && len(snap.locked) > 0 {
+			if h := traceHeaders(id); h != nil {
+				hdrTasks, hdrs = append(hdrTasks, id.String()), append(hdrs, string(h))
+			}
+		}
 		if snap.state == domain.TaskPending {
 			pending = append(pending, id.String())
 		}
@@ -477,7 +485,7 @@ func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *
 		TaskTouched int       `db:"task_touched"`
 	}
 	if err := st.SelectContext(ctx, &rows, pq.Array(steps), pq.Array(tasks), pq.Array(queues),
-		meta.retry, meta.enqueue, meta.start, pq.Array(nonNilStrings(pending))); err != nil {
+		meta.retry, meta.enqueue, meta.start, pq.Array(nonNilStrings(pending)), pq.Array(hdrTasks), pq.Array(hdrs)); err != nil {
 		return nil, fmt.Errorf("enqueue ready steps: %w", err)
 	}
 	byTask := map[uuid.UUID]*ports.EnqueueReport{}

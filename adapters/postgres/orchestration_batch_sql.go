@@ -179,7 +179,8 @@ SELECT (SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM flip) AS fli
 // of $7 (those that were pending) that got a step. Sends and transitions
 // commit together (D-m). Transition rows follow §3.3 as in batchFinalizeSQL;
 // a Retry row is written already superseded by the Enqueue row after it. $4,
-// $5 and $6 are the Retry, Enqueue and Start metadata.
+// $5 and $6 are the Retry, Enqueue and Start metadata; $8/$9 map tasks to
+// the pgmq headers of their messages (trace context; absent = NULL).
 var batchEnqueueSQL = `
 WITH ready AS MATERIALIZED (
 	SELECT ws.workflow_step_uuid AS id, ws.task_uuid, q.queue, COALESCE(cur.to_state, 'pending') AS state,
@@ -219,10 +220,12 @@ touch AS (
 	RETURNING 1
 ),
 sent AS MATERIALIZED (
-	SELECT g.queue, pgmq.send_batch(g.queue, g.msgs, 0::integer) AS msg_id
+	SELECT g.queue, pgmq.send_batch(g.queue, g.msgs, g.hdrs, 0::integer) AS msg_id
 	FROM (SELECT r.queue::text AS queue,
-	             array_agg(jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.id) ORDER BY r.task_uuid, r.id)::jsonb[] AS msgs
-	      FROM ready r GROUP BY r.queue ORDER BY r.queue) g
+	             array_agg(jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.id) ORDER BY r.task_uuid, r.id)::jsonb[] AS msgs,
+	             array_agg(h.headers ORDER BY r.task_uuid, r.id)::jsonb[] AS hdrs
+	      FROM ready r LEFT JOIN unnest($8::uuid[], $9::jsonb[]) AS h(task_uuid, headers) ON h.task_uuid = r.task_uuid
+	      GROUP BY r.queue ORDER BY r.queue) g
 ),
 start AS MATERIALIZED (
 	SELECT s.task_uuid, x.tctid, t.ctid AS kctid

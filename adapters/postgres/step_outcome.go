@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -84,7 +85,8 @@ func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (
 //
 // The parameters are parallel arrays, one element per outcome: step ($1),
 // target state complete|error ($2), transition metadata ($3), results ($4),
-// the step message's queue ($5, ” = no message to delete) and msg_id ($6).
+// the step message's queue ($5, ” = no message to delete), msg_id ($6) and
+// the completion message's pgmq headers ($7, NULL = none: trace context).
 //
 //   - cas is the compare-and-set: the outcomes whose step is in_progress
 //     (a correlated scalar subquery, so it is an index lookup per outcome
@@ -104,12 +106,12 @@ func (s *StepStore) DependencyResults(ctx context.Context, stepUUID uuid.UUID) (
 //     whether it was persisted, plus the batch's sent and deleted counts.
 const persistOutcomesSQL = `
 WITH req AS (
-  SELECT r.step, r.to_state, r.meta, r.results, r.queue, r.msg_id, r.ord
-  FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::bigint[])
-    WITH ORDINALITY AS r(step, to_state, meta, results, queue, msg_id, ord)
+  SELECT r.step, r.to_state, r.meta, r.results, r.queue, r.msg_id, r.hdr, r.ord
+  FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::bigint[], $7::jsonb[])
+    WITH ORDINALITY AS r(step, to_state, meta, results, queue, msg_id, hdr, ord)
 ),
 cas AS (
-  SELECT r.step, r.to_state, r.meta, r.results, r.ord FROM req r
+  SELECT r.step, r.to_state, r.meta, r.results, r.hdr, r.ord FROM req r
   WHERE (SELECT t.to_state FROM tasker_workflow_step_transitions t
           WHERE t.workflow_step_uuid = r.step AND t.most_recent = true) = 'in_progress'
 ),
@@ -133,14 +135,15 @@ upd AS (
     processed_at = CASE WHEN cas.to_state = 'complete' THEN NOW() ELSE s.processed_at END,
     results = cas.results, updated_at = NOW()
   FROM cas WHERE s.workflow_step_uuid = cas.step
-  RETURNING s.task_uuid, s.workflow_step_uuid, cas.ord
+  RETURNING s.task_uuid, s.workflow_step_uuid, cas.hdr, cas.ord
 ),
 msgs AS (
-  SELECT array_agg(jsonb_build_object('task_uuid', u.task_uuid, 'step_uuid', u.workflow_step_uuid) ORDER BY u.ord) AS m
+  SELECT array_agg(jsonb_build_object('task_uuid', u.task_uuid, 'step_uuid', u.workflow_step_uuid) ORDER BY u.ord) AS m,
+         array_agg(u.hdr ORDER BY u.ord) AS h
   FROM upd u
 ),
 sent AS (
-  SELECT pgmq.send_batch('` + domain.QueueStepResults + `'::text, msgs.m, 0::integer) AS msg_id
+  SELECT pgmq.send_batch('` + domain.QueueStepResults + `'::text, msgs.m, msgs.h, 0::integer) AS msg_id
   FROM msgs WHERE msgs.m IS NOT NULL
 ),
 del AS (
@@ -198,6 +201,7 @@ type outcomeReq struct {
 	results string
 	queue   string
 	msgID   int64
+	headers sql.NullString
 
 	// set by the batch that persisted it
 	persisted bool
@@ -238,7 +242,7 @@ func newOutcomeReq(o ports.StepOutcome) (*outcomeReq, error) {
 		return nil, fmt.Errorf("persist outcome of step %s: encode result: %w", o.StepUUID, err)
 	}
 	return &outcomeReq{step: o.StepUUID, task: o.TaskUUID, to: to, meta: string(meta), results: string(results),
-		queue: o.Queue, msgID: o.MsgID}, nil
+		queue: o.Queue, msgID: o.MsgID, headers: sql.NullString{String: string(o.Headers), Valid: len(o.Headers) > 0}}, nil
 }
 
 // lockStepsSQL locks several step rows in workflow_step_uuid order (the
@@ -321,10 +325,12 @@ func persistRound(ctx context.Context, st *sqlx.Stmt, round []*outcomeReq) error
 	n := len(round)
 	steps, tos, metas, results, queues := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	msgIDs := make([]int64, n)
+	hdrs := make([]sql.NullString, n)
 	for i, r := range round {
 		steps[i], tos[i], metas[i], results[i], queues[i], msgIDs[i] = r.step.String(), string(r.to), r.meta, r.results, r.queue, r.msgID
+		hdrs[i] = r.headers
 	}
-	rows, err := st.QueryxContext(ctx, pq.Array(steps), pq.Array(tos), pq.Array(metas), pq.Array(results), pq.Array(queues), pq.Array(msgIDs))
+	rows, err := st.QueryxContext(ctx, pq.Array(steps), pq.Array(tos), pq.Array(metas), pq.Array(results), pq.Array(queues), pq.Array(msgIDs), pq.Array(hdrs))
 	if err != nil {
 		return fmt.Errorf("outcome statement for %d steps: %w", n, err)
 	}

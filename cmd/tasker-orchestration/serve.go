@@ -9,16 +9,20 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/dashboard"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
 	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
@@ -62,6 +66,20 @@ func runServe(ctx context.Context, f serveFlags) error {
 // serve runs until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	oc := cfg.Orchestration
+	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, "tasker-orchestration", nil)
+	if err != nil {
+		return err
+	}
+	lifecycle.EnableTracing(tracing)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx) // flush the last spans
+	}()
+	var tracer trace.Tracer
+	if tracing {
+		tracer = lifecycle.Tracer(lifecycle.OrchestrationTracer)
+	}
 	pool := cfg.Database.Pool
 	db, err := postgres.Open(ctx, withBinaryParameters(cfg.Database.URL), postgres.PoolConfig{
 		// max_idle_conns defaults to max_open_conns (0 also means that): the
@@ -122,13 +140,26 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	dbBreaker := web.NewBreakerPinger(query, 0, 0)
+	var ui web.RouteRegistrar
+	if oc.UI.Enabled {
+		refresh := oc.UI.RefreshSeconds
+		if refresh == 0 {
+			refresh = -1 // dashboard.Config: negative turns refresh off
+		}
+		d, err := dashboard.New(dashboard.Config{BasePath: web.UIPath, RefreshSeconds: refresh},
+			dashboard.Deps{Tasks: query, History: postgres.NewTaskHistory(db), Templates: templates, Queues: pgmq.New(db), Log: log})
+		if err != nil {
+			return err
+		}
+		ui = d
+	}
 	api := web.New(web.Config{RequestTimeout: oc.RequestTimeout(), MaxBodyBytes: int64(oc.MaxBodyBytes),
 		Verifier: verifier, ProtectedRoutes: oc.Auth.ProtectedRoutes, CORSAllowedOrigins: oc.CORSAllowedOrigins,
 		MaxInFlight: oc.HTTP.MaxInFlightRequests,
 		HTTP: webserver.Config{ReadHeaderTimeout: oc.HTTP.ReadHeaderTimeout(), ReadTimeout: oc.HTTP.ReadTimeout(),
 			WriteTimeout: oc.HTTP.WriteTimeout(), IdleTimeout: oc.HTTP.IdleTimeout(), MaxHeaderBytes: oc.HTTP.MaxHeaderBytes}, Version: buildinfo.Get(),
-		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns},
-		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker,
+		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns, Tracer: tracer},
+		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 
 	ln, err := net.Listen("tcp", oc.BindAddress)

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -68,6 +69,22 @@ func TestServeRunsAPIAndLoopsAndStopsCleanly(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, 404, resp.StatusCode, "authorised, unknown task")
 
+	// The dashboard is served, behind the same auth.
+	resp, err = http.Get(base + "/ui/tasks")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, 401, resp.StatusCode, "dashboard needs the token when auth is on")
+	req, err = http.NewRequest(http.MethodGet, base+"/ui/queues", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), `data-queue="orchestration_step_results"`)
+
 	cancel()
 	select {
 	case err := <-done:
@@ -92,6 +109,9 @@ func TestServeFailsFast(t *testing.T) {
 
 	cfg.Orchestration.Auth.Enabled = true
 	require.ErrorContains(t, serve(context.Background(), &cfg, zap.NewNop()), "auth")
+
+	t.Setenv("OTEL_TRACES_EXPORTER", "zipkin")
+	require.ErrorContains(t, serve(context.Background(), &cfg, zap.NewNop()), `OTEL_TRACES_EXPORTER "zipkin"`, "a typo does not silently disable tracing")
 }
 
 func TestAuthVerifier(t *testing.T) {

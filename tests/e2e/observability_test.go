@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,11 +18,13 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/adapters/web/dashboard"
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
@@ -120,8 +123,15 @@ func startObservedStack(t *testing.T, handlers *handler.Registry) *observedStack
 		Batches: orch, Canceller: orch, Queue: pgmq.New(db), Notifier: listener, Metrics: st.orchMetrics, Log: orchLog,
 	})
 	breaker := web.NewBreakerPinger(query, 0, 0)
-	api := web.New(web.Config{}, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: breaker,
-		Breaker: breaker, Metrics: st.orchMetrics.Handler(), ObserveRequest: st.orchMetrics.HTTP().Observe, Log: orchLog})
+	ui, err := dashboard.New(dashboard.Config{BasePath: web.UIPath}, dashboard.Deps{Tasks: query,
+		History: postgres.NewTaskHistory(db), Templates: postgres.NewTemplateStore(db), Queues: pgmq.New(db), Log: orchLog})
+	require.NoError(t, err)
+	var tracer trace.Tracer
+	if lifecycle.TracingEnabled() {
+		tracer = lifecycle.Tracer(lifecycle.OrchestrationTracer)
+	}
+	api := web.New(web.Config{Tracer: tracer}, web.Deps{Tasks: svc, Query: query, Templates: postgres.NewTemplateStore(db), DB: breaker,
+		Breaker: breaker, UI: ui, Metrics: st.orchMetrics.Handler(), ObserveRequest: st.orchMetrics.HTTP().Observe, Log: orchLog})
 	st.api = httptest.NewServer(api.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -155,13 +165,13 @@ func scrapeBody(t testing.TB, h http.Handler) string {
 
 // failOnce wraps the example handlers so that step fails its first attempt
 // with a retryable error (retry after 1 s).
-func failOnce(t testing.TB, step string) *handler.Registry {
+func failOnce(t testing.TB, steps ...string) *handler.Registry {
 	t.Helper()
 	reg := handler.NewRegistry()
 	wrap := func(inner handler.HandlerFunc) handler.HandlerFunc {
 		return func(ctx context.Context, sc *handler.StepContext) (handler.Success, error) {
-			if sc.StepName() == step && sc.Attempts() == 1 {
-				return handler.Success{}, handler.Retryable("flaky_dependency", "simulated outage of %s", step).RetryAfter(1)
+			if slices.Contains(steps, sc.StepName()) && sc.Attempts() == 1 {
+				return handler.Success{}, handler.Retryable("flaky_dependency", "simulated outage of %s", sc.StepName()).RetryAfter(1)
 			}
 			return inner(ctx, sc)
 		}

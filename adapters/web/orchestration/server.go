@@ -7,10 +7,12 @@ package orchestration
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
@@ -96,6 +98,9 @@ type Config struct {
 	// CORSAllowedOrigins are the origins answered with CORS headers ("*"
 	// for any). Empty (the default): no cross-origin browser access.
 	CORSAllowedOrigins []string
+	// Tracer, when set, traces every API request (a server span continuing
+	// an incoming traceparent); nil when tracing is off.
+	Tracer trace.Tracer
 }
 
 // TaskService is what the API needs from the orchestration core.
@@ -136,7 +141,24 @@ type Deps struct {
 	Breaker BreakerReporter
 	// DLQ serves /v1/dlq; nil answers 503 (no DLQ table).
 	DLQ DLQService
+	// UI, when set, is mounted at UIPath (the dashboard). With auth on, all
+	// its routes need a token like the API.
+	UI  RouteRegistrar
 	Log *zap.Logger
+}
+
+// UIPath is where the dashboard is mounted.
+const UIPath = "/ui"
+
+// RouteRegistrar adds its routes to a router group (the dashboard).
+type RouteRegistrar interface {
+	Register(g *gin.RouterGroup)
+}
+
+// isUIRoute reports whether a "<METHOD> <path template>" key is a dashboard route.
+func isUIRoute(key string) bool {
+	_, path, _ := strings.Cut(key, " ")
+	return path == UIPath || strings.HasPrefix(path, UIPath+"/")
 }
 
 // Server is the orchestration API.
@@ -170,13 +192,17 @@ func New(cfg Config, d Deps) *Server {
 	if d.ObserveRequest != nil {
 		e.Use(middleware.Metrics(d.ObserveRequest))
 	}
+	if cfg.Tracer != nil {
+		e.Use(middleware.Tracing(cfg.Tracer))
+	}
 	e.Use(middleware.RequestID(), middleware.Recovery(s.log, writeError, CodeInternalError),
 		middleware.AccessLog(s.log),
 		middleware.InFlightLimit(cfg.MaxInFlight, middleware.IsProbePath, writeError, CodeServiceUnavailable),
 		middleware.CORS(cfg.CORSAllowedOrigins),
 		middleware.Timeout(cfg.RequestTimeout, writeError, CodeTimeout))
 	if cfg.Verifier != nil {
-		e.Use(middleware.Auth(cfg.Verifier, middleware.Protected(cfg.ProtectedRoutes), writeError, CodeAuthenticationFail),
+		protected := middleware.Protected(cfg.ProtectedRoutes)
+		e.Use(middleware.Auth(cfg.Verifier, func(k string) bool { return protected(k) || isUIRoute(k) }, writeError, CodeAuthenticationFail),
 			middleware.Authorize(RoutePermissions, writeError, CodeForbidden))
 	}
 	e.Use(middleware.RequireJSON(writeError, CodeUnsupportedMediaType),
@@ -193,6 +219,9 @@ func New(cfg Config, d Deps) *Server {
 	e.GET("/health/detailed", s.detailed)
 	if d.Metrics != nil {
 		e.GET("/metrics", gin.WrapH(d.Metrics))
+	}
+	if d.UI != nil {
+		d.UI.Register(e.Group(UIPath))
 	}
 	v1 := e.Group("/v1")
 	v1.POST("/tasks", s.createTask)

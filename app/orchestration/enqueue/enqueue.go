@@ -8,12 +8,15 @@ package enqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
@@ -286,8 +289,70 @@ func (s *Service) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, err
 // the batch once more; one other failure (a deadlock with a worker's step
 // locks, a dropped connection) is retried once, since the batch carries many
 // tasks whose messages would otherwise wait out their visibility timeout.
-// It counts what the batch enqueued and finalized.
+// It counts and logs what the batch enqueued and finalized and, with tracing
+// on, gives each task's step messages the trace context of a step.enqueue
+// span (see traceHeaders).
 func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
+	var spans map[uuid.UUID]trace.Span
+	if lifecycle.TracingEnabled() && b.TraceHeaders == nil {
+		spans = map[uuid.UUID]trace.Span{}
+		defer func() {
+			for _, sp := range spans {
+				sp.End()
+			}
+		}()
+		b.TraceHeaders = s.traceHeaders(ctx, spans)
+	}
+	rep, err := s.processTasks(ctx, b)
+	if err != nil {
+		return rep, err
+	}
+	s.schedule(rep.Retries)
+	for _, e := range rep.Enqueued {
+		ectx := ctx
+		if sp, ok := spans[e.TaskUUID]; ok {
+			ectx = trace.ContextWithSpan(ctx, sp)
+			sp.SetAttributes(attribute.String("tasker.namespace", e.Namespace), attribute.Int("tasker.steps_enqueued", e.StepsEnqueued),
+				attribute.Int("tasker.steps_retried", e.StepsRetried))
+			for _, st := range e.Steps {
+				if link, ok := lifecycle.AttemptLink(st.StepUUID); ok && st.Retry {
+					// A retry links to the attempt that failed.
+					link.Attributes = []attribute.KeyValue{attribute.String("tasker.step", st.Name),
+						attribute.Int("tasker.failed_attempt", st.Attempts)}
+					sp.AddLink(link)
+				}
+			}
+			lifecycle.RememberTask(e.TaskUUID, ectx)
+		}
+		s.record(ectx, e)
+	}
+	for _, f := range rep.Finalized {
+		if f.To != f.From {
+			s.finalized(ctx, f)
+		}
+	}
+	return rep, nil
+}
+
+// traceHeaders starts one step.enqueue span per task that sends step
+// messages, parented on the task's latest span, and returns its W3C trace
+// context for the messages' pgmq headers. spans collects them for the
+// caller to annotate and end.
+func (s *Service) traceHeaders(ctx context.Context, spans map[uuid.UUID]trace.Span) func(uuid.UUID) json.RawMessage {
+	tracer := lifecycle.Tracer(lifecycle.OrchestrationTracer)
+	return func(task uuid.UUID) json.RawMessage {
+		if old, ok := spans[task]; ok { // the batch is being retried
+			old.End()
+		}
+		sctx, span := tracer.Start(lifecycle.TaskContext(ctx, task), "step.enqueue",
+			trace.WithAttributes(attribute.String("tasker.task_uuid", task.String())))
+		spans[task] = span
+		return lifecycle.Headers(sctx)
+	}
+}
+
+// processTasks runs the batch, creating a missing queue and retrying once.
+func (s *Service) processTasks(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
 	rep, err := s.batches.ProcessTasks(ctx, b)
 	var missing *ports.QueueMissingError
 	if errors.As(err, &missing) {
@@ -301,23 +366,22 @@ func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.Ta
 		s.log.Debug("task batch failed; retrying once", zap.Error(err))
 		rep, err = s.batches.ProcessTasks(ctx, b)
 	}
-	if err != nil {
-		return rep, err
-	}
-	s.schedule(rep.Retries)
-	for _, e := range rep.Enqueued {
-		s.record(ctx, e)
-	}
-	for _, f := range rep.Finalized {
-		if f.To != f.From {
-			s.finalized(ctx, f)
-		}
-	}
-	return rep, nil
+	return rep, err
 }
 
 // finalized counts and logs a task whose state finalization changed.
 func (s *Service) finalized(ctx context.Context, f ports.FinalizationReport) {
+	if lifecycle.TracingEnabled() {
+		var span trace.Span
+		ctx, span = lifecycle.Tracer(lifecycle.OrchestrationTracer).Start(lifecycle.TaskContext(ctx, f.TaskUUID), "task.finalize",
+			trace.WithAttributes(attribute.String("tasker.task_uuid", f.TaskUUID.String()), attribute.String("tasker.state", string(f.To))))
+		defer span.End()
+		if f.To.IsTerminal() {
+			defer lifecycle.ForgetTask(f.TaskUUID)
+		} else {
+			lifecycle.RememberTask(f.TaskUUID, ctx)
+		}
+	}
 	s.metrics.TaskFinalized(f.To)
 	fields := append(lifecycle.Task(ctx, f.TaskUUID, f.Namespace),
 		zap.String("template", f.TaskName), zap.String("from", string(f.From)), zap.String("state", string(f.To)))

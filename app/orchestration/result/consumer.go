@@ -17,8 +17,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -178,6 +181,16 @@ func (p *Processor) processStepResults(ctx context.Context, queue string, msgs [
 		}
 		b.Results = append(b.Results, ports.ResultItem{MsgID: m.MsgID, StepUUID: msg.StepUUID})
 		items = append(items, m)
+		if lifecycle.TracingEnabled() && len(m.Headers) > 0 {
+			// The worker's handler span, carried in the completion message's
+			// headers, parents this task's result processing and what it enqueues.
+			carried := lifecycle.FromHeaders(ctx, m.Headers)
+			lifecycle.RememberAttempt(msg.StepUUID, carried)
+			sctx, span := lifecycle.Tracer(lifecycle.OrchestrationTracer).Start(carried, "step.result",
+				trace.WithAttributes(attribute.String("tasker.task_uuid", msg.TaskUUID.String()), attribute.String("tasker.step_uuid", msg.StepUUID.String())))
+			lifecycle.RememberTask(msg.TaskUUID, sctx)
+			defer span.End()
+		}
 	}
 	if len(items) == 0 {
 		return

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
@@ -150,10 +153,18 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 	if s.stopping.Load() {
 		return domain.TaskCreationResponse{}, ErrShuttingDown
 	}
+	ctx, span := lifecycle.Tracer(lifecycle.OrchestrationTracer).Start(ctx, "task.create", trace.WithAttributes(
+		attribute.String("tasker.namespace", req.Namespace), attribute.String("tasker.template", req.Name)))
+	defer span.End()
 	resp, err := s.init.CreateTaskIdempotent(ctx, req, key)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	if err != nil || resp.Replayed {
 		return resp, err
 	}
+	span.SetAttributes(attribute.String("tasker.task_uuid", resp.TaskUUID.String()), attribute.Int("tasker.steps", resp.StepCount))
+	lifecycle.RememberTask(resp.TaskUUID, ctx)
 	s.deps.Metrics.TaskCreated(req.Namespace)
 	s.log.Info(lifecycle.TaskCreated, append(lifecycle.Task(ctx, resp.TaskUUID, req.Namespace),
 		zap.String("template", req.Name), zap.String("version", req.Version), zap.Int("steps", resp.StepCount))...)

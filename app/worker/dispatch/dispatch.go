@@ -15,8 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/outcome"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -151,11 +155,33 @@ type handlerResult struct {
 func (x *Dispatcher) execute(ctx context.Context, ev domain.StepExecutionEvent) {
 	defer x.wg.Done()
 	started := x.d.Clock.Now()
-	res, handed := x.run(ctx, ev, started)
+	claim := ev.Claim
+	hctx := ctx
+	var span trace.Span
+	if lifecycle.TracingEnabled() {
+		// The handler runs inside this span, so user code can add child
+		// spans with the handler's context; the completion continues it.
+		hctx, span = lifecycle.Tracer(lifecycle.WorkerTracer).Start(lifecycle.FromCarrier(ctx, ev.Claim.TraceContext), "step.handler",
+			trace.WithAttributes(attribute.String("tasker.task_uuid", ev.Claim.TaskUUID.String()),
+				attribute.String("tasker.step_uuid", ev.Claim.StepUUID.String()), attribute.String("tasker.step", ev.Claim.StepName),
+				attribute.String("tasker.handler", ev.StepDefinition.Handler.Callable), attribute.Int("tasker.attempt", ev.Claim.Attempts)))
+	}
+	res, handed := x.run(hctx, ev, started)
 	if !handed {
 		<-x.slots
 	}
-	if err := x.d.Bus.PublishCompletion(ctx, domain.StepCompletionEvent{EventID: ev.EventID, Claim: ev.Claim, Result: res}); err != nil {
+	if span != nil {
+		if !res.Success {
+			msg := "step failed"
+			if res.Error != nil {
+				msg = res.Error.Message
+			}
+			span.SetStatus(codes.Error, msg)
+		}
+		claim.TraceContext = lifecycle.Carrier(hctx)
+		span.End()
+	}
+	if err := x.d.Bus.PublishCompletion(ctx, domain.StepCompletionEvent{EventID: ev.EventID, Claim: claim, Result: res}); err != nil {
 		x.d.Logger.Warn("completion not published; the pipeline fails the step at shutdown or correlation timeout",
 			zap.Stringer("step_uuid", ev.Claim.StepUUID), zap.Error(err))
 	}

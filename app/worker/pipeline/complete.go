@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -33,6 +35,12 @@ func (p *Pipeline) Complete(ctx context.Context, ev domain.StepCompletionEvent) 
 	// are bounded by the command processor (max_concurrent_commands and its
 	// bounded channel), which blocks intake's submissions when full.
 	e.release()
+	if tc := ev.Claim.TraceContext; len(tc) > 0 {
+		// The completion message continues the handler's span, and the
+		// outcome log lines carry its trace id.
+		e.headers, _ = json.Marshal(tc)
+		ctx = lifecycle.FromCarrier(ctx, tc)
+	}
 	return p.persist(ctx, e, ev.Result)
 }
 
@@ -48,6 +56,7 @@ func (p *Pipeline) persist(ctx context.Context, e *inflight, res domain.StepExec
 		Queue:    e.claim.Queue,
 		MsgID:    e.claim.MsgID,
 		WorkerID: p.cfg.WorkerID,
+		Headers:  e.headers,
 	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 50 * time.Millisecond

@@ -23,6 +23,9 @@ type inflight struct {
 	publishedAt time.Time
 	release     func()
 	stopHB      chan struct{}
+	// headers are the completion message's pgmq headers (the handler span's
+	// trace context), set by Complete.
+	headers json.RawMessage
 	// taken is set (under Pipeline.mu) by the one path that persists the
 	// outcome: completion, correlation timeout or shutdown.
 	taken bool
@@ -48,6 +51,7 @@ func (p *Pipeline) start(ctx context.Context, queue string, msg ports.QueueMessa
 		WorkerID:       p.cfg.WorkerID,
 		ClaimedAt:      now,
 		TimeoutSeconds: def.TimeoutSeconds,
+		TraceContext:   lifecycle.Carrier(ctx),
 	}
 	ev := domain.StepExecutionEvent{
 		EventID:        uuid.Must(uuid.NewV7()),

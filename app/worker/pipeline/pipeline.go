@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
@@ -231,9 +233,16 @@ func QueueNamespace(queue string) string { return strings.TrimSuffix(queue, "_qu
 // message: at once unless the step was claimed, else after its outcome is
 // persisted. Errors are infrastructure failures; the message is then left
 // alone and reappears after its visibility timeout.
-func (p *Pipeline) Process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (Decision, error) {
+func (p *Pipeline) Process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (d Decision, err error) {
 	release = once(release)
-	d, err := p.process(ctx, queue, msg, release)
+	if lifecycle.TracingEnabled() {
+		var span trace.Span
+		ctx, span = lifecycle.Tracer(lifecycle.WorkerTracer).Start(lifecycle.FromHeaders(ctx, msg.Headers), "step.claim",
+			trace.WithAttributes(attribute.String("tasker.queue", queue), attribute.Int64("tasker.msg_id", msg.MsgID)))
+		defer func() { span.End() }()
+		defer func() { span.SetAttributes(attribute.String("tasker.decision", string(d))) }()
+	}
+	d, err = p.process(ctx, queue, msg, release)
 	if d != DecisionClaimed {
 		release()
 	}

@@ -25,12 +25,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/internal/servicecli"
@@ -96,6 +98,16 @@ func serve(configDir, environment string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, "tasker-worker", nil)
+	if err != nil {
+		return err
+	}
+	lifecycle.EnableTracing(tracing)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx) // flush the last spans
+	}()
 	w, err := worker.New(ctx, cfg, worker.WithLogger(log), worker.WithHandlers(handlers))
 	if err != nil {
 		return err

@@ -43,6 +43,8 @@ func TestStartupFailuresExitNonZeroWithOneLine(t *testing.T) {
 			"TASKER_WORKER_WEB__ENABLED": "true", "TASKER_WORKER_WEB__BIND_ADDRESS": "<busy>"}, "address already in use"},
 		{"missing handler", map[string]string{"TASKER_WORKER__TEMPLATE_DIR": unhandled, "DATABASE_URL": "<testdb>", "TASKER_WORKER__NAMESPACES": "billing"},
 			`worker.require_handlers: namespace billing template charge/1.0.0 step handler.callable "Billing::Charge" has no registered handler`},
+		{"unknown trace exporter", map[string]string{"DATABASE_URL": "<testdb>", "OTEL_TRACES_EXPORTER": "zipkin"},
+			`OTEL_TRACES_EXPORTER "zipkin": must be none, otlp or console`},
 		{"namespace without templates", map[string]string{"DATABASE_URL": "<testdb>", "TASKER_WORKER__NAMESPACES": "examples,nobody_home",
 			"TASKER_WORKER__TEMPLATE_DIR": filepath.Join("..", "..", "..", "configs", "tasks")},
 			"worker.require_handlers: namespace nobody_home has no task template"},
