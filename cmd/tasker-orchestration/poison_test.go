@@ -179,6 +179,7 @@ func TestServeWithoutGoTables(t *testing.T) {
 			`{"name":"linear_workflow","namespace":"examples","version":"1.0.0","context":{"even_number":2}}`))
 		require.NoError(t, err)
 		req.Header.Set("Idempotency-Key", "k")
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
