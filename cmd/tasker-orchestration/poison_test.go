@@ -152,11 +152,16 @@ CREATE TRIGGER fail_transiently BEFORE INSERT ON tasker_tasks FOR EACH ROW EXECU
 	require.Equal(t, 1, c.ReadCt, "a valid request the database refuses (23514) is poison at its first read")
 	a := waitArchived(t, db, id, 20*time.Second)
 	require.Equal(t, 4, a.ReadCt, "read max_receive_count (3) times, archived on the 4th read")
+	// The DLQ entry is written just after the archive, in its own statement:
+	// wait for it rather than racing it.
+	dlqCount := func(like string) int {
+		var c int
+		require.NoError(t, db.Get(&c, `SELECT COUNT(*) FROM tasker_go_dlq_entries WHERE reason = 'poison_message' AND detail LIKE $1`, like))
+		return c
+	}
+	require.Eventually(t, func() bool { return dlqCount("%max_receive_count%") == 1 }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return dlqCount("%permanent database error%23514%") == 1 }, 5*time.Second, 20*time.Millisecond)
 	var n int
-	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM tasker_go_dlq_entries WHERE reason = 'poison_message' AND detail LIKE '%max_receive_count%'`))
-	require.Equal(t, 1, n)
-	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM tasker_go_dlq_entries WHERE reason = 'poison_message' AND detail LIKE '%permanent database error%23514%'`))
-	require.Equal(t, 1, n)
 	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM pgmq.a_orchestration_task_requests WHERE msg_id = $1`, good))
 	require.Zero(t, n, "the good request was not archived")
 	require.NoError(t, db.Get(&n, `SELECT COUNT(*) FROM tasker_tasks`))

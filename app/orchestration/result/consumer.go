@@ -377,8 +377,12 @@ func (p *Processor) overLimit(ctx context.Context, queue string, msgs []ports.Qu
 // poison archives m and records it in the DLQ with detail, so an operator
 // sees it in GET /v1/dlq and can send it again once the cause is fixed. On
 // a database without the DLQ table the message is only archived.
+//
+// The entry is recorded before the message is archived: a crash between the
+// two reads the message again and records it again (a duplicate entry an
+// operator can resolve), where the other order could lose the entry.
 func (p *Processor) poison(ctx context.Context, queue string, m ports.QueueMessage, detail string) {
-	p.settle(ctx, queue, m, dispArchive)
+	defer p.settle(ctx, queue, m, dispArchive)
 	var ids struct {
 		TaskUUID uuid.UUID `json:"task_uuid"`
 		StepUUID uuid.UUID `json:"step_uuid"`
