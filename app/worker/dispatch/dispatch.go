@@ -203,7 +203,7 @@ func (x *Dispatcher) run(ctx context.Context, ev domain.StepExecutionEvent, star
 	if !ok {
 		return fail(domain.ErrorTypeHandlerNotFound, "no handler registered for callable %q", callable), false
 	}
-	sc, err := handler.NewStepContext(ev, handler.WithLogger(x.d.Logger), handler.WithTaskCreator(x.d.Tasks))
+	sc, err := handler.NewStepContext(ev, handler.WithLogger(x.d.Logger.With(lifecycle.TraceID(ctx))), handler.WithTaskCreator(x.d.Tasks))
 	if err != nil {
 		return fail(domain.ErrorTypeConfigurationError, "build step context: %v", err), false
 	}

@@ -10,9 +10,13 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/app/worker/outcome"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/spanrecorder"
 )
@@ -65,4 +69,39 @@ func TestHandlerSpanContinuesTheClaimAndReachesTheCompletion(t *testing.T) {
 	}
 	require.Equal(t, 1, failed)
 	require.True(t, lifecycle.TracingEnabled())
+}
+
+// The handler's logger carries the step's ids, its attempt and the trace id
+// of the handler span, so a handler's own lines join the lifecycle lines and
+// the trace.
+func TestHandlerLoggerCarriesAttemptAndTraceID(t *testing.T) {
+	spanrecorder.Record(t)
+	core, logs := observer.New(zapcore.InfoLevel)
+	bus, reg := newBus(), handler.NewRegistry()
+	require.NoError(t, reg.Register("c", handler.HandlerFunc(func(_ context.Context, sc *handler.StepContext) (handler.Success, error) {
+		sc.Logger().Info("from the handler")
+		return handler.Succeed(1), nil
+	})))
+	d, err := New(Config{}, Deps{Bus: bus, Handlers: reg, Logger: zap.New(core), Results: outcome.Builder{WorkerID: "w"}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ev := event("c", time.Time{})
+	ev.Claim.Attempts = 3
+	ev.Claim.TraceContext = map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	bus.exec <- ev
+	select {
+	case <-bus.comp:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no completion")
+	}
+	lines := logs.FilterMessage("from the handler").All()
+	require.Len(t, lines, 1)
+	f := lines[0].ContextMap()
+	require.EqualValues(t, 3, f["attempt"])
+	require.Equal(t, "0af7651916cd43dd8448eb211c80319c", f["trace_id"])
+	require.Equal(t, ev.Step.WorkflowStepUUID.String(), f["step_uuid"])
+	require.Equal(t, ev.Task.TaskUUID.String(), f["task_uuid"])
 }
