@@ -9,8 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
-	"github.com/tasker-systems/tasker-go/internal/dberr"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/internal/dberr"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
