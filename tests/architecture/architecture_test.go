@@ -54,7 +54,9 @@ func rel(p string) string {
 	return strings.TrimPrefix(p, module+"/")
 }
 
-func internalPkg(p string) bool { return !strings.Contains(strings.SplitN(p, "/", 2)[0], ".") && !stdlib(p) }
+func internalPkg(p string) bool {
+	return !strings.Contains(strings.SplitN(p, "/", 2)[0], ".") && !stdlib(p)
+}
 
 // stdlib reports whether p is a standard library package (no dot in its
 // first element and not one of this module's top-level directories).
