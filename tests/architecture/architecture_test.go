@@ -131,35 +131,19 @@ func violation(importer, imp string) string {
 	return ""
 }
 
-// knownViolations are imports the rules forbid that have not been removed
-// yet, each with the reason it is still there. The test fails when one of
-// them disappears, so the list only ever shrinks.
-var knownViolations = map[string]string{
-	"adapters/web/worker → adapters/telemetry": "MetricsSources maps the web status snapshot onto telemetry's; one worker status model (issue 16) removes it",
-}
-
 func TestImportsFollowTheArchitecture(t *testing.T) {
 	var found []string
-	seenKnown := map[string]bool{}
 	for _, p := range listPackages(t) {
 		for _, imp := range p.imports {
 			why := violation(p.path, imp)
 			if why == "" {
 				continue
 			}
-			edge := p.path + " → " + imp
-			if _, ok := knownViolations[edge]; ok {
-				seenKnown[edge] = true
-				continue
-			}
-			found = append(found, fmt.Sprintf("%s: %s", edge, why))
+			found = append(found, fmt.Sprintf("%s → %s: %s", p.path, imp, why))
 		}
 	}
 	sort.Strings(found)
 	require.Empty(t, found, "forbidden imports (README \"Architecture\")")
-	for edge, reason := range knownViolations {
-		require.True(t, seenKnown[edge], "known violation %q (%s) is gone: remove it from knownViolations", edge, reason)
-	}
 }
 
 // The rules themselves, on made-up edges: each forbidden shape is caught
