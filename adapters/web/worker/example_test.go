@@ -26,7 +26,7 @@ func Example_wiring() {
 		cfg    config.Config // loaded with config.Load
 		db     *sqlx.DB      // postgres.Open(ctx, cfg.Database.URL, …)
 		log    = zap.NewNop()
-		status worker.StatusProvider // e.g. worker.StatusFunc(func() domain.WorkerStatus { … pipeline.Status() … })
+		status worker.StatusProvider // e.g. worker.StatusFunc(w.Status) for an app/worker.Worker w
 	)
 	if db == nil {
 		return // documentation only: compiled, not run
