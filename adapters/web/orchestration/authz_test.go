@@ -99,7 +99,7 @@ func TestAuthMatrixDefaultConfig(t *testing.T) {
 			right = call(mint([]string{perm}, nil))
 		}
 		rows = append(rows, fmt.Sprintf("| %s | %s | %d | %d | %d | %d |", routeKey, perm, none, wrong, lacking, right))
-		if !middleware.Protected(web.DefaultProtectedRoutes)(routeKey) {
+		if !middleware.Protected(web.DefaultProtectedRoutes())(routeKey) {
 			require.NotEqual(t, http.StatusUnauthorized, none, "%s is a probe: open", routeKey)
 			continue
 		}

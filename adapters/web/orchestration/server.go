@@ -33,8 +33,9 @@ const (
 
 // DefaultProtectedRoutes: with auth enabled, every route needs a token
 // except the probes and /metrics (issue 13: before, only DELETE and PATCH
-// did, so task contexts and step results were readable without one).
-var DefaultProtectedRoutes = []string{"*"}
+// did, so task contexts and step results were readable without one). A
+// function, not a variable, so no caller can change the shared default.
+func DefaultProtectedRoutes() []string { return []string{"*"} }
 
 // Permissions of the JWT "permissions" claim (static tokens hold "*").
 const (
@@ -178,7 +179,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.ProtectedRoutes == nil {
-		cfg.ProtectedRoutes = DefaultProtectedRoutes
+		cfg.ProtectedRoutes = DefaultProtectedRoutes()
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = middleware.DefaultMaxInFlight
