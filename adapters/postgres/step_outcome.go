@@ -170,8 +170,8 @@ FROM req r ORDER BY r.ord`
 // message to acknowledge). A failure result doubles as the worker_lost path:
 // pass a result with error_type "worker_lost" and retryable true.
 //
-// Concurrent calls are group-committed (see outcomeGroup): outcomes arriving
-// while another outcome transaction commits share the next transaction, each
+// Concurrent calls are group-committed (see commitGroup and stepOp): outcomes
+// and claims arriving while another batch commits share the next transaction, each
 // with its own lock, compare-and-set, transition, send and delete. This
 // matters because PostgreSQL serialises the commits of transactions that
 // issued NOTIFY (the completion queue's message-ready trigger, §4.6), WAL
@@ -182,7 +182,7 @@ func (s *StepStore) PersistOutcome(ctx context.Context, o ports.StepOutcome) (bo
 	if err != nil {
 		return false, err
 	}
-	err = s.outcomes.submit(ctx, req, s.persistBatch)
+	err = s.ops.submit(ctx, req, s.runOps)
 	if err == nil {
 		err = req.err
 	}
@@ -293,30 +293,22 @@ func lockSteps(ctx context.Context, lock *sqlx.Stmt, ids []string) (map[uuid.UUI
 	return owners, nil
 }
 
-// persistBatch persists a commit group's outcomes (see stepBatch): BEGIN,
-// one statement locking every step row, then persistOutcomesSQL once per
-// round of distinct steps, COMMIT. An outcome whose step is missing or
-// belongs to another task fails alone (its statement is not run). When the
-// transaction itself fails and holds more than one outcome, each is retried
-// in its own transaction, so one bad outcome cannot fail its neighbours.
-func (s *StepStore) persistBatch(ctx context.Context, reqs []*outcomeReq) {
-	stepBatch[*outcomeReq]{
-		query: persistOutcomesSQL,
-		step:  func(r *outcomeReq) uuid.UUID { return r.step },
-		admit: func(r *outcomeReq, owner uuid.UUID, locked bool) error {
-			r.persisted = false
-			switch {
-			case !locked:
-				return notLocked(r.step)
-			case r.task != uuid.Nil && owner != r.task:
-				return fmt.Errorf("step belongs to task %s, not %s", owner, r.task)
-			}
-			return nil
-		},
-		setErr: func(r *outcomeReq, err error) { r.err = err },
-		round:  persistRound,
-	}.run(ctx, s, reqs)
+func (r *outcomeReq) stepID() uuid.UUID { return r.step }
+
+// admit: an outcome whose step is missing or belongs to another task fails
+// alone (its statement is not run).
+func (r *outcomeReq) admit(owner uuid.UUID, locked bool) error {
+	r.persisted = false
+	switch {
+	case !locked:
+		return notLocked(r.step)
+	case r.task != uuid.Nil && owner != r.task:
+		return fmt.Errorf("step belongs to task %s, not %s", owner, r.task)
+	}
+	return nil
 }
+
+func (r *outcomeReq) setErr(err error) { r.err = err }
 
 // persistRound runs persistOutcomesSQL for round (distinct steps) and
 // records which outcomes were persisted; the completion messages sent must
