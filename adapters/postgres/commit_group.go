@@ -26,9 +26,6 @@ const (
 	groupLinger       = 500 * time.Microsecond
 )
 
-// outcomeGroup is the group commit of outcome persistence.
-type outcomeGroup = commitGroup[*outcomeReq]
-
 // commitGroup coalesces concurrent calls (e.g. PersistOutcome) into shared
 // transactions (group commit) without a background goroutine. A call that
 // finds no batch running runs its own outcome at once, so a lone outcome

@@ -29,7 +29,11 @@ func (s *StepStore) ClaimBatchForTest(ctx context.Context, claims []BatchClaim, 
 			reqs[i].meta = c.Meta
 		}
 	}
-	s.claimBatch(ctx, reqs)
+	ops := make([]stepOp, len(reqs))
+	for i, r := range reqs {
+		ops[i] = r
+	}
+	s.runOps(ctx, ops)
 	snaps, claimed, errs := make([]ports.StepSnapshot, len(reqs)), make([]bool, len(reqs)), make([]error, len(reqs))
 	for i, r := range reqs {
 		if errs[i] = r.err; errs[i] == nil {
@@ -51,7 +55,11 @@ func (s *StepStore) PersistBatchForTest(ctx context.Context, outcomes []ports.St
 		}
 		reqs[i] = r
 	}
-	s.persistBatch(ctx, reqs)
+	ops := make([]stepOp, len(reqs))
+	for i, r := range reqs {
+		ops[i] = r
+	}
+	s.runOps(ctx, ops)
 	for i, r := range reqs {
 		persisted[i], errs[i] = r.persisted, r.err
 	}
@@ -121,4 +129,32 @@ func (t StmtCacheForTest) Close() {
 	for _, st := range t.c.m {
 		_ = st.Close()
 	}
+}
+
+// MixedBatchForTest runs claims and outcomes as one group-commit batch, the
+// way a worker's next claims share the transaction of its outcomes.
+func (s *StepStore) MixedBatchForTest(ctx context.Context, claims []BatchClaim, outcomes []ports.StepOutcome, workerID string) (claimed []bool, claimErrs []error, persisted []bool, outcomeErrs []error) {
+	var ops []stepOp
+	creqs := make([]*claimReq, len(claims))
+	for i, c := range claims {
+		creqs[i] = &claimReq{step: c.Step, meta: `{"worker_id":"` + workerID + `"}`, task: c.Task, ns: c.NS}
+		ops = append(ops, creqs[i])
+	}
+	oreqs := make([]*outcomeReq, len(outcomes))
+	for i, o := range outcomes {
+		r, err := newOutcomeReq(o)
+		if err != nil {
+			panic(err) // test input must be valid
+		}
+		oreqs[i] = r
+		ops = append(ops, r)
+	}
+	s.runOps(ctx, ops)
+	for _, r := range creqs {
+		claimed, claimErrs = append(claimed, r.row.Claimed), append(claimErrs, r.err)
+	}
+	for _, r := range oreqs {
+		persisted, outcomeErrs = append(persisted, r.persisted), append(outcomeErrs, r.err)
+	}
+	return claimed, claimErrs, persisted, outcomeErrs
 }

@@ -185,11 +185,11 @@ type claimReq struct {
 // step of that task and namespace (LoadAndClaim). It returns the snapshot
 // read under the lock (post-claim when claimed) and whether this call won.
 //
-// Concurrent claims are group-committed like outcomes (commitGroup): a claim
-// arriving while another claim transaction runs shares the next one. Each
-// keeps its own compare-and-set; two claims of one step in one batch run one
-// after the other (stepBatch rounds), so the second sees the first's write and
-// loses, exactly as across transactions.
+// Concurrent claims are group-committed with outcomes (commitGroup, stepOp):
+// a claim arriving while another claim or outcome transaction runs shares
+// the next one. Each keeps its own compare-and-set; two claims of one step
+// in one batch run one after the other (opsTx rounds), so the second sees
+// the first's write and loses, exactly as across transactions.
 func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uuid.UUID, namespace *string, workerID string) (ports.StepSnapshot, bool, error) {
 	var extra map[string]any
 	if workerID != "" {
@@ -200,7 +200,7 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 		return ports.StepSnapshot{}, false, err
 	}
 	req := &claimReq{step: stepUUID, meta: string(meta), task: taskUUID, ns: namespace}
-	if err := s.claims.submit(ctx, req, s.claimBatch); err != nil {
+	if err := s.ops.submit(ctx, req, s.runOps); err != nil {
 		return ports.StepSnapshot{}, false, err
 	}
 	if req.err != nil {
@@ -213,25 +213,21 @@ func (s *StepStore) claim(ctx context.Context, stepUUID uuid.UUID, taskUUID *uui
 	return snap, req.row.Claimed, nil
 }
 
-// claimBatch runs a commit group's claims (see stepBatch): a claim of a
-// missing step fails alone; a statement error or a step whose task chain is
-// broken (its statement may have claimed but returned no snapshot) rolls the
-// transaction back, and then each claim is retried alone.
-func (s *StepStore) claimBatch(ctx context.Context, reqs []*claimReq) {
-	stepBatch[*claimReq]{
-		query: claimStepsSQL,
-		step:  func(r *claimReq) uuid.UUID { return r.step },
-		admit: func(r *claimReq, _ uuid.UUID, locked bool) error {
-			r.row = claimRow{}
-			if !locked {
-				return notLocked(r.step)
-			}
-			return nil
-		},
-		setErr: func(r *claimReq, err error) { r.err = err },
-		round:  claimRound,
-	}.run(ctx, s, reqs)
+func (r *claimReq) stepID() uuid.UUID { return r.step }
+
+// admit: a claim of a missing step fails alone. A statement error or a step
+// whose task chain is broken (its statement may have claimed but returned no
+// snapshot) rolls the transaction back, and then each request is retried
+// alone (runOps).
+func (r *claimReq) admit(_ uuid.UUID, locked bool) error {
+	r.row = claimRow{}
+	if !locked {
+		return notLocked(r.step)
+	}
+	return nil
 }
+
+func (r *claimReq) setErr(err error) { r.err = err }
 
 // claimRound runs claimStepsSQL for round (distinct steps) and stores each
 // claim's row.

@@ -18,10 +18,10 @@ import (
 // StepStore is the worker's ports.StepStore over PostgreSQL. It is safe for
 // concurrent use; every method runs its own statement or transaction.
 type StepStore struct {
-	db       *sqlx.DB
-	stmts    *stmtCache
-	outcomes outcomeGroup
-	claims   commitGroup[*claimReq]
+	db    *sqlx.DB
+	stmts *stmtCache
+	// ops group-commits claims and outcomes together (stepOp).
+	ops commitGroup[stepOp]
 }
 
 var _ ports.StepStore = (*StepStore)(nil)

@@ -228,6 +228,7 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
 	meter := startCPUMeter(db)
+	commits0 := dbCommits(b, db)
 	start := time.Now()
 	pw := startPerfWorker(b, url, func(context.Context, *handler.StepContext) (handler.Success, error) {
 		return handler.Succeed(nil), nil
@@ -254,7 +255,12 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 	meter.stop()
 	b.StopTimer()
 	pw.stop()
+	// Read after the worker's backends exited: a busy backend reports its
+	// counters only when it goes idle, at most once a second.
+	commits := dbCommits(b, db) - commits0
 	meter.report(b, "worker noop steps", b.N)
+	b.ReportMetric(float64(commits)/float64(b.N), "commits/step")
+	fmt.Printf("PERF worker noop steps: commits/step %.3f (xact_commit delta %d of this database, worker start to stop)\n", float64(commits)/float64(b.N), commits)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "steps/s")
 	fmt.Printf("PERF worker noop steps: n=%d in %s = %.0f steps/s (from worker start)\n", b.N, elapsed.Round(time.Millisecond), float64(b.N)/elapsed.Seconds())
 	if b.N > 1 && steady > 0 {
@@ -267,6 +273,20 @@ func BenchmarkWorkerNoopSteps(b *testing.B) {
 }
 
 var _ ports.MessageNotifier = (*pgmq.Listener)(nil)
+
+// dbCommits is pg_stat_database.xact_commit of db's database, read after
+// clearing the session's statistics snapshot so it is current.
+func dbCommits(tb testing.TB, db *sqlx.DB) int64 {
+	tb.Helper()
+	conn, err := db.Connx(context.Background())
+	require.NoError(tb, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(context.Background(), `SELECT pg_stat_clear_snapshot()`)
+	require.NoError(tb, err)
+	var n int64
+	require.NoError(tb, conn.GetContext(context.Background(), &n, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`))
+	return n
+}
 
 // envInt is a diagnostic override of a tuning value.
 func envInt(name string, def int) int {
