@@ -63,7 +63,10 @@ SELECT NULL, lk.task_uuid, true FROM lk WHERE (SELECT COUNT(*) FROM cfg) = 1`
 // says which); batchEnqueueSQL re-checks their readiness under those locks.
 // It also deletes the consumed messages $3 of queue $2 (run once, skipped
 // when $3 is empty), so they disappear exactly when the batch's effects
-// commit.
+// commit. The results column comes back for steps in error only, the only
+// ones whose bookkeeping reads it: the results of the completed steps of
+// every task of every batch would otherwise cross the wire for nothing.
+// The columns are listed in the order batchRead scans them.
 var batchReadSQL = `
 WITH del AS MATERIALIZED (
 	SELECT COUNT(*) AS n FROM pgmq.delete($2::text, $3::bigint[]) WHERE cardinality($3::bigint[]) > 0
@@ -91,7 +94,11 @@ lk AS MATERIALIZED (
 	CROSS JOIN LATERAL (SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
 	                    WHERE ws.workflow_step_uuid = r.id FOR UPDATE) l
 )
-SELECT h.task_state, h.namespace, h.task_name, h.task_created_at, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted, v.*
+SELECT h.task_state, h.namespace, h.task_name, h.task_created_at, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted,
+       v.workflow_step_uuid, v.task_uuid, v.named_step_uuid, v.name, v.current_state, v.attempts, v.retry_limit, v.retryable,
+       v.backoff_request_seconds, v.last_attempted_at, v.created_at, v.updated_at, v.processed_at,
+       CASE WHEN v.current_state = 'error' THEN v.results END AS results,
+       v.last_failure_at, v.total_parents, v.completed_parents, v.ready_for_execution
 FROM v
 JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
 LEFT JOIN lk ON lk.workflow_step_uuid = v.workflow_step_uuid
