@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 	// The worker talks to the orchestration only through this client (task
 	// creation from handlers, health); its breaker state shows in /status.
 	var err error
-	if svc.orchAPI, err = httpclient.New(httpclient.FromSettings(cfg.OrchestrationAPI)); err != nil {
+	if svc.orchAPI, err = httpclient.New(clientConfig(cfg.OrchestrationAPI)); err != nil {
 		return nil, fmt.Errorf("orchestration_api: %w", err)
 	}
 	handlers := o.handlers
