@@ -76,6 +76,8 @@ type StepResultView struct {
 	Attempts   int
 	RetryLimit int
 	// Results is the stored results column, possibly NULL or a legacy shape.
+	// It is read for steps in error only (the only state bookkeeping acts
+	// on) and is nil otherwise.
 	Results json.RawMessage
 }
 

@@ -24,7 +24,10 @@ var _ ports.TaskBatchProcessor = (*OrchestrationStore)(nil)
 // its size: lock the tasks (batchLockSQL), read them and their steps, lock
 // the ready ones and delete the consumed messages (batchReadSQL), write the
 // bookkeeping and finalization transitions (batchFinalizeSQL, only when
-// there are any), enqueue (batchEnqueueSQL, only when a step is ready).
+// there are any), enqueue (batchEnqueueSQL, only when a step is ready). A
+// batch that finalizes some tasks and enqueues for others, with no
+// bookkeeping, writes both in one statement (batchFinalizeEnqueueSQL), five
+// round trips in all.
 // The decisions between the statements are the same Go code per task as for
 // a task alone (finalizeLocked's rule, the enqueue of locked ready steps), so
 // a task ends exactly as if processed alone.
@@ -65,6 +68,14 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 		if err != nil {
 			return err
 		}
+		rep.Finalized, rep.Retries = plan.finalized, plan.retries
+		if len(plan.bkSteps) == 0 && len(plan.chainTasks) > 0 && len(plan.enqueue) > 0 {
+			if st, err = stmt(batchFinalizeEnqueueSQL); err != nil {
+				return err
+			}
+			rep.Enqueued, err = s.batchFinalizeEnqueue(ctx, tx, st, b.TraceHeaders, plan, snaps)
+			return err
+		}
 		if len(plan.bkSteps) > 0 || len(plan.chainTasks) > 0 {
 			if st, err = stmt(batchFinalizeSQL); err != nil {
 				return err
@@ -73,7 +84,6 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 				return err
 			}
 		}
-		rep.Finalized, rep.Retries = plan.finalized, plan.retries
 		if len(plan.enqueue) == 0 {
 			return nil
 		}
@@ -179,11 +189,8 @@ func (s *OrchestrationStore) batchRead(ctx context.Context, tx *sqlx.Tx, st *sql
 	if consumed == nil {
 		consumed = []int64{}
 	}
-	var rows []struct {
-		taskStepsRow
-		Deleted sql.NullInt64 `db:"deleted"`
-	}
-	if err := st.SelectContext(ctx, &rows, pq.Array(orchUUIDStrings(locked)), queue, pq.Array(consumed)); err != nil {
+	rows, err := scanBatchRead(ctx, st, pq.Array(orchUUIDStrings(locked)), queue, pq.Array(consumed))
+	if err != nil {
 		return nil, fmt.Errorf("read tasks and steps: %w", err)
 	}
 	if len(rows) == 0 && len(consumed) > 0 {
@@ -238,6 +245,36 @@ func (s *OrchestrationStore) batchRead(ctx context.Context, tx *sqlx.Tx, st *sql
 		snaps[r.TaskUUID] = &taskSnapshot{state: state, hasState: r.TaskState.Valid}
 	}
 	return snaps, nil
+}
+
+// scanBatchRead runs batchReadSQL and scans its rows by position: the
+// statement returns a row per step of every task of the batch, and sqlx's
+// reflective mapping of each row's 23 columns cost more Go CPU than the
+// rest of the batch's decisions.
+func scanBatchRead(ctx context.Context, st *sqlx.Stmt, args ...any) ([]taskStepsRow, error) {
+	rs, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rs.Close() }()
+	var out []taskStepsRow
+	var deleted sql.NullInt64
+	for rs.Next() {
+		var r taskStepsRow
+		var results []byte
+		if err := rs.Scan(&r.TaskState, &r.Namespace, &r.TaskName, &r.TaskCreatedAt, &r.Locked, &deleted,
+			&r.WorkflowStepUUID, &r.TaskUUID, &r.NamedStepUUID, &r.Name, &r.CurrentState, &r.Attempts, &r.RetryLimit,
+			&r.Retryable, &r.BackoffRequestSeconds, &r.LastAttemptedAt, &r.CreatedAt, &r.UpdatedAt, &r.ProcessedAt,
+			&results, &r.LastFailureAt, &r.TotalParents, &r.CompletedParents, &r.ReadyForExecution); err != nil {
+			return nil, err
+		}
+		if results != nil {
+			raw := json.RawMessage(results)
+			r.Results = &raw
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
 }
 
 // batchPlan is what a batch writes, decided in Go from its snapshots.
@@ -416,23 +453,38 @@ func (p *batchPlan) addChain(task uuid.UUID, from domain.TaskState, events []dom
 	return state, nil
 }
 
-// batchFinalize runs batchFinalizeSQL (st) and checks that every row it
-// meant to write was written.
-func batchFinalize(ctx context.Context, st *sqlx.Stmt, p *batchPlan) error {
-	var n struct {
-		Bookkept int `db:"bookkept"`
-		Flipped  int `db:"flipped"`
-		Inserted int `db:"inserted"`
-		Updated  int `db:"updated"`
-	}
-	err := st.GetContext(ctx, &n,
+// finalizeCounts are what batchFinalizeSQL (and batchFinalizeEnqueueSQL)
+// report having written.
+type finalizeCounts struct {
+	Bookkept int `db:"bookkept"`
+	Flipped  int `db:"flipped"`
+	Inserted int `db:"inserted"`
+	Updated  int `db:"updated"`
+}
+
+// finalizeArgs are the parameters $1–$11 of batchFinalizeSQL.
+func (p *batchPlan) finalizeArgs() []any {
+	return []any{
 		pq.Array(nonNilStrings(p.bkSteps)), pq.Array(p.bkBackoff), pq.Array(nonNilBools(p.bkNotRetryable)),
 		pq.Array(nonNilStrings(p.chainTasks)), pq.Array(nonNilBools(p.chainComplete)),
 		pq.Array(nonNilStrings(p.rowTask)), pq.Array(nonNilStrings(p.rowTo)), pq.Array(nonNilStrings(p.rowFrom)),
-		pq.Array(nonNilStrings(p.rowMeta)), pq.Array(nonNilInts(p.rowOrd)), pq.Array(nonNilBools(p.rowLast)))
-	if err != nil {
+		pq.Array(nonNilStrings(p.rowMeta)), pq.Array(nonNilInts(p.rowOrd)), pq.Array(nonNilBools(p.rowLast)),
+	}
+}
+
+// batchFinalize runs batchFinalizeSQL (st) and checks that every row it
+// meant to write was written.
+func batchFinalize(ctx context.Context, st *sqlx.Stmt, p *batchPlan) error {
+	var n finalizeCounts
+	if err := st.GetContext(ctx, &n, p.finalizeArgs()...); err != nil {
 		return fmt.Errorf("write bookkeeping and finalization: %w", err)
 	}
+	return p.checkFinalized(n)
+}
+
+// checkFinalized checks that every transition and task update the plan
+// meant to write was written.
+func (p *batchPlan) checkFinalized(n finalizeCounts) error {
 	// A bookkeeping row may legitimately match nothing (the step left error
 	// meanwhile cannot happen under the task lock, but a missing row must
 	// not fail the batch); the transitions must all be written.
@@ -443,11 +495,79 @@ func batchFinalize(ctx context.Context, st *sqlx.Stmt, p *batchPlan) error {
 	return nil
 }
 
+// enqueueRow is a row of batchEnqueueSQL: a step enqueued, with the counts
+// of everything the statement wrote.
+type enqueueRow struct {
+	ID          uuid.UUID `db:"id"`
+	TaskUUID    uuid.UUID `db:"task_uuid"`
+	State       string    `db:"state"`
+	Transitions int       `db:"transitions"`
+	Touched     int       `db:"touched"`
+	Sent        int       `db:"sent"`
+	Started     int       `db:"started"`
+	TaskTouched int       `db:"task_touched"`
+}
+
 // batchEnqueue runs batchEnqueueSQL (st, bound to tx) for the locked ready steps of the plan's
 // active tasks and reports, per task, what it did. A namespace queue not in
 // pgmq.meta is a *ports.QueueMissingError before anything is sent.
 func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, traceHeaders func(uuid.UUID) json.RawMessage,
 	p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
+	args, err := s.enqueueArgs(ctx, tx, traceHeaders, p, snaps)
+	if err != nil {
+		return nil, err
+	}
+	var rows []enqueueRow
+	if err := st.SelectContext(ctx, &rows, args...); err != nil {
+		return nil, fmt.Errorf("enqueue ready steps: %w", err)
+	}
+	return enqueueReports(rows, snaps)
+}
+
+// batchFinalizeEnqueue runs batchFinalizeEnqueueSQL (st, bound to tx): the
+// work of batchFinalize and batchEnqueue in one round trip, for a plan with
+// finalization chains, steps to enqueue and no bookkeeping.
+func (s *OrchestrationStore) batchFinalizeEnqueue(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, traceHeaders func(uuid.UUID) json.RawMessage,
+	p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
+	args, err := s.enqueueArgs(ctx, tx, traceHeaders, p, snaps)
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		finalizeCounts
+		ID          uuid.NullUUID  `db:"id"`
+		TaskUUID    uuid.NullUUID  `db:"task_uuid"`
+		State       sql.NullString `db:"state"`
+		Transitions int            `db:"transitions"`
+		Touched     int            `db:"touched"`
+		Sent        int            `db:"sent"`
+		Started     int            `db:"started"`
+		TaskTouched int            `db:"task_touched"`
+	}
+	if err := st.SelectContext(ctx, &rows, append(p.finalizeArgs(), args...)...); err != nil {
+		return nil, fmt.Errorf("finalize and enqueue: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("finalize and enqueue: the statement returned no row")
+	}
+	if err := p.checkFinalized(rows[0].finalizeCounts); err != nil {
+		return nil, err
+	}
+	enq := make([]enqueueRow, 0, len(rows))
+	for _, r := range rows {
+		if r.ID.Valid {
+			enq = append(enq, enqueueRow{ID: r.ID.UUID, TaskUUID: r.TaskUUID.UUID, State: r.State.String, Transitions: r.Transitions,
+				Touched: r.Touched, Sent: r.Sent, Started: r.Started, TaskTouched: r.TaskTouched})
+		}
+	}
+	return enqueueReports(enq, snaps)
+}
+
+// enqueueArgs are the parameters $1–$9 of batchEnqueueSQL for the locked
+// ready steps of the plan's active tasks. A namespace queue not in
+// pgmq.meta is a *ports.QueueMissingError.
+func (s *OrchestrationStore) enqueueArgs(ctx context.Context, tx *sqlx.Tx, traceHeaders func(uuid.UUID) json.RawMessage,
+	p *batchPlan, snaps map[uuid.UUID]*taskSnapshot) ([]any, error) {
 	var steps, tasks, queues, pending []string
 	hdrTasks, hdrs := []string{}, []string{}
 	for _, id := range p.enqueue {
@@ -474,20 +594,13 @@ func (s *OrchestrationStore) batchEnqueue(ctx context.Context, tx *sqlx.Tx, st *
 	if err != nil {
 		return nil, err
 	}
-	var rows []struct {
-		ID          uuid.UUID `db:"id"`
-		TaskUUID    uuid.UUID `db:"task_uuid"`
-		State       string    `db:"state"`
-		Transitions int       `db:"transitions"`
-		Touched     int       `db:"touched"`
-		Sent        int       `db:"sent"`
-		Started     int       `db:"started"`
-		TaskTouched int       `db:"task_touched"`
-	}
-	if err := st.SelectContext(ctx, &rows, pq.Array(steps), pq.Array(tasks), pq.Array(queues),
-		meta.retry, meta.enqueue, meta.start, pq.Array(nonNilStrings(pending)), pq.Array(hdrTasks), pq.Array(hdrs)); err != nil {
-		return nil, fmt.Errorf("enqueue ready steps: %w", err)
-	}
+	return []any{pq.Array(steps), pq.Array(tasks), pq.Array(queues),
+		meta.retry, meta.enqueue, meta.start, pq.Array(nonNilStrings(pending)), pq.Array(hdrTasks), pq.Array(hdrs)}, nil
+}
+
+// enqueueReports turns the rows of the enqueue into a report per task and
+// checks that everything the steps enqueued needed was written.
+func enqueueReports(rows []enqueueRow, snaps map[uuid.UUID]*taskSnapshot) ([]ports.EnqueueReport, error) {
 	byTask := map[uuid.UUID]*ports.EnqueueReport{}
 	var order []uuid.UUID
 	retried := 0

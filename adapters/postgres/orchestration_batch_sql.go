@@ -1,5 +1,10 @@
 package postgres
 
+import (
+	"regexp"
+	"strconv"
+)
+
 // The statements of the set-based orchestration transaction (ProcessTasks).
 // Each works on arrays, so a batch of any size costs the same four round
 // trips plus BEGIN and COMMIT.
@@ -58,7 +63,10 @@ SELECT NULL, lk.task_uuid, true FROM lk WHERE (SELECT COUNT(*) FROM cfg) = 1`
 // says which); batchEnqueueSQL re-checks their readiness under those locks.
 // It also deletes the consumed messages $3 of queue $2 (run once, skipped
 // when $3 is empty), so they disappear exactly when the batch's effects
-// commit.
+// commit. The results column comes back for steps in error only, the only
+// ones whose bookkeeping reads it: the results of the completed steps of
+// every task of every batch would otherwise cross the wire for nothing.
+// The columns are listed in the order batchRead scans them.
 var batchReadSQL = `
 WITH del AS MATERIALIZED (
 	SELECT COUNT(*) AS n FROM pgmq.delete($2::text, $3::bigint[]) WHERE cardinality($3::bigint[]) > 0
@@ -86,7 +94,11 @@ lk AS MATERIALIZED (
 	CROSS JOIN LATERAL (SELECT ws.workflow_step_uuid FROM tasker_workflow_steps ws
 	                    WHERE ws.workflow_step_uuid = r.id FOR UPDATE) l
 )
-SELECT h.task_state, h.namespace, h.task_name, h.task_created_at, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted, v.*
+SELECT h.task_state, h.namespace, h.task_name, h.task_created_at, lk.workflow_step_uuid IS NOT NULL AS locked, (SELECT d.n FROM del d) AS deleted,
+       v.workflow_step_uuid, v.task_uuid, v.named_step_uuid, v.name, v.current_state, v.attempts, v.retry_limit, v.retryable,
+       v.backoff_request_seconds, v.last_attempted_at, v.created_at, v.updated_at, v.processed_at,
+       CASE WHEN v.current_state = 'error' THEN v.results END AS results,
+       v.last_failure_at, v.total_parents, v.completed_parents, v.ready_for_execution
 FROM v
 JOIN hdr h ON h.hdr_task_uuid = v.task_uuid
 LEFT JOIN lk ON lk.workflow_step_uuid = v.workflow_step_uuid
@@ -114,8 +126,11 @@ FROM unnest($1::uuid[]) AS k(id)`
 //
 // "(SELECT COUNT(*) FROM flip) >= 0" makes the INSERT wait for the flip, as
 // the partial unique index on most_recent requires.
-const batchFinalizeSQL = `
-WITH b AS MATERIALIZED (
+const batchFinalizeSQL = "\nWITH " + batchFinalizeCTEs + "\n" + batchFinalizeCounts
+
+// batchFinalizeCTEs are the CTEs of batchFinalizeSQL, shared with
+// batchFinalizeEnqueueSQL.
+const batchFinalizeCTEs = `b AS MATERIALIZED (
 	SELECT k.id, k.backoff, k.not_retryable, w.ctid AS wctid
 	FROM unnest($1::uuid[], $2::int[], $3::boolean[]) AS k(id, backoff, not_retryable)
 	CROSS JOIN LATERAL (SELECT ws.ctid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = k.id
@@ -137,12 +152,12 @@ cur AS MATERIALIZED (
 	CROSS JOIN LATERAL (SELECT tt.ctid FROM tasker_task_transitions tt
 	                    WHERE tt.task_uuid = c.id AND tt.most_recent = true OFFSET 0) x
 ),
-flip AS (
+fin_flip AS (
 	UPDATE tasker_task_transitions SET most_recent = false, updated_at = NOW()
 	WHERE ctid = ANY(ARRAY(SELECT cur.tctid FROM cur))
 	RETURNING 1
 ),
-ins AS (
+fin_ins AS (
 	INSERT INTO tasker_task_transitions
 	  (task_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
 	SELECT c.task_uuid, c.to_state, c.from_state, c.metadata::jsonb,
@@ -150,7 +165,7 @@ ins AS (
 	       c.last, NOW(), NOW()
 	FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::int[], $11::boolean[])
 	     AS c(task_uuid, to_state, from_state, metadata, ord, last)
-	WHERE (SELECT COUNT(*) FROM flip) >= 0
+	WHERE (SELECT COUNT(*) FROM fin_flip) >= 0
 	RETURNING 1
 ),
 tk AS MATERIALIZED (
@@ -164,9 +179,13 @@ upd AS (
 	       updated_at = NOW()
 	WHERE t.ctid = ANY(ARRAY(SELECT tk.tctid FROM tk))
 	RETURNING 1
-)
-SELECT (SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM flip) AS flipped,
-       (SELECT COUNT(*) FROM ins) AS inserted, (SELECT COUNT(*) FROM upd) AS updated`
+)`
+
+// batchFinalizeCounts are the counts batchFinalize checks.
+const batchFinalizeCounts = `SELECT ` + batchFinalizeCountColumns
+
+const batchFinalizeCountColumns = `(SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM fin_flip) AS flipped,
+       (SELECT COUNT(*) FROM fin_ins) AS inserted, (SELECT COUNT(*) FROM upd) AS updated`
 
 // batchEnqueueSQL is §10.2 step 2 for the steps $1, which the batch locked
 // in workflow_step_uuid order while holding their tasks' row locks; $2/$3
@@ -181,8 +200,11 @@ SELECT (SELECT COUNT(*) FROM bk) AS bookkept, (SELECT COUNT(*) FROM flip) AS fli
 // a Retry row is written already superseded by the Enqueue row after it. $4,
 // $5 and $6 are the Retry, Enqueue and Start metadata; $8/$9 map tasks to
 // the pgmq headers of their messages (trace context; absent = NULL).
-var batchEnqueueSQL = `
-WITH ready AS MATERIALIZED (
+var batchEnqueueSQL = "\nWITH " + batchEnqueueCTEs + "\nSELECT " + batchEnqueueColumns + "\nFROM ready r ORDER BY r.id"
+
+// batchEnqueueCTEs are the CTEs of batchEnqueueSQL, shared with
+// batchFinalizeEnqueueSQL.
+var batchEnqueueCTEs = `ready AS MATERIALIZED (
 	SELECT ws.workflow_step_uuid AS id, ws.task_uuid, q.queue, COALESCE(cur.to_state, 'pending') AS state,
 	       ws.wctid, cur.cctid,
 	       (SELECT COALESCE(MAX(x.sort_key), 0) FROM tasker_workflow_step_transitions x
@@ -252,8 +274,34 @@ task_ins AS (
 task_touch AS (
 	UPDATE tasker_tasks SET updated_at = NOW() WHERE ctid = ANY(ARRAY(SELECT s.kctid FROM start s))
 	RETURNING 1
-)
-SELECT r.id, r.task_uuid, r.state, (SELECT COUNT(*) FROM ins) AS transitions, (SELECT COUNT(*) FROM touch) AS touched,
+)`
+
+// batchEnqueueColumns are the columns batchEnqueue reads: a row per step
+// enqueued, each with the counts it checks.
+const batchEnqueueColumns = `r.id, r.task_uuid, r.state, (SELECT COUNT(*) FROM ins) AS transitions, (SELECT COUNT(*) FROM touch) AS touched,
        (SELECT COUNT(*) FROM sent) AS sent, (SELECT COUNT(*) FROM task_ins) AS started,
-       (SELECT COUNT(*) FROM task_touch) AS task_touched
-FROM ready r ORDER BY r.id`
+       (SELECT COUNT(*) FROM task_touch) AS task_touched`
+
+// batchFinalizeEnqueueSQL is batchFinalizeSQL ($1–$11) and batchEnqueueSQL
+// ($12–$20) in one statement, one round trip fewer for a batch in which some
+// tasks finish and others go on. ProcessTasks uses it only when the batch
+// writes no bookkeeping: the finalized tasks and the enqueuing ones are then
+// disjoint (a task with a finalization event enqueues nothing), so no row is
+// written by both halves, and the enqueue re-checks readiness on a snapshot
+// taken after the locks, as it does alone; a backoff written by the
+// bookkeeping could change a step's readiness, which one statement would not
+// see. It returns one row with a NULL id when no step was still ready, so
+// the finalization counts always come back.
+var batchFinalizeEnqueueSQL = "\nWITH " + batchFinalizeCTEs + ",\n" + shiftParams(batchEnqueueCTEs, 11) +
+	"\nSELECT " + batchFinalizeCountColumns + ",\n" + batchEnqueueColumns +
+	"\nFROM (SELECT 1) one LEFT JOIN ready r ON true ORDER BY r.id"
+
+var paramRE = regexp.MustCompile(`\$([0-9]+)`)
+
+// shiftParams renumbers the parameters $n of query to $(n+by).
+func shiftParams(query string, by int) string {
+	return paramRE.ReplaceAllStringFunc(query, func(p string) string {
+		n, _ := strconv.Atoi(p[1:])
+		return "$" + strconv.Itoa(n+by)
+	})
+}

@@ -201,6 +201,61 @@ SELECT DISTINCT x FROM (
 	require.Len(t, xmins, 1, "all writes in one transaction")
 }
 
+// TestTaskBatchFinishingAndEnqueuingWithoutBookkeeping: a batch without
+// error results, in which one task completes while another enqueues its next
+// step, writes both in one statement (batchFinalizeEnqueueSQL) and still
+// ends each task as processing its result alone does, in one transaction.
+func TestTaskBatchFinishingAndEnqueuingWithoutBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	noErrors := func(sc batchScenario) []ports.ResultItem {
+		var out []ports.ResultItem
+		for _, r := range sc.results {
+			if r.StepUUID != sc.steps["retry.a"] && r.StepUUID != sc.steps["failed.a"] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	alone := newDB(t)
+	sc := arrangeBatchScenario(t, alone)
+	store := postgres.NewOrchestrationStore(alone)
+	for _, r := range noErrors(sc) {
+		_, err := store.ProcessTasks(ctx, ports.TaskBatch{Queue: batchResultsQueue, Results: []ports.ResultItem{r}, Bookkeeping: testBookkeeping})
+		require.NoError(t, err)
+	}
+	want := readBatchOutcome(t, alone, sc)
+
+	db := newDB(t)
+	sc = arrangeBatchScenario(t, db)
+	store = postgres.NewOrchestrationStore(db)
+	var before int64
+	require.NoError(t, db.Get(&before, `SELECT txid_current()`))
+	rep, err := store.ProcessTasks(ctx, ports.TaskBatch{Queue: batchResultsQueue, Results: noErrors(sc), Bookkeeping: testBookkeeping})
+	require.NoError(t, err)
+	got := readBatchOutcome(t, db, sc)
+	require.Equal(t, want, got, "the batch ends every task as processing it alone does")
+	require.Equal(t, map[string]string{"done": "complete", "retry": "in_progress", "failed": "in_progress",
+		"cancelled": "cancelled", "next": "in_progress"}, got.Tasks)
+	require.Equal(t, []string{"next.b"}, got.Sent)
+	require.Equal(t, 2, got.ResultsSet, "only the two error results left unprocessed")
+	require.Len(t, rep.Finalized, 3)
+	require.Len(t, rep.Enqueued, 1)
+	require.Equal(t, sc.tasks["next"], rep.Enqueued[0].TaskUUID)
+	require.Equal(t, 1, rep.Enqueued[0].StepsEnqueued)
+
+	var completedAt *time.Time
+	require.NoError(t, db.Get(&completedAt, `SELECT completed_at FROM tasker_tasks WHERE task_uuid = $1`, sc.tasks["done"]))
+	require.NotNil(t, completedAt, "the completed task's row is updated by the same statement")
+	var xmins []int64
+	require.NoError(t, db.Select(&xmins, `
+SELECT DISTINCT x FROM (
+  SELECT xmin::text::bigint AS x FROM tasker_task_transitions WHERE xmin::text::bigint > $1
+  UNION ALL SELECT xmin::text::bigint FROM tasker_workflow_step_transitions WHERE xmin::text::bigint > $1
+  UNION ALL SELECT xmin::text::bigint FROM tasker_tasks WHERE xmin::text::bigint > $1
+  UNION ALL SELECT xmin::text::bigint FROM pgmq.q_orch_ns_queue WHERE xmin::text::bigint > $1) s`, before))
+	require.Len(t, xmins, 1, "all writes in one transaction")
+}
+
 // TestTaskBatchUnknownStepsAndTasks: a result for a step that does not
 // exist and a task that does not exist are reported and their messages left
 // (for the caller to archive); the rest of the batch proceeds.

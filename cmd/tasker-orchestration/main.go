@@ -47,7 +47,7 @@ Apply the database migrations first (once per release):
 	root.Example = `  DATABASE_URL=postgres://postgres@localhost:5432/tasker tasker-orchestration migrate
   DATABASE_URL=postgres://postgres@localhost:5432/tasker TASKER_ENV=development tasker-orchestration serve --bind 127.0.0.1:8080`
 	rootFlags.register(root)
-	root.RunE = func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), rootFlags) }
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), rootFlags, getenv) }
 
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -57,7 +57,7 @@ SIGTERM/SIGINT readiness turns 503, in-flight requests and transactions
 finish, and the process exits 0. A start-up failure (bad configuration,
 database unreachable, port in use) prints one line and exits 1.`,
 		Args: servicecli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), serveOnly) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), serveOnly, getenv) },
 	}
 	serveOnly.register(serve)
 

@@ -35,7 +35,7 @@ import (
 // connections), lets in-flight requests and transactions finish and returns
 // nil. A start-up failure is returned as one error (printed on one line,
 // exit 1, by servicecli.Execute); it is not logged, so no stack trace.
-func runServe(ctx context.Context, f serveFlags) error {
+func runServe(ctx context.Context, f serveFlags, getenv func(string) string) error {
 	cfg, err := config.Load(config.LoadOptions{ConfigDir: f.configDir, Environment: f.environment})
 	if err == nil {
 		err = cfg.ValidateOrchestration()
@@ -56,6 +56,11 @@ func runServe(ctx context.Context, f serveFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	stopProfile, err := startCPUProfile(getenv)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if err := serve(ctx, cfg, log); err != nil {
 		return err
 	}

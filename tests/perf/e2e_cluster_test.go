@@ -170,6 +170,10 @@ func startCluster(t *testing.T, bin, dbURL string, nOrch, nWorkers int) *e2eClus
 		addr := loopbackAddr(t)
 		env := serviceEnv("TASKER_ENV=production", "DATABASE_URL="+withParam(dbURL, "application_name", appOrch),
 			"TASKER_ORCHESTRATION__BIND_ADDRESS="+addr)
+		if prof := os.Getenv("TASKER_PERF_ORCH_CPU_PROFILE"); prof != "" {
+			// e.g. /tmp/orch-%p.pprof: each orchestration writes its CPU profile there on exit.
+			env = append(env, "TASKER_CPU_PROFILE="+prof)
+		}
 		c.orchs = append(c.orchs, startProc(t, filepath.Join(bin, "tasker-orchestration"), fmt.Sprintf("orch%d", i+1),
 			addr, "/ready", logDir, env, "serve"))
 	}

@@ -105,27 +105,46 @@ const (
 // batchHandler processes one batch read from a queue.
 type batchHandler func(ctx context.Context, queue string, msgs []ports.QueueMessage)
 
-// consumeLoop drains queue on every wake-up and poll tick until ctx ends.
-// Work runs on a context detached from ctx, so a batch being processed at
-// shutdown finishes its transaction before the loop returns.
-func (p *Processor) consumeLoop(ctx context.Context, queue string, wake <-chan struct{}, h batchHandler) {
-	ticker := time.NewTicker(p.cfg.PollInterval)
-	defer ticker.Stop()
+// consumeLoop drains queue on every wake-up, and on every poll tick when
+// poll is set, until ctx ends. Work runs on a context detached from ctx, so
+// a batch being processed at shutdown finishes its transaction before the
+// loop returns.
+//
+// Only one consumer of each queue polls: the polling fallback exists for
+// notifications that are lost, and one reader finds their messages as well
+// as Concurrency readers do, at a fraction of the idle commits (every read
+// of an empty queue is a transaction). The others wait for wake-ups, which a
+// notification or a consumer that read a full batch (so more is likely
+// waiting) sends them.
+func (p *Processor) consumeLoop(ctx context.Context, queue string, wake chan struct{}, poll bool, h batchHandler) {
+	var tick <-chan time.Time
+	if poll {
+		ticker := time.NewTicker(p.cfg.PollInterval)
+		defer ticker.Stop()
+		tick = ticker.C
+	} else {
+		select { // the polling consumer reads first and wakes this one if needed
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+	}
 	work := context.WithoutCancel(ctx)
 	for {
-		p.drain(ctx, work, queue, h)
+		p.drain(ctx, work, queue, wake, h)
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-		case <-ticker.C:
+		case <-tick:
 		}
 	}
 }
 
 // drain reads and processes batches until the queue has no visible message
-// or ctx ends. A full read doubles the next read's qty (up to MaxBatchSize).
-func (p *Processor) drain(ctx, work context.Context, queue string, h batchHandler) {
+// or ctx ends. A full read doubles the next read's qty (up to MaxBatchSize)
+// and, with more than one consumer, passes a wake-up to the others on wake.
+func (p *Processor) drain(ctx, work context.Context, queue string, wake chan<- struct{}, h batchHandler) {
 	qty := p.cfg.BatchSize
 	for ctx.Err() == nil {
 		msgs, err := p.queue.Read(work, queue, p.cfg.VisibilityTimeoutSeconds, qty)
@@ -133,10 +152,17 @@ func (p *Processor) drain(ctx, work context.Context, queue string, h batchHandle
 			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
 			return
 		}
+		full := len(msgs) == qty
+		if full && p.cfg.Concurrency > 1 {
+			select {
+			case wake <- struct{}{}:
+			default: // a wake-up is already pending
+			}
+		}
 		if msgs = p.overLimit(work, queue, msgs); len(msgs) > 0 {
 			h(work, queue, msgs)
 		}
-		if len(msgs) < qty {
+		if !full {
 			return
 		}
 		qty = min(qty*2, p.cfg.MaxBatchSize)
@@ -344,11 +370,11 @@ func (p *Processor) Run(ctx context.Context, notifier ports.QueueNotifier) error
 		}
 	}
 	for q, h := range handlers {
-		for range p.cfg.Concurrency {
+		for i := range p.cfg.Concurrency {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.consumeLoop(ctx, q, wakes[q], h)
+				p.consumeLoop(ctx, q, wakes[q], i == 0, h)
 			}()
 		}
 	}

@@ -27,11 +27,17 @@ type memQueue struct {
 	next     int64
 	readErr  error
 	opErr    error
+	// readDelay makes every Read take this long; reads, inFlight and
+	// maxInFlight count the reads of each queue and how many overlapped.
+	readDelay   time.Duration
+	reads       map[string]int
+	inFlight    map[string]int
+	maxInFlight map[string]int
 }
 
 func newMemQueue() *memQueue {
 	return &memQueue{pending: map[string][]ports.QueueMessage{}, deleted: map[int64]bool{}, archived: map[int64]bool{},
-		consumed: map[int64]bool{}}
+		consumed: map[int64]bool{}, reads: map[string]int{}, inFlight: map[string]int{}, maxInFlight: map[string]int{}}
 }
 
 func (q *memQueue) consume(ids ...int64) {
@@ -56,7 +62,15 @@ func (q *memQueue) Send(context.Context, string, json.RawMessage, time.Duration)
 }
 func (q *memQueue) Read(_ context.Context, queue string, _ int, qty int) ([]ports.QueueMessage, error) {
 	q.mu.Lock()
+	q.reads[queue]++
+	q.inFlight[queue]++
+	q.maxInFlight[queue] = max(q.maxInFlight[queue], q.inFlight[queue])
+	delay := q.readDelay
+	q.mu.Unlock()
+	time.Sleep(delay)
+	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.inFlight[queue]--
 	if q.readErr != nil {
 		return nil, q.readErr
 	}
@@ -269,4 +283,45 @@ func TestBatchesGrowWithTheBacklog(t *testing.T) {
 		sizes = append(sizes, len(c.Results))
 	}
 	require.Equal(t, []int{5, 10, 20, 40}, sizes)
+}
+
+// TestOnlyOneConsumerPerQueuePolls: of the Concurrency consumers of a queue
+// only one reads on the poll tick, so an idle queue costs one read (one
+// transaction) per poll interval, not Concurrency; the others read when a
+// notification or a full batch wakes them.
+func TestOnlyOneConsumerPerQueuePolls(t *testing.T) {
+	f := setup(t, result.Config{PollInterval: time.Millisecond, Concurrency: 3}, creator{})
+	f.q.readDelay = time.Millisecond
+	stop := runProcessor(t, f.p, nil)
+	require.Eventually(t, func() bool {
+		f.q.mu.Lock()
+		defer f.q.mu.Unlock()
+		return f.q.reads[domain.QueueStepResults] >= 50
+	}, 10*time.Second, time.Millisecond)
+	stop()
+	f.q.mu.Lock()
+	defer f.q.mu.Unlock()
+	for _, q := range []string{domain.QueueStepResults, domain.QueueTaskRequests, domain.QueueTaskFinalizations} {
+		require.Equal(t, 1, f.q.maxInFlight[q], "idle reads of %s never overlap: one consumer polls", q)
+	}
+}
+
+// TestFullReadWakesTheOtherConsumers: without notifications, a read that
+// comes back full wakes the other consumers, so a backlog is read by
+// Concurrency consumers at once, not only by the polling one.
+func TestFullReadWakesTheOtherConsumers(t *testing.T) {
+	views := make([]ports.StepResultView, 200)
+	for i := range views {
+		views[i] = ports.StepResultView{TaskUUID: uuid.New(), StepUUID: uuid.New(), State: domain.StepComplete}
+	}
+	f := setup(t, result.Config{PollInterval: time.Hour, BatchSize: 1, MaxBatchSize: 1, Concurrency: 2}, creator{}, views...)
+	var ids []int64
+	for _, v := range views {
+		ids = append(ids, f.q.add(domain.QueueStepResults, string(message(v.TaskUUID, v.StepUUID))))
+	}
+	f.q.readDelay = time.Millisecond
+	f.process(t, ids...)
+	f.q.mu.Lock()
+	defer f.q.mu.Unlock()
+	require.Equal(t, 2, f.q.maxInFlight[domain.QueueStepResults], "the second consumer joined the first on the backlog")
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+)
+
+// cpuProfileEnv names the file a CPU profile of the whole run is written
+// to; "%p" in it is replaced by the process id, so several orchestrations
+// started with the same environment write one profile each. Unset (the
+// default) profiles nothing. It exists for performance work on the real
+// binary under load (tests/perf), where an HTTP pprof endpoint would be one
+// more port to open and protect; the profile is written when serve returns.
+const cpuProfileEnv = "TASKER_CPU_PROFILE"
+
+// startCPUProfile starts the CPU profile asked for by TASKER_CPU_PROFILE
+// and returns the function that stops and writes it.
+func startCPUProfile(getenv func(string) string) (func(), error) {
+	path := getenv(cpuProfileEnv)
+	if path == "" {
+		return func() {}, nil
+	}
+	path = strings.ReplaceAll(path, "%p", fmt.Sprint(os.Getpid()))
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: start CPU profile: %w", cpuProfileEnv, err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
