@@ -157,7 +157,6 @@ func TestKubernetesManifests(t *testing.T) {
 		readiness, liveness string
 		port                int
 		grace               bool
-		extraEnv            map[string]string
 		validate            func(*config.Config) error
 		shutdownOf          func(*config.Config) time.Duration
 		bindAddressOf       func(*config.Config) string

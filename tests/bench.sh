@@ -15,7 +15,7 @@ trap 'rm -f "$out"' EXIT
 run() { # pkg pattern benchtime
   go test -run '^$' -bench "$2" -benchtime "$3" -count=1 "$1" 2>&1 | tee -a "$out" | grep -E '^(Benchmark|FAIL|---)' || true
 }
-run ./app/worker/command/ 'GetStatus|ExecuteStepThroughput' 2s
+run ./app/worker/command/ 'CommandRoundTrip|ExecuteStepThroughput' 2s
 run ./adapters/eventbus/ 'BusThroughput|BusRoundTrip' 2s
 run ./adapters/web/worker/ 'HealthReady|Status$' 2s
 run ./tests/perf/ 'WorkerWebUnderLoad' 3000x

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"). It installs the pinned
-# tools it needs, then checks formatting, vet, mock freshness and runs the
+# tools it needs, then checks formatting, vet, staticcheck, mock freshness and runs the
 # whole suite with the race detector against real PostgreSQL.
 #
 # Database: TASKER_TEST_DATABASE_URL (default: the local server at
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 MOCKERY_VERSION=v2.53.5
 GOTESTSUM_VERSION=v1.13.0
+STATICCHECK_VERSION=v0.8.2
 
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 export TASKER_TEST_DATABASE_URL="${TASKER_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
@@ -21,6 +22,7 @@ step "tools (pinned)"
 have_version() { command -v "$1" >/dev/null 2>&1 && go version -m "$(command -v "$1")" 2>/dev/null | grep -q "$2"; }
 have_version mockery "$MOCKERY_VERSION" || go install "github.com/vektra/mockery/v2@${MOCKERY_VERSION}"
 have_version gotestsum "$GOTESTSUM_VERSION" || go install "gotest.tools/gotestsum@${GOTESTSUM_VERSION}"
+have_version staticcheck "$STATICCHECK_VERSION" || go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -29,6 +31,10 @@ echo ok
 
 step "go vet"
 go vet ./...
+
+step "staticcheck"
+staticcheck ./...
+echo ok
 
 step "mocks fresh"
 tmp=$(mktemp -d)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tasker-systems/tasker-go/adapters/config"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
 	"github.com/tasker-systems/tasker-go/internal/redact"
 )
@@ -29,7 +28,7 @@ const (
 	DefaultHalfOpenMaxRequests = 3
 )
 
-// Config configures a Client. Build it with DefaultConfig or FromSettings and
+// Config configures a Client. Build it with DefaultConfig (the worker SDK maps orchestration_api.* onto it) and
 // override fields; New fills zero durations, multiplier and breaker sizes with
 // the defaults, but takes MaxRetries = 0, Jitter = 0 and Breaker.Enabled =
 // false literally because they are meaningful choices.
@@ -103,29 +102,6 @@ func DefaultConfig() Config {
 		Breaker: BreakerConfig{Enabled: DefaultBreakerEnabled, FailureThreshold: DefaultFailureThreshold,
 			OpenTimeout: DefaultBreakerOpenTimeout, HalfOpenMaxRequests: DefaultHalfOpenMaxRequests},
 	}
-}
-
-// FromSettings maps the loaded orchestration_api.* section (already validated
-// by adapters/config) onto a Config.
-func FromSettings(s config.OrchestrationAPIConfig) Config {
-	c := DefaultConfig()
-	c.BaseURL = s.BaseURL
-	c.Timeout = time.Duration(s.TimeoutMs) * time.Millisecond
-	c.MaxRetries = s.MaxRetries
-	c.Backoff = BackoffConfig{
-		Initial:    time.Duration(s.Backoff.InitialMs) * time.Millisecond,
-		Max:        time.Duration(s.Backoff.MaxMs) * time.Millisecond,
-		Multiplier: s.Backoff.Multiplier,
-		Jitter:     s.Backoff.Jitter,
-	}
-	c.AuthToken = s.AuthToken
-	c.Breaker = BreakerConfig{
-		Enabled:             s.CircuitBreaker.Enabled,
-		FailureThreshold:    s.CircuitBreaker.FailureThreshold,
-		OpenTimeout:         time.Duration(s.CircuitBreaker.TimeoutSeconds) * time.Second,
-		HalfOpenMaxRequests: s.CircuitBreaker.HalfOpenMaxRequests,
-	}
-	return c
 }
 
 // withDefaults fills unset fields and checks the rest; errors name the key.

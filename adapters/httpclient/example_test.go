@@ -34,7 +34,7 @@ func Example() {
 	srv := exampleServer()
 	defer srv.Close()
 
-	cfg := httpclient.DefaultConfig() // or httpclient.FromSettings(loaded.OrchestrationAPI)
+	cfg := httpclient.DefaultConfig() // the worker SDK maps orchestration_api.* onto this
 	cfg.BaseURL = srv.URL
 	cfg.HTTPClient = srv.Client()
 	client, err := httpclient.New(cfg)

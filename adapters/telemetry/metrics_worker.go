@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -36,37 +37,6 @@ type WorkerInfo struct {
 	WorkerType string
 }
 
-// HandlerOutcomes are persisted outcome counts of one (namespace, callable).
-type HandlerOutcomes struct {
-	Namespace string
-	Handler   string
-	Success   uint64
-	Failure   uint64
-}
-
-// NamespaceOutcomes are persisted outcome counts of one namespace.
-type NamespaceOutcomes struct {
-	Success uint64
-	Failure uint64
-}
-
-// WorkerRuntime is the worker state read at every scrape. Counts are
-// cumulative since start; they are exposed as counters computed from the
-// worker's own bookkeeping so the numbers on /metrics, /status and
-// /handlers can never disagree.
-type WorkerRuntime struct {
-	// InFlight is the number of handlers currently running.
-	InFlight int
-	// CommandQueueDepth is the number of commands waiting in the command channel.
-	CommandQueueDepth int
-	// PoisonArchived counts unparseable step messages archived (D-g).
-	PoisonArchived uint64
-	// Namespaces maps namespace → persisted outcomes.
-	Namespaces map[string]NamespaceOutcomes
-	// Handlers are persisted outcomes per (namespace, callable).
-	Handlers []HandlerOutcomes
-}
-
 // WorkerSources are read at scrape time. Any may be nil; the families they
 // feed are then omitted rather than reported as zero, because a fake zero
 // (e.g. queue depth 0 when the database is down) would mislead alerting.
@@ -76,8 +46,32 @@ type WorkerSources struct {
 	// QueueMetrics reports pgmq.metrics of every served queue; a queue whose
 	// metrics failed is left out.
 	QueueMetrics func(ctx context.Context) []ports.QueueMetrics
-	// Runtime reports the worker's counters.
-	Runtime func() WorkerRuntime
+	// Runtime reports the worker's status (domain.WorkerStatus, the one
+	// model /status and /health render too, so the numbers can never
+	// disagree); its counts are cumulative since start and exposed as
+	// counters.
+	Runtime func() domain.WorkerStatus
+}
+
+// QueueMetricsReader reads pgmq.metrics of one queue; ports.Queue satisfies it.
+type QueueMetricsReader interface {
+	Metrics(ctx context.Context, queue string) (ports.QueueMetrics, error)
+}
+
+// ServedQueueMetrics is a WorkerSources.QueueMetrics reading the
+// "<namespace>_queue" of every served namespace; a queue whose metrics
+// failed is left out of that scrape.
+func ServedQueueMetrics(queues QueueMetricsReader, namespaces []string) func(ctx context.Context) []ports.QueueMetrics {
+	served := append([]string(nil), namespaces...)
+	return func(ctx context.Context) []ports.QueueMetrics {
+		out := make([]ports.QueueMetrics, 0, len(served))
+		for _, ns := range served {
+			if m, err := queues.Metrics(ctx, ns+"_queue"); err == nil {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
 }
 
 // WorkerMetrics owns the worker's Prometheus registry: info, uptime, pool,
@@ -254,12 +248,12 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Runtime != nil {
 		rt := c.src.Runtime()
 		for ns, o := range rt.Namespaces {
-			ch <- prometheus.MustNewConstMetric(descStepsTotal, prometheus.CounterValue, float64(o.Success), ns, OutcomeSuccess)
-			ch <- prometheus.MustNewConstMetric(descStepsTotal, prometheus.CounterValue, float64(o.Failure), ns, OutcomeFailure)
+			ch <- prometheus.MustNewConstMetric(descStepsTotal, prometheus.CounterValue, float64(o.Succeeded), ns, OutcomeSuccess)
+			ch <- prometheus.MustNewConstMetric(descStepsTotal, prometheus.CounterValue, float64(o.Failed), ns, OutcomeFailure)
 		}
 		for _, h := range rt.Handlers {
-			ch <- prometheus.MustNewConstMetric(descCompleted, prometheus.CounterValue, float64(h.Success), h.Namespace, h.Handler)
-			ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(h.Failure), h.Namespace, h.Handler)
+			ch <- prometheus.MustNewConstMetric(descCompleted, prometheus.CounterValue, float64(h.Success), h.Namespace, h.Callable)
+			ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(h.Failure), h.Namespace, h.Callable)
 		}
 		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(rt.InFlight))
 		ch <- prometheus.MustNewConstMetric(descCmdDepth, prometheus.GaugeValue, float64(rt.CommandQueueDepth))

@@ -75,10 +75,10 @@ func matches(mt *dto.Metric, labels map[string]string) bool {
 func ptr[T any](v T) *T { return &v }
 
 func TestWorkerMetrics_ExpositionFamiliesAndValues(t *testing.T) {
-	rt := WorkerRuntime{
+	rt := domain.WorkerStatus{
 		InFlight: 3, CommandQueueDepth: 7, PoisonArchived: 2,
-		Namespaces: map[string]NamespaceOutcomes{"examples": {Success: 5, Failure: 1}},
-		Handlers:   []HandlerOutcomes{{Namespace: "examples", Handler: "Demo::Square", Success: 5, Failure: 1}},
+		Namespaces: map[string]domain.WorkerNamespaceStats{"examples": {Processed: 6, Succeeded: 5, Failed: 1}},
+		Handlers:   []domain.WorkerHandlerStats{{Namespace: "examples", Callable: "Demo::Square", Success: 5, Failure: 1}},
 	}
 	m, err := NewWorkerMetrics(WorkerInfo{Version: "1.2.3", WorkerID: "worker-x", WorkerType: "command_processor"}, WorkerSources{
 		DBStats: func() sql.DBStats {
@@ -90,7 +90,7 @@ func TestWorkerMetrics_ExpositionFamiliesAndValues(t *testing.T) {
 				{QueueName: "empty_queue", QueueLength: 0},
 			}
 		},
-		Runtime: func() WorkerRuntime { return rt },
+		Runtime: func() domain.WorkerStatus { return rt },
 	})
 	require.NoError(t, err)
 	fams, body := scrape(t, m)

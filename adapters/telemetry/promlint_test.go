@@ -60,9 +60,9 @@ func TestWorkerMetricsPromlintClean(t *testing.T) {
 			QueueMetrics: func(context.Context) []ports.QueueMetrics {
 				return []ports.QueueMetrics{{QueueName: "examples_queue", QueueLength: 1, OldestMsgAgeSec: &age}}
 			},
-			Runtime: func() telemetry.WorkerRuntime {
-				return telemetry.WorkerRuntime{Namespaces: map[string]telemetry.NamespaceOutcomes{"examples": {Success: 1}},
-					Handlers: []telemetry.HandlerOutcomes{{Namespace: "examples", Handler: "h", Success: 1}}}
+			Runtime: func() domain.WorkerStatus {
+				return domain.WorkerStatus{Namespaces: map[string]domain.WorkerNamespaceStats{"examples": {Processed: 1, Succeeded: 1}},
+					Handlers: []domain.WorkerHandlerStats{{Namespace: "examples", Callable: "h", Success: 1}}}
 			},
 		})
 	require.NoError(t, err)

@@ -288,46 +288,20 @@ func (w *Worker) relay(ctx context.Context) {
 	}
 }
 
-// Status is the worker's live state for the web API and health checks.
-type Status struct {
-	pipeline.Status
-	// Lifecycle is starting, active or stopping.
-	Lifecycle string
-	// Started is true once Run began.
-	Started bool
-	// PipelineRunning is true while intake readers run and the worker is
-	// not stopping (the command_processor health check).
-	PipelineRunning bool
-	// DispatcherRunning is true while the handler dispatcher runs.
-	DispatcherRunning bool
-	// ShuttingDown is true from the stop signal on.
-	ShuttingDown bool
-	// IntakeHeld is the number of messages held; IntakeSaturated is true at
-	// max_concurrent_steps (back-pressure, readers wait for a slot).
-	IntakeHeld int
-	// IntakeSaturated is IntakeHeld ≥ max_concurrent_steps.
-	IntakeSaturated bool
-	// HandlersRunning counts handler goroutines running.
-	HandlersRunning int
-	// CommandQueueDepth counts queued commands.
-	CommandQueueDepth int
-	// FailedAtShutdown counts steps persisted as worker_shutdown.
-	FailedAtShutdown int64
-}
-
 // Status snapshots the worker without going through the command channel,
 // so a saturated processor cannot make health checks time out.
-func (w *Worker) Status() Status {
-	st := Status{
-		Status:            w.p.Status(),
-		Started:           w.started.Load(),
-		ShuttingDown:      w.stopping.Load(),
-		DispatcherRunning: w.dispatcherUp.Load(),
-		IntakeHeld:        w.intake.Held(),
-		HandlersRunning:   w.disp.Running(),
-		CommandQueueDepth: w.cmds.Depth(),
-		FailedAtShutdown:  w.failedAtShutdown.Load(),
-	}
+//
+// The pipeline fills its counters into the worker status; the worker adds
+// its lifecycle and the intake, dispatcher and command-queue gauges.
+func (w *Worker) Status() domain.WorkerStatus {
+	st := w.p.Status()
+	st.Started = w.started.Load()
+	st.ShuttingDown = w.stopping.Load()
+	st.DispatcherRunning = w.dispatcherUp.Load()
+	st.IntakeHeld = w.intake.Held()
+	st.HandlersRunning = w.disp.Running()
+	st.CommandQueueDepth = w.cmds.Depth()
+	st.FailedAtShutdown = w.failedAtShutdown.Load()
 	st.PipelineRunning = w.intakeUp.Load() && !st.ShuttingDown
 	st.IntakeSaturated = st.IntakeHeld >= w.cfg.MaxConcurrentSteps
 	switch {
@@ -340,10 +314,6 @@ func (w *Worker) Status() Status {
 	}
 	return st
 }
-
-// Commands exposes the command processor (GetStatus through the channel,
-// queue depth) to the composition root.
-func (w *Worker) Commands() *command.Processor { return w.cmds }
 
 // Config returns the effective configuration (defaults applied).
 func (w *Worker) Config() Config { return w.cfg }

@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 	// The worker talks to the orchestration only through this client (task
 	// creation from handlers, health); its breaker state shows in /status.
 	var err error
-	if svc.orchAPI, err = httpclient.New(httpclient.FromSettings(cfg.OrchestrationAPI)); err != nil {
+	if svc.orchAPI, err = httpclient.New(clientConfig(cfg.OrchestrationAPI)); err != nil {
 		return nil, fmt.Errorf("orchestration_api: %w", err)
 	}
 	handlers := o.handlers
@@ -186,11 +186,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 	}
 
 	hostname, _ := os.Hostname()
-	var status web.StatusProvider = web.StatusFunc(func() web.Snapshot {
+	var status web.StatusProvider = web.StatusFunc(func() domain.WorkerStatus {
 		if svc.worker == nil {
-			return web.Snapshot{}
+			return domain.WorkerStatus{}
 		}
-		return SnapshotFromWorker(svc.worker.Status())
+		return svc.worker.Status()
 	})
 	var steps ports.StepStore = postgres.NewStepStore(db)
 	var bus ports.EventBus = eventbus.New(eventbus.Config{PublisherBufferSize: cfg.EventIntegration.PublisherBufferSize,
@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 	var metrics *telemetry.WorkerMetrics
 	if cfg.WorkerWeb.Enabled && cfg.WorkerWeb.MetricsEnabled {
 		metrics, err = telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: buildinfo.Get(), WorkerID: cfg.Worker.WorkerID, WorkerType: web.WorkerType},
-			web.MetricsSources(db, queue, status, cfg.Worker.Namespaces))
+			telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(queue, cfg.Worker.Namespaces), Runtime: status.Snapshot})
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}

@@ -23,13 +23,12 @@ const clockTicks = 100
 // false. The backends' startup cost is included; the WAL writer and
 // checkpointer, which serve every database, are not.
 type cpuMeter struct {
-	db      *sqlx.DB
-	self0   time.Duration
-	procs0  map[int]time.Duration
-	ok      bool
-	elapsed time.Duration
-	total   time.Duration
-	self    time.Duration
+	db     *sqlx.DB
+	self0  time.Duration
+	procs0 map[int]time.Duration
+	ok     bool
+	total  time.Duration
+	self   time.Duration
 }
 
 func selfCPU() time.Duration {

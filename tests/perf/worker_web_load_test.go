@@ -28,6 +28,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/worker"
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
 
@@ -164,7 +165,7 @@ func startInProcess(t testing.TB) string {
 	cfg := worker.Config{WorkerID: "worker-perf", Version: "perf", Environment: "test", Namespaces: []string{ns},
 		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Second, PollInterval: 500 * time.Millisecond}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
-		worker.MetricsSources(db, q, status, cfg.Namespaces))
+		telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(q, cfg.Namespaces), Runtime: status.Snapshot})
 	require.NoError(t, err)
 	logFile, err := os.Create(t.TempDir() + "/access.log")
 	require.NoError(t, err)
@@ -266,11 +267,11 @@ func tickingStatus() (worker.StatusProvider, func()) {
 		}
 	}()
 	last := time.Now().UTC()
-	return worker.StatusFunc(func() worker.Snapshot {
-			return worker.Snapshot{Started: true, PipelineRunning: true, DispatcherRunning: true,
+	return worker.StatusFunc(func() domain.WorkerStatus {
+			return domain.WorkerStatus{Started: true, PipelineRunning: true, DispatcherRunning: true,
 				Processed: 1200, Succeeded: 1190, Failed: 10, AverageDurationMs: 3.2, RatePerSecond: 20, LastProcessedAt: &last,
-				Handlers:   []worker.HandlerStats{{Namespace: "perf", Callable: "square", Success: 600, LastUsed: &last}},
-				Namespaces: map[string]worker.NamespaceStats{"perf": {Processed: 1200, Succeeded: 1190, Failed: 10, LastProcessed: &last}},
+				Handlers:   []domain.WorkerHandlerStats{{Namespace: "perf", Callable: "square", Success: 600, LastUsed: &last}},
+				Namespaces: map[string]domain.WorkerNamespaceStats{"perf": {Processed: 1200, Succeeded: 1190, Failed: 10, LastProcessed: &last}},
 				LoopTicks:  map[string]uint64{"intake:perf_queue": ticks.Load()}}
 		}), func() {
 			close(stop)

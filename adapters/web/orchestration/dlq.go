@@ -89,12 +89,7 @@ func (s *Server) listDLQ(c *gin.Context) {
 	if !ok {
 		return
 	}
-	page, err := queryInt(c, "page", 1, 1, 1<<30)
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	perPage, err := queryInt(c, "per_page", DefaultPerPage, 1, MaxPerPage)
+	page, perPage, err := pageQuery(c)
 	if err != nil {
 		s.respondError(c, err)
 		return
@@ -122,14 +117,14 @@ func (s *Server) listDLQ(c *gin.Context) {
 	for _, e := range res.Entries {
 		out.Entries = append(out.Entries, newDLQEntryResponse(e))
 	}
-	pages := (res.TotalCount + int64(perPage) - 1) / int64(perPage)
-	out.Pagination = pagination{Page: page, PerPage: perPage, TotalCount: res.TotalCount, TotalPages: pages,
-		HasNext: int64(page) < pages, HasPrevious: page > 1}
+	out.Pagination = newPagination(page, perPage, res.TotalCount)
 	c.JSON(http.StatusOK, out)
 }
 
-// getDLQ is GET /v1/dlq/{entry_uuid}.
-func (s *Server) getDLQ(c *gin.Context) {
+// dlqEntryRoute answers a route on one entry ({entry_uuid}): the DLQ
+// service must be present and the path a UUID; then call acts on the entry
+// and its result is the response.
+func (s *Server) dlqEntryRoute(c *gin.Context, call func(ctx context.Context, svc DLQService, id uuid.UUID) (domain.DLQEntry, error)) {
 	svc, ok := s.dlqService(c)
 	if !ok {
 		return
@@ -139,33 +134,28 @@ func (s *Server) getDLQ(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
-	e, err := svc.GetDLQ(c.Request.Context(), id)
+	e, err := call(c.Request.Context(), svc, id)
 	if err != nil {
 		s.respondError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, newDLQEntryResponse(e))
+}
+
+// getDLQ is GET /v1/dlq/{entry_uuid}.
+func (s *Server) getDLQ(c *gin.Context) {
+	s.dlqEntryRoute(c, func(ctx context.Context, svc DLQService, id uuid.UUID) (domain.DLQEntry, error) {
+		return svc.GetDLQ(ctx, id)
+	})
 }
 
 // requeueDLQ is POST /v1/dlq/{entry_uuid}/requeue: the step is enqueued
 // again with a fresh attempt budget and its task goes back to pending (then
 // in_progress once enqueued), or the poison message is sent again.
 func (s *Server) requeueDLQ(c *gin.Context) {
-	svc, ok := s.dlqService(c)
-	if !ok {
-		return
-	}
-	id, err := pathUUID(c, "entry_uuid")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	e, err := svc.RequeueDLQ(c.Request.Context(), id)
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, newDLQEntryResponse(e))
+	s.dlqEntryRoute(c, func(ctx context.Context, svc DLQService, id uuid.UUID) (domain.DLQEntry, error) {
+		return svc.RequeueDLQ(ctx, id)
+	})
 }
 
 // resolveDLQRequest is the body of PATCH /v1/dlq/{entry_uuid}.
@@ -176,41 +166,23 @@ type resolveDLQRequest struct {
 
 // resolveDLQ is PATCH /v1/dlq/{entry_uuid} with {"status":"resolved","note":…}.
 func (s *Server) resolveDLQ(c *gin.Context) {
-	svc, ok := s.dlqService(c)
-	if !ok {
-		return
-	}
-	id, err := pathUUID(c, "entry_uuid")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	body, _, err := readJSONObject(c, "note")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	var req resolveDLQRequest
-	if err := decodeInto(body, &req); err != nil {
-		s.respondError(c, err)
-		return
-	}
-	switch {
-	case req.Status != "" && req.Status != string(domain.DLQResolved):
-		err = &badRequestError{msg: fmt.Sprintf("status must be \"resolved\", got %q", req.Status)}
-	case strings.TrimSpace(req.Note) == "":
-		err = &badRequestError{msg: "note must not be empty"}
-	case len(req.Note) > MaxResolutionNoteLength || strings.ContainsRune(req.Note, 0):
-		err = &badRequestError{msg: fmt.Sprintf("note must be at most %d bytes without NUL characters", MaxResolutionNoteLength)}
-	}
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	e, err := svc.ResolveDLQ(c.Request.Context(), id, req.Note)
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, newDLQEntryResponse(e))
+	s.dlqEntryRoute(c, func(ctx context.Context, svc DLQService, id uuid.UUID) (domain.DLQEntry, error) {
+		body, _, err := readJSONObject(c, "note")
+		if err != nil {
+			return domain.DLQEntry{}, err
+		}
+		var req resolveDLQRequest
+		if err := decodeInto(body, &req); err != nil {
+			return domain.DLQEntry{}, err
+		}
+		switch {
+		case req.Status != "" && req.Status != string(domain.DLQResolved):
+			return domain.DLQEntry{}, &badRequestError{msg: fmt.Sprintf("status must be \"resolved\", got %q", req.Status)}
+		case strings.TrimSpace(req.Note) == "":
+			return domain.DLQEntry{}, &badRequestError{msg: "note must not be empty"}
+		case len(req.Note) > MaxResolutionNoteLength || strings.ContainsRune(req.Note, 0):
+			return domain.DLQEntry{}, &badRequestError{msg: fmt.Sprintf("note must be at most %d bytes without NUL characters", MaxResolutionNoteLength)}
+		}
+		return svc.ResolveDLQ(ctx, id, req.Note)
+	})
 }

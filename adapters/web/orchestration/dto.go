@@ -103,6 +103,13 @@ type taskListResponse struct {
 	Pagination pagination     `json:"pagination"`
 }
 
+// newPagination describes page (1-based) of perPage items out of total.
+func newPagination(page, perPage int, total int64) pagination {
+	pages := (total + int64(perPage) - 1) / int64(perPage)
+	return pagination{Page: page, PerPage: perPage, TotalCount: total, TotalPages: pages,
+		HasNext: int64(page) < pages, HasPrevious: page > 1}
+}
+
 type pagination struct {
 	Page        int   `json:"page"`
 	PerPage     int   `json:"per_page"`

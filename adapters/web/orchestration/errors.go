@@ -7,9 +7,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
-	"github.com/tasker-systems/tasker-go/adapters/postgres/pgerr"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/dberr"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -113,14 +113,14 @@ func classify(err error) (int, string, string) {
 	case errors.Is(err, ports.ErrUnavailable):
 		return http.StatusServiceUnavailable, CodeServiceUnavailable, messageUnavailable
 	}
-	switch pgerr.Classify(err) {
-	case pgerr.Timeout:
+	switch dberr.Classify(err) {
+	case dberr.Timeout:
 		return http.StatusRequestTimeout, CodeTimeout, "Request timed out"
-	case pgerr.Unavailable:
+	case dberr.Unavailable:
 		return http.StatusServiceUnavailable, CodeServiceUnavailable, messageUnavailable
-	case pgerr.InvalidInput:
+	case dberr.InvalidInput:
 		return http.StatusBadRequest, CodeBadRequest, "Input rejected by the database: a value cannot be stored"
-	case pgerr.Other:
+	case dberr.Other:
 	}
 	return http.StatusInternalServerError, CodeInternalError, messageInternal
 }

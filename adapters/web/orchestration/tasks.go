@@ -219,13 +219,18 @@ func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func (s *Server) listTasks(c *gin.Context) {
-	page, err := queryInt(c, "page", 1, 1, 1<<30)
-	if err != nil {
-		s.respondError(c, err)
-		return
+// pageQuery reads ?page (1-based) and ?per_page (DefaultPerPage, at most
+// MaxPerPage), the paging of every list route.
+func pageQuery(c *gin.Context) (page, perPage int, err error) {
+	if page, err = queryInt(c, "page", 1, 1, 1<<30); err != nil {
+		return 0, 0, err
 	}
-	perPage, err := queryInt(c, "per_page", DefaultPerPage, 1, MaxPerPage)
+	perPage, err = queryInt(c, "per_page", DefaultPerPage, 1, MaxPerPage)
+	return page, perPage, err
+}
+
+func (s *Server) listTasks(c *gin.Context) {
+	page, perPage, err := pageQuery(c)
 	if err != nil {
 		s.respondError(c, err)
 		return
@@ -257,8 +262,6 @@ func (s *Server) listTasks(c *gin.Context) {
 	for _, t := range res.Tasks {
 		out.Tasks = append(out.Tasks, newTaskResponse(t))
 	}
-	pages := (res.TotalCount + int64(perPage) - 1) / int64(perPage)
-	out.Pagination = pagination{Page: page, PerPage: perPage, TotalCount: res.TotalCount, TotalPages: pages,
-		HasNext: int64(page) < pages, HasPrevious: page > 1}
+	out.Pagination = newPagination(page, perPage, res.TotalCount)
 	c.JSON(http.StatusOK, out)
 }

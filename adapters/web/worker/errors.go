@@ -9,8 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
-	"github.com/tasker-systems/tasker-go/adapters/postgres/pgerr"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/internal/dberr"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -56,16 +56,16 @@ const RetryAfterSeconds = "5"
 // at ERROR; outages log WARN (sampled by the logger), without stack traces.
 func (s *Server) writeStoreError(c *gin.Context, what string, err error) {
 	rid := zap.String("request_id", middleware.GetRequestID(c))
-	switch pgerr.Classify(err) {
-	case pgerr.Timeout:
+	switch dberr.Classify(err) {
+	case dberr.Timeout:
 		s.writeError(c, http.StatusRequestTimeout, CodeRequestTimeout, "Request timed out")
-	case pgerr.Unavailable:
+	case dberr.Unavailable:
 		s.log.Warn("worker web: "+what+" failed: database unavailable", zap.Error(err), rid)
 		c.Header("Retry-After", RetryAfterSeconds)
 		s.writeError(c, http.StatusServiceUnavailable, CodeServiceUnavailable, "Database unavailable")
-	case pgerr.InvalidInput:
+	case dberr.InvalidInput:
 		s.writeError(c, http.StatusBadRequest, CodeBadRequest, "Input rejected by the database: a value cannot be stored")
-	case pgerr.Other:
+	case dberr.Other:
 		s.log.Error("worker web: "+what+" failed", zap.Error(err), rid)
 		s.writeError(c, http.StatusInternalServerError, CodeDatabaseError, what+" failed")
 	}

@@ -20,13 +20,13 @@ import (
 // metrics registry first (its decorators wrap the event bus and step store
 // handed to the pipeline and dispatcher), then the server over the same
 // database, queue client, template store and handler registry. status
-// converts the worker's own status into a Snapshot.
+// converts the worker's own status into a domain.WorkerStatus.
 func Example_wiring() {
 	var (
 		cfg    config.Config // loaded with config.Load
 		db     *sqlx.DB      // postgres.Open(ctx, cfg.Database.URL, …)
 		log    = zap.NewNop()
-		status worker.StatusProvider // e.g. worker.StatusFunc(func() worker.Snapshot { … pipeline.Status() … })
+		status worker.StatusProvider // e.g. worker.StatusFunc(w.Status) for an app/worker.Worker w
 	)
 	if db == nil {
 		return // documentation only: compiled, not run
@@ -41,7 +41,7 @@ func Example_wiring() {
 		CommandBufferSize: cfg.CommandProcessing.CommandBufferSize,
 	}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: webCfg.Version, WorkerID: webCfg.WorkerID, WorkerType: worker.WorkerType},
-		worker.MetricsSources(db, q, status, webCfg.Namespaces))
+		telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(q, webCfg.Namespaces), Runtime: status.Snapshot})
 	if err != nil {
 		log.Fatal("metrics", zap.Error(err))
 	}

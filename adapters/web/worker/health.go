@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // Readiness check names (contract §8.2).
@@ -203,7 +204,7 @@ func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64, excused bo
 // their threshold. Loops are exempt while intake is saturated: intake
 // readers then wait for a free slot and the dispatcher for a free handler,
 // which is back-pressure, not a wedge.
-func (s *Server) stalledLoops(snap Snapshot, liveness bool) []string {
+func (s *Server) stalledLoops(snap domain.WorkerStatus, liveness bool) []string {
 	now := s.clock.Now()
 	last := s.loops.observe(now, snap.LoopTicks, snap.IntakeSaturated)
 	if snap.IntakeSaturated {
@@ -250,7 +251,7 @@ func (s *Server) stallChecked(name string) bool {
 
 // commandProcessorCheck is healthy iff the pipeline and dispatcher run, no
 // checked loop is wedged and the worker is not shutting down (D-i).
-func (s *Server) commandProcessorCheck(snap Snapshot) HealthCheck {
+func (s *Server) commandProcessorCheck(snap domain.WorkerStatus) HealthCheck {
 	start := s.clock.Now()
 	var problems []string
 	if snap.ShuttingDown {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 func readyError(t *testing.T, res response) ErrorResponse {
@@ -30,12 +31,12 @@ func TestReadiness_FailingChecksAreNamed(t *testing.T) {
 		message string
 	}{
 		{"database down", func(e *env) { e.db.setDown(errors.New("connection refused")) }, []string{CheckDatabase}, "connection refused"},
-		{"shutting down", func(e *env) { e.status.update(func(s *Snapshot) { s.ShuttingDown = true }) }, []string{CheckCommandProcessor}, "shutting down"},
-		{"pipeline stopped", func(e *env) { e.status.update(func(s *Snapshot) { s.PipelineRunning = false }) }, []string{CheckCommandProcessor}, "pipeline is not running"},
-		{"dispatcher stopped", func(e *env) { e.status.update(func(s *Snapshot) { s.DispatcherRunning = false }) }, []string{CheckCommandProcessor}, "dispatcher is not running"},
+		{"shutting down", func(e *env) { e.status.update(func(s *domain.WorkerStatus) { s.ShuttingDown = true }) }, []string{CheckCommandProcessor}, "shutting down"},
+		{"pipeline stopped", func(e *env) { e.status.update(func(s *domain.WorkerStatus) { s.PipelineRunning = false }) }, []string{CheckCommandProcessor}, "pipeline is not running"},
+		{"dispatcher stopped", func(e *env) { e.status.update(func(s *domain.WorkerStatus) { s.DispatcherRunning = false }) }, []string{CheckCommandProcessor}, "dispatcher is not running"},
 		{"both", func(e *env) {
 			e.db.setDown(errors.New("connection refused"))
-			e.status.update(func(s *Snapshot) { s.ShuttingDown = true })
+			e.status.update(func(s *domain.WorkerStatus) { s.ShuttingDown = true })
 		}, []string{CheckCommandProcessor, CheckDatabase}, ""},
 	}
 	for _, tc := range cases {
@@ -99,7 +100,7 @@ func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {
 	e := setup(t) // poll interval 100ms → stall after 300ms without a tick
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(200 * time.Millisecond)
-	e.status.update(func(s *Snapshot) { s.LoopTicks["intake:other_queue"]++ })
+	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["intake:other_queue"]++ })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 
 	e.clock.advance(200 * time.Millisecond) // examples_queue: 400ms without a tick
@@ -109,37 +110,37 @@ func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {
 	body = readyError(t, e.do(t, http.MethodGet, "/health/ready"))
 	require.Contains(t, *body.Checks[CheckCommandProcessor].Message, "intake:examples_queue")
 
-	e.status.update(func(s *Snapshot) { s.IntakeSaturated = true })
+	e.status.update(func(s *domain.WorkerStatus) { s.IntakeSaturated = true })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "waiting for a free slot is back-pressure")
 
 	e.clock.advance(time.Second) // saturated for a while, no ticks
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
-	e.status.update(func(s *Snapshot) { s.IntakeSaturated = false })
+	e.status.update(func(s *domain.WorkerStatus) { s.IntakeSaturated = false })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "the end of saturation is not a long silence")
 	e.clock.advance(400 * time.Millisecond)
-	e.status.update(func(s *Snapshot) { s.LoopTicks["intake:other_queue"]++ })
+	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["intake:other_queue"]++ })
 	require.Equal(t, []string{"intake:examples_queue"}, keys(readyError(t, e.do(t, http.MethodGet, "/health/live")).Checks),
 		"a loop still silent 3 × poll after saturation ended is wedged")
-	e.status.update(func(s *Snapshot) { s.LoopTicks["intake:examples_queue"]++ })
+	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["intake:examples_queue"]++ })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "ticking again recovers")
 }
 
 func TestLoopStall_OnlyCheckedLoops(t *testing.T) {
 	e := setup(t)
-	e.status.update(func(s *Snapshot) { s.LoopTicks["dispatcher"] = 1 })
+	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["dispatcher"] = 1 })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(time.Second)
-	e.status.update(func(s *Snapshot) {
+	e.status.update(func(s *domain.WorkerStatus) {
 		s.LoopTicks["intake:examples_queue"]++
 		s.LoopTicks["intake:other_queue"]++
 	})
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "an idle dispatcher is not checked by default")
 
 	e = setup(t, func(c *Config) { c.DispatcherStallAfter = 900 * time.Millisecond })
-	e.status.update(func(s *Snapshot) { s.LoopTicks["dispatcher"] = 1 })
+	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["dispatcher"] = 1 })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(time.Second)
-	e.status.update(func(s *Snapshot) {
+	e.status.update(func(s *domain.WorkerStatus) {
 		s.LoopTicks["intake:examples_queue"]++
 		s.LoopTicks["intake:other_queue"]++
 	})
@@ -201,13 +202,15 @@ func TestListenAndServe_BadAddress(t *testing.T) {
 func TestLiveness_StoppedLoops(t *testing.T) {
 	cases := []struct {
 		name   string
-		mut    func(*Snapshot)
+		mut    func(*domain.WorkerStatus)
 		failed []string
 	}{
-		{"dispatcher stopped", func(s *Snapshot) { s.DispatcherRunning = false }, []string{"dispatcher"}},
-		{"pipeline stopped", func(s *Snapshot) { s.PipelineRunning = false }, []string{"pipeline"}},
-		{"still starting", func(s *Snapshot) { s.Started, s.PipelineRunning, s.DispatcherRunning = false, false, false }, nil},
-		{"shutting down", func(s *Snapshot) { s.ShuttingDown, s.PipelineRunning, s.DispatcherRunning = true, false, false }, nil},
+		{"dispatcher stopped", func(s *domain.WorkerStatus) { s.DispatcherRunning = false }, []string{"dispatcher"}},
+		{"pipeline stopped", func(s *domain.WorkerStatus) { s.PipelineRunning = false }, []string{"pipeline"}},
+		{"still starting", func(s *domain.WorkerStatus) { s.Started, s.PipelineRunning, s.DispatcherRunning = false, false, false }, nil},
+		{"shutting down", func(s *domain.WorkerStatus) {
+			s.ShuttingDown, s.PipelineRunning, s.DispatcherRunning = true, false, false
+		}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,8 +240,8 @@ func TestLiveness_WaitsLongerThanReadiness(t *testing.T) {
 
 func TestNamespaces_RateDerivedFromProcessedOverTime(t *testing.T) {
 	e := setup(t)
-	e.status.update(func(s *Snapshot) {
-		s.Namespaces = map[string]NamespaceStats{"examples": {Processed: 100}, "other": {Processed: 0}}
+	e.status.update(func(s *domain.WorkerStatus) {
+		s.Namespaces = map[string]domain.WorkerNamespaceStats{"examples": {Processed: 100}, "other": {Processed: 0}}
 	})
 	get := func() map[string]NamespaceHealth {
 		var nh []NamespaceHealth
@@ -251,10 +254,10 @@ func TestNamespaces_RateDerivedFromProcessedOverTime(t *testing.T) {
 	}
 	require.Zero(t, get()["examples"].ProcessingRate, "one sample: no rate yet")
 	e.clock.advance(30 * time.Second)
-	e.status.update(func(s *Snapshot) { s.Namespaces["examples"] = NamespaceStats{Processed: 160} })
+	e.status.update(func(s *domain.WorkerStatus) { s.Namespaces["examples"] = domain.WorkerNamespaceStats{Processed: 160} })
 	require.InDelta(t, 2.0, get()["examples"].ProcessingRate, 1e-9, "60 steps in 30 s")
 	e.clock.advance(60 * time.Second)
-	e.status.update(func(s *Snapshot) { s.Namespaces["examples"] = NamespaceStats{Processed: 190} })
+	e.status.update(func(s *domain.WorkerStatus) { s.Namespaces["examples"] = domain.WorkerNamespaceStats{Processed: 190} })
 	// window keeps the sample at 30 s (the last one at or beyond a minute old): 30 steps in 60 s
 	require.InDelta(t, 0.5, get()["examples"].ProcessingRate, 1e-9)
 	require.Zero(t, get()["other"].ProcessingRate)
@@ -263,15 +266,17 @@ func TestNamespaces_RateDerivedFromProcessedOverTime(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(e.srv.rates.samples["examples"]), 3)
 
-	e.status.update(func(s *Snapshot) { s.Namespaces["examples"] = NamespaceStats{Processed: 190, RatePerSecond: 7} })
+	e.status.update(func(s *domain.WorkerStatus) {
+		s.Namespaces["examples"] = domain.WorkerNamespaceStats{Processed: 190, RatePerSecond: 7}
+	})
 	require.Equal(t, 7.0, get()["examples"].ProcessingRate, "a provider's own rate wins")
 }
 
 func TestNamespaces_SingleNamespaceActiveFromInFlight(t *testing.T) {
 	e := setup(t, func(c *Config) { c.Namespaces = []string{"examples"} })
-	e.status.update(func(s *Snapshot) {
+	e.status.update(func(s *domain.WorkerStatus) {
 		s.InFlight = 4
-		s.Namespaces = map[string]NamespaceStats{"examples": {Processed: 1}}
+		s.Namespaces = map[string]domain.WorkerNamespaceStats{"examples": {Processed: 1}}
 	})
 	var nh []NamespaceHealth
 	require.NoError(t, json.Unmarshal(e.do(t, http.MethodGet, "/status/namespaces").body, &nh))

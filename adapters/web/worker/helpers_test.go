@@ -32,16 +32,16 @@ import (
 // fakeStatus is a StatusProvider whose snapshot tests mutate.
 type fakeStatus struct {
 	mu   sync.Mutex
-	snap Snapshot
+	snap domain.WorkerStatus
 }
 
-func (f *fakeStatus) Snapshot() Snapshot {
+func (f *fakeStatus) Snapshot() domain.WorkerStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.snap
 }
 
-func (f *fakeStatus) update(fn func(*Snapshot)) {
+func (f *fakeStatus) update(fn func(*domain.WorkerStatus)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(&f.snap)
@@ -175,13 +175,13 @@ type env struct {
 
 var lastUsed = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-func healthySnapshot() Snapshot {
-	return Snapshot{
+func healthySnapshot() domain.WorkerStatus {
+	return domain.WorkerStatus{
 		Started: true, PipelineRunning: true, DispatcherRunning: true,
 		Processed: 3, Succeeded: 2, Failed: 1, AverageDurationMs: 12.5, RatePerSecond: 0.05, LastProcessedAt: &lastUsed,
-		RecentErrors: []ErrorRecord{{At: lastUsed, ErrorType: "validation", Message: "odd number", Namespace: "examples", StepName: "step_a"}},
-		Handlers:     []HandlerStats{{Namespace: "examples", Callable: "Examples::Square", Success: 2, Failure: 1, LastUsed: &lastUsed}},
-		Namespaces:   map[string]NamespaceStats{"examples": {Processed: 3, Succeeded: 2, Failed: 1, LastProcessed: &lastUsed, Active: 1}},
+		RecentErrors: []domain.WorkerErrorRecord{{At: lastUsed, ErrorType: "validation", Message: "odd number", Namespace: "examples", StepName: "step_a"}},
+		Handlers:     []domain.WorkerHandlerStats{{Namespace: "examples", Callable: "Examples::Square", Success: 2, Failure: 1, LastUsed: &lastUsed}},
+		Namespaces:   map[string]domain.WorkerNamespaceStats{"examples": {Processed: 3, Succeeded: 2, Failed: 1, LastProcessed: &lastUsed, Active: 1}},
 		InFlight:     1,
 		LoopTicks:    map[string]uint64{"intake:examples_queue": 1, "intake:other_queue": 1},
 	}
@@ -227,7 +227,7 @@ func setup(t testing.TB, opts ...func(*Config)) *env {
 		o(&cfg)
 	}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: WorkerType},
-		MetricsSources(e.db, e.queues, e.status, cfg.Namespaces))
+		telemetry.WorkerSources{DBStats: e.db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(e.queues, cfg.Namespaces), Runtime: e.status.Snapshot})
 	require.NoError(t, err)
 	e.srv, err = New(cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{"Examples::Multiply", "Examples::Square"},
 		DB: e.db, Queues: e.queues, Metrics: metrics.Handler(), Clock: e.clock})

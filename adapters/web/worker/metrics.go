@@ -1,13 +1,9 @@
 package worker
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/tasker-systems/tasker-go/adapters/telemetry"
-	"github.com/tasker-systems/tasker-go/ports"
 )
 
 // handleWorkerMetrics is the JSON view of the main gauges (contract §8.2
@@ -33,37 +29,4 @@ func (s *Server) handleWorkerMetrics(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, MetricsResponse{Metrics: m, Timestamp: s.now(), WorkerID: s.cfg.WorkerID})
-}
-
-// MetricsSources builds the scrape-time sources of the worker's Prometheus
-// registry from the same collaborators the server uses, so /metrics,
-// /metrics/worker and /status report one truth. The composition root
-// passes the result to telemetry.NewWorkerMetrics.
-func MetricsSources(db Database, queues QueueMetricsReader, status StatusProvider, namespaces []string) telemetry.WorkerSources {
-	served := append([]string(nil), namespaces...)
-	return telemetry.WorkerSources{
-		DBStats: db.Stats,
-		QueueMetrics: func(ctx context.Context) []ports.QueueMetrics {
-			out := make([]ports.QueueMetrics, 0, len(served))
-			for _, ns := range served {
-				if m, err := queues.Metrics(ctx, ns+"_queue"); err == nil {
-					out = append(out, m)
-				}
-			}
-			return out
-		},
-		Runtime: func() telemetry.WorkerRuntime { return runtimeOf(status.Snapshot()) },
-	}
-}
-
-func runtimeOf(snap Snapshot) telemetry.WorkerRuntime {
-	rt := telemetry.WorkerRuntime{InFlight: snap.InFlight, CommandQueueDepth: snap.CommandQueueDepth,
-		PoisonArchived: snap.PoisonArchived, Namespaces: make(map[string]telemetry.NamespaceOutcomes, len(snap.Namespaces))}
-	for ns, st := range snap.Namespaces {
-		rt.Namespaces[ns] = telemetry.NamespaceOutcomes{Success: st.Succeeded, Failure: st.Failed}
-	}
-	for _, h := range snap.Handlers {
-		rt.Handlers = append(rt.Handlers, telemetry.HandlerOutcomes{Namespace: h.Namespace, Handler: h.Callable, Success: h.Success, Failure: h.Failure})
-	}
-	return rt
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // parseMetrics parses an exposition with the Prometheus text parser, which
@@ -60,11 +61,11 @@ func TestGetMetrics_PrometheusExpositionMovesWithSteps(t *testing.T) {
 	_, hasAge := sample(fams, "tasker_worker_queue_oldest_message_age_seconds", map[string]string{"namespace": "other"})
 	require.False(t, hasAge, "empty queue: no age sample")
 
-	e.status.update(func(s *Snapshot) {
+	e.status.update(func(s *domain.WorkerStatus) {
 		st := s.Namespaces["examples"]
 		st.Succeeded += 5
-		s.Namespaces = map[string]NamespaceStats{"examples": st}
-		s.Handlers = []HandlerStats{{Namespace: "examples", Callable: "Examples::Square", Success: 7, Failure: 1}}
+		s.Namespaces = map[string]domain.WorkerNamespaceStats{"examples": st}
+		s.Handlers = []domain.WorkerHandlerStats{{Namespace: "examples", Callable: "Examples::Square", Success: 7, Failure: 1}}
 	})
 	fams = parseMetrics(t, e.do(t, http.MethodGet, "/metrics"))
 	after, _ := sample(fams, "tasker_worker_steps_total", map[string]string{"namespace": "examples", "outcome": telemetry.OutcomeSuccess})

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -106,7 +107,7 @@ func TestCORS(t *testing.T) {
 func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	e := setup(t)
-	srv, err := New(e.srv.cfg, Deps{Status: StatusFunc(func() Snapshot { panic("boom: secret internals") }),
+	srv, err := New(e.srv.cfg, Deps{Status: StatusFunc(func() domain.WorkerStatus { panic("boom: secret internals") }),
 		Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues, Metrics: http.NotFoundHandler(), Logger: zap.New(core)})
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()

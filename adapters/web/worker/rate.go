@@ -3,6 +3,8 @@ package worker
 import (
 	"sync"
 	"time"
+
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // rateWindow is the averaging window of per-namespace processing rates
@@ -30,7 +32,7 @@ func newRateTracker() *rateTracker { return &rateTracker{samples: map[string][]r
 
 // observe records the counts at now and returns each namespace's rate over
 // the oldest sample still inside the window (0 until two samples exist).
-func (r *rateTracker) observe(now time.Time, namespaces map[string]NamespaceStats) map[string]float64 {
+func (r *rateTracker) observe(now time.Time, namespaces map[string]domain.WorkerNamespaceStats) map[string]float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string]float64, len(namespaces))

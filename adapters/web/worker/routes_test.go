@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // routeInventory is a server with every optional route enabled, used to
@@ -122,13 +123,13 @@ func TestGetStatus_AndDetailed(t *testing.T) {
 func TestGetStatus_Lifecycle(t *testing.T) {
 	cases := []struct {
 		name string
-		mut  func(*Snapshot)
+		mut  func(*domain.WorkerStatus)
 		want string
 	}{
-		{"not started", func(s *Snapshot) { s.Started = false }, LifecycleStarting},
-		{"pipeline not running", func(s *Snapshot) { s.PipelineRunning = false }, LifecycleStarting},
-		{"shutting down", func(s *Snapshot) { s.ShuttingDown = true }, LifecycleStopping},
-		{"running", func(*Snapshot) {}, LifecycleActive},
+		{"not started", func(s *domain.WorkerStatus) { s.Started = false }, LifecycleStarting},
+		{"pipeline not running", func(s *domain.WorkerStatus) { s.PipelineRunning = false }, LifecycleStarting},
+		{"shutting down", func(s *domain.WorkerStatus) { s.ShuttingDown = true }, LifecycleStopping},
+		{"running", func(*domain.WorkerStatus) {}, LifecycleActive},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,6 +177,24 @@ func TestGetStatusNamespaces(t *testing.T) {
 			require.Nil(t, nh[1].LastProcessed)
 		})
 	}
+}
+
+// A transiently negative active gauge (an outcome counted before its
+// claim) is reported as 0, never as a wrapped-around uint64.
+func TestGetStatusNamespacesClampsNegativeActive(t *testing.T) {
+	e := setup(t)
+	e.status.update(func(s *domain.WorkerStatus) {
+		s.Namespaces = map[string]domain.WorkerNamespaceStats{"other": {Active: -1}, "examples": {Active: 2}}
+	})
+	res := e.do(t, http.MethodGet, "/status/namespaces")
+	require.Equal(t, http.StatusOK, res.code)
+	var nh []NamespaceHealth
+	require.NoError(t, json.Unmarshal(res.body, &nh))
+	active := map[string]uint64{}
+	for _, n := range nh {
+		active[n.Namespace] = n.ActiveSteps
+	}
+	require.Equal(t, map[string]uint64{"other": 0, "examples": 2}, active)
 }
 
 func TestGetHandlers(t *testing.T) {

@@ -10,8 +10,8 @@ package worker
 import (
 	"context"
 	"database/sql"
-	"time"
 
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -22,88 +22,18 @@ const (
 	LifecycleStopping = "stopping"
 )
 
-// ErrorRecord is one recent step failure.
-type ErrorRecord struct {
-	At        time.Time
-	ErrorType string
-	Message   string
-	Namespace string
-	StepName  string
-}
-
-// HandlerStats are persisted outcome counts of one (namespace, callable).
-type HandlerStats struct {
-	Namespace string
-	Callable  string
-	Success   uint64
-	Failure   uint64
-	LastUsed  *time.Time
-}
-
-// NamespaceStats are persisted outcome counts of one namespace.
-type NamespaceStats struct {
-	Processed uint64
-	Succeeded uint64
-	Failed    uint64
-	// RatePerSecond is outcomes per second over the last minute; when the
-	// provider leaves it 0 the server derives it from Processed over time.
-	RatePerSecond float64
-	LastProcessed *time.Time
-	// Active counts this namespace's claimed steps without an outcome yet.
-	// When 0 and the worker serves one namespace, Snapshot.InFlight is used.
-	Active uint64
-}
-
-// Snapshot is the worker's state at one instant, as the API needs it. The
-// composition root converts the worker's own status into it.
-type Snapshot struct {
-	// Started is false until the pipeline has been started once.
-	Started bool
-	// PipelineRunning is true while intake readers and the step executor run.
-	PipelineRunning bool
-	// DispatcherRunning is true while the event dispatcher runs handlers.
-	DispatcherRunning bool
-	// ShuttingDown is true from the first shutdown signal on.
-	ShuttingDown bool
-	// Processed, Succeeded and Failed count persisted outcomes.
-	Processed, Succeeded, Failed uint64
-	// AverageDurationMs is the mean handler time of persisted outcomes.
-	AverageDurationMs float64
-	// RatePerSecond is outcomes per second over the last minute.
-	RatePerSecond float64
-	// LastProcessedAt is when the latest outcome was persisted.
-	LastProcessedAt *time.Time
-	// RecentErrors are the latest failures, newest first.
-	RecentErrors []ErrorRecord
-	// Handlers are per-(namespace, callable) counts.
-	Handlers []HandlerStats
-	// Namespaces are per-namespace counts.
-	Namespaces map[string]NamespaceStats
-	// InFlight counts claimed steps without a persisted outcome.
-	InFlight int
-	// IntakeSaturated is true while intake holds its maximum number of
-	// messages; readers then wait for a free slot and do not tick, which is
-	// back-pressure, not a wedge.
-	IntakeSaturated bool
-	// CommandQueueDepth is the number of commands waiting.
-	CommandQueueDepth int
-	// PoisonArchived counts unparseable messages archived.
-	PoisonArchived uint64
-	// LoopTicks counts iterations per background loop ("intake:<queue>",
-	// "dispatcher", …). A count that stops moving reveals a wedged loop.
-	LoopTicks map[string]uint64
-}
-
 // StatusProvider reports the worker's live state.
+// (domain.WorkerStatus is the one status model: the worker fills it, this
+// API renders it, the metrics read it).
 type StatusProvider interface {
-	Snapshot() Snapshot
+	Snapshot() domain.WorkerStatus
 }
 
 // StatusFunc adapts a function to StatusProvider.
-type StatusFunc func() Snapshot
+type StatusFunc func() domain.WorkerStatus
 
 // Snapshot calls f.
-func (f StatusFunc) Snapshot() Snapshot { return f() }
+func (f StatusFunc) Snapshot() domain.WorkerStatus { return f() }
 
 // TemplateCatalog finds registered task templates; ports.TemplateStore
 // (the postgres adapter) satisfies it.

@@ -26,7 +26,7 @@ const (
 // invalidates it), so a status poll need not list templates every time.
 const handlerIndexTTL = 30 * time.Second
 
-func lifecycle(snap Snapshot) string {
+func lifecycle(snap domain.WorkerStatus) string {
 	switch {
 	case snap.ShuttingDown:
 		return LifecycleStopping
@@ -86,7 +86,10 @@ func (s *Server) handleNamespaces(c *gin.Context) {
 		if rate == 0 {
 			rate = rates[ns]
 		}
-		active := st.Active
+		active := uint64(0)
+		if st.Active > 0 {
+			active = uint64(st.Active)
+		}
 		if active == 0 && len(s.cfg.Namespaces) == 1 && snap.InFlight > 0 {
 			active = uint64(snap.InFlight) // one namespace: every step in flight is its own
 		}
@@ -119,12 +122,12 @@ func (s *Server) handleHandlers(c *gin.Context) {
 // registeredHandlers lists one entry per (namespace, callable) where a
 // served namespace's template uses a callable that has a Go handler,
 // joined with the pipeline's outcome counts (contract §8.2).
-func (s *Server) registeredHandlers(ctx context.Context, snap Snapshot) ([]RegisteredHandler, error) {
+func (s *Server) registeredHandlers(ctx context.Context, snap domain.WorkerStatus) ([]RegisteredHandler, error) {
 	idx, err := s.handlers.get(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	stats := make(map[[2]string]HandlerStats, len(snap.Handlers))
+	stats := make(map[[2]string]domain.WorkerHandlerStats, len(snap.Handlers))
 	for _, h := range snap.Handlers {
 		stats[[2]string{h.Namespace, h.Callable}] = h
 	}

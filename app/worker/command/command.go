@@ -1,5 +1,5 @@
 // Package command is the worker's control surface: a bounded channel of
-// commands (ExecuteStep, ProcessCompletion, GetStatus, Shutdown) served by
+// commands (ExecuteStep, ProcessCompletion, Shutdown) served by
 // at most max_concurrent_commands workers, each command under
 // command_timeout_ms. Handling a command never waits on a step handler:
 // ExecuteStep decides and claims, then publishes an execution event and
@@ -38,7 +38,6 @@ var ErrStopped = errors.New("command processor stopped")
 type Executor interface {
 	Process(ctx context.Context, queue string, msg ports.QueueMessage, release func()) (pipeline.Decision, error)
 	Complete(ctx context.Context, ev domain.StepCompletionEvent) error
-	Status() pipeline.Status
 }
 
 // Command is one unit of work for the processor.
@@ -61,12 +60,6 @@ type ProcessCompletion struct {
 	Event domain.StepCompletionEvent
 }
 
-// GetStatus replies with a pipeline status snapshot (buffered channel of ≥ 1).
-type GetStatus struct {
-	// Reply receives exactly one snapshot.
-	Reply chan<- pipeline.Status
-}
-
 // Shutdown stops accepting ExecuteStep; completions are still processed so
 // in-flight steps can finish during the grace period. Done is closed when
 // the flag is set.
@@ -77,7 +70,6 @@ type Shutdown struct {
 
 func (ExecuteStep) commandName() string       { return "execute_step" }
 func (ProcessCompletion) commandName() string { return "process_completion" }
-func (GetStatus) commandName() string         { return "get_status" }
 func (Shutdown) commandName() string          { return "shutdown" }
 
 // Config is the command_processing section.
@@ -172,20 +164,6 @@ func (p *Processor) SubmitStep(ctx context.Context, queue string, msg ports.Queu
 	return p.Submit(ctx, ExecuteStep{Queue: queue, Message: msg, Release: release})
 }
 
-// Status asks for a snapshot through the command channel.
-func (p *Processor) Status(ctx context.Context) (pipeline.Status, error) {
-	reply := make(chan pipeline.Status, 1)
-	if err := p.Submit(ctx, GetStatus{Reply: reply}); err != nil {
-		return pipeline.Status{}, err
-	}
-	select {
-	case st := <-reply:
-		return st, nil
-	case <-ctx.Done():
-		return pipeline.Status{}, ctx.Err()
-	}
-}
-
 // Run serves commands with MaxConcurrent workers until ctx ends, then
 // releases the slots of ExecuteStep commands still queued (their messages
 // reappear after vt) and returns. Command contexts derive from ctx.
@@ -248,8 +226,6 @@ func (p *Processor) handle(parent context.Context, cmd Command) {
 		pctx, pcancel := context.WithTimeout(context.WithoutCancel(parent), p.cfg.Timeout)
 		err = p.exec.Complete(pctx, c.Event)
 		pcancel()
-	case GetStatus:
-		c.Reply <- p.exec.Status()
 	case Shutdown:
 		p.draining.Store(true)
 		if c.Done != nil {

@@ -57,8 +57,6 @@ func (f *fakeExecutor) Complete(_ context.Context, ev domain.StepCompletionEvent
 	return nil
 }
 
-func (f *fakeExecutor) Status() pipeline.Status { return pipeline.Status{Processed: 7} }
-
 func start(t *testing.T, cfg Config, ex Executor) (*Processor, func()) {
 	t.Helper()
 	p, err := New(cfg, ex, nil)
@@ -80,9 +78,6 @@ func TestCommandsReachTheExecutor(t *testing.T) {
 	<-released
 	id := uuid.New()
 	require.NoError(t, p.Submit(context.Background(), ProcessCompletion{Event: domain.StepCompletionEvent{EventID: id}}))
-	st, err := p.Status(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, uint64(7), st.Processed)
 	require.Eventually(t, func() bool {
 		ex.mu.Lock()
 		defer ex.mu.Unlock()
@@ -137,7 +132,7 @@ func TestShutdownRejectsStepsButKeepsCompletions(t *testing.T) {
 	require.NoError(t, p.Submit(context.Background(), ProcessCompletion{}))
 	require.Eventually(t, func() bool { ex.mu.Lock(); defer ex.mu.Unlock(); return len(ex.completed) == 1 }, time.Second, time.Millisecond)
 	stop()
-	require.ErrorIs(t, p.Submit(context.Background(), GetStatus{Reply: make(chan pipeline.Status, 1)}), ErrStopped)
+	require.ErrorIs(t, p.Submit(context.Background(), ProcessCompletion{}), ErrStopped)
 }
 
 func TestStopReleasesQueuedSteps(t *testing.T) {

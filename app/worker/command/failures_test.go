@@ -31,8 +31,6 @@ func (f funcExecutor) Complete(ctx context.Context, ev domain.StepCompletionEven
 	return f.complete(ctx, ev)
 }
 
-func (funcExecutor) Status() pipeline.Status { return pipeline.Status{} }
-
 // startObserved runs a processor whose warnings are observed.
 func startObserved(t *testing.T, cfg Config, ex Executor) (*Processor, *observer.ObservedLogs, func()) {
 	t.Helper()
@@ -117,11 +115,10 @@ func TestSuccessfulCommandsAreNotFailures(t *testing.T) {
 	t.Parallel()
 	p, logs, _ := startObserved(t, Config{BufferSize: 4, MaxConcurrent: 1, Timeout: time.Second}, &fakeExecutor{})
 	for i := 0; i < 3; i++ {
-		_, err := p.Status(context.Background())
-		require.NoError(t, err)
+		require.NoError(t, p.Submit(context.Background(), ProcessCompletion{}))
 	}
-	handled, failed := p.Handled()
-	require.Equal(t, uint64(3), handled)
+	require.Eventually(t, func() bool { handled, _ := p.Handled(); return handled == 3 }, 5*time.Second, time.Millisecond)
+	_, failed := p.Handled()
 	require.Zero(t, failed)
 	require.Zero(t, logs.Len())
 }
@@ -140,7 +137,6 @@ func TestSubmitTimeoutNamesTheCommand(t *testing.T) {
 		want string
 	}{
 		{ProcessCompletion{}, "submit process_completion: context canceled"},
-		{GetStatus{}, "submit get_status: context canceled"},
 		{Shutdown{}, "submit shutdown: context canceled"},
 		{ExecuteStep{}, "submit execute_step: context canceled"},
 	} {
@@ -149,20 +145,4 @@ func TestSubmitTimeoutNamesTheCommand(t *testing.T) {
 		require.EqualError(t, err, tc.want)
 	}
 	require.Equal(t, 1, p.Depth(), "rejected commands were not queued")
-}
-
-// TestStatusGivesUpWhenNobodyAnswers: with the processor not running the
-// request is queued but never answered; Status returns at the deadline.
-func TestStatusGivesUpWhenNobodyAnswers(t *testing.T) {
-	t.Parallel()
-	p, err := New(Config{BufferSize: 1}, &fakeExecutor{}, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	_, err = p.Status(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-
-	_, err = p.Status(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded, "full buffer: the submit itself times out")
-	require.Contains(t, err.Error(), "submit get_status")
 }

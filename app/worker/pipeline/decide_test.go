@@ -175,7 +175,12 @@ func TestDecisionTable(t *testing.T) {
 			require.Equal(t, tt.want, d)
 			require.Equal(t, 1, rel.count(), "the slot is released once")
 			require.Zero(t, f.p.InFlight())
-			require.Equal(t, uint64(1), f.p.Status().Decisions[tt.want])
+			require.Equal(t, uint64(1), f.p.Status().Decisions[string(tt.want)])
+			if tt.want == DecisionArchivedPoison {
+				require.Equal(t, uint64(1), f.p.Status().PoisonArchived, "the poison count is the archived-poison decisions")
+			} else {
+				require.Zero(t, f.p.Status().PoisonArchived)
+			}
 		})
 	}
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -13,83 +12,14 @@ import (
 // worker API's error_details shows the 20 latest, contract §8.2).
 const RecentErrorsKept = 20
 
-// ErrorRecord is one recent step failure.
-type ErrorRecord struct {
-	// At is when the failure was persisted.
-	At time.Time
-	// ErrorType and Message are the result's error.error_type and error.message.
-	ErrorType string
-	Message   string
-	// Namespace and StepName locate the step.
-	Namespace string
-	StepName  string
-}
-
-// HandlerStats counts outcomes per (namespace, callable).
-type HandlerStats struct {
-	// Namespace and Callable identify the handler.
-	Namespace string
-	Callable  string
-	// Success and Failure count persisted outcomes.
-	Success uint64
-	Failure uint64
-	// LastUsed is when its latest outcome was persisted.
-	LastUsed *time.Time
-}
-
-// NamespaceStats counts outcomes per namespace.
-type NamespaceStats struct {
-	// Processed = Succeeded + Failed persisted outcomes.
-	Processed uint64
-	Succeeded uint64
-	Failed    uint64
-	// LastProcessed is when the namespace's latest outcome was persisted.
-	LastProcessed *time.Time
-	// Active counts the namespace's claimed steps without an outcome yet.
-	Active int
-	// RatePerSecond is the namespace's outcomes per second over the last minute.
-	RatePerSecond float64
-}
-
-// Status is a point-in-time snapshot of the pipeline for the worker web
-// API and health checks. All values are real counters, not placeholders.
-type Status struct {
-	// Processed, Succeeded and Failed count persisted outcomes.
-	Processed, Succeeded, Failed uint64
-	// AverageDurationMs is the mean handler execution_time_ms of persisted outcomes.
-	AverageDurationMs float64
-	// RatePerSecond is outcomes persisted per second over the last minute.
-	RatePerSecond float64
-	// LastProcessedAt is when the latest outcome was persisted.
-	LastProcessedAt *time.Time
-	// RecentErrors are the latest failures, newest first.
-	RecentErrors []ErrorRecord
-	// Handlers are per-handler counts, sorted by namespace then callable.
-	Handlers []HandlerStats
-	// Namespaces are per-namespace counts.
-	Namespaces map[string]NamespaceStats
-	// InFlight counts claimed steps without a persisted outcome.
-	InFlight int
-	// Decisions counts messages per §9.3 decision.
-	Decisions map[Decision]uint64
-	// LateCompletions counts completions that arrived after their step was
-	// already failed (correlation timeout, shutdown); Discarded counts
-	// outcomes whose compare-and-set found the step no longer in_progress.
-	LateCompletions, Discarded uint64
-	// LoopTicks counts iterations of each background loop (intake per
-	// queue, dispatcher, sweeper, heartbeat); a value that stops moving
-	// means a stuck loop.
-	LoopTicks map[string]uint64
-}
-
 type handlerKey struct{ ns, callable string }
 
 type stats struct {
 	clock  ports.Clock
 	mu     sync.Mutex
-	s      Status
+	s      domain.WorkerStatus
 	durMs  float64
-	hs     map[handlerKey]*HandlerStats
+	hs     map[handlerKey]*domain.WorkerHandlerStats
 	rate   rateBuckets
 	nsRate map[string]*rateBuckets
 }
@@ -119,13 +49,16 @@ func (r *rateBuckets) perSecond(now int64) float64 {
 }
 
 func newStats(c ports.Clock) *stats {
-	return &stats{clock: c, hs: map[handlerKey]*HandlerStats{}, nsRate: map[string]*rateBuckets{},
-		s: Status{Decisions: map[Decision]uint64{}, LoopTicks: map[string]uint64{}, Namespaces: map[string]NamespaceStats{}}}
+	return &stats{clock: c, hs: map[handlerKey]*domain.WorkerHandlerStats{}, nsRate: map[string]*rateBuckets{},
+		s: domain.WorkerStatus{Decisions: map[string]uint64{}, LoopTicks: map[string]uint64{}, Namespaces: map[string]domain.WorkerNamespaceStats{}}}
 }
 
 func (st *stats) decision(d Decision) {
 	st.mu.Lock()
-	st.s.Decisions[d]++
+	st.s.Decisions[string(d)]++
+	if d == DecisionArchivedPoison {
+		st.s.PoisonArchived++
+	}
 	st.mu.Unlock()
 }
 
@@ -166,11 +99,11 @@ func (st *stats) finished(ns, callable, stepName string, res domain.StepExecutio
 	nss := st.s.Namespaces[ns]
 	nss.Processed++
 	nss.LastProcessed = &now
-	var hsEntry *HandlerStats
+	var hsEntry *domain.WorkerHandlerStats
 	if callable != "" {
 		k := handlerKey{ns, callable}
 		if hsEntry = st.hs[k]; hsEntry == nil {
-			hsEntry = &HandlerStats{Namespace: ns, Callable: callable}
+			hsEntry = &domain.WorkerHandlerStats{Namespace: ns, Callable: callable}
 			st.hs[k] = hsEntry
 		}
 		hsEntry.LastUsed = &now
@@ -187,14 +120,14 @@ func (st *stats) finished(ns, callable, stepName string, res domain.StepExecutio
 		if hsEntry != nil {
 			hsEntry.Failure++
 		}
-		rec := ErrorRecord{At: now, Namespace: ns, StepName: stepName}
+		rec := domain.WorkerErrorRecord{At: now, Namespace: ns, StepName: stepName}
 		if res.Error != nil {
 			rec.Message = res.Error.Message
 			if res.Error.ErrorType != nil {
 				rec.ErrorType = *res.Error.ErrorType
 			}
 		}
-		st.s.RecentErrors = append([]ErrorRecord{rec}, st.s.RecentErrors...)
+		st.s.RecentErrors = append([]domain.WorkerErrorRecord{rec}, st.s.RecentErrors...)
 		if len(st.s.RecentErrors) > RecentErrorsKept {
 			st.s.RecentErrors = st.s.RecentErrors[:RecentErrorsKept]
 		}
@@ -209,13 +142,13 @@ func (st *stats) finished(ns, callable, stepName string, res domain.StepExecutio
 	r.add(now.Unix())
 }
 
-func (st *stats) snapshot() Status {
+func (st *stats) snapshot() domain.WorkerStatus {
 	now := st.clock.Now().Unix()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	out := st.s
-	out.RecentErrors = append([]ErrorRecord(nil), st.s.RecentErrors...)
-	out.Decisions = make(map[Decision]uint64, len(st.s.Decisions))
+	out.RecentErrors = append([]domain.WorkerErrorRecord(nil), st.s.RecentErrors...)
+	out.Decisions = make(map[string]uint64, len(st.s.Decisions))
 	for k, v := range st.s.Decisions {
 		out.Decisions[k] = v
 	}
@@ -223,7 +156,7 @@ func (st *stats) snapshot() Status {
 	for k, v := range st.s.LoopTicks {
 		out.LoopTicks[k] = v
 	}
-	out.Namespaces = make(map[string]NamespaceStats, len(st.s.Namespaces))
+	out.Namespaces = make(map[string]domain.WorkerNamespaceStats, len(st.s.Namespaces))
 	for k, v := range st.s.Namespaces {
 		if r := st.nsRate[k]; r != nil {
 			v.RatePerSecond = r.perSecond(now)
@@ -234,7 +167,7 @@ func (st *stats) snapshot() Status {
 		out.AverageDurationMs = st.durMs / float64(st.s.Processed)
 	}
 	out.RatePerSecond = st.rate.perSecond(now)
-	out.Handlers = make([]HandlerStats, 0, len(st.hs))
+	out.Handlers = make([]domain.WorkerHandlerStats, 0, len(st.hs))
 	for _, h := range st.hs {
 		out.Handlers = append(out.Handlers, *h)
 	}
@@ -247,8 +180,9 @@ func (st *stats) snapshot() Status {
 	return out
 }
 
-// Status returns a snapshot of the pipeline's counters.
-func (p *Pipeline) Status() Status { return p.stats.snapshot() }
+// Status returns a snapshot of the pipeline's counters: the pipeline's part
+// of the worker status (the worker fills in its lifecycle and intake).
+func (p *Pipeline) Status() domain.WorkerStatus { return p.stats.snapshot() }
 
 // Tick counts one iteration of a named background loop (liveness).
 func (p *Pipeline) Tick(loop string) { p.stats.tick(loop) }

@@ -37,7 +37,7 @@ func TestStatsCountsRatesAndRecentErrors(t *testing.T) {
 	require.InDelta(t, 30.0/60, s.Namespaces["ns"].RatePerSecond, 0.001)
 	require.Len(t, s.RecentErrors, RecentErrorsKept)
 	require.Equal(t, fmt.Sprint(RecentErrorsKept+4), s.RecentErrors[0].Message, "newest first")
-	require.Equal(t, []HandlerStats{
+	require.Equal(t, []domain.WorkerHandlerStats{
 		{Namespace: "ns", Callable: "cb", Success: 30, LastUsed: s.Handlers[0].LastUsed},
 		{Namespace: "other", Callable: "cf", Failure: 25, LastUsed: s.Handlers[1].LastUsed},
 	}, s.Handlers)

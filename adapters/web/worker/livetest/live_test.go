@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	sdkworker "github.com/tasker-systems/tasker-go/sdk/worker"
+	"github.com/tasker-systems/tasker-go/domain"
 
 	"github.com/jmoiron/sqlx"
 	dto "github.com/prometheus/client_model/go"
@@ -31,10 +31,6 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-type registry []string
-
-func (r registry) Callables() []string { return r }
 
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
@@ -140,12 +136,12 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 
 	q := pgmq.New(db)
 	var rw *runningWorker
-	status := worker.StatusFunc(func() worker.Snapshot { return sdkworker.SnapshotFromWorker(rw.w.Status()) })
+	status := worker.StatusFunc(func() domain.WorkerStatus { return rw.w.Status() })
 	cfg := worker.Config{WorkerID: "worker-live", Version: "test", Environment: "test", Namespaces: []string{ns},
 		MetricsEnabled: true, HealthCheckInterval: 10 * time.Second, PollInterval: 50 * time.Millisecond,
 		DispatcherStallAfter: 3 * time.Second, LivenessStallAfter: time.Nanosecond} // liveness at the strict 3 × poll threshold
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: "test", WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
-		worker.MetricsSources(db, q, status, cfg.Namespaces))
+		telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(q, cfg.Namespaces), Runtime: status.Snapshot})
 	require.NoError(t, err)
 	steps := metrics.InstrumentStepStore(postgres.NewStepStore(db))
 	bus := metrics.InstrumentEventBus(eventbus.New(eventbus.Config{}))

@@ -1,4 +1,4 @@
-package pgerr_test
+package dberr_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tasker-systems/tasker-go/adapters/postgres/pgerr"
+	"github.com/tasker-systems/tasker-go/internal/dberr"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
 
@@ -21,24 +21,24 @@ func TestClassifyCodes(t *testing.T) {
 	cases := []struct {
 		name string
 		err  error
-		want pgerr.Kind
+		want dberr.Kind
 	}{
-		{"nil", nil, pgerr.Other},
-		{"plain", errors.New("boom"), pgerr.Other},
-		{"deadline", fmt.Errorf("get task: %w", context.DeadlineExceeded), pgerr.Timeout},
-		{"query canceled", &pq.Error{Code: "57014"}, pgerr.Timeout},
-		{"lock not available", &pq.Error{Code: "55P03"}, pgerr.Timeout},
-		{"admin shutdown", &pq.Error{Code: "57P01"}, pgerr.Unavailable},
-		{"cannot connect now", &pq.Error{Code: "57P03"}, pgerr.Unavailable},
-		{"connection failure", &pq.Error{Code: "08006"}, pgerr.Unavailable},
-		{"too many clients", &pq.Error{Code: "53300"}, pgerr.Unavailable},
-		{"bad conn", fmt.Errorf("x: %w", driver.ErrBadConn), pgerr.Unavailable},
-		{"numeric overflow", &pq.Error{Code: "22003"}, pgerr.InvalidInput},
-		{"unique violation", &pq.Error{Code: "23505"}, pgerr.Other},
+		{"nil", nil, dberr.Other},
+		{"plain", errors.New("boom"), dberr.Other},
+		{"deadline", fmt.Errorf("get task: %w", context.DeadlineExceeded), dberr.Timeout},
+		{"query canceled", &pq.Error{Code: "57014"}, dberr.Timeout},
+		{"lock not available", &pq.Error{Code: "55P03"}, dberr.Timeout},
+		{"admin shutdown", &pq.Error{Code: "57P01"}, dberr.Unavailable},
+		{"cannot connect now", &pq.Error{Code: "57P03"}, dberr.Unavailable},
+		{"connection failure", &pq.Error{Code: "08006"}, dberr.Unavailable},
+		{"too many clients", &pq.Error{Code: "53300"}, dberr.Unavailable},
+		{"bad conn", fmt.Errorf("x: %w", driver.ErrBadConn), dberr.Unavailable},
+		{"numeric overflow", &pq.Error{Code: "22003"}, dberr.InvalidInput},
+		{"unique violation", &pq.Error{Code: "23505"}, dberr.Other},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, pgerr.Classify(tc.err))
+			require.Equal(t, tc.want, dberr.Classify(tc.err))
 		})
 	}
 }
@@ -50,13 +50,13 @@ func TestClassifyRealErrors(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := db.ExecContext(ctx, "SET statement_timeout = '50ms'; SELECT pg_sleep(1)")
-	require.True(t, pgerr.IsTimeout(err), "statement_timeout: %v", err)
+	require.True(t, dberr.IsTimeout(err), "statement_timeout: %v", err)
 	_, _ = db.ExecContext(ctx, "SET statement_timeout = 0")
 
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	_, err = db.ExecContext(cctx, "SELECT pg_sleep(1)")
-	require.True(t, pgerr.IsTimeout(err), "context deadline: %v", err)
+	require.True(t, dberr.IsTimeout(err), "context deadline: %v", err)
 
 	for _, q := range []string{
 		`SELECT $1::text`,                // NUL in text
@@ -69,12 +69,12 @@ func TestClassifyRealErrors(t *testing.T) {
 			args = []any{"a\x00b"}
 		}
 		_, err = db.ExecContext(ctx, q, args...)
-		require.True(t, pgerr.IsInvalidInput(err), "%s: %v", q, err)
+		require.True(t, dberr.IsInvalidInput(err), "%s: %v", q, err)
 	}
 
 	refused, err := sql.Open("postgres", "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
 	require.NoError(t, err)
 	defer func() { _ = refused.Close() }()
 	err = refused.PingContext(ctx)
-	require.True(t, pgerr.IsUnavailable(err), "connection refused: %v", err)
+	require.True(t, dberr.IsUnavailable(err), "connection refused: %v", err)
 }

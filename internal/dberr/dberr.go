@@ -1,10 +1,10 @@
-// Package pgerr classifies the errors of database calls into what an API
+// Package dberr classifies the errors of database calls into what an API
 // answers with: the request ran out of time (408), the database cannot be
 // reached or refuses work (503), or the input was rejected by PostgreSQL as
 // data it cannot store (400). It is the one place that knows SQLSTATE
 // classes and lib/pq's error types, so the HTTP adapters map errors without
 // matching driver details themselves.
-package pgerr
+package dberr
 
 import (
 	"context"
