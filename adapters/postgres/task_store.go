@@ -29,6 +29,8 @@ type TaskStore struct {
 	// goTables says whether this project's own tables (migration 00008) exist;
 	// probed once, on the first keyed creation.
 	goTables goTablesProbe
+	// group coalesces concurrent creations into shared statements and commits.
+	group createGroup
 }
 
 var _ ports.TaskCreator = (*TaskStore)(nil)
@@ -43,10 +45,11 @@ func NewTaskStore(db *sqlx.DB) *TaskStore { return &TaskStore{db: db, stmts: new
 // trips.
 //
 // Dependent systems and named steps almost always exist already (every task
-// of a template shares them), so the usual path is two statements: look them
-// up, then insert everything with one statement, which is atomic on its own
-// and needs no BEGIN/COMMIT round trips. Only when some are missing does it
-// find or create them first, in a transaction with the insert.
+// of a template shares them, and they are cached), so the usual path is one
+// statement that inserts everything, atomic on its own with no BEGIN/COMMIT
+// round trips; concurrent creations share that statement and its commit
+// (createGroup). Only when some are missing does it find or create them
+// first, in a transaction with the insert.
 func (s *TaskStore) CreateTask(ctx context.Context, t ports.NewTask) (domain.TaskCreationResponse, error) {
 	resp := domain.TaskCreationResponse{
 		TaskUUID:          orchUUIDv7(),
@@ -75,7 +78,7 @@ func (s *TaskStore) CreateTask(ctx context.Context, t ports.NewTask) (domain.Tas
 	}
 	named, err := s.existingNamedSteps(ctx, t.Steps)
 	if err == nil && named != nil {
-		resp.CreatedAt, err = s.insertTaskRows(ctx, nil, rows, named)
+		resp.CreatedAt, err = s.insertOrGroup(ctx, rows, named)
 	} else if err == nil {
 		err = WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
 			named, err := namedStepUUIDs(ctx, tx, t.Steps)

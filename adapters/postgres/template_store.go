@@ -38,12 +38,15 @@ func (e *TemplateConflictError) Error() string {
 // TemplateStore is ports.TemplateStore over PostgreSQL (contract §6.4).
 type TemplateStore struct {
 	db *sqlx.DB
+	// stmts holds GetTemplate's statement: every task creation looks its
+	// template up, and planning the join costs more than running it.
+	stmts *stmtCache
 }
 
 var _ ports.TemplateStore = (*TemplateStore)(nil)
 
 // NewTemplateStore returns a TemplateStore on db.
-func NewTemplateStore(db *sqlx.DB) *TemplateStore { return &TemplateStore{db: db} }
+func NewTemplateStore(db *sqlx.DB) *TemplateStore { return &TemplateStore{db: db, stmts: newStmtCache(db)} }
 
 type templateRow struct {
 	NamedTaskUUID     uuid.UUID      `db:"named_task_uuid"`
@@ -173,12 +176,16 @@ func ensureNamespaceTx(ctx context.Context, tx *sqlx.Tx, name string) (uuid.UUID
 	return id, nil
 }
 
+const getTemplateSQL = selectTemplateSQL + ` WHERE n.name = $1 AND nt.name = $2 AND nt.version = $3`
+
 // GetTemplate returns the named task with exactly (namespace, name, version)
 // (D-f: lookups always honour the version); ErrNotFound wrapped when absent.
 func (s *TemplateStore) GetTemplate(ctx context.Context, namespace, name, version string) (ports.RegisteredTemplate, error) {
 	var r templateRow
-	err := sqlx.GetContext(ctx, s.db, &r, selectTemplateSQL+` WHERE n.name = $1 AND nt.name = $2 AND nt.version = $3`,
-		namespace, name, version)
+	st, err := s.stmts.pooled(ctx, getTemplateSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &r, namespace, name, version)
+	}
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return ports.RegisteredTemplate{}, fmt.Errorf("template %s/%s@%s: %w", namespace, name, version, ports.ErrNotFound)

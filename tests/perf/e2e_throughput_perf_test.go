@@ -8,6 +8,7 @@ package perf
 //	seeded   the same bursts on a database pre-seeded with completed steps
 //	scale    one burst shape over workers × orchestrations
 //	latency  linear tasks sent one at a time (next POST after the previous task completed)
+//	create   task creation alone: a burst of POSTs to 1 orchestration, no worker running
 //
 // Run everything (long; the default sizes are the issue's):
 //
@@ -15,7 +16,7 @@ package perf
 //
 // Knobs (environment):
 //
-//	TASKER_PERF_E2E_PARTS        burst,seeded,scale,latency (default all)
+//	TASKER_PERF_E2E_PARTS        burst,seeded,scale,latency,create (default all but create)
 //	TASKER_PERF_E2E_TASKS        tasks per burst (2000)
 //	TASKER_PERF_E2E_RUNS         runs per burst shape in burst and seeded (3)
 //	TASKER_PERF_E2E_CLIENTS      concurrent POST clients (32)
@@ -87,7 +88,7 @@ func e2eConfigFromEnv(t *testing.T) e2eConfig {
 	}
 	for _, p := range strings.Split(parts, ",") {
 		p = strings.TrimSpace(p)
-		require.Contains(t, []string{"burst", "seeded", "scale", "latency"}, p, "TASKER_PERF_E2E_PARTS")
+		require.Contains(t, []string{"burst", "seeded", "scale", "latency", "create"}, p, "TASKER_PERF_E2E_PARTS")
 		c.parts[p] = true
 	}
 	if s := os.Getenv("TASKER_PERF_E2E_SCALE_SHAPE"); s != "" {
@@ -213,6 +214,11 @@ func TestE2EThroughput(t *testing.T) {
 	}
 	if cfg.parts["latency"] {
 		t.Run("latency", func(t *testing.T) { runLatency(t, bin, cfg) })
+	}
+	if cfg.parts["create"] {
+		for r := 1; r <= cfg.runs; r++ {
+			t.Run(fmt.Sprintf("create-%d", r), func(t *testing.T) { runCreateBurst(t, bin, testdb.URL(t), admin, cfg) })
+		}
 	}
 }
 

@@ -11,6 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
 
 	"github.com/tasker-systems/tasker-go/app/orchestration/inputschema"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -26,17 +29,38 @@ type TemplateFinder interface {
 	GetTemplate(ctx context.Context, namespace, name, version string) (ports.RegisteredTemplate, error)
 }
 
+// MaxCachedTemplates bounds the cache of resolved templates; templates are
+// few, so the bound only matters against a pathological number of them.
+const MaxCachedTemplates = 1024
+
 // Service creates tasks. It is safe for concurrent use.
 type Service struct {
 	templates   TemplateFinder
 	creator     ports.TaskCreator
 	environment string
 	schemas     *inputschema.Validator
+
+	mu sync.Mutex
+	// resolved caches, per named task, the template parsed, resolved for
+	// the environment, validated and mapped to step rows, with the stored
+	// configuration it came from: every creation still reads the template
+	// (a re-registration must take effect at once), but only a changed
+	// configuration is parsed again.
+	resolved map[uuid.UUID]*resolvedTemplate
+}
+
+// resolvedTemplate is a registered template ready for task creation.
+type resolvedTemplate struct {
+	configuration json.RawMessage
+	tmpl          domain.TaskTemplate
+	// steps are shared by every task of the template: read only.
+	steps []ports.NewStep
 }
 
 // New returns a Service resolving templates for environment (D-q).
 func New(templates TemplateFinder, creator ports.TaskCreator, environment string) *Service {
-	return &Service{templates: templates, creator: creator, environment: environment, schemas: inputschema.New()}
+	return &Service{templates: templates, creator: creator, environment: environment, schemas: inputschema.New(),
+		resolved: map[uuid.UUID]*resolvedTemplate{}}
 }
 
 // CreateTask validates req, applies its defaults and creates the task.
@@ -70,25 +94,16 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 	if emptyConfiguration(reg.Configuration) {
 		return domain.TaskCreationResponse{}, notFound
 	}
-	tmpl, err := domain.ParseTemplateJSON(reg.Configuration)
+	rt, err := s.resolve(reg, req.Namespace+"/"+req.Name+"/"+req.Version)
 	if err != nil {
-		return domain.TaskCreationResponse{}, &domain.ValidationError{
-			Field: "template", Reason: fmt.Sprintf("stored template %s/%s/%s is unreadable: %v", req.Namespace, req.Name, req.Version, err)}
-	}
-	tmpl = tmpl.ResolveForEnvironment(s.environment)
-	if err := tmpl.Validate(); err != nil {
 		return domain.TaskCreationResponse{}, err
 	}
 	// The context must match input_schema before anything is written, so a
 	// bad context is a 400 naming the value and not a handler failure later.
-	if err := s.schemas.Validate(tmpl.InputSchema, req.Context); err != nil {
+	if err := s.schemas.Validate(rt.tmpl.InputSchema, req.Context); err != nil {
 		return domain.TaskCreationResponse{}, err
 	}
 	hash, err := domain.IdentityHash(reg.NamedTaskUUID, req.Context)
-	if err != nil {
-		return domain.TaskCreationResponse{}, err
-	}
-	steps, err := newSteps(tmpl)
 	if err != nil {
 		return domain.TaskCreationResponse{}, err
 	}
@@ -106,8 +121,41 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 		Request:        req,
 		Context:        req.Context,
 		IdentityHash:   hash,
-		Steps:          steps,
+		Steps:          rt.steps,
 	})
+}
+
+// resolve returns reg's template parsed, resolved for the environment,
+// validated and mapped to step rows, from the cache when reg's
+// configuration is the one cached. Errors are not cached.
+func (s *Service) resolve(reg ports.RegisteredTemplate, label string) (*resolvedTemplate, error) {
+	s.mu.Lock()
+	rt, ok := s.resolved[reg.NamedTaskUUID]
+	s.mu.Unlock()
+	if ok && bytes.Equal(rt.configuration, reg.Configuration) {
+		return rt, nil
+	}
+	tmpl, err := domain.ParseTemplateJSON(reg.Configuration)
+	if err != nil {
+		return nil, &domain.ValidationError{
+			Field: "template", Reason: fmt.Sprintf("stored template %s is unreadable: %v", label, err)}
+	}
+	tmpl = tmpl.ResolveForEnvironment(s.environment)
+	if err := tmpl.Validate(); err != nil {
+		return nil, err
+	}
+	steps, err := newSteps(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	rt = &resolvedTemplate{configuration: append(json.RawMessage(nil), reg.Configuration...), tmpl: tmpl, steps: steps}
+	s.mu.Lock()
+	if len(s.resolved) >= MaxCachedTemplates {
+		clear(s.resolved)
+	}
+	s.resolved[reg.NamedTaskUUID] = rt
+	s.mu.Unlock()
+	return rt, nil
 }
 
 // newSteps maps template steps to rows, in template order.

@@ -219,3 +219,36 @@ func TestCreateTaskIdempotentPassesKeyAndHash(t *testing.T) {
 	require.Empty(t, got[2].IdempotencyKey)
 	require.Empty(t, got[2].RequestHash)
 }
+
+// mutableFinder returns whatever template it holds now.
+type mutableFinder struct{ tmpl *ports.RegisteredTemplate }
+
+func (f mutableFinder) GetTemplate(context.Context, string, string, string) (ports.RegisteredTemplate, error) {
+	return *f.tmpl, nil
+}
+
+// Resolved templates are cached per named task, but a template registered
+// again with another configuration takes effect on the next creation.
+func TestCreateTaskUsesATemplateReRegisteredWithAnotherConfiguration(t *testing.T) {
+	reg := ports.RegisteredTemplate{NamedTaskUUID: namedTask, Configuration: template(t)}
+	var limits []int
+	creator := mocks.NewTaskCreator(t)
+	creator.EXPECT().CreateTask(mock.Anything, mock.Anything).RunAndReturn(func(_ context.Context, nt ports.NewTask) (domain.TaskCreationResponse, error) {
+		limits = append(limits, nt.Steps[1].RetryLimit)
+		return domain.TaskCreationResponse{}, nil
+	})
+	svc := taskinit.New(mutableFinder{tmpl: &reg}, creator, "development")
+	for range 2 {
+		_, err := svc.CreateTask(context.Background(), request())
+		require.NoError(t, err)
+	}
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(reg.Configuration, &cfg))
+	cfg["steps"].([]any)[1].(map[string]any)["retry"] = map[string]any{"retryable": true, "limit": 9}
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	reg.Configuration = raw
+	_, err = svc.CreateTask(context.Background(), request())
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 1, 9}, limits)
+}
