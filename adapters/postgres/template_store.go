@@ -46,7 +46,9 @@ type TemplateStore struct {
 var _ ports.TemplateStore = (*TemplateStore)(nil)
 
 // NewTemplateStore returns a TemplateStore on db.
-func NewTemplateStore(db *sqlx.DB) *TemplateStore { return &TemplateStore{db: db, stmts: newStmtCache(db)} }
+func NewTemplateStore(db *sqlx.DB) *TemplateStore {
+	return &TemplateStore{db: db, stmts: newStmtCache(db)}
+}
 
 type templateRow struct {
 	NamedTaskUUID     uuid.UUID      `db:"named_task_uuid"`
