@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,9 +12,10 @@ const (
 	// maxGroupBatch caps the requests sharing one transaction, which bounds
 	// how long its step row locks are held.
 	maxGroupBatch = 64
-	// groupBatchTimeout bounds a batch transaction. Batches run detached
-	// from the caller's cancellation because they carry other callers'
-	// requests too.
+	// groupBatchTimeout bounds a batch transaction. A batch carries several
+	// callers' requests, so one caller giving up does not cancel it; it is
+	// cancelled when every caller in it has given up (a lone request keeps
+	// its own cancellation and deadline), or after groupBatchTimeout.
 	groupBatchTimeout = 30 * time.Second
 	// groupLingerWindow and groupLinger: a call that finds the group idle
 	// but a batch ended less than groupLingerWindow ago (so more calls are
@@ -52,6 +54,7 @@ type commitGroup[R any] struct {
 // groupWaiter is one queued call. done receives nil when its request was
 // run by another call's batch, or the batch it must now run.
 type groupWaiter[R any] struct {
+	ctx  context.Context
 	req  R
 	done chan []*groupWaiter[R]
 }
@@ -61,7 +64,7 @@ type groupWaiter[R any] struct {
 // when ctx ends while req is still queued (req was not run); once req is
 // part of a running batch it waits for that batch and returns nil.
 func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Context, []R)) error {
-	w := &groupWaiter[R]{req: req, done: make(chan []*groupWaiter[R], 1)}
+	w := &groupWaiter[R]{ctx: ctx, req: req, done: make(chan []*groupWaiter[R], 1)}
 	g.mu.Lock()
 	if !g.busy {
 		g.busy = true
@@ -76,7 +79,7 @@ func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Con
 			g.pending = append(g.pending[:0], g.pending[n:]...)
 			g.mu.Unlock()
 		}
-		g.lead(ctx, batch, run)
+		g.lead(batch, run)
 		return nil
 	}
 	g.pending = append(g.pending, w)
@@ -92,7 +95,7 @@ func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Con
 		batch = <-w.done // already handed to a batch: wait for it
 	}
 	if batch != nil {
-		g.lead(ctx, batch, run)
+		g.lead(batch, run)
 	}
 	return nil
 }
@@ -112,12 +115,12 @@ func (g *commitGroup[R]) dequeue(w *groupWaiter[R]) bool {
 
 // lead runs batch, wakes its other members, then hands the next queued
 // calls to the first of them (or marks the group idle).
-func (g *commitGroup[R]) lead(ctx context.Context, batch []*groupWaiter[R], run func(context.Context, []R)) {
+func (g *commitGroup[R]) lead(batch []*groupWaiter[R], run func(context.Context, []R)) {
 	reqs := make([]R, len(batch))
 	for i, b := range batch {
 		reqs[i] = b.req
 	}
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupBatchTimeout)
+	bctx, cancel := batchContext(batch)
 	run(bctx, reqs)
 	cancel()
 
@@ -139,5 +142,30 @@ func (g *commitGroup[R]) lead(ctx context.Context, batch []*groupWaiter[R], run 
 	}
 	if len(next) > 0 {
 		next[0].done <- next
+	}
+}
+
+// batchContext is the context a batch runs in: it keeps the values of its
+// first member's context, ends after groupBatchTimeout, and is cancelled
+// once every member's context has ended. Without the last rule a lone
+// request whose caller gave up (an HTTP request timeout on a locked table)
+// would hold its connection and its caller for groupBatchTimeout.
+func batchContext[R any](batch []*groupWaiter[R]) (context.Context, context.CancelFunc) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), groupBatchTimeout)
+	var live atomic.Int64
+	live.Store(int64(len(batch)))
+	stops := make([]func() bool, len(batch))
+	for i, b := range batch {
+		stops[i] = context.AfterFunc(b.ctx, func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return bctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
