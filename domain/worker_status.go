@@ -47,8 +47,8 @@ type WorkerStatus struct {
 	// already failed (correlation timeout, shutdown); Discarded counts
 	// outcomes whose compare-and-set found the step no longer in_progress.
 	LateCompletions, Discarded uint64
-	// LoopTicks counts iterations of each background loop ("intake:<queue>",
-	// "dispatcher", …); a count that stops moving reveals a wedged loop.
+	// LoopTicks counts iterations of each background loop (IntakeLoop(queue),
+	// LoopDispatcher, …); a count that stops moving reveals a wedged loop.
 	LoopTicks map[string]uint64
 
 	// IntakeHeld is the number of step messages intake holds.
@@ -100,3 +100,30 @@ type WorkerNamespaceStats struct {
 	// Active counts the namespace's claimed steps without an outcome yet.
 	Active int
 }
+
+// Names of the worker's background loops in WorkerStatus.LoopTicks. The
+// loops tick under these names and the health policy judges them by these
+// names, so they are defined once, here.
+const (
+	// LoopDispatcher is the event dispatcher's loop; it ticks at least once
+	// a second while idle.
+	LoopDispatcher = "dispatcher"
+	// LoopPipeline names the step pipeline in liveness verdicts.
+	LoopPipeline = "pipeline"
+	// IntakeLoopPrefix prefixes the name of every intake read loop.
+	IntakeLoopPrefix = "intake:"
+)
+
+// IntakeLoop is the loop name of the intake reader of queue.
+func IntakeLoop(queue string) string { return IntakeLoopPrefix + queue }
+
+// CheckLevel is the verdict of one health check of a service (contract
+// §8.2).
+type CheckLevel string
+
+// Check levels, from best to worst.
+const (
+	CheckHealthy   CheckLevel = "healthy"
+	CheckDegraded  CheckLevel = "degraded"
+	CheckUnhealthy CheckLevel = "unhealthy"
+)

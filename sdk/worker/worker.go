@@ -44,6 +44,7 @@ import (
 	web "github.com/tasker-systems/tasker-go/adapters/web/worker"
 	engine "github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
@@ -238,9 +239,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 				WriteTimeout: cfg.WorkerWeb.HTTP.WriteTimeout(), IdleTimeout: cfg.WorkerWeb.HTTP.IdleTimeout(),
 				MaxHeaderBytes: cfg.WorkerWeb.HTTP.MaxHeaderBytes},
 			MetricsEnabled: cfg.WorkerWeb.MetricsEnabled, HealthCheckInterval: cfg.WorkerWeb.HealthCheckInterval(),
-			PollInterval: cfg.Pgmq.PollInterval(), CommandBufferSize: w.Config().CommandBufferSize,
-			DispatcherStallAfter: dispatcherStallAfter}
-		deps := web.Deps{Status: status, Templates: templates, Handlers: handlers, DB: db, Queues: queue, Logger: log,
+			CommandBufferSize: w.Config().CommandBufferSize}
+		policy := health.New(health.Config{PollInterval: cfg.Pgmq.PollInterval(), DispatcherStallAfter: health.ServiceDispatcherStallAfter})
+		deps := web.Deps{Status: status, Health: policy, Templates: templates, Handlers: handlers, DB: db, Queues: queue, Logger: log,
 			Breaker: svc.orchAPI}
 		if metrics != nil {
 			deps.Metrics = metrics.Handler()
@@ -345,10 +346,6 @@ func (s *Worker) release() {
 		_ = s.db.Close()
 	}
 }
-
-// dispatcherStallAfter is how long the dispatcher loop may stay silent before
-// readiness reports it wedged; it ticks every second while idle.
-const dispatcherStallAfter = 3 * time.Second
 
 // orchestrationHealthTimeout bounds the start-up health check of the
 // orchestration API, which runs beside the pipeline so a missing

@@ -15,6 +15,7 @@ import (
 	"github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/command"
 	"github.com/tasker-systems/tasker-go/app/worker/dispatch"
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 )
 
@@ -48,7 +49,7 @@ func TestAppDefaultsEqualTheConfiguration(t *testing.T) {
 			{"pgmq.shutdown_timeout_seconds (worker)", worker.DefaultShutdownTimeout, cfg.Pgmq.ShutdownTimeout()},
 			{"worker_web.request_timeout_ms", webworker.DefaultRequestTimeout, cfg.WorkerWeb.RequestTimeout()},
 			{"worker_web.health_check_interval_seconds", webworker.DefaultHealthCheckInterval, cfg.WorkerWeb.HealthCheckInterval()},
-			{"pgmq.poll_interval_ms (worker web)", webworker.DefaultPollInterval, cfg.Pgmq.PollInterval()},
+			{"pgmq.poll_interval_ms (worker health policy)", health.DefaultPollInterval, cfg.Pgmq.PollInterval()},
 			{"command_processing.command_buffer_size (worker web)", webworker.DefaultCommandBufferSize, cfg.CommandProcessing.CommandBufferSize},
 			// orchestration
 			{"pgmq.poll_interval_ms (result consumers)", result.DefaultPollInterval, cfg.Pgmq.PollInterval()},

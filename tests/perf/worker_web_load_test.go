@@ -28,6 +28,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
@@ -163,7 +164,7 @@ func startInProcess(t testing.TB) string {
 	t.Cleanup(stopTicks)
 	q := pgmq.New(db)
 	cfg := worker.Config{WorkerID: "worker-perf", Version: "perf", Environment: "test", Namespaces: []string{ns},
-		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Second, PollInterval: 500 * time.Millisecond}
+		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Second}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
 		telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(q, cfg.Namespaces), Runtime: status.Snapshot})
 	require.NoError(t, err)
@@ -171,7 +172,7 @@ func startInProcess(t testing.TB) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = logFile.Close() })
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.InfoLevel))
-	srv, err := worker.New(cfg, worker.Deps{Status: status, Templates: postgres.NewTemplateStore(db), Handlers: registry{"square", "double"},
+	srv, err := worker.New(cfg, worker.Deps{Status: status, Health: health.New(health.Config{PollInterval: 500 * time.Millisecond}), Templates: postgres.NewTemplateStore(db), Handlers: registry{"square", "double"},
 		DB: db, Queues: q, Metrics: metrics.Handler(), Logger: logger})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -11,7 +11,9 @@ import (
 // benchmarkRoute serves path in-process (fakes, no network) and reports
 // p50/p99 latency per request besides ns/op.
 func benchmarkRoute(b *testing.B, path string) {
-	e := setup(b, func(c *Config) { c.StallCheckedLoops = []string{} })
+	hc := testHealth()
+	hc.StallCheckedLoops = []string{}
+	e := setupHealth(b, hc)
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

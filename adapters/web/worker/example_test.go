@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
@@ -14,6 +13,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 )
 
 // Example_wiring shows how cmd/tasker-worker composes the worker API: the
@@ -37,7 +37,6 @@ func Example_wiring() {
 		WorkerID: cfg.Worker.WorkerID, Version: "1.0.0", Environment: cfg.Environment, Namespaces: cfg.Worker.Namespaces,
 		BindAddress: wc.BindAddress, RequestTimeout: wc.RequestTimeout(), AuthEnabled: wc.AuthenticationEnabled, Tokens: wc.Tokens,
 		CORSEnabled: wc.CORSEnabled, MetricsEnabled: wc.MetricsEnabled, HealthCheckInterval: wc.HealthCheckInterval(),
-		PollInterval:      time.Duration(cfg.Pgmq.PollIntervalMs) * time.Millisecond,
 		CommandBufferSize: cfg.CommandProcessing.CommandBufferSize,
 	}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: webCfg.Version, WorkerID: webCfg.WorkerID, WorkerType: worker.WorkerType},
@@ -49,7 +48,8 @@ func Example_wiring() {
 	steps := metrics.InstrumentStepStore(postgres.NewStepStore(db))    // and this step store to the pipeline
 	_, _ = bus, steps
 
-	srv, err := worker.New(webCfg, worker.Deps{Status: status, Templates: postgres.NewTemplateStore(db), Handlers: handler.Default,
+	policy := health.New(health.Config{PollInterval: cfg.Pgmq.PollInterval()}) // judges status for the probes
+	srv, err := worker.New(webCfg, worker.Deps{Status: status, Health: policy, Templates: postgres.NewTemplateStore(db), Handlers: handler.Default,
 		DB: db, Queues: q, Metrics: metrics.Handler(), Logger: log})
 	if err != nil {
 		log.Fatal("worker web", zap.Error(err))

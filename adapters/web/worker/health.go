@@ -2,9 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,11 +21,20 @@ const (
 	CheckQueueProcessing  = "queue_processing"
 )
 
-// Queue depth thresholds of the queue_processing check (contract §8.2).
-const (
-	queueDegradedAt  = 10000
-	queueUnhealthyAt = 50000
-)
+// HealthPolicy judges the worker's status for the probes; the server runs
+// the database and queue checks and renders the verdicts, it decides
+// nothing itself (app/worker/health.Policy implements it).
+type HealthPolicy interface {
+	// Observe records st's loop ticks at now (the background monitor calls
+	// it so that silences are measured between probes too).
+	Observe(now time.Time, st domain.WorkerStatus) map[string]time.Time
+	// ReadinessProblems says why the worker cannot take steps (none: ready).
+	ReadinessProblems(now time.Time, st domain.WorkerStatus) []string
+	// LivenessProblems maps each loop that cannot make progress to why.
+	LivenessProblems(now time.Time, st domain.WorkerStatus) map[string]string
+	// QueueDepth judges the total depth of the served queues.
+	QueueDepth(total int64) (domain.CheckLevel, string)
+}
 
 // healthState caches the results of the database and queue checks, which
 // need the database and are refreshed in the background.
@@ -65,7 +74,7 @@ func (s *Server) RefreshChecks(ctx context.Context) {
 	defer s.health.refresh.Unlock()
 	s.runChecks(ctx)
 	snap := s.deps.Status.Snapshot()
-	s.loops.observe(s.clock.Now(), snap.LoopTicks, snap.IntakeSaturated)
+	s.deps.Health.Observe(s.clock.Now(), snap)
 	s.rates.observe(s.clock.Now(), snap.Namespaces)
 }
 
@@ -94,11 +103,8 @@ func (s *Server) runChecks(ctx context.Context) {
 		if len(failed) > 0 {
 			return "", fmt.Errorf("queue metrics failed for %s", strings.Join(failed, ", "))
 		}
-		switch {
-		case total >= queueUnhealthyAt:
-			return StatusUnhealthy, fmt.Errorf("%d messages waiting in served queues", total)
-		case total >= queueDegradedAt:
-			return StatusDegraded, fmt.Errorf("%d messages waiting in served queues", total)
+		if level, reason := s.deps.Health.QueueDepth(total); level != domain.CheckHealthy {
+			return string(level), errors.New(reason)
 		}
 		return "", nil
 	})
@@ -168,104 +174,10 @@ func (s *Server) freshChecks(ctx context.Context) checkResults {
 	return res
 }
 
-// loopWatcher remembers when each loop's tick count last moved.
-type loopWatcher struct {
-	mu   sync.Mutex
-	seen map[string]loopSeen
-}
-
-type loopSeen struct {
-	count   uint64
-	changed time.Time
-}
-
-func newLoopWatcher() *loopWatcher { return &loopWatcher{seen: map[string]loopSeen{}} }
-
-// observe records ticks at now. A loop seen for the first time counts as
-// having just ticked: absence of history is not evidence of a wedge. With
-// excused set (back-pressure) every loop counts as having just ticked, so
-// the moment saturation ends is not mistaken for a long silence.
-func (w *loopWatcher) observe(now time.Time, ticks map[string]uint64, excused bool) map[string]time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]time.Time, len(ticks))
-	for name, n := range ticks {
-		prev, ok := w.seen[name]
-		if !ok || prev.count != n || excused {
-			prev = loopSeen{count: n, changed: now}
-			w.seen[name] = prev
-		}
-		out[name] = prev.changed
-	}
-	return out
-}
-
-// stalledLoops names the checked loops whose ticks have not moved within
-// their threshold. Loops are exempt while intake is saturated: intake
-// readers then wait for a free slot and the dispatcher for a free handler,
-// which is back-pressure, not a wedge.
-func (s *Server) stalledLoops(snap domain.WorkerStatus, liveness bool) []string {
-	now := s.clock.Now()
-	last := s.loops.observe(now, snap.LoopTicks, snap.IntakeSaturated)
-	if snap.IntakeSaturated {
-		return nil
-	}
-	var stalled []string
-	for name, at := range last {
-		limit := s.stallLimit(name, liveness)
-		if limit > 0 && now.Sub(at) > limit {
-			stalled = append(stalled, name)
-		}
-	}
-	sort.Strings(stalled)
-	return stalled
-}
-
-// stallLimit is how long loop name may go without a tick; 0 = unchecked.
-// Liveness waits at least LivenessStallAfter: a restart is costly, and a
-// read blocked for a few seconds on a slow database is not a wedge.
-func (s *Server) stallLimit(name string, liveness bool) time.Duration {
-	var limit time.Duration
-	switch {
-	case name == "dispatcher" && s.cfg.DispatcherStallAfter > 0:
-		limit = s.cfg.DispatcherStallAfter
-	case s.stallChecked(name):
-		limit = 3 * s.cfg.PollInterval
-	default:
-		return 0
-	}
-	if liveness {
-		limit = max(limit, s.cfg.LivenessStallAfter)
-	}
-	return limit
-}
-
-func (s *Server) stallChecked(name string) bool {
-	for _, p := range s.cfg.StallCheckedLoops {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// commandProcessorCheck is healthy iff the pipeline and dispatcher run, no
-// checked loop is wedged and the worker is not shutting down (D-i).
+// commandProcessorCheck renders the policy's readiness verdict (D-i).
 func (s *Server) commandProcessorCheck(snap domain.WorkerStatus) HealthCheck {
 	start := s.clock.Now()
-	var problems []string
-	if snap.ShuttingDown {
-		problems = append(problems, "worker is shutting down")
-	}
-	if !snap.PipelineRunning {
-		problems = append(problems, "step pipeline is not running")
-	}
-	if !snap.DispatcherRunning {
-		problems = append(problems, "event dispatcher is not running")
-	}
-	if stalled := s.stalledLoops(snap, false); len(stalled) > 0 {
-		problems = append(problems, "loops not ticking: "+strings.Join(stalled, ", "))
-	}
+	problems := s.deps.Health.ReadinessProblems(start, snap)
 	hc := HealthCheck{Status: StatusHealthy, LastChecked: s.now(), DurationMs: uint64(s.clock.Now().Sub(start) / time.Millisecond)}
 	if len(problems) > 0 {
 		msg := strings.Join(problems, "; ")
@@ -303,24 +215,13 @@ func (s *Server) handleReady(c *gin.Context) {
 	})
 }
 
-// handleLive fails only when the worker's loops cannot make progress: a
-// checked loop is wedged, or the pipeline or dispatcher stopped although
-// the worker is neither starting nor shutting down. A database outage is a
-// readiness concern; restarting the process would not fix it.
+// handleLive renders the policy's liveness verdict: it fails only when the
+// worker's loops cannot make progress, never for a database outage.
 func (s *Server) handleLive(c *gin.Context) {
 	snap := s.deps.Status.Snapshot()
 	checks := map[string]HealthCheck{}
-	for _, name := range s.stalledLoops(snap, true) {
-		msg := fmt.Sprintf("no tick within %s", s.stallLimit(name, true))
+	for name, msg := range s.deps.Health.LivenessProblems(s.clock.Now(), snap) {
 		checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
-	}
-	if snap.Started && !snap.ShuttingDown {
-		for name, running := range map[string]bool{"pipeline": snap.PipelineRunning, "dispatcher": snap.DispatcherRunning} {
-			if !running {
-				msg := name + " stopped unexpectedly"
-				checks[name] = HealthCheck{Status: StatusUnhealthy, Message: &msg, LastChecked: s.now()}
-			}
-		}
 	}
 	if len(checks) > 0 {
 		s.writeErrorChecks(c, http.StatusServiceUnavailable, CodeServiceUnavailable, "Worker loops are not making progress", checks)

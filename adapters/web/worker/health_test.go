@@ -136,7 +136,9 @@ func TestLoopStall_OnlyCheckedLoops(t *testing.T) {
 	})
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code, "an idle dispatcher is not checked by default")
 
-	e = setup(t, func(c *Config) { c.DispatcherStallAfter = 900 * time.Millisecond })
+	hc := testHealth()
+	hc.DispatcherStallAfter = 900 * time.Millisecond
+	e = setupHealth(t, hc)
 	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["dispatcher"] = 1 })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(time.Second)
@@ -161,7 +163,7 @@ func keys(m map[string]HealthCheck) []string {
 func TestServe_RealListenerRefreshesAndStops(t *testing.T) {
 	e := setup(t, func(c *Config) { c.HealthCheckInterval = 20 * time.Millisecond })
 	e.clock = nil
-	srv, err := New(e.srv.cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
+	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
 		Metrics: http.NotFoundHandler()})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -227,7 +229,9 @@ func TestLiveness_StoppedLoops(t *testing.T) {
 }
 
 func TestLiveness_WaitsLongerThanReadiness(t *testing.T) {
-	e := setup(t, func(c *Config) { c.LivenessStallAfter = 0 }) // default 30 s
+	hc := testHealth()
+	hc.LivenessStallAfter = 0 // default 30 s
+	e := setupHealth(t, hc)
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(5 * time.Second) // intake silent 5 s: a slow read, not yet a wedge
 	require.Contains(t, readyError(t, e.do(t, http.MethodGet, "/health/ready")).Checks, CheckCommandProcessor)

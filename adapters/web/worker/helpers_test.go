@@ -25,6 +25,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
 
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -207,8 +208,21 @@ func exampleTemplate(ns, name, version string, callables ...string) ports.Regist
 		Configuration: raw, UpdatedAt: lastUsed}
 }
 
+// testHealth is the health policy configuration of setup: loops checked at
+// 3 × 100 ms, and liveness using the loop thresholds as they are (see
+// TestLiveness_WaitsLongerThanReadiness).
+func testHealth() health.Config {
+	return health.Config{PollInterval: 100 * time.Millisecond, LivenessStallAfter: time.Nanosecond}
+}
+
 // setup builds a server over fakes; mutate cfg before New via opts.
 func setup(t testing.TB, opts ...func(*Config)) *env {
+	t.Helper()
+	return setupHealth(t, testHealth(), opts...)
+}
+
+// setupHealth is setup with the health policy configured by hc.
+func setupHealth(t testing.TB, hc health.Config, opts ...func(*Config)) *env {
 	t.Helper()
 	e := &env{
 		status:  &fakeStatus{snap: healthySnapshot()},
@@ -221,15 +235,14 @@ func setup(t testing.TB, opts ...func(*Config)) *env {
 	e.catalog.put(exampleTemplate("other", "other_task", "2.0.0", "Examples::Square"))
 	e.catalog.put(exampleTemplate("unserved", "ignored", "1.0.0", "Examples::Square"))
 	cfg := Config{WorkerID: "worker-test", Version: "0.1.0", Environment: "test", Namespaces: []string{"other", "examples"},
-		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Minute, PollInterval: 100 * time.Millisecond,
-		LivenessStallAfter: time.Nanosecond} // liveness uses the loop thresholds; see TestLiveness_WaitsLongerThanReadiness
+		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Minute}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: WorkerType},
 		telemetry.WorkerSources{DBStats: e.db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(e.queues, cfg.Namespaces), Runtime: e.status.Snapshot})
 	require.NoError(t, err)
-	e.srv, err = New(cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{"Examples::Multiply", "Examples::Square"},
+	e.srv, err = New(cfg, Deps{Status: e.status, Health: health.New(hc), Templates: e.catalog, Handlers: fakeRegistry{"Examples::Multiply", "Examples::Square"},
 		DB: e.db, Queues: e.queues, Metrics: metrics.Handler(), Clock: e.clock})
 	require.NoError(t, err)
 	return e

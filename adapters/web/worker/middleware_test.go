@@ -107,7 +107,7 @@ func TestCORS(t *testing.T) {
 func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	e := setup(t)
-	srv, err := New(e.srv.cfg, Deps{Status: StatusFunc(func() domain.WorkerStatus { panic("boom: secret internals") }),
+	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: StatusFunc(func() domain.WorkerStatus { panic("boom: secret internals") }),
 		Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues, Metrics: http.NotFoundHandler(), Logger: zap.New(core)})
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
@@ -125,7 +125,7 @@ func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
 func TestAccessLog_CarriesRequestID(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	e := setup(t)
-	srv, err := New(e.srv.cfg, Deps{Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
+	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
 		Metrics: http.NotFoundHandler(), Logger: zap.New(core), Clock: e.clock})
 	require.NoError(t, err)
 	req := httptest.NewRequest(http.MethodGet, "/health", nil)
@@ -155,7 +155,7 @@ func (b *blockingCatalog) ListTemplates(ctx context.Context, _ string) ([]ports.
 
 func TestRequestTimeout_Is408(t *testing.T) {
 	e := setup(t, func(c *Config) { c.RequestTimeout = 30 * time.Millisecond })
-	srv, err := New(e.srv.cfg, Deps{Status: e.status, Templates: &blockingCatalog{}, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
+	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: e.status, Templates: &blockingCatalog{}, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
 		Metrics: http.NotFoundHandler()})
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()

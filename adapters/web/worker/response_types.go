@@ -3,6 +3,8 @@ package worker
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // Response bodies of the worker HTTP API (contract §8.2). Field names and
@@ -34,11 +36,11 @@ type HealthCheck struct {
 	LastChecked time.Time `json:"last_checked"`
 }
 
-// Health check statuses.
+// Health check statuses (the health policy's levels).
 const (
-	StatusHealthy   = "healthy"
-	StatusDegraded  = "degraded"
-	StatusUnhealthy = "unhealthy"
+	StatusHealthy   = string(domain.CheckHealthy)
+	StatusDegraded  = string(domain.CheckDegraded)
+	StatusUnhealthy = string(domain.CheckUnhealthy)
 )
 
 // SystemInfo describes the worker in DetailedHealthResponse.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/web/apidocs"
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/domain"
 )
 
@@ -21,7 +22,7 @@ import (
 // enumerate the routes that must be covered.
 func routeInventory() *Server {
 	srv, err := New(Config{WorkerID: "w", MetricsEnabled: true, AuthEnabled: true, Tokens: []string{"t"}},
-		Deps{Status: &fakeStatus{}, Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{},
+		Deps{Status: &fakeStatus{}, Health: health.New(testHealth()), Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{},
 			Metrics: http.NotFoundHandler()})
 	if err != nil {
 		panic(err)
@@ -322,7 +323,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 }
 
 func TestNew_RejectsMissingDependencies(t *testing.T) {
-	full := Deps{Status: &fakeStatus{}, Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{}}
+	full := Deps{Status: &fakeStatus{}, Health: health.New(testHealth()), Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{}}
 	cases := []struct {
 		name string
 		cfg  Config
@@ -330,6 +331,7 @@ func TestNew_RejectsMissingDependencies(t *testing.T) {
 		want string
 	}{
 		{"no status", Config{}, func(d Deps) Deps { d.Status = nil; return d }, "required"},
+		{"no health policy", Config{}, func(d Deps) Deps { d.Health = nil; return d }, "required"},
 		{"no db", Config{}, func(d Deps) Deps { d.DB = nil; return d }, "required"},
 		{"metrics without handler", Config{MetricsEnabled: true}, func(d Deps) Deps { return d }, "Metrics handler"},
 		{"auth without tokens", Config{AuthEnabled: true}, func(d Deps) Deps { return d }, "without tokens"},

@@ -22,10 +22,8 @@ import (
 const (
 	DefaultRequestTimeout      = 30 * time.Second
 	DefaultHealthCheckInterval = 10 * time.Second
-	DefaultPollInterval        = 500 * time.Millisecond
 	DefaultCommandBufferSize   = 1000
 	DefaultShutdownTimeout     = 10 * time.Second
-	DefaultLivenessStallAfter  = 30 * time.Second
 	// DefaultCheckTimeout bounds one database or queue check, so a hung
 	// database makes readiness fail instead of hanging the probe.
 	DefaultCheckTimeout = 2 * time.Second
@@ -66,25 +64,8 @@ type Config struct {
 	// HealthCheckInterval is how often the database and queue checks are
 	// refreshed in the background; probes read the cached result.
 	HealthCheckInterval time.Duration
-	// PollInterval is pgmq.poll_interval_ms: an intake loop that has not
-	// ticked for 3 × PollInterval (while not saturated) is wedged.
-	PollInterval time.Duration
 	// CommandBufferSize is reported in the status configuration.
 	CommandBufferSize int
-	// StallCheckedLoops are loop-name prefixes whose ticks must move within
-	// 3 × PollInterval (default "intake:", the readers that poll at that
-	// period). A loop that ticks only on work would look wedged when idle,
-	// so only timer-driven loops belong here.
-	StallCheckedLoops []string
-	// DispatcherStallAfter, when positive, also requires the "dispatcher"
-	// loop to tick within it. The dispatcher ticks at least once a second
-	// while idle, so 3 s is a safe value; 0 leaves it unchecked.
-	DispatcherStallAfter time.Duration
-	// LivenessStallAfter is the least silence that fails liveness (readiness
-	// uses the loop thresholds above as they are). Default 30 s, so a
-	// database hiccup that holds one read for a few seconds does not get
-	// the process restarted; a truly wedged loop still is.
-	LivenessStallAfter time.Duration
 	// TemplateCacheTTL and TemplateCacheSize bound the template cache
 	// (contract: 300 s, 1000 entries).
 	TemplateCacheTTL  time.Duration
@@ -106,17 +87,8 @@ func (c *Config) applyDefaults() {
 	if c.HealthCheckInterval <= 0 {
 		c.HealthCheckInterval = DefaultHealthCheckInterval
 	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
-	}
 	if c.CommandBufferSize <= 0 {
 		c.CommandBufferSize = DefaultCommandBufferSize
-	}
-	if c.LivenessStallAfter <= 0 {
-		c.LivenessStallAfter = DefaultLivenessStallAfter
-	}
-	if c.StallCheckedLoops == nil {
-		c.StallCheckedLoops = []string{"intake:"}
 	}
 	if c.TemplateCacheTTL <= 0 {
 		c.TemplateCacheTTL = DefaultTemplateCacheTTL
@@ -134,10 +106,13 @@ func (c *Config) applyDefaults() {
 	sort.Strings(c.Namespaces)
 }
 
-// Deps are the server's collaborators. Status, Templates, Handlers, DB and
-// Queues are required; Metrics is required when MetricsEnabled.
+// Deps are the server's collaborators. Status, Health, Templates,
+// Handlers, DB and Queues are required; Metrics is required when
+// MetricsEnabled.
 type Deps struct {
-	Status    StatusProvider
+	Status StatusProvider
+	// Health judges Status for the probes (app/worker/health.Policy).
+	Health    HealthPolicy
 	Templates TemplateCatalog
 	Handlers  HandlerRegistry
 	DB        Database
@@ -164,7 +139,6 @@ type Server struct {
 	started  time.Time
 	engine   *gin.Engine
 	health   *healthState
-	loops    *loopWatcher
 	cache    *templateCache
 	handlers *handlerIndex
 	rates    *rateTracker
@@ -173,8 +147,8 @@ type Server struct {
 // New validates deps and builds the gin engine with every route.
 func New(cfg Config, deps Deps) (*Server, error) {
 	cfg.applyDefaults()
-	if deps.Status == nil || deps.Templates == nil || deps.Handlers == nil || deps.DB == nil || deps.Queues == nil {
-		return nil, errors.New("worker web: Status, Templates, Handlers, DB and Queues are required")
+	if deps.Status == nil || deps.Health == nil || deps.Templates == nil || deps.Handlers == nil || deps.DB == nil || deps.Queues == nil {
+		return nil, errors.New("worker web: Status, Health, Templates, Handlers, DB and Queues are required")
 	}
 	if cfg.MetricsEnabled && deps.Metrics == nil {
 		return nil, errors.New("worker web: Metrics handler is required when metrics are enabled")
@@ -191,7 +165,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, clock: deps.Clock}
 	s.started = s.clock.Now()
 	s.health = &healthState{}
-	s.loops = newLoopWatcher()
 	s.cache = newTemplateCache(cfg.TemplateCacheSize, cfg.TemplateCacheTTL, s.clock.Now)
 	s.handlers = &handlerIndex{ttl: handlerIndexTTL}
 	s.rates = newRateTracker()

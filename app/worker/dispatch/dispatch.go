@@ -66,7 +66,7 @@ type Deps struct {
 	Clock ports.Clock
 	// Logger records panics and undeliverable completions; nil discards.
 	Logger *zap.Logger
-	// Tick reports loop liveness ("dispatcher"); optional.
+	// Tick reports loop liveness (domain.LoopDispatcher); optional.
 	Tick func(string)
 	// Tasks lets handlers create tasks (StepContext.CreateTask); nil means
 	// they cannot.
@@ -113,7 +113,7 @@ func (x *Dispatcher) Running() int { return len(x.slots) }
 func (x *Dispatcher) Run(ctx context.Context) {
 	defer x.waitHandlers()
 	for {
-		x.d.Tick("dispatcher")
+		x.d.Tick(domain.LoopDispatcher)
 		select {
 		case <-ctx.Done():
 			return

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -176,7 +177,7 @@ func (in *Intake) notifyLoop(ctx context.Context) {
 }
 
 func (in *Intake) readLoop(ctx context.Context, q string) {
-	loop := "intake:" + q
+	loop := domain.IntakeLoop(q)
 	gather := 1
 	for {
 		in.tick(loop)

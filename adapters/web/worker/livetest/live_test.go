@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/domain"
 
 	"github.com/jmoiron/sqlx"
@@ -138,8 +139,9 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	var rw *runningWorker
 	status := worker.StatusFunc(func() domain.WorkerStatus { return rw.w.Status() })
 	cfg := worker.Config{WorkerID: "worker-live", Version: "test", Environment: "test", Namespaces: []string{ns},
-		MetricsEnabled: true, HealthCheckInterval: 10 * time.Second, PollInterval: 50 * time.Millisecond,
-		DispatcherStallAfter: 3 * time.Second, LivenessStallAfter: time.Nanosecond} // liveness at the strict 3 × poll threshold
+		MetricsEnabled: true, HealthCheckInterval: 10 * time.Second}
+	policy := health.New(health.Config{PollInterval: 50 * time.Millisecond, DispatcherStallAfter: 3 * time.Second,
+		LivenessStallAfter: time.Nanosecond}) // liveness at the strict 3 × poll threshold
 	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: "test", WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
 		telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(q, cfg.Namespaces), Runtime: status.Snapshot})
 	require.NoError(t, err)
@@ -153,7 +155,7 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 			rw.stop(t)
 		}
 	})
-	base := startServer(t, cfg, worker.Deps{Status: status, Templates: postgres.NewTemplateStore(db), Handlers: reg,
+	base := startServer(t, cfg, worker.Deps{Status: status, Health: policy, Templates: postgres.NewTemplateStore(db), Handlers: reg,
 		DB: db, Queues: q, Metrics: metrics.Handler(), Logger: zap.NewNop()})
 
 	// 1. Ready with a live pipeline.
