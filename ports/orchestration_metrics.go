@@ -1,7 +1,6 @@
 package ports
 
 import (
-	"context"
 	"time"
 
 	"github.com/tasker-systems/tasker-go/domain"
@@ -58,10 +57,3 @@ func (NopOrchestrationMetrics) StepRetried(string, string) {}
 
 // TaskDuration does nothing.
 func (NopOrchestrationMetrics) TaskDuration(string, string, domain.TaskState, time.Duration) {}
-
-// QueueNotifier delivers wake-ups: the names of queues that just received a
-// message (contract §4.6). Notifications are hints only; consumers keep
-// polling. The channel closes when ctx ends.
-type QueueNotifier interface {
-	Wakeups(ctx context.Context) (<-chan string, error)
-}

@@ -54,14 +54,10 @@ type ListenerConfig struct {
 	Buffer int
 	// ListenTimeout bounds the initial connect + LISTEN in NewListener.
 	ListenTimeout time.Duration
-	// ReconnectQueues are the queue names Wakeups reports after a reconnect
-	// (its consumers have no "poll everything" signal).
-	ReconnectQueues []string
 }
 
 // Listener is a lib/pq LISTEN connection delivering message-ready
-// wake-ups. It implements ports.MessageNotifier (worker) and
-// ports.QueueNotifier-style Wakeups (queue names). lib/pq re-issues every
+// wake-ups: the ports.MessageNotifier of both services. lib/pq re-issues every
 // LISTEN after a reconnect; the Listener then emits PollAll, because
 // notifications sent while disconnected are lost.
 type Listener struct {
@@ -76,10 +72,7 @@ type Listener struct {
 	mu        sync.Mutex
 }
 
-var (
-	_ ports.MessageNotifier = (*Listener)(nil)
-	_ ports.QueueNotifier   = (*Listener)(nil)
-)
+var _ ports.MessageNotifier = (*Listener)(nil)
 
 // readyPayload is the NOTIFY payload of §4.6.
 type readyPayload struct {
@@ -203,37 +196,6 @@ func (x *Listener) Dropped() uint64 {
 
 // Notifications is the wake-up stream; it is closed by Close.
 func (x *Listener) Notifications() <-chan ports.MessageReady { return x.out }
-
-// Wakeups adapts the stream to queue names until ctx ends: a reconnect
-// yields every ReconnectQueues name. Use either Wakeups or Notifications,
-// not both: each wake-up is delivered once.
-func (x *Listener) Wakeups(ctx context.Context) (<-chan string, error) {
-	out := make(chan string, x.cfg.Buffer)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-x.out:
-				if !ok {
-					return
-				}
-				names := []string{m.Queue}
-				if m.PollAll {
-					names = x.cfg.ReconnectQueues
-				}
-				for _, q := range names {
-					select {
-					case out <- q:
-					default:
-					}
-				}
-			}
-		}
-	}()
-	return out, nil
-}
 
 // Close stops listening and closes the connection and the stream.
 func (x *Listener) Close() error {

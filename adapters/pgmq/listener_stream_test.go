@@ -72,54 +72,35 @@ func TestListenerIgnoresPayloadsWithoutQueue(t *testing.T) {
 		"the foreign payloads produced nothing before the real wake-up")
 }
 
-// TestWakeupsNameEveryQueueAfterAReconnect: notifications sent while the
-// connection was down are lost, so Wakeups asks its consumer to look at
-// every configured queue.
-func TestWakeupsNameEveryQueueAfterAReconnect(t *testing.T) {
+// TestGlobalListenerAsksToPollAllAfterAReconnect: notifications sent while
+// the orchestration's connection was down are lost, so after the reconnect
+// its listener asks the consumers to read every queue (PollAll), and the
+// LISTEN on the global channel is in force again.
+func TestGlobalListenerAsksToPollAllAfterAReconnect(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	db, _, dsn := listenerSetup(t)
+	ctx := context.Background()
+	db, c, dsn := listenerSetup(t)
 	l, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: dsn, Channels: []string{pgmq.GlobalReadyChannel},
-		MinReconnect: 10 * time.Millisecond, MaxReconnect: 100 * time.Millisecond,
-		ReconnectQueues: []string{"lsn_queue", "other_queue"}}, nil)
+		MinReconnect: 10 * time.Millisecond, MaxReconnect: 100 * time.Millisecond}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, l.Close()) })
-	names, err := l.Wakeups(ctx)
-	require.NoError(t, err)
 
 	killListenConnection(t, db)
-	var got []string
-	for len(got) < 2 {
-		select {
-		case q := <-names:
-			got = append(got, q)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("only %v after the reconnect", got)
-		}
-	}
-	require.Equal(t, []string{"lsn_queue", "other_queue"}, got)
+	require.Equal(t, ports.MessageReady{PollAll: true}, nextReady(t, l.Notifications()))
+	_, err = c.Send(ctx, "other_queue", json.RawMessage(`{}`), 0)
+	require.NoError(t, err)
+	require.Equal(t, "other_queue", nextReady(t, l.Notifications()).Queue)
 }
 
-// TestStreamsEnd: Wakeups ends with its context; Close ends the
-// notification stream (and a second Close is harmless).
+// TestStreamsEnd: Close ends the notification stream (and a second Close
+// is harmless).
 func TestStreamsEnd(t *testing.T) {
 	t.Parallel()
 	_, _, dsn := listenerSetup(t)
 	l, err := pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: dsn, Channels: []string{"c"}}, nil)
 	require.NoError(t, err)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	names, err := l.Wakeups(ctx)
-	require.NoError(t, err)
-	cancel()
-	requireClosed(t, names)
-
-	names, err = l.Wakeups(context.Background())
-	require.NoError(t, err)
 	require.NoError(t, l.Close())
 	requireClosed(t, l.Notifications())
-	requireClosed(t, names)
 	require.NoError(t, l.Close(), "closing twice is harmless")
 }
 

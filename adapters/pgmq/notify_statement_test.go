@@ -178,10 +178,7 @@ func requireRowNotificationsWake(t *testing.T, ctx context.Context, c *pgmq.Clie
 	orch, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: dsn, Channels: []string{pgmq.GlobalReadyChannel}}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, orch.Close()) })
-	wctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	names, err := orch.Wakeups(wctx)
-	require.NoError(t, err)
+	names := orch.Notifications()
 
 	ids, err := c.SendBatch(ctx, "rowns_queue", batchOf(3), 0)
 	require.NoError(t, err)
@@ -197,8 +194,8 @@ func requireRowNotificationsWake(t *testing.T, ctx context.Context, c *pgmq.Clie
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
-		case q := <-names:
-			if q == "orchestration_step_results" {
+		case m := <-names:
+			if m.Queue == "orchestration_step_results" {
 				return
 			}
 		case <-deadline:

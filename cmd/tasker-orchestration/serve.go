@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
-			Channels: []string{pgmq.GlobalReadyChannel}, ReconnectQueues: service.OwnedQueues}, log)
+			Channels: []string{pgmq.GlobalReadyChannel}}, log)
 		if err != nil {
 			log.Warn("LISTEN unavailable; consuming by polling only", zap.Error(err))
 		} else {

@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		for i, ns := range cfg.Worker.Namespaces {
 			channels[i] = pgmq.NamespaceReadyChannel(ns)
 		}
-		l, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL, Channels: channels, ReconnectQueues: reg.Queues()}, log)
+		l, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL, Channels: channels}, log)
 		if err != nil {
 			return nil, fmt.Errorf("LISTEN: %w", err)
 		}

@@ -116,7 +116,7 @@ func startObservedStack(t *testing.T, handlers *handler.Registry) *observedStack
 	query := postgres.NewTaskQuery(db)
 	st.orchMetrics = telemetry.NewOrchestrationMetrics(query.QueueDepths, func() []string { return nil }, orchLog)
 	listener, err := pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: url,
-		Channels: []string{pgmq.GlobalReadyChannel}, ReconnectQueues: service.OwnedQueues}, nil)
+		Channels: []string{pgmq.GlobalReadyChannel}}, nil)
 	require.NoError(t, err)
 	svc := service.New(service.Config{Environment: environment}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,

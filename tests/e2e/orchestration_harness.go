@@ -68,7 +68,7 @@ func StartOrchestrator(t testing.TB, db *sqlx.DB, url string) *Orchestrator {
 	orch := postgres.NewOrchestrationStore(db)
 	query := postgres.NewTaskQuery(db)
 	listener, err := pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: url,
-		Channels: []string{pgmq.GlobalReadyChannel}, ReconnectQueues: service.OwnedQueues}, nil)
+		Channels: []string{pgmq.GlobalReadyChannel}}, nil)
 	require.NoError(t, err)
 	svc := service.New(service.Config{Environment: environment}, service.Deps{
 		Templates: postgres.NewTemplateStore(db), Creator: postgres.NewTaskStore(db), Enqueuer: orch,

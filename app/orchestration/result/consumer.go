@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/consume"
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -105,10 +106,10 @@ const (
 // batchHandler processes one batch read from a queue.
 type batchHandler func(ctx context.Context, queue string, msgs []ports.QueueMessage)
 
-// consumeLoop drains queue on every wake-up, and on every poll tick when
-// poll is set, until ctx ends. Work runs on a context detached from ctx, so
-// a batch being processed at shutdown finishes its transaction before the
-// loop returns.
+// consumeLoop is a consumer loop of queue: it drains the queue on every
+// wake-up, and on every poll tick when poll is set, until ctx ends. Work
+// runs on a context detached from ctx, so a batch being processed at
+// shutdown finishes its transaction before the loop returns.
 //
 // Only one consumer of each queue polls: the polling fallback exists for
 // notifications that are lost, and one reader finds their messages as well
@@ -116,57 +117,44 @@ type batchHandler func(ctx context.Context, queue string, msgs []ports.QueueMess
 // of an empty queue is a transaction). The others wait for wake-ups, which a
 // notification or a consumer that read a full batch (so more is likely
 // waiting) sends them.
-func (p *Processor) consumeLoop(ctx context.Context, queue string, wake chan struct{}, poll bool, h batchHandler) {
-	var tick <-chan time.Time
+//
+// A full read doubles the next read's qty (up to MaxBatchSize), so batches
+// grow with the backlog; the first read after a wait asks for BatchSize.
+func (p *Processor) consumeLoop(router *consume.Router, queue string, poll bool, h batchHandler) consume.Loop {
+	qty := p.cfg.BatchSize
+	l := consume.Loop{Name: "consumer:" + queue, Wake: router.Wakeups(queue),
+		Step: func(ctx context.Context) bool {
+			full := p.readOnce(context.WithoutCancel(ctx), router, queue, qty, h)
+			if full {
+				qty = min(qty*2, p.cfg.MaxBatchSize)
+			} else {
+				qty = p.cfg.BatchSize
+			}
+			return full
+		}}
 	if poll {
-		ticker := time.NewTicker(p.cfg.PollInterval)
-		defer ticker.Stop()
-		tick = ticker.C
-	} else {
-		select { // the polling consumer reads first and wakes this one if needed
-		case <-ctx.Done():
-			return
-		case <-wake:
-		}
+		l.PollInterval = p.cfg.PollInterval
 	}
-	work := context.WithoutCancel(ctx)
-	for {
-		p.drain(ctx, work, queue, wake, h)
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-tick:
-		}
-	}
+	return l
 }
 
-// drain reads and processes batches until the queue has no visible message
-// or ctx ends. A full read doubles the next read's qty (up to MaxBatchSize)
-// and, with more than one consumer, passes a wake-up to the others on wake.
-func (p *Processor) drain(ctx, work context.Context, queue string, wake chan<- struct{}, h batchHandler) {
-	qty := p.cfg.BatchSize
-	for ctx.Err() == nil {
-		msgs, err := p.queue.Read(work, queue, p.cfg.VisibilityTimeoutSeconds, qty)
-		if err != nil {
-			p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
-			return
-		}
-		full := len(msgs) == qty
-		if full && p.cfg.Concurrency > 1 {
-			select {
-			case wake <- struct{}{}:
-			default: // a wake-up is already pending
-			}
-		}
-		if msgs = p.overLimit(work, queue, msgs); len(msgs) > 0 {
-			h(work, queue, msgs)
-		}
-		if !full {
-			return
-		}
-		qty = min(qty*2, p.cfg.MaxBatchSize)
+// readOnce reads up to qty messages of queue and handles them; it reports
+// whether the read came back full. With more than one consumer, a full read
+// wakes another consumer of the queue.
+func (p *Processor) readOnce(work context.Context, router *consume.Router, queue string, qty int, h batchHandler) bool {
+	msgs, err := p.queue.Read(work, queue, p.cfg.VisibilityTimeoutSeconds, qty)
+	if err != nil {
+		p.log.Warn("read queue", zap.String("queue", queue), zap.Error(err))
+		return false
 	}
+	full := len(msgs) == qty
+	if full && p.cfg.Concurrency > 1 {
+		router.Wake(queue)
+	}
+	if msgs = p.overLimit(work, queue, msgs); len(msgs) > 0 {
+		h(work, queue, msgs)
+	}
+	return full
 }
 
 // parallel runs fn(0..n-1) with at most Concurrency calls at a time and
@@ -334,48 +322,27 @@ func (p *Processor) settle(ctx context.Context, queue string, m ports.QueueMessa
 }
 
 // Run consumes the three orchestration queues until ctx ends. Wake-ups from
-// notifier (may be nil) are routed by queue name; names of other queues are
-// ignored (D-h: the global channel carries every queue's notifications).
-func (p *Processor) Run(ctx context.Context, notifier ports.QueueNotifier) error {
+// notifier (may be nil: polling only) are routed by queue name; names of
+// other queues are ignored (D-h: the global channel carries every queue's
+// notifications).
+func (p *Processor) Run(ctx context.Context, notifier ports.MessageNotifier) error {
 	handlers := map[string]batchHandler{
 		domain.QueueStepResults:       p.processStepResults,
 		domain.QueueTaskRequests:      p.processTaskRequests,
 		domain.QueueTaskFinalizations: p.processFinalizations,
 	}
-	wakes := make(map[string]chan struct{}, len(handlers))
+	queues := make([]string, 0, len(handlers))
 	for q := range handlers {
-		wakes[q] = make(chan struct{}, 1)
+		queues = append(queues, q)
 	}
+	router := consume.NewRouter(queues)
 	var wg sync.WaitGroup
 	if notifier != nil {
-		events, err := notifier.Wakeups(ctx)
-		if err != nil {
-			p.log.Warn("listen for queue notifications; polling only", zap.Error(err))
-		} else {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for q := range events {
-					for name, w := range wakes {
-						if q != name && q != "" { // "" = reconnected: wake every consumer
-							continue
-						}
-						select {
-						case w <- struct{}{}:
-						default: // a wake-up is already pending
-						}
-					}
-				}
-			}()
-		}
+		wg.Go(func() { router.Route(ctx, notifier, p.log, nil) })
 	}
 	for q, h := range handlers {
 		for i := range p.cfg.Concurrency {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.consumeLoop(ctx, q, wakes[q], i == 0, h)
-			}()
+			wg.Go(func() { p.consumeLoop(router, q, i == 0, h).Run(ctx) })
 		}
 	}
 	wg.Wait()

@@ -108,32 +108,27 @@ func (q *memQueue) settled(ids ...int64) bool {
 	return true
 }
 
-// notifier emits the given queue names once.
+// notifier delivers the given wake-ups once; closed ends its stream after
+// them (a listener that went away).
 type notifier struct {
-	names []string
-	err   error
+	msgs   []ports.MessageReady
+	closed bool
 }
 
-func (n notifier) Wakeups(ctx context.Context) (<-chan string, error) {
-	if n.err != nil {
-		return nil, n.err
+func (n notifier) Notifications() <-chan ports.MessageReady {
+	ch := make(chan ports.MessageReady, len(n.msgs))
+	for _, m := range n.msgs {
+		ch <- m
 	}
-	ch := make(chan string)
-	go func() {
-		defer close(ch)
-		for _, q := range n.names {
-			select {
-			case ch <- q:
-			case <-ctx.Done():
-				return
-			}
-		}
-		<-ctx.Done()
-	}()
-	return ch, nil
+	if n.closed {
+		close(ch)
+	}
+	return ch
 }
 
-func runProcessor(t *testing.T, p *result.Processor, n ports.QueueNotifier) func() {
+func (n notifier) Close() error { return nil }
+
+func runProcessor(t *testing.T, p *result.Processor, n ports.MessageNotifier) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx, n) }()
@@ -160,7 +155,7 @@ func TestRunConsumesAllThreeQueues(t *testing.T) {
 		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"nope"}`),
 		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"`+unknownTask.String()+`"}`),
 	}
-	stop := runProcessor(t, f.p, notifier{names: []string{domain.QueueStepResults, "other_queue", ""}})
+	stop := runProcessor(t, f.p, notifier{msgs: []ports.MessageReady{{Queue: domain.QueueStepResults}, {Queue: "other_queue"}, {PollAll: true}}})
 	require.Eventually(t, func() bool { return q.settled(ids...) }, 5*time.Second, 5*time.Millisecond)
 	stop()
 	require.True(t, q.consumed[ids[0]] && !q.deleted[ids[0]], "processed result deleted by its batch transaction only")
@@ -208,7 +203,7 @@ func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
 	q := f.q
 	q.readErr = errors.New("connection reset")
 	q.opErr = errors.New("delete failed")
-	stop := runProcessor(t, f.p, notifier{err: errors.New("listen refused")})
+	stop := runProcessor(t, f.p, notifier{closed: true})
 	time.Sleep(20 * time.Millisecond) // several failing polls; the loop keeps running
 	q.mu.Lock()
 	q.readErr = nil

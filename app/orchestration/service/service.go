@@ -68,7 +68,7 @@ type Deps struct {
 	Batches   ports.TaskBatchProcessor
 	Canceller ports.TaskCanceller
 	Queue     ports.Queue
-	Notifier  ports.QueueNotifier
+	Notifier  ports.MessageNotifier
 	Metrics   ports.OrchestrationMetrics
 	// DeadLetters records poison messages of the orchestration queues; nil
 	// archives them without a DLQ entry.

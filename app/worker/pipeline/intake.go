@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/tasker-go/app/consume"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -77,7 +78,7 @@ type Intake struct {
 	log      *zap.Logger
 	tick     func(string)
 	slots    chan struct{}
-	kicks    map[string]chan struct{}
+	router   *consume.Router
 }
 
 // NewIntake builds an intake; notifier may be nil (polling only).
@@ -111,12 +112,8 @@ func NewIntake(cfg IntakeConfig, q ports.Queue, s Submitter, n ports.MessageNoti
 	if tick == nil {
 		tick = func(string) {}
 	}
-	in := &Intake{cfg: cfg, queue: q, submit: s, notifier: n, clock: clock, log: log, tick: tick,
-		slots: make(chan struct{}, cfg.MaxConcurrentSteps), kicks: map[string]chan struct{}{}}
-	for _, qn := range cfg.Queues {
-		in.kicks[qn] = make(chan struct{}, 1)
-	}
-	return in, nil
+	return &Intake{cfg: cfg, queue: q, submit: s, notifier: n, clock: clock, log: log, tick: tick,
+		slots: make(chan struct{}, cfg.MaxConcurrentSteps), router: consume.NewRouter(cfg.Queues)}, nil
 }
 
 // Held is the number of messages currently held (slots in use).
@@ -127,78 +124,29 @@ func (in *Intake) Held() int { return len(in.slots) }
 func (in *Intake) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, q := range in.cfg.Queues {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.readLoop(ctx, q)
-		}()
+		wg.Go(func() { in.readLoop(q).Run(ctx) })
 	}
 	if in.notifier != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.notifyLoop(ctx)
-		}()
+		wg.Go(func() { in.router.Route(ctx, in.notifier, in.log, in.tick) })
 	}
 	wg.Wait()
 }
 
-func (in *Intake) kick(q string) {
-	select {
-	case in.kicks[q] <- struct{}{}:
-	default: // a read is already pending for q
-	}
-}
-
-// notifyLoop turns accepted notifications into immediate reads.
-func (in *Intake) notifyLoop(ctx context.Context) {
-	ch := in.notifier.Notifications()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case n, ok := <-ch:
-			if !ok {
-				in.log.Warn("message notifier closed; continuing with polling only")
-				return
-			}
-			in.tick("notifications")
-			if n.PollAll {
-				for q := range in.kicks {
-					in.kick(q)
-				}
-				continue
-			}
-			if _, served := in.kicks[n.Queue]; served {
-				in.kick(n.Queue)
-			}
-		}
-	}
-}
-
-func (in *Intake) readLoop(ctx context.Context, q string) {
-	loop := domain.IntakeLoop(q)
+// readLoop is the consumer loop of queue q. Behind a backlog (the last
+// read came back full) the next read gathers up to half a batch of free
+// slots (IntakeConfig.GatherWait).
+func (in *Intake) readLoop(q string) consume.Loop {
 	gather := 1
-	for {
-		in.tick(loop)
-		full := in.readOnce(ctx, q, gather)
-		gather = 1
-		if full {
-			gather = max(1, min(in.cfg.BatchSize, in.cfg.MaxConcurrentSteps)/2)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if full {
-			continue // more may be waiting; read again before sleeping
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-in.kicks[q]:
-		case <-in.clock.After(in.cfg.PollInterval):
-		}
-	}
+	return consume.Loop{Name: domain.IntakeLoop(q), Wake: in.router.Wakeups(q), PollInterval: in.cfg.PollInterval,
+		Clock: in.clock, Tick: in.tick,
+		Step: func(ctx context.Context) bool {
+			full := in.readOnce(ctx, q, gather)
+			gather = 1
+			if full {
+				gather = max(1, min(in.cfg.BatchSize, in.cfg.MaxConcurrentSteps)/2)
+			}
+			return full
+		}}
 }
 
 // readOnce waits for at least one free slot (and, with gather > 1, up to
