@@ -1,8 +1,8 @@
 // Package worker wires the worker's application pieces into one service:
 // intake reads the served queues and submits ExecuteStep commands; the
 // command processor runs the §9.3 pipeline (decide, claim, publish); the
-// dispatcher runs Go handlers from the event bus; a relay turns completion
-// events into ProcessCompletion commands that persist outcomes; a sweeper
+// dispatcher runs Go handlers from the event bus, whose completion events
+// the command processor persists as ProcessCompletion; a sweeper
 // fails executions whose completion never arrives. Run owns every
 // goroutine and performs the graceful shutdown of contract §9.3 step 6.
 package worker
@@ -154,7 +154,6 @@ type Deps struct {
 type Worker struct {
 	cfg    Config
 	log    *zap.Logger
-	bus    ports.EventBus
 	p      *pipeline.Pipeline
 	intake *pipeline.Intake
 	cmds   *command.Processor
@@ -188,7 +187,8 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmds, err := command.New(command.Config{BufferSize: cfg.CommandBufferSize, MaxConcurrent: cfg.MaxConcurrentCommands, Timeout: cfg.CommandTimeout}, p, d.Logger)
+	cmds, err := command.New(command.Config{BufferSize: cfg.CommandBufferSize, MaxConcurrent: cfg.MaxConcurrentCommands,
+		Timeout: cfg.CommandTimeout, Completions: d.Bus.Completions()}, p, d.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg, log: d.Logger, bus: d.Bus, p: p, intake: in, cmds: cmds, disp: disp}, nil
+	return &Worker{cfg: cfg, log: d.Logger, p: p, intake: in, cmds: cmds, disp: disp}, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully (§9.3 step 6):
@@ -225,7 +225,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	goRun(&core, func() { w.cmds.Run(runCtx) })
-	goRun(&core, func() { w.relay(runCtx) })
 	goRun(&core, func() { w.p.RunSweeper(runCtx) })
 	w.dispatcherUp.Store(true)
 	goRun(&disp, func() { defer w.dispatcherUp.Store(false); w.disp.Run(dispCtx) })
@@ -272,20 +271,6 @@ func (w *Worker) waitIdle(d time.Duration) bool {
 		<-t.C
 	}
 	return true
-}
-
-// relay turns completion events into ProcessCompletion commands.
-func (w *Worker) relay(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-w.bus.Completions():
-			if err := w.cmds.Submit(ctx, command.ProcessCompletion{Event: ev}); err != nil && ctx.Err() == nil {
-				w.log.Warn("completion not submitted", zap.Stringer("step_uuid", ev.Claim.StepUUID), zap.Error(err))
-			}
-		}
-	}
 }
 
 // Status snapshots the worker without going through the command channel,

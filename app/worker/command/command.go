@@ -3,7 +3,9 @@
 // at most max_concurrent_commands workers, each command under
 // command_timeout_ms. Handling a command never waits on a step handler:
 // ExecuteStep decides and claims, then publishes an execution event and
-// returns; the handler's outcome comes back later as a ProcessCompletion.
+// returns; the handler's outcome comes back later on the completion stream,
+// which the same workers serve as ProcessCompletion, so a step message takes
+// one path: intake → ExecuteStep → handler → ProcessCompletion.
 package command
 
 import (
@@ -75,13 +77,17 @@ func (Shutdown) commandName() string          { return "shutdown" }
 // Config is the command_processing section.
 type Config struct {
 	// BufferSize is command_buffer_size: commands queued before Submit
-	// blocks (back-pressure on intake and the completion relay). It must
-	// exceed twice max_concurrent_steps so completions always find room.
+	// blocks (back-pressure on intake). Completions do not queue here: the
+	// workers read them straight from Completions.
 	BufferSize int
 	// MaxConcurrent is max_concurrent_commands: commands handled at once.
 	MaxConcurrent int
 	// Timeout is command_timeout_ms: the context deadline of one command.
 	Timeout time.Duration
+	// Completions is the dispatcher's completion stream (the event bus's
+	// Completions); each event is handled as a ProcessCompletion by the
+	// same workers. nil: completions arrive only through Submit.
+	Completions <-chan domain.StepCompletionEvent
 }
 
 // Processor runs commands.
@@ -179,6 +185,8 @@ func (p *Processor) Run(ctx context.Context) {
 					return
 				case cmd := <-p.cmds:
 					p.handle(ctx, cmd)
+				case ev := <-p.cfg.Completions:
+					p.handle(ctx, ProcessCompletion{Event: ev})
 				}
 			}
 		}()

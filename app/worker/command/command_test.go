@@ -158,3 +158,29 @@ func TestNewRequiresExecutor(t *testing.T) {
 	require.Equal(t, DefaultMaxConcurrent, p.cfg.MaxConcurrent)
 	require.Equal(t, DefaultTimeout, p.cfg.Timeout)
 }
+
+// TestCompletionStreamIsServedByTheWorkers: completions come straight from
+// the dispatcher's stream (no relay goroutine, no trip through the command
+// buffer) and are persisted even while ExecuteStep is refused at shutdown.
+func TestCompletionStreamIsServedByTheWorkers(t *testing.T) {
+	t.Parallel()
+	ex := &fakeExecutor{}
+	completions := make(chan domain.StepCompletionEvent)
+	p, _ := start(t, Config{BufferSize: 1, MaxConcurrent: 2, Timeout: time.Second, Completions: completions}, ex)
+	done := make(chan struct{})
+	require.NoError(t, p.Submit(context.Background(), Shutdown{Done: done}))
+	<-done
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	for _, id := range ids {
+		completions <- domain.StepCompletionEvent{EventID: id}
+	}
+	require.Eventually(t, func() bool {
+		ex.mu.Lock()
+		defer ex.mu.Unlock()
+		return len(ex.completed) == len(ids)
+	}, 5*time.Second, time.Millisecond)
+	ex.mu.Lock()
+	require.ElementsMatch(t, ids, ex.completed)
+	ex.mu.Unlock()
+	require.Zero(t, p.Depth(), "completions never entered the command buffer")
+}
