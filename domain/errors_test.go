@@ -9,6 +9,7 @@ import (
 )
 
 func TestNotClaimableError(t *testing.T) {
+	t.Parallel()
 	var err error = &NotClaimableError{StepUUID: "s-1", Current: StepInProgress}
 	var nce *NotClaimableError
 	require.True(t, errors.As(err, &nce))
@@ -17,6 +18,7 @@ func TestNotClaimableError(t *testing.T) {
 }
 
 func TestStepByName(t *testing.T) {
+	t.Parallel()
 	tpl := validTemplate()
 	s, ok := tpl.StepByName("c")
 	require.True(t, ok)
@@ -26,6 +28,7 @@ func TestStepByName(t *testing.T) {
 }
 
 func TestStepExecutionResult_MarshalFillsRequiredObjects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		r    StepExecutionResult

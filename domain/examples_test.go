@@ -12,6 +12,7 @@ import (
 // (examples.square / examples.multiply) and of the end-to-end tests, so their
 // exact step names and edges are pinned here.
 func TestExampleTemplates(t *testing.T) {
+	t.Parallel()
 	const (
 		square   = "examples.square"
 		multiply = "examples.multiply"

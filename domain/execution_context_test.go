@@ -7,6 +7,7 @@ import (
 )
 
 func TestDeriveExecutionContext(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		c    StepCounts
@@ -43,6 +44,7 @@ func TestDeriveExecutionContext(t *testing.T) {
 }
 
 func TestCountSteps(t *testing.T) {
+	t.Parallel()
 	steps := []StepFacts{
 		{State: StepPending, Retryable: true, RetryLimit: 3, Ready: true},
 		{State: StepPending, Retryable: true, RetryLimit: 3},
@@ -61,6 +63,7 @@ func TestCountSteps(t *testing.T) {
 }
 
 func TestDecideFinalization(t *testing.T) {
+	t.Parallel()
 	done := StepFacts{State: StepComplete, Retryable: true, Attempts: 1, RetryLimit: 3}
 	resolved := StepFacts{State: StepResolvedManually, Retryable: true, Attempts: 3, RetryLimit: 3}
 	exhausted := StepFacts{State: StepError, Retryable: true, Attempts: 3, RetryLimit: 3}

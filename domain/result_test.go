@@ -18,6 +18,7 @@ var (
 )
 
 func TestNewSuccessResult_Golden(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		result json.RawMessage
@@ -51,6 +52,7 @@ func TestNewSuccessResult_Golden(t *testing.T) {
 }
 
 func TestNewFailureResult_Golden(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		f    StepFailure
@@ -99,6 +101,7 @@ func TestNewFailureResult_Golden(t *testing.T) {
 }
 
 func TestNewRetryableFailure(t *testing.T) {
+	t.Parallel()
 	r := NewFailureResult(goldenStep, NewRetryableFailure(ErrorTypeHandlerPanic, "boom"), goldenStarted, goldenDone, "w")
 	require.True(t, r.Error.Retryable)
 	require.True(t, r.Metadata.Retryable)
@@ -108,6 +111,7 @@ func TestNewRetryableFailure(t *testing.T) {
 }
 
 func TestStepExecutionResult_GoldenKeyOrder(t *testing.T) {
+	t.Parallel()
 	// Byte-exact: writers emit every field, in this order, with explicit nulls.
 	r := NewFailureResult(goldenStep, StepFailure{Message: "m"}, time.Time{}, goldenDoneCEST, "")
 	got, err := json.Marshal(r)
@@ -120,6 +124,7 @@ func TestStepExecutionResult_GoldenKeyOrder(t *testing.T) {
 }
 
 func TestParseStepExecutionResult(t *testing.T) {
+	t.Parallel()
 	full, err := json.Marshal(NewFailureResult(goldenStep, StepFailure{Message: "x", Retryable: true, RetryAfterSeconds: u32(7)}, goldenStarted, goldenDone, "w"))
 	require.NoError(t, err)
 
@@ -167,6 +172,7 @@ func TestParseStepExecutionResult(t *testing.T) {
 }
 
 func TestUnwrapDependencyResult(t *testing.T) {
+	t.Parallel()
 	success, err := json.Marshal(NewSuccessResult(goldenStep, json.RawMessage(`{"value":16}`), nil, goldenStarted, goldenDone, "w"))
 	require.NoError(t, err)
 	tests := []struct {
@@ -185,6 +191,7 @@ func TestUnwrapDependencyResult(t *testing.T) {
 }
 
 func TestRetryDelay(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 8, 27, 22, 0, 0, 0, time.UTC)
 	hint := &BackoffHint{BackoffType: BackoffServerRequested, DelaySeconds: 12}
 	withMeta := func(h map[string]string, b *BackoffHint) StepExecutionResult {

@@ -44,6 +44,7 @@ var stepTable = []stepRow{
 }
 
 func TestNextStepState_ContractRows(t *testing.T) {
+	t.Parallel()
 	for _, row := range stepTable {
 		t.Run(fmt.Sprintf("%s_%s", row.from, row.event), func(t *testing.T) {
 			got, err := NextStepState(row.from, row.event, StepGuard{DependenciesSatisfied: true})
@@ -68,6 +69,7 @@ func TestNextStepState_ContractRows(t *testing.T) {
 }
 
 func TestNextStepState_EveryOtherCombinationIsRejected(t *testing.T) {
+	t.Parallel()
 	valid := map[[2]string]bool{}
 	for _, row := range stepTable {
 		valid[[2]string{string(row.from), string(row.event)}] = true
@@ -120,6 +122,7 @@ var taskTable = []taskRow{
 }
 
 func TestNextTaskState_ContractRows(t *testing.T) {
+	t.Parallel()
 	for _, row := range taskTable {
 		t.Run(fmt.Sprintf("%s_%s", row.from, row.event), func(t *testing.T) {
 			got, err := NextTaskState(row.from, row.event, TaskGuard{AllStepsComplete: true})
@@ -142,6 +145,7 @@ func TestNextTaskState_ContractRows(t *testing.T) {
 }
 
 func TestNextTaskState_EveryOtherCombinationIsRejected(t *testing.T) {
+	t.Parallel()
 	valid := map[[2]string]bool{}
 	for _, row := range taskTable {
 		valid[[2]string{string(row.from), string(row.event)}] = true
@@ -169,6 +173,7 @@ func TestNextTaskState_EveryOtherCombinationIsRejected(t *testing.T) {
 }
 
 func TestInvalidTransitionErrorMessage(t *testing.T) {
+	t.Parallel()
 	_, err := NextStepState(StepComplete, EventStart, StepGuard{})
 	require.EqualError(t, err, "invalid step transition: Start from state complete: only a pending or enqueued step can start")
 	require.EqualError(t, &InvalidTransitionError{Entity: "task", From: "x", Event: EventStart},
@@ -176,6 +181,7 @@ func TestInvalidTransitionErrorMessage(t *testing.T) {
 }
 
 func TestStateHelpers(t *testing.T) {
+	t.Parallel()
 	for _, s := range AllStepStates {
 		got, err := ParseStepState(string(s))
 		require.NoError(t, err)
@@ -205,6 +211,7 @@ func TestStateHelpers(t *testing.T) {
 var metadataAt = time.Date(2025, 8, 27, 22, 18, 32, 123456789, time.UTC)
 
 func TestStepEventMetadata_Golden(t *testing.T) {
+	t.Parallel()
 	result := NewSuccessResult(goldenStep, json.RawMessage(`{"value":4}`), nil, goldenStarted, goldenDone, "worker-1")
 	resultJSON, err := json.Marshal(result)
 	require.NoError(t, err)
@@ -252,6 +259,7 @@ func TestStepEventMetadata_Golden(t *testing.T) {
 }
 
 func TestTaskEventMetadata_Golden(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ev   TaskEvent
@@ -273,6 +281,7 @@ func TestTaskEventMetadata_Golden(t *testing.T) {
 }
 
 func TestTransitionMetadata_Errors(t *testing.T) {
+	t.Parallel()
 	_, err := TransitionMetadata(EventComplete, func() {}, true, metadataAt, nil)
 	require.ErrorContains(t, err, "encode Complete event")
 	_, err = TransitionMetadata(EventStart, nil, false, metadataAt, map[string]any{"bad": make(chan int)})
@@ -280,5 +289,6 @@ func TestTransitionMetadata_Errors(t *testing.T) {
 }
 
 func TestInitialTransitionMetadata(t *testing.T) {
+	t.Parallel()
 	require.JSONEq(t, `{"created_by":"task_initializer","initialization":true}`, string(InitialTransitionMetadata))
 }

@@ -11,6 +11,7 @@ import (
 )
 
 func TestTaskRequestApplyDefaults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		body    string
@@ -61,6 +62,7 @@ func objectWithKeys(n int) string {
 }
 
 func TestTaskRequestValidate(t *testing.T) {
+	t.Parallel()
 	valid := func() TaskRequest {
 		return TaskRequest{Name: "order", Namespace: "fulfillment", Version: "1.0.0"}
 	}
@@ -132,6 +134,7 @@ func TestTaskRequestValidate(t *testing.T) {
 }
 
 func TestIdentityHash(t *testing.T) {
+	t.Parallel()
 	id := uuid.MustParse("0198f0c2-1111-7000-8000-000000000001")
 	other := uuid.MustParse("0198f0c2-1111-7000-8000-000000000002")
 

@@ -36,6 +36,7 @@ environments:
 `
 
 func TestResolveForEnvironment(t *testing.T) {
+	t.Parallel()
 	base, err := ParseTemplateYAML([]byte(envYAML))
 	require.NoError(t, err)
 	require.NoError(t, base.Validate())
@@ -84,6 +85,7 @@ func TestResolveForEnvironment(t *testing.T) {
 }
 
 func TestResolveForEnvironment_SharesNothingWithReceiver(t *testing.T) {
+	t.Parallel()
 	base, err := ParseTemplateYAML([]byte(envYAML))
 	require.NoError(t, err)
 	before, err := base.ConfigurationJSON()
@@ -105,6 +107,7 @@ func TestResolveForEnvironment_SharesNothingWithReceiver(t *testing.T) {
 }
 
 func TestResolveForEnvironment_TaskHandlerOverrideWithoutHandler(t *testing.T) {
+	t.Parallel()
 	tpl := validTemplate()
 	tpl.Environments["test"] = EnvironmentOverride{TaskHandler: &HandlerOverride{Initialization: map[string]any{"k": 1}}}
 	r := tpl.ResolveForEnvironment("test")
@@ -112,6 +115,7 @@ func TestResolveForEnvironment_TaskHandlerOverrideWithoutHandler(t *testing.T) {
 }
 
 func TestResolveForEnvironment_NilInitializationGetsOverrideKeys(t *testing.T) {
+	t.Parallel()
 	tpl := TaskTemplate{
 		Steps: []StepDefinition{{Name: "a"}},
 		Environments: map[string]EnvironmentOverride{"test": {Steps: []StepOverride{
@@ -128,6 +132,7 @@ func TestResolveForEnvironment_NilInitializationGetsOverrideKeys(t *testing.T) {
 }
 
 func TestClone_DeepCopiesEveryReference(t *testing.T) {
+	t.Parallel()
 	tpl, err := ParseTemplateYAML([]byte(fullYAML))
 	require.NoError(t, err)
 	tpl.InputSchema = map[string]any{"list": []any{map[string]any{"a": 1}}, "strs": []string{"s"}, "odd": map[any]any{1: []any{"x"}}}

@@ -22,6 +22,7 @@ func u32(v uint32) *uint32 { return &v }
 func str(v string) *string { return &v }
 
 func TestParseTemplateYAML_MaterialisesDefaults(t *testing.T) {
+	t.Parallel()
 	tpl, err := ParseTemplateYAML([]byte(minimalYAML))
 	require.NoError(t, err)
 
@@ -44,6 +45,7 @@ func TestParseTemplateYAML_MaterialisesDefaults(t *testing.T) {
 }
 
 func TestParseTemplateYAML_RetryDefaults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		retry string
@@ -83,6 +85,7 @@ func TestParseTemplateYAML_RetryDefaults(t *testing.T) {
 }
 
 func TestParseTemplateJSON_RetryDefaults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		retry string
@@ -107,6 +110,7 @@ func TestParseTemplateJSON_RetryDefaults(t *testing.T) {
 }
 
 func TestParseTemplate_Errors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		parse   func([]byte) (TaskTemplate, error)
@@ -137,6 +141,7 @@ func TestParseTemplate_Errors(t *testing.T) {
 // An unquoted 1.0 keeps its text (yaml.v3 decodes the scalar into the
 // string as written) and is a valid version per the contract.
 func TestParseTemplateYAML_UnquotedVersionKeepsItsText(t *testing.T) {
+	t.Parallel()
 	tpl, err := ParseTemplateYAML([]byte("name: x\nnamespace_name: ns\nversion: 1.0\nsteps:\n  - name: a\n    handler: {callable: c}\n"))
 	require.NoError(t, err)
 	require.Equal(t, "1.0", tpl.Version)
@@ -176,6 +181,7 @@ environments:
 `
 
 func TestConfigurationJSON_AllFieldsPresentAndNullable(t *testing.T) {
+	t.Parallel()
 	tpl, err := ParseTemplateYAML([]byte(minimalYAML))
 	require.NoError(t, err)
 	raw, err := tpl.ConfigurationJSON()
@@ -195,6 +201,7 @@ func TestConfigurationJSON_AllFieldsPresentAndNullable(t *testing.T) {
 }
 
 func TestConfigurationJSON_RoundTrip(t *testing.T) {
+	t.Parallel()
 	tpl, err := ParseTemplateYAML([]byte(fullYAML))
 	require.NoError(t, err)
 	require.NoError(t, tpl.Validate())
@@ -218,12 +225,14 @@ func TestConfigurationJSON_RoundTrip(t *testing.T) {
 }
 
 func TestConfigurationJSON_UnencodableValue(t *testing.T) {
+	t.Parallel()
 	tpl := TaskTemplate{Name: "x", InputSchema: map[string]any{"f": func() {}}}
 	_, err := tpl.ConfigurationJSON()
 	require.ErrorContains(t, err, "encode configuration of template")
 }
 
 func TestWithDefaults_DoesNotMutateReceiver(t *testing.T) {
+	t.Parallel()
 	tpl := TaskTemplate{Name: "x", Steps: []StepDefinition{{Name: "a"}}}
 	got := tpl.WithDefaults()
 	require.Equal(t, DefaultRetryConfiguration(), got.Steps[0].Retry)
@@ -232,6 +241,7 @@ func TestWithDefaults_DoesNotMutateReceiver(t *testing.T) {
 }
 
 func TestBackoffKindValid(t *testing.T) {
+	t.Parallel()
 	for _, k := range []BackoffKind{BackoffNone, BackoffLinear, BackoffExponential, BackoffFibonacci} {
 		require.True(t, k.Valid(), k)
 	}

@@ -20,6 +20,7 @@ func validTemplate() TaskTemplate {
 }
 
 func TestValidate_ValidTemplates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		mutate func(*TaskTemplate)
@@ -46,6 +47,7 @@ func TestValidate_ValidTemplates(t *testing.T) {
 }
 
 func TestValidate_Rejections(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		mutate     func(*TaskTemplate)
@@ -106,6 +108,7 @@ func TestValidate_Rejections(t *testing.T) {
 }
 
 func TestValidate_ListsEveryProblem(t *testing.T) {
+	t.Parallel()
 	tpl := TaskTemplate{
 		Name: "", NamespaceName: "Bad-NS", Version: "x y",
 		Steps: []StepDefinition{
@@ -129,6 +132,7 @@ func TestValidate_ListsEveryProblem(t *testing.T) {
 }
 
 func TestValidate_CyclePaths(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		deps map[string][]string // step → dependencies, steps in order a..e
@@ -159,6 +163,7 @@ func TestValidate_CyclePaths(t *testing.T) {
 }
 
 func TestValidateNamespace(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		ns      string
 		wantErr string

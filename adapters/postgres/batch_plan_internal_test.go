@@ -86,6 +86,7 @@ func seqScansInPlan(out []byte) ([]string, error) {
 // kept while the tables grow, so a scan planned here would be paid on a
 // database with a million completed steps on every batch.
 func TestHotBatchPlansNeverScanGrowingTables(t *testing.T) {
+	t.Parallel()
 	db, err := Open(context.Background(), testdb.URL(t), PoolConfig{MaxOpenConns: 2})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })

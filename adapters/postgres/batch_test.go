@@ -20,6 +20,7 @@ import (
 // a complete or in_progress step are not claimed and nothing is written for
 // them; a missing step fails alone.
 func TestClaimBatchSetStatement(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	ctx := context.Background()
@@ -100,6 +101,7 @@ func TestClaimBatchSetStatement(t *testing.T) {
 // processed outcome's message deleted (the lost one too); the wrong task and
 // the missing step fail alone and write nothing.
 func TestPersistBatchSetStatement(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	ctx := context.Background()
@@ -164,6 +166,7 @@ func readStepResult(t *testing.T, db interface {
 // the bad one gets the statement's error, the missing step still reports
 // not found (it used to come back without an error and an empty snapshot).
 func TestClaimBatchFallbackKeepsEachVerdict(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	good := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "fallback_ns", Steps: []testdb.StepSpec{{Name: "a"}}})

@@ -14,6 +14,7 @@ import (
 // groupBatchTimeout, so a POST /v1/tasks on a locked table answered after
 // 30 s instead of at its request timeout.
 func TestLoneGroupRequestKeepsItsCancellation(t *testing.T) {
+	t.Parallel()
 	var g commitGroup[int]
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -30,6 +31,7 @@ func TestLoneGroupRequestKeepsItsCancellation(t *testing.T) {
 // TestSharedBatchOutlivesOneCaller: a batch carrying two callers' requests
 // keeps running when one of them gives up and is cancelled once both have.
 func TestSharedBatchOutlivesOneCaller(t *testing.T) {
+	t.Parallel()
 	var g commitGroup[int]
 	release := make(chan struct{})
 	started := make(chan struct{})

@@ -19,6 +19,7 @@ import (
 )
 
 func TestOpenForcesUTCSessions(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	// Open a second pool whose URL asks for another time zone: Open must override it.
 	u, err := url.Parse(testdb.URL(t))
@@ -40,6 +41,7 @@ func TestOpenForcesUTCSessions(t *testing.T) {
 
 // JIT is off by default (see Open) and the URL can still turn it on.
 func TestOpenTurnsJITOffUnlessTheURLSetsIt(t *testing.T) {
+	t.Parallel()
 	newDB(t)
 	for _, tc := range []struct{ param, want string }{{"", "off"}, {"on", "on"}} {
 		u, err := url.Parse(testdb.URL(t))
@@ -59,6 +61,7 @@ func TestOpenTurnsJITOffUnlessTheURLSetsIt(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cases := []struct {
@@ -82,6 +85,7 @@ func TestOpenErrors(t *testing.T) {
 // starting on a full queue does not open its whole pool to prepare the same
 // statement on every connection.
 func TestStatementPreparedOnceUnderConcurrentFirstUse(t *testing.T) {
+	t.Parallel()
 	u := testdb.URL(t)
 	db, err := postgres.Open(context.Background(), u, postgres.PoolConfig{MaxOpenConns: 16, MaxIdleConns: 16})
 	require.NoError(t, err)
@@ -98,6 +102,7 @@ func TestStatementPreparedOnceUnderConcurrentFirstUse(t *testing.T) {
 // pool-level statement is prepared in the background once the connection is
 // free, and later transactions bind it.
 func TestStatementInTransactionNeverWaitsForASecondConnection(t *testing.T) {
+	t.Parallel()
 	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{MaxOpenConns: 1, MaxIdleConns: 1})
 	require.NoError(t, err)
 	defer db.Close()
@@ -130,6 +135,7 @@ func TestStatementInTransactionNeverWaitsForASecondConnection(t *testing.T) {
 // The task creation path that finds or creates named steps runs its insert
 // in a transaction; on a pool of one connection it must not wedge.
 func TestCreateTaskWithNewNamedStepsOnAOneConnectionPool(t *testing.T) {
+	t.Parallel()
 	db, err := postgres.Open(context.Background(), testdb.URL(t), postgres.PoolConfig{MaxOpenConns: 1, MaxIdleConns: 1})
 	require.NoError(t, err)
 	defer db.Close()

@@ -47,6 +47,7 @@ var policy = ports.StalenessPolicy{EnqueuedTimeout: 10 * time.Minute, TaskTimeou
 // concurrent scanners), fails with its task (reason in the metadata), and
 // requeue gives it a fresh budget and resets the task.
 func TestScanStaleEnqueuedStepThenRequeue(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	fresh := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "nobody", Steps: []testdb.StepSpec{{Name: "a"}}})
@@ -129,6 +130,7 @@ func TestScanStaleEnqueuedStepThenRequeue(t *testing.T) {
 
 // With action alert the entry is recorded but nothing moves.
 func TestScanStaleAlertOnlyAndTaskTimeout(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	tk := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}}})
@@ -152,6 +154,7 @@ func TestScanStaleAlertOnlyAndTaskTimeout(t *testing.T) {
 // A task timed out and failed while its step still ran; the step then
 // finished. Requeue resets the task and finalizes it: complete.
 func TestRequeueTaskTimeoutFinalizesFinishedTask(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	tk := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}}})
@@ -173,6 +176,7 @@ func TestRequeueTaskTimeoutFinalizesFinishedTask(t *testing.T) {
 
 // A step whose message was archived, with no other message, is found.
 func TestScanStaleArchivedMessage(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	tk := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "poisoned", Steps: []testdb.StepSpec{{Name: "a"}}})
@@ -197,6 +201,7 @@ func TestScanStaleArchivedMessage(t *testing.T) {
 
 // A poison request message is kept and can be sent again.
 func TestRecordPoisonAndRequeueSendsItAgain(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	testdb.CreateQueue(t, db, domain.QueueTaskRequests)
@@ -214,6 +219,7 @@ func TestRecordPoisonAndRequeueSendsItAgain(t *testing.T) {
 
 // Without the table every DLQ operation is ErrDLQUnavailable.
 func TestDLQWithoutTable(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	_, err := db.Exec(`DROP TABLE tasker_go_dlq_entries`)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 // TestPurgeIdempotencyKeys deletes only keys older than the retention, and
 // is a no-op on a database without the table.
 func TestPurgeIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	_, err := db.Exec(`INSERT INTO tasker_go_idempotency_keys (idempotency_key, request_hash, task_uuid, response, created_at) VALUES

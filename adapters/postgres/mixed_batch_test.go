@@ -21,6 +21,7 @@ import (
 // is in the same batch (a duplicate message of a step in flight) loses to
 // in_progress (claims run first) while the outcome still persists.
 func TestMixedBatchClaimsAndOutcomesShareOneTransaction(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	ctx := context.Background()
@@ -65,6 +66,7 @@ func TestMixedBatchClaimsAndOutcomesShareOneTransaction(t *testing.T) {
 // together: some claim's in_progress row and some outcome's complete row
 // carry the same xmin, and every claim and outcome got its own answer.
 func TestConcurrentClaimsAndOutcomesShareTransactions(t *testing.T) {
+	t.Parallel()
 	const n = 60
 	db := newDB(t)
 	store := postgres.NewStepStore(db)

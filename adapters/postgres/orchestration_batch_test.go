@@ -147,6 +147,7 @@ func readBatchOutcome(t *testing.T, db *sqlx.DB, sc batchScenario) batchOutcome 
 // ends each task exactly as processing its result alone does, and writes
 // everything in one transaction.
 func TestTaskBatchEndsEachTaskAsIfAlone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	alone := newDB(t)
@@ -206,6 +207,7 @@ SELECT DISTINCT x FROM (
 // step, writes both in one statement (batchFinalizeEnqueueSQL) and still
 // ends each task as processing its result alone does, in one transaction.
 func TestTaskBatchFinishingAndEnqueuingWithoutBookkeeping(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	noErrors := func(sc batchScenario) []ports.ResultItem {
 		var out []ports.ResultItem
@@ -260,6 +262,7 @@ SELECT DISTINCT x FROM (
 // exist and a task that does not exist are reported and their messages left
 // (for the caller to archive); the rest of the batch proceeds.
 func TestTaskBatchUnknownStepsAndTasks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := newDB(t)
 	sc := arrangeBatchScenario(t, db)
@@ -280,6 +283,7 @@ func TestTaskBatchUnknownStepsAndTasks(t *testing.T) {
 // TestTaskBatchSkipLockedLeavesHeldTasks: with SkipLocked a task another
 // transaction holds is reported skipped and untouched.
 func TestTaskBatchSkipLockedLeavesHeldTasks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := newDB(t)
 	testdb.CreateQueue(t, db, "orch_ns_queue")

@@ -32,6 +32,7 @@ func requireEventRows(t *testing.T, rows []transitionRow, skip int, events ...st
 }
 
 func TestEnqueueWritesRetryEnqueueAndStartRowsPerContract(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -75,6 +76,7 @@ func TestEnqueueWritesRetryEnqueueAndStartRowsPerContract(t *testing.T) {
 }
 
 func TestFinalizeWritesStartAndCompleteForPendingTask(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "orch_ns", Name: "one", Steps: []testdb.StepSpec{{Name: "a"}}})
@@ -100,6 +102,7 @@ func TestFinalizeWritesStartAndCompleteForPendingTask(t *testing.T) {
 }
 
 func TestFinalizeFailWritesFailEventWithMessage(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "orch_ns", Name: "one", Steps: []testdb.StepSpec{{Name: "a"}}})
 	testdb.SetTaskState(t, db, task.TaskUUID, domain.TaskInProgress)
@@ -123,6 +126,7 @@ func TestFinalizeFailWritesFailEventWithMessage(t *testing.T) {
 // A step that changes state while the enqueuer waits for its row lock is
 // re-checked under the lock and not enqueued.
 func TestEnqueueRechecksReadinessUnderTheStepLock(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -177,6 +181,7 @@ func requireWaitingOnLock(t *testing.T, db *sqlx.DB) {
 // Concurrent result processing of one task (several instances, or sibling
 // results in one batch) sends every ready step exactly once.
 func TestConcurrentFinalizeAndEnqueueSendsEachStepOnce(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	testdb.CreateQueue(t, db, "orch_ns_queue")

@@ -43,6 +43,7 @@ func seqScans(t *testing.T, db *sqlx.DB, query, mode string, arg uuid.UUID) []st
 // hash joins over full scans of tasker_workflow_step_transitions, once per
 // step, so the read grew with the table (5 ms per read at 2,000 steps).
 func TestTaskReadPlanIsIndexLookupsWithoutStatistics(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	var task testdb.CreatedTask
 	for i := 0; i < 150; i++ {

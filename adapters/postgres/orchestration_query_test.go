@@ -16,6 +16,7 @@ import (
 )
 
 func TestTaskStoreCreateTaskWritesEverythingInOneTransaction(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	named := testdb.RegisterTemplate(t, db, testdb.TemplateFromSpec(diamondSpec()))
@@ -112,6 +113,7 @@ func TestTaskStoreCreateTaskWritesEverythingInOneTransaction(t *testing.T) {
 }
 
 func TestTaskQueryViews(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	q := postgres.NewTaskQuery(db)
@@ -188,6 +190,7 @@ func TestTaskQueryViews(t *testing.T) {
 }
 
 func TestCandidateTasksOrdersByComputedPriority(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewOrchestrationStore(db)
 	testdb.CreateQueue(t, db, "orch_ns_queue")
@@ -209,6 +212,7 @@ func TestCandidateTasksOrdersByComputedPriority(t *testing.T) {
 }
 
 func TestFinalizeAndEnqueue(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -246,6 +250,7 @@ func TestFinalizeAndEnqueue(t *testing.T) {
 // transaction commits; a failed transaction (missing namespace queue, unknown
 // task) leaves them for redelivery, and other messages are never touched.
 func TestFinalizeAndEnqueueDeletesConsumedMessagesInItsTransaction(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)

@@ -38,6 +38,7 @@ func taskState(t *testing.T, db *sqlx.DB, task uuid.UUID) domain.TaskState {
 }
 
 func TestEnqueueTask_EnqueuesOnlyReadyStepsAtomically(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -80,6 +81,7 @@ func TestEnqueueTask_EnqueuesOnlyReadyStepsAtomically(t *testing.T) {
 }
 
 func TestCandidateTasks_RetriesErrorStepsAfterBackoff(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -116,6 +118,7 @@ func TestCandidateTasks_RetriesErrorStepsAfterBackoff(t *testing.T) {
 }
 
 func TestReadiness_FirstAttemptNeverBlockedByRetryRules(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	testdb.CreateQueue(t, db, "orch_ns_queue")
@@ -129,6 +132,7 @@ func TestReadiness_FirstAttemptNeverBlockedByRetryRules(t *testing.T) {
 }
 
 func TestFinalizeTask(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		states map[string]domain.StepState
@@ -172,6 +176,7 @@ func TestFinalizeTask(t *testing.T) {
 }
 
 func TestCancelTask(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)
@@ -200,6 +205,7 @@ func TestCancelTask(t *testing.T) {
 }
 
 func TestResolveStep_ResetsErroredTaskAndLetsDependantsRun(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	store := postgres.NewOrchestrationStore(db)

@@ -18,6 +18,7 @@ import (
 // unescaped, as tasker-core writes them) and the results the same JSON
 // value as the result, for a success and a failure.
 func TestOutcomeReqEncodingMatchesDomain(t *testing.T) {
+	t.Parallel()
 	step := uuid.Must(uuid.NewV7())
 	errType := "permanent_error"
 	cases := map[string]domain.StepExecutionResult{

@@ -20,6 +20,7 @@ import (
 // nothing; and concurrent outcomes shared transactions (fewer distinct
 // xmin values than outcome rows), which is the point of the group commit.
 func TestPersistOutcomeGroupCommit(t *testing.T) {
+	t.Parallel()
 	const steps, callers = 240, 16
 	db := newDB(t)
 	store := postgres.NewStepStore(db)

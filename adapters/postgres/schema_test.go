@@ -13,6 +13,7 @@ import (
 // details other code relies on: column types/defaults/nullability, the
 // normative partial unique indexes, CHECK sets, and the absent D-f constraint.
 func TestSchemaMatchesContract(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	type column struct {
 		Table    string  `db:"table_name"`

@@ -18,6 +18,7 @@ import (
 // step of the message's task and namespace; otherwise it writes nothing and
 // returns the current state for the decision table.
 func TestLoadAndClaim(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	cases := []struct {
@@ -92,6 +93,7 @@ func TestLoadAndClaim(t *testing.T) {
 // with results only, unwrapped per D-r), so the handler payload needs no
 // further round trip; a root step gets an empty map, a lost claim none.
 func TestClaimReturnsDependencyResults(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 )
 
 func TestDependencyResultsTransitiveAndUnwrapped(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	// root → left, right; left → leaf; leaf, right → final; unrelated is not an ancestor.
@@ -53,6 +54,7 @@ func TestDependencyResultsTransitiveAndUnwrapped(t *testing.T) {
 }
 
 func TestDependencyResultsSkipsNullResults(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}, {Name: "b", Deps: []string{"a"}}}})
 	testdb.SetStepState(t, db, task.Steps["a"], domain.StepComplete)
@@ -109,6 +111,7 @@ func stepMessageExists(t *testing.T, f outcomeFixture) bool {
 }
 
 func TestPersistOutcome(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 
@@ -160,6 +163,7 @@ func TestPersistOutcome(t *testing.T) {
 }
 
 func TestPersistOutcomeCASLost(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	f := newOutcomeFixture(t, db, store, "cas_ns")
@@ -186,6 +190,7 @@ func TestPersistOutcomeCASLost(t *testing.T) {
 }
 
 func TestPersistOutcomeRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	f := newOutcomeFixture(t, db, store, "bad_ns")

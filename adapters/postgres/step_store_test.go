@@ -17,6 +17,7 @@ import (
 )
 
 func TestLoadStep(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{
@@ -60,12 +61,14 @@ func TestLoadStep(t *testing.T) {
 }
 
 func TestLoadStepNotFound(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	_, err := postgres.NewStepStore(db).LoadStep(context.Background(), uuid.Must(uuid.NewV7()))
 	require.ErrorIs(t, err, ports.ErrNotFound)
 }
 
 func TestClaimStep(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	cases := []struct {
@@ -130,6 +133,7 @@ func TestClaimStep(t *testing.T) {
 }
 
 func TestClaimStepNotFound(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	_, err := postgres.NewStepStore(db).ClaimStep(context.Background(), uuid.Must(uuid.NewV7()), "w")
 	require.ErrorIs(t, err, ports.ErrNotFound)
@@ -142,6 +146,7 @@ func TestClaimStepNotFound(t *testing.T) {
 // contiguous sort_keys; and concurrent claims shared transactions (group
 // commit: fewer distinct xmin values than claims).
 func TestClaimStepRace(t *testing.T) {
+	t.Parallel()
 	const steps, racers = 200, 8
 	db := newDB(t)
 	store := postgres.NewStepStore(db)

@@ -22,6 +22,7 @@ import (
 // statement are written, each with all its rows, and the bad one leaves
 // nothing behind.
 func TestConcurrentCreationsShareStatementsAndFailAlone(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	named := testdb.RegisterTemplate(t, db, testdb.TemplateFromSpec(diamondSpec()))

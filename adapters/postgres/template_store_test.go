@@ -21,6 +21,7 @@ func exampleTemplate(ns, name, version string) domain.TaskTemplate {
 }
 
 func TestRegisterTemplate(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewTemplateStore(db)
 	ctx := context.Background()
@@ -97,6 +98,7 @@ func templateKeys(ts []ports.RegisteredTemplate) []string {
 }
 
 func TestRegisterTemplateRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewTemplateStore(db)
 	long := strings.Repeat("x", 65)
@@ -132,6 +134,7 @@ func TestRegisterTemplateRejectsBadInput(t *testing.T) {
 // has the (namespace, name) unique constraint: a second version is rejected
 // with a typed error naming the template and the constraint, and nothing is written.
 func TestRegisterTemplateOnReferenceSchema(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	_, err := db.Exec(`ALTER TABLE tasker_named_tasks ADD CONSTRAINT ` + postgres.ReferenceNamespaceNameConstraint +
 		` UNIQUE (task_namespace_uuid, name)`)

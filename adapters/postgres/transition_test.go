@@ -35,6 +35,7 @@ func fireTask(db *sqlx.DB, taskUUID uuid.UUID, ev domain.TaskEvent) (from, to do
 }
 
 func TestTransitionStepTx(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	okResult := func(id uuid.UUID) *domain.StepExecutionResult { r := successResult(id, `{"n":4}`); return &r }
 	badResult := func(id uuid.UUID) *domain.StepExecutionResult { r := failureResult(id, "boom", "io"); return &r }
@@ -180,6 +181,7 @@ func TestTransitionStepTx(t *testing.T) {
 }
 
 func TestTransitionStepTxRejectsAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	cases := []struct {
 		name  string
@@ -221,6 +223,7 @@ func TestTransitionStepTxRejectsAndWritesNothing(t *testing.T) {
 }
 
 func TestTransitionStepTxGuardSatisfiedByResolvedParents(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{
 		{Name: "p1"}, {Name: "p2"}, {Name: "a", Deps: []string{"p1", "p2"}},
@@ -236,6 +239,7 @@ func TestTransitionStepTxGuardSatisfiedByResolvedParents(t *testing.T) {
 }
 
 func TestTransitionStepTxWithoutAnyRow(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}}})
 	id := task.Steps["a"]
@@ -257,6 +261,7 @@ func TestTransitionStepTxWithoutAnyRow(t *testing.T) {
 }
 
 func TestTransitionNotFound(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	_, _, err := fireStep(db, uuid.Must(uuid.NewV7()), domain.StepEvent{Type: domain.EventEnqueue}, nil)
 	require.ErrorIs(t, err, ports.ErrNotFound)
@@ -265,6 +270,7 @@ func TestTransitionNotFound(t *testing.T) {
 }
 
 func TestTransitionTaskTx(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}, {Name: "b", Deps: []string{"a"}}}})
 
@@ -302,6 +308,7 @@ func TestTransitionTaskTx(t *testing.T) {
 }
 
 func TestTransitionTaskTxFailAndReset(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}}})
 	_, to, err := fireTask(db, task.TaskUUID, domain.TaskEvent{Type: domain.EventFail, Message: "Steps in error state"})
@@ -320,6 +327,7 @@ func TestTransitionTaskTxFailAndReset(t *testing.T) {
 }
 
 func TestWithTxRollsBackOnErrorAndPanic(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}}})
 	id := task.Steps["a"]

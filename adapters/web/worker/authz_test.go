@@ -38,6 +38,7 @@ func jwtKit(t *testing.T) (middleware.TokenVerifier, func(perms, namespaces []st
 // authentication enabled every route but /health* and /metrics needs a
 // token, and a JWT needs the route's permission. Prints the table.
 func TestAuthMatrixWorker(t *testing.T) {
+	t.Parallel()
 	v, mint := jwtKit(t)
 	e := setup(t, func(c *Config) { c.AuthEnabled, c.Tokens, c.Verifier = true, []string{"static-token"}, v })
 	routes := e.srv.Engine().Routes()

@@ -24,6 +24,7 @@ func readyError(t *testing.T, res response) ErrorResponse {
 }
 
 func TestReadiness_FailingChecksAreNamed(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		mutate  func(*env)
@@ -58,6 +59,7 @@ func TestReadiness_FailingChecksAreNamed(t *testing.T) {
 }
 
 func TestReadiness_QueueBacklogIsInformational(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		depth  int64
 		status string
@@ -77,6 +79,7 @@ func TestReadiness_QueueBacklogIsInformational(t *testing.T) {
 // database went away (and 503 for seconds after it came back), and
 // /status/namespaces said healthy with depth 0 during the outage.
 func TestReadiness_ChecksTheDatabaseOnEveryProbe(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code)
 	e.db.setDown(errors.New("connection refused"))
@@ -97,6 +100,7 @@ func TestReadiness_ChecksTheDatabaseOnEveryProbe(t *testing.T) {
 }
 
 func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {
+	t.Parallel()
 	e := setup(t) // poll interval 100ms → stall after 300ms without a tick
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
 	e.clock.advance(200 * time.Millisecond)
@@ -126,6 +130,7 @@ func TestLoopStall_FailsReadinessAndLivenessUnlessSaturated(t *testing.T) {
 }
 
 func TestLoopStall_OnlyCheckedLoops(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.status.update(func(s *domain.WorkerStatus) { s.LoopTicks["dispatcher"] = 1 })
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/live").code)
@@ -161,6 +166,7 @@ func keys(m map[string]HealthCheck) []string {
 // the background monitor notices a database outage without any probe
 // forcing it, and cancelling the context stops everything (goleak).
 func TestServe_RealListenerRefreshesAndStops(t *testing.T) {
+	t.Parallel()
 	e := setup(t, func(c *Config) { c.HealthCheckInterval = 20 * time.Millisecond })
 	e.clock = nil
 	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
@@ -196,12 +202,14 @@ func TestServe_RealListenerRefreshesAndStops(t *testing.T) {
 }
 
 func TestListenAndServe_BadAddress(t *testing.T) {
+	t.Parallel()
 	e := setup(t, func(c *Config) { c.BindAddress = "256.0.0.1:bad" })
 	err := e.srv.ListenAndServe(context.Background())
 	require.ErrorContains(t, err, "listen on 256.0.0.1:bad")
 }
 
 func TestLiveness_StoppedLoops(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		mut    func(*domain.WorkerStatus)
@@ -229,6 +237,7 @@ func TestLiveness_StoppedLoops(t *testing.T) {
 }
 
 func TestLiveness_WaitsLongerThanReadiness(t *testing.T) {
+	t.Parallel()
 	hc := testHealth()
 	hc.LivenessStallAfter = 0 // default 30 s
 	e := setupHealth(t, hc)
@@ -243,6 +252,7 @@ func TestLiveness_WaitsLongerThanReadiness(t *testing.T) {
 }
 
 func TestNamespaces_RateDerivedFromProcessedOverTime(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.status.update(func(s *domain.WorkerStatus) {
 		s.Namespaces = map[string]domain.WorkerNamespaceStats{"examples": {Processed: 100}, "other": {Processed: 0}}
@@ -277,6 +287,7 @@ func TestNamespaces_RateDerivedFromProcessedOverTime(t *testing.T) {
 }
 
 func TestNamespaces_SingleNamespaceActiveFromInFlight(t *testing.T) {
+	t.Parallel()
 	e := setup(t, func(c *Config) { c.Namespaces = []string{"examples"} })
 	e.status.update(func(s *domain.WorkerStatus) {
 		s.InFlight = 4

@@ -45,6 +45,7 @@ func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]st
 }
 
 func TestGetMetrics_PrometheusExpositionMovesWithSteps(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	fams := parseMetrics(t, e.do(t, http.MethodGet, "/metrics"))
 	for _, name := range []string{"tasker_worker_info", "tasker_worker_uptime_seconds", "tasker_worker_db_pool_size",

@@ -26,6 +26,7 @@ func concretePath(pattern string) string {
 }
 
 func TestAuth_EveryNonExemptRoute(t *testing.T) {
+	t.Parallel()
 	e := setup(t, func(c *Config) { c.AuthEnabled, c.Tokens = true, []string{"s3cret-token", "second-token"} })
 	routes := e.srv.Engine().Routes()
 	require.Len(t, routes, 19)
@@ -60,6 +61,7 @@ func TestAuth_EveryNonExemptRoute(t *testing.T) {
 }
 
 func TestAuthExempt(t *testing.T) {
+	t.Parallel()
 	for key, want := range map[string]bool{
 		"GET /health": true, "GET /health/ready": true, "GET /health/live": true,
 		"GET /metrics": true, "GET /healthz": false, "GET /metrics/worker": false, "GET /status": false, "DELETE /templates/cache": false,
@@ -69,6 +71,7 @@ func TestAuthExempt(t *testing.T) {
 }
 
 func TestRequestID_KeptWhenValidElseGenerated(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res := e.do(t, http.MethodGet, "/health", "x-request-id", "abc-123")
 	require.Equal(t, "abc-123", res.header.Get("x-request-id"))
@@ -85,6 +88,7 @@ func TestRequestID_KeptWhenValidElseGenerated(t *testing.T) {
 // TestCORS: only configured origins get CORS headers; none by default
 // (issue 13: CORS "*" let any page create work).
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	def := setup(t)
 	require.Empty(t, def.do(t, http.MethodGet, "/health", "Origin", "https://evil.example").header.Get("Access-Control-Allow-Origin"),
 		"no origin is allowed by default")
@@ -105,6 +109,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zap.InfoLevel)
 	e := setup(t)
 	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: StatusFunc(func() domain.WorkerStatus { panic("boom: secret internals") }),
@@ -123,6 +128,7 @@ func TestRecovery_PanicBecomesErrorResponseWithoutStack(t *testing.T) {
 }
 
 func TestAccessLog_CarriesRequestID(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zap.DebugLevel)
 	e := setup(t)
 	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: e.status, Templates: e.catalog, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
@@ -154,6 +160,7 @@ func (b *blockingCatalog) ListTemplates(ctx context.Context, _ string) ([]ports.
 }
 
 func TestRequestTimeout_Is408(t *testing.T) {
+	t.Parallel()
 	e := setup(t, func(c *Config) { c.RequestTimeout = 30 * time.Millisecond })
 	srv, err := New(e.srv.cfg, Deps{Health: e.srv.deps.Health, Status: e.status, Templates: &blockingCatalog{}, Handlers: fakeRegistry{}, DB: e.db, Queues: e.queues,
 		Metrics: http.NotFoundHandler()})
@@ -167,6 +174,7 @@ func TestRequestTimeout_Is408(t *testing.T) {
 }
 
 func TestStaticTokens(t *testing.T) {
+	t.Parallel()
 	ts := newStaticTokens([]string{" a-token ", "", "b"})
 	require.Len(t, ts, 2, "blank tokens are dropped, surrounding space trimmed")
 	_, err := ts.Verify("a-token")

@@ -38,6 +38,7 @@ func requireKeys(t *testing.T, m map[string]any, keys ...string) {
 }
 
 func TestGetHealth(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.db.setDown(errors.New("down")) // /health never looks at the database
 	res := e.do(t, http.MethodGet, "/health")
@@ -50,6 +51,7 @@ func TestGetHealth(t *testing.T) {
 }
 
 func TestGetHealthReady_Ready(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res := e.do(t, http.MethodGet, "/health/ready")
 	require.Equal(t, http.StatusOK, res.code, string(res.body))
@@ -65,6 +67,7 @@ func TestGetHealthReady_Ready(t *testing.T) {
 }
 
 func TestGetHealthLive(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.db.setDown(errors.New("connection refused")) // liveness ignores the database
 	res := e.do(t, http.MethodGet, "/health/live")
@@ -75,6 +78,7 @@ func TestGetHealthLive(t *testing.T) {
 }
 
 func TestGetMetricsWorker(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.clock.advance(90 * time.Second)
 	res := e.do(t, http.MethodGet, "/metrics/worker")
@@ -92,6 +96,7 @@ func TestGetMetricsWorker(t *testing.T) {
 }
 
 func TestGetStatus_AndDetailed(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"/status", "/status/detailed"} {
 		t.Run(path, func(t *testing.T) {
 			e := setup(t)
@@ -122,6 +127,7 @@ func TestGetStatus_AndDetailed(t *testing.T) {
 }
 
 func TestGetStatus_Lifecycle(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		mut  func(*domain.WorkerStatus)
@@ -144,6 +150,7 @@ func TestGetStatus_Lifecycle(t *testing.T) {
 }
 
 func TestGetStatusNamespaces(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		depth  int64
@@ -183,6 +190,7 @@ func TestGetStatusNamespaces(t *testing.T) {
 // A transiently negative active gauge (an outcome counted before its
 // claim) is reported as 0, never as a wrapped-around uint64.
 func TestGetStatusNamespacesClampsNegativeActive(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.status.update(func(s *domain.WorkerStatus) {
 		s.Namespaces = map[string]domain.WorkerNamespaceStats{"other": {Active: -1}, "examples": {Active: 2}}
@@ -199,6 +207,7 @@ func TestGetStatusNamespacesClampsNegativeActive(t *testing.T) {
 }
 
 func TestGetHandlers(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res := e.do(t, http.MethodGet, "/handlers")
 	require.Equal(t, http.StatusOK, res.code)
@@ -217,6 +226,7 @@ func TestGetHandlers(t *testing.T) {
 }
 
 func TestGetHandlers_CatalogFailureIs500(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.catalog.err = errors.New("unexpected catalog state")
 	res := e.do(t, http.MethodGet, "/handlers")
@@ -228,6 +238,7 @@ func TestGetHandlers_CatalogFailureIs500(t *testing.T) {
 // cancelled at the deadline is 408 and an unreachable database 503 with
 // Retry-After, not 500 database_error.
 func TestStoreErrorClasses(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		err    error
@@ -254,6 +265,7 @@ func TestStoreErrorClasses(t *testing.T) {
 }
 
 func TestGetOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res := e.do(t, http.MethodGet, "/api-docs/openapi.json")
 	require.Equal(t, http.StatusOK, res.code)
@@ -278,6 +290,7 @@ func TestGetOpenAPIDocument(t *testing.T) {
 // TestGetOpenAPIDocument: an operation in openapi.json that no route of a
 // fully configured server serves (a removed or renamed route) fails.
 func TestEveryDocumentedOperationIsRouted(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
@@ -303,6 +316,7 @@ func TestEveryDocumentedOperationIsRouted(t *testing.T) {
 }
 
 func TestGetAPIDocsPage(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res := e.do(t, http.MethodGet, apidocs.PagePath)
 	require.Equal(t, http.StatusOK, res.code)
@@ -313,6 +327,7 @@ func TestGetAPIDocsPage(t *testing.T) {
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	res := e.do(t, http.MethodGet, "/nope")
 	require.Equal(t, http.StatusNotFound, res.code)
@@ -323,6 +338,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 }
 
 func TestNew_RejectsMissingDependencies(t *testing.T) {
+	t.Parallel()
 	full := Deps{Status: &fakeStatus{}, Health: health.New(testHealth()), Templates: &fakeCatalog{}, Handlers: fakeRegistry{}, DB: &fakeDB{}, Queues: &fakeQueues{}}
 	cases := []struct {
 		name string
@@ -345,6 +361,7 @@ func TestNew_RejectsMissingDependencies(t *testing.T) {
 }
 
 func TestMetricsDisabled_RoutesAbsent(t *testing.T) {
+	t.Parallel()
 	e := setup(t, func(c *Config) { c.MetricsEnabled = false })
 	for _, r := range e.srv.Engine().Routes() {
 		require.False(t, strings.HasPrefix(r.Path, "/metrics"), r.Path)
@@ -357,6 +374,7 @@ type breakerState string
 func (b breakerState) BreakerState() string { return string(b) }
 
 func TestGetStatus_ReportsCircuitBreaker(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	e.srv.deps.Breaker = breakerState("open")
 	var st WorkerStatusResponse

@@ -14,6 +14,7 @@ import (
 )
 
 func TestGetTemplates(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		query      string
@@ -53,6 +54,7 @@ func TestGetTemplates(t *testing.T) {
 }
 
 func TestGetTemplate_MissThenHitFromCache(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	path := "/templates/examples/square_chain/1.0.0"
 	res := e.do(t, http.MethodGet, path)
@@ -92,6 +94,7 @@ func TestGetTemplate_MissThenHitFromCache(t *testing.T) {
 }
 
 func TestGetTemplate_ResolvesForEnvironmentAndHandlerClass(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	timeout := uint32(5)
 	tmpl := domain.TaskTemplate{Name: "env_task", NamespaceName: "examples", Version: "1.0.0",
@@ -117,6 +120,7 @@ func TestGetTemplate_ResolvesForEnvironmentAndHandlerClass(t *testing.T) {
 }
 
 func TestGetTemplate_Errors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		path   string
@@ -147,6 +151,7 @@ func TestGetTemplate_Errors(t *testing.T) {
 }
 
 func TestValidateTemplate(t *testing.T) {
+	t.Parallel()
 	invalid := domain.TaskTemplate{Name: "bad", NamespaceName: "examples", Version: "1.0.0", Steps: []domain.StepDefinition{
 		{Name: "a", Handler: domain.HandlerDefinition{Callable: "Acme::DatabaseFFIHandler"}, Dependencies: []string{"missing"}},
 		{Name: "b", Handler: domain.HandlerDefinition{Callable: "Acme::ExternalCall"}},
@@ -193,6 +198,7 @@ func TestValidateTemplate(t *testing.T) {
 }
 
 func TestRefreshTemplate(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	path := "/templates/examples/square_chain/1.0.0"
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, path).code)
@@ -223,6 +229,7 @@ func TestRefreshTemplate(t *testing.T) {
 }
 
 func TestClearAndMaintainCache(t *testing.T) {
+	t.Parallel()
 	e := setup(t)
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/templates/examples/square_chain/1.0.0").code)
 	e.clock.advance(DefaultTemplateCacheTTL)
@@ -245,6 +252,7 @@ func TestClearAndMaintainCache(t *testing.T) {
 }
 
 func TestTemplateCache_LRUAndTTL(t *testing.T) {
+	t.Parallel()
 	clock := &manualClock{now: time.Unix(1000, 0)}
 	c := newTemplateCache(2, time.Minute, clock.Now)
 	c.Put("a", TemplateResponse{})

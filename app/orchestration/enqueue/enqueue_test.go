@@ -65,6 +65,7 @@ func tasksBatch(ids ...uuid.UUID) any {
 }
 
 func TestRunCycleEnqueuesTheCandidatesInOneBatch(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{ClaimerID: "me", TasksPerCycle: 5})
 	a, b := uuid.New(), uuid.New()
 	f.store.EXPECT().CandidateTasks(mock.Anything, "me", 5).Return([]uuid.UUID{a, b}, nil).Once()
@@ -81,6 +82,7 @@ func TestRunCycleEnqueuesTheCandidatesInOneBatch(t *testing.T) {
 }
 
 func TestRunCycleReturnsStoreErrors(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{})
 	boom := errors.New("db down")
 	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, enqueue.DefaultTasksPerCycle).Return(nil, boom).Once()
@@ -96,6 +98,7 @@ func TestRunCycleReturnsStoreErrors(t *testing.T) {
 }
 
 func TestProcessBatchCreatesMissingQueueOutsideTheTransactionAndRetries(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{})
 	id := uuid.New()
 	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(id)).Return(ports.TaskBatchReport{}, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
@@ -109,6 +112,7 @@ func TestProcessBatchCreatesMissingQueueOutsideTheTransactionAndRetries(t *testi
 }
 
 func TestProcessBatchQueueCreationFails(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{})
 	f.queues.err = errors.New("permission denied")
 	f.batches.EXPECT().ProcessTasks(mock.Anything, mock.Anything).Return(ports.TaskBatchReport{}, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
@@ -117,6 +121,7 @@ func TestProcessBatchQueueCreationFails(t *testing.T) {
 }
 
 func TestProcessBatchCountsFinalizedTasksAndRetriesAFailureOnce(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{})
 	id := uuid.New()
 	b := ports.TaskBatch{Queue: "q", Tasks: []ports.TaskItem{{TaskUUID: id, MsgID: 7}}}
@@ -130,12 +135,14 @@ func TestProcessBatchCountsFinalizedTasksAndRetriesAFailureOnce(t *testing.T) {
 }
 
 func TestTriggerIsNonBlockingWhenTheBufferIsFull(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{TriggerBuffer: 1})
 	require.True(t, f.svc.Trigger(uuid.New()))
 	require.False(t, f.svc.Trigger(uuid.New()), "full buffer drops the trigger")
 }
 
 func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{CycleInterval: 5 * time.Millisecond, SweepInterval: 5 * time.Millisecond})
 	id := uuid.New()
 	triggered := make(chan struct{})
@@ -168,6 +175,7 @@ func TestRunServesTriggersAndCyclesUntilCancelled(t *testing.T) {
 // batch runs are enqueued together by the next batch (group commit), not
 // one transaction each.
 func TestTriggersWaitingTogetherShareOneBatch(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{CycleInterval: time.Hour, Concurrency: 1})
 	first, a, b, c := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -198,6 +206,7 @@ func TestTriggersWaitingTogetherShareOneBatch(t *testing.T) {
 // out a backoff is enqueued by the first cycle at or after its time, in one
 // batch with the other due tasks, and not before.
 func TestRetriesReportedByBatchesRunWhenDue(t *testing.T) {
+	t.Parallel()
 	f := setup(t, enqueue.Config{})
 	now := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
 	a, b, later := uuid.New(), uuid.New(), uuid.New()

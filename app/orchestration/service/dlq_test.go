@@ -21,6 +21,7 @@ import (
 
 // Without a DLQ store every DLQ call is ErrDLQUnavailable (503).
 func TestDLQUnavailableWithoutStore(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
 	_, err := f.svc.ListDLQ(ctx, ports.DLQFilter{})
@@ -49,6 +50,7 @@ func (k *keyPurger) PurgeIdempotencyKeys(_ context.Context, r time.Duration) (in
 // task's enqueue; Run purges expired keys at start and every interval and
 // runs the background loops until it stops.
 func TestDLQDelegatesAndRunPurgesKeysAndRunsBackground(t *testing.T) {
+	t.Parallel()
 	tmpl, err := domain.ParseTemplateYAML([]byte("name: t\nnamespace_name: ns\nversion: \"1.0.0\"\nsteps:\n  - name: a\n    handler: {callable: x}\n"))
 	require.NoError(t, err)
 	cfg, err := tmpl.ConfigurationJSON()
@@ -111,6 +113,7 @@ func TestDLQDelegatesAndRunPurgesKeysAndRunsBackground(t *testing.T) {
 // A keyed creation that replays creates nothing, so it is neither counted
 // nor enqueued.
 func TestCreateTaskIdempotentReplayIsNotCounted(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	f.creator.EXPECT().CreateTask(mock.Anything, mock.MatchedBy(func(n ports.NewTask) bool {
 		return n.IdempotencyKey == "k" && len(n.RequestHash) == 64

@@ -55,6 +55,7 @@ func setup(t *testing.T) fixture {
 }
 
 func TestNewAppliesDefaults(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	require.Contains(t, f.svc.ID(), "orchestrator-")
 	require.Equal(t, service.DefaultEnvironment, f.svc.Environment())
@@ -63,6 +64,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 }
 
 func TestCreateTaskCountsAndTriggersEnqueue(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	id := uuid.New()
 	f.creator.EXPECT().CreateTask(mock.Anything, mock.Anything).Return(domain.TaskCreationResponse{TaskUUID: id}, nil).Once()
@@ -77,6 +79,7 @@ func TestCreateTaskCountsAndTriggersEnqueue(t *testing.T) {
 }
 
 func TestCancelAndResolve(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	task, step := uuid.New(), uuid.New()
 	f.canceller.EXPECT().CancelTask(mock.Anything, task).Return(3, nil).Once()
@@ -98,6 +101,7 @@ func TestCancelAndResolve(t *testing.T) {
 }
 
 func TestRunCreatesQueuesRunsLoopsAndStopsGracefully(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	for _, q := range service.OwnedQueues {
 		f.queue.EXPECT().CreateQueue(mock.Anything, q).Return(nil).Once()
@@ -118,6 +122,7 @@ func TestRunCreatesQueuesRunsLoopsAndStopsGracefully(t *testing.T) {
 }
 
 func TestRunFailsWhenAQueueCannotBeCreated(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	boom := errors.New("permission denied for schema pgmq")
 	f.queue.EXPECT().CreateQueue(mock.Anything, mock.Anything).Return(boom).Once()

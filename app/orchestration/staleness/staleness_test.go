@@ -31,6 +31,7 @@ func (c *countingMetrics) DeadLettered(r domain.DLQReason) { c.reasons = append(
 // Check passes the policy, logs one WARN per finding naming task, step,
 // namespace and reason, and counts it by reason.
 func TestCheckLogsAndCountsEachFinding(t *testing.T) {
+	t.Parallel()
 	scanner := mocks.NewStalenessScanner(t)
 	task, step := uuid.New(), uuid.New()
 	scanner.EXPECT().ScanStale(mock.Anything, ports.StalenessPolicy{EnqueuedTimeout: 5 * time.Second,
@@ -59,6 +60,7 @@ func TestCheckLogsAndCountsEachFinding(t *testing.T) {
 
 // Run stops after one WARN when the DLQ table is missing, and stops with its context.
 func TestRunStops(t *testing.T) {
+	t.Parallel()
 	scanner := mocks.NewStalenessScanner(t)
 	scanner.EXPECT().ScanStale(mock.Anything, mock.Anything).Return(nil, ports.ErrDLQUnavailable).Once()
 	core, logs := observer.New(zapcore.WarnLevel)

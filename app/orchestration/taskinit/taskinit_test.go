@@ -60,6 +60,7 @@ func request() domain.TaskRequest {
 }
 
 func TestCreateTaskBuildsStepsResolvedForEnvironment(t *testing.T) {
+	t.Parallel()
 	creator := mocks.NewTaskCreator(t)
 	reg := ports.RegisteredTemplate{NamedTaskUUID: namedTask, Namespace: "shop", Name: "orders", Version: "1.0.0", Configuration: template(t)}
 	want := domain.TaskCreationResponse{TaskUUID: uuid.New(), Status: "created", StepCount: 2}
@@ -87,6 +88,7 @@ func TestCreateTaskBuildsStepsResolvedForEnvironment(t *testing.T) {
 }
 
 func TestCreateTaskUsesDefaultSystemWithoutPrimary(t *testing.T) {
+	t.Parallel()
 	var cfg map[string]any
 	require.NoError(t, json.Unmarshal(template(t), &cfg))
 	cfg["system_dependencies"] = map[string]any{"primary": ""}
@@ -102,6 +104,7 @@ func TestCreateTaskUsesDefaultSystemWithoutPrimary(t *testing.T) {
 }
 
 func TestCreateTaskErrors(t *testing.T) {
+	t.Parallel()
 	storeDown := errors.New("connection refused")
 	invalid := template(t)
 	var cfg map[string]any
@@ -157,6 +160,7 @@ func TestCreateTaskErrors(t *testing.T) {
 }
 
 func TestCreateTaskPropagatesCreatorError(t *testing.T) {
+	t.Parallel()
 	creator := mocks.NewTaskCreator(t)
 	boom := errors.New("insert failed")
 	creator.EXPECT().CreateTask(mock.Anything, mock.Anything).Return(domain.TaskCreationResponse{}, boom)
@@ -196,6 +200,7 @@ steps:
 // A keyed creation passes the key and the request hash (of the request with
 // its defaults applied) to the creator; an unkeyed one passes neither.
 func TestCreateTaskIdempotentPassesKeyAndHash(t *testing.T) {
+	t.Parallel()
 	creator := mocks.NewTaskCreator(t)
 	reg := ports.RegisteredTemplate{NamedTaskUUID: namedTask, Configuration: template(t)}
 	var got []ports.NewTask
@@ -230,6 +235,7 @@ func (f mutableFinder) GetTemplate(context.Context, string, string, string) (por
 // Resolved templates are cached per named task, but a template registered
 // again with another configuration takes effect on the next creation.
 func TestCreateTaskUsesATemplateReRegisteredWithAnotherConfiguration(t *testing.T) {
+	t.Parallel()
 	reg := ports.RegisteredTemplate{NamedTaskUUID: namedTask, Configuration: template(t)}
 	var limits []int
 	creator := mocks.NewTaskCreator(t)
