@@ -220,7 +220,7 @@ func TestTemplateExampleEnvironmentResolution(t *testing.T) {
 // every Code* constant of the orchestration API (read from its source).
 func TestContractListsEveryErrorCode(t *testing.T) {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, filepath.Join(root, "adapters", "web", "orchestration", "errors.go"), nil, 0)
+	f, err := parser.ParseFile(fset, filepath.Join(root, "adapters", "web", "orchestrationapi", "errors.go"), nil, 0)
 	require.NoError(t, err)
 	var codes []string
 	ast.Inspect(f, func(n ast.Node) bool {

@@ -17,7 +17,7 @@ run() { # pkg pattern benchtime
 }
 run ./app/worker/command/ 'CommandRoundTrip|ExecuteStepThroughput' 2s
 run ./adapters/eventbus/ 'BusThroughput|BusRoundTrip' 2s
-run ./adapters/web/worker/ 'HealthReady|Status$' 2s
+run ./adapters/web/workerapi/ 'HealthReady|Status$' 2s
 run ./tests/perf/ 'WorkerWebUnderLoad' 3000x
 run ./tests/perf/ 'WorkerNoopSteps' 4000x
 run ./adapters/postgres/ 'ClaimAndPersist' 1000x

@@ -20,7 +20,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/dashboard"
 	"github.com/tasker-systems/tasker-go/adapters/web/middleware"
-	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	web "github.com/tasker-systems/tasker-go/adapters/web/orchestrationapi"
 	"github.com/tasker-systems/tasker-go/adapters/web/webserver"
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"

@@ -6,15 +6,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/config"
-	weborch "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
-	webworker "github.com/tasker-systems/tasker-go/adapters/web/worker"
+	weborch "github.com/tasker-systems/tasker-go/adapters/web/orchestrationapi"
+	webworker "github.com/tasker-systems/tasker-go/adapters/web/workerapi"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
 	"github.com/tasker-systems/tasker-go/app/orchestration/staleness"
-	"github.com/tasker-systems/tasker-go/app/worker"
 	"github.com/tasker-systems/tasker-go/app/worker/command"
 	"github.com/tasker-systems/tasker-go/app/worker/dispatch"
+	"github.com/tasker-systems/tasker-go/app/worker/engine"
 	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/app/worker/pipeline"
 )
@@ -46,7 +46,7 @@ func TestAppDefaultsEqualTheConfiguration(t *testing.T) {
 			{"command_processing.command_buffer_size", command.DefaultBufferSize, cfg.CommandProcessing.CommandBufferSize},
 			{"command_processing.max_concurrent_commands", command.DefaultMaxConcurrent, cfg.CommandProcessing.MaxConcurrentCommands},
 			{"command_processing.command_timeout_ms", command.DefaultTimeout, cfg.CommandProcessing.CommandTimeout()},
-			{"pgmq.shutdown_timeout_seconds (worker)", worker.DefaultShutdownTimeout, cfg.Pgmq.ShutdownTimeout()},
+			{"pgmq.shutdown_timeout_seconds (worker)", engine.DefaultShutdownTimeout, cfg.Pgmq.ShutdownTimeout()},
 			{"worker_web.request_timeout_ms", webworker.DefaultRequestTimeout, cfg.WorkerWeb.RequestTimeout()},
 			{"worker_web.health_check_interval_seconds", webworker.DefaultHealthCheckInterval, cfg.WorkerWeb.HealthCheckInterval()},
 			{"pgmq.poll_interval_ms (worker health policy)", health.DefaultPollInterval, cfg.Pgmq.PollInterval()},

@@ -25,7 +25,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
 	"github.com/tasker-systems/tasker-go/adapters/web/dashboard"
-	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	web "github.com/tasker-systems/tasker-go/adapters/web/orchestrationapi"
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
 	"github.com/tasker-systems/tasker-go/app/worker/examples"

@@ -22,7 +22,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
-	web "github.com/tasker-systems/tasker-go/adapters/web/orchestration"
+	web "github.com/tasker-systems/tasker-go/adapters/web/orchestrationapi"
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"

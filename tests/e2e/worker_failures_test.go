@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
-	"github.com/tasker-systems/tasker-go/app/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/engine"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
@@ -156,7 +156,7 @@ func TestWorkerFailsAbandonedStepAsWorkerLost(t *testing.T) {
 	db, url := workerDB(t)
 	spec := registerFailTemplate(t, db, "ok_step")
 	startWorker(t, url, workerOpts{namespaces: []string{failNS}, handlers: failHandlers(t),
-		tune: func(c *worker.Config) { c.StepClaimTimeout = 2 * time.Second }})
+		tune: func(c *engine.Config) { c.StepClaimTimeout = 2 * time.Second }})
 	task := testdb.CreateTask(t, db, spec)
 	id := task.Steps["ok_step"]
 	testdb.SetStepState(t, db, id, domain.StepInProgress) // claimed by a worker that then died

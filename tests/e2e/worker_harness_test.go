@@ -17,7 +17,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/eventbus"
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
-	"github.com/tasker-systems/tasker-go/app/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/engine"
 	"github.com/tasker-systems/tasker-go/app/worker/examples"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/registry"
@@ -38,18 +38,18 @@ func workerDB(t testing.TB) (*sqlx.DB, string) {
 
 // testWorker is one in-process worker with its own pool.
 type testWorker struct {
-	w      *worker.Worker
+	w      *engine.Worker
 	db     *sqlx.DB
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// workerOpts adjust a test worker.
+// workerOpts adjust a test engine.
 type workerOpts struct {
 	namespaces []string
 	handlers   *handler.Registry
 	notifier   func(t testing.TB) ports.MessageNotifier
-	tune       func(*worker.Config)
+	tune       func(*engine.Config)
 	poolSize   int
 	// log receives the worker's logs (nil discards them).
 	log *zap.Logger
@@ -82,7 +82,7 @@ func startWorker(t testing.TB, url string, o workerOpts) *testWorker {
 	require.NoError(t, err)
 	require.NoError(t, reg.EnsureQueues(context.Background()))
 
-	cfg := worker.Config{
+	cfg := engine.Config{
 		WorkerID:                 "worker-" + uuid.Must(uuid.NewV7()).String(),
 		Environment:              "test",
 		Queues:                   reg.Queues(),
@@ -94,14 +94,14 @@ func startWorker(t testing.TB, url string, o workerOpts) *testWorker {
 	if o.tune != nil {
 		o.tune(&cfg)
 	}
-	deps := worker.Deps{Steps: postgres.NewStepStore(db), Queue: q, Bus: eventbus.New(eventbus.Config{}), Handlers: o.handlers, Logger: o.log}
+	deps := engine.Deps{Steps: postgres.NewStepStore(db), Queue: q, Bus: eventbus.New(eventbus.Config{}), Handlers: o.handlers, Logger: o.log}
 	if o.wrap != nil {
 		deps.Steps, deps.Bus = o.wrap(deps.Steps, deps.Bus)
 	}
 	if o.notifier != nil {
 		deps.Notifier = o.notifier(t)
 	}
-	w, err := worker.New(cfg, deps)
+	w, err := engine.New(cfg, deps)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	tw := &testWorker{w: w, db: db, cancel: cancel, done: make(chan error, 1)}

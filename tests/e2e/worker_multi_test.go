@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tasker-systems/tasker-go/app/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/engine"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
@@ -32,7 +32,7 @@ func TestFourWorkersRunEachStepExactlyOnce(t *testing.T) {
 		require.NoError(t, r.Register("ok_step", counter.handler(func(context.Context, *handler.StepContext) (handler.Success, error) {
 			return handler.Succeed("done"), nil
 		})))
-		startWorker(t, url, workerOpts{namespaces: []string{failNS}, handlers: r, poolSize: 8, tune: func(c *worker.Config) {
+		startWorker(t, url, workerOpts{namespaces: []string{failNS}, handlers: r, poolSize: 8, tune: func(c *engine.Config) {
 			c.VisibilityTimeoutSeconds = 2
 			c.StepClaimTimeout = 3 * time.Second
 		}})

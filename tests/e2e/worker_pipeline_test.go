@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
-	"github.com/tasker-systems/tasker-go/app/worker"
+	"github.com/tasker-systems/tasker-go/app/worker/engine"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -69,7 +69,7 @@ func TestWorkerPicksUpByNotification(t *testing.T) {
 			require.NoError(t, err)
 			return l
 		},
-		tune: func(c *worker.Config) { c.PollInterval = 30 * time.Second },
+		tune: func(c *engine.Config) { c.PollInterval = 30 * time.Second },
 	})
 	spec := exampleSpec(t, "linear_workflow", 4)
 	task := testdb.CreateTask(t, db, spec)

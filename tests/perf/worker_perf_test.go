@@ -19,7 +19,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/eventbus"
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
-	appworker "github.com/tasker-systems/tasker-go/app/worker"
+	appworker "github.com/tasker-systems/tasker-go/app/worker/engine"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"

@@ -27,7 +27,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/telemetry"
-	"github.com/tasker-systems/tasker-go/adapters/web/worker"
+	"github.com/tasker-systems/tasker-go/adapters/web/workerapi"
 	"github.com/tasker-systems/tasker-go/app/worker/health"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
@@ -163,16 +163,16 @@ func startInProcess(t testing.TB) string {
 	status, stopTicks := tickingStatus()
 	t.Cleanup(stopTicks)
 	q := pgmq.New(db)
-	cfg := worker.Config{WorkerID: "worker-perf", Version: "perf", Environment: "test", Namespaces: []string{ns},
+	cfg := workerapi.Config{WorkerID: "worker-perf", Version: "perf", Environment: "test", Namespaces: []string{ns},
 		MetricsEnabled: true, CORSEnabled: true, HealthCheckInterval: time.Second}
-	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: worker.WorkerType},
+	metrics, err := telemetry.NewWorkerMetrics(telemetry.WorkerInfo{Version: cfg.Version, WorkerID: cfg.WorkerID, WorkerType: workerapi.WorkerType},
 		telemetry.WorkerSources{DBStats: db.Stats, QueueMetrics: telemetry.ServedQueueMetrics(q, cfg.Namespaces), Runtime: status.Snapshot})
 	require.NoError(t, err)
 	logFile, err := os.Create(t.TempDir() + "/access.log")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = logFile.Close() })
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.InfoLevel))
-	srv, err := worker.New(cfg, worker.Deps{Status: status, Health: health.New(health.Config{PollInterval: 500 * time.Millisecond}), Templates: postgres.NewTemplateStore(db), Handlers: registry{"square", "double"},
+	srv, err := workerapi.New(cfg, workerapi.Deps{Status: status, Health: health.New(health.Config{PollInterval: 500 * time.Millisecond}), Templates: postgres.NewTemplateStore(db), Handlers: registry{"square", "double"},
 		DB: db, Queues: q, Metrics: metrics.Handler(), Logger: logger})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -249,7 +249,7 @@ func loadAvg() string {
 
 // tickingStatus is a running worker's snapshot: the intake loop ticks every
 // 100 ms, so readiness exercises the real loop-liveness path.
-func tickingStatus() (worker.StatusProvider, func()) {
+func tickingStatus() (workerapi.StatusProvider, func()) {
 	var ticks atomic.Uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -268,7 +268,7 @@ func tickingStatus() (worker.StatusProvider, func()) {
 		}
 	}()
 	last := time.Now().UTC()
-	return worker.StatusFunc(func() domain.WorkerStatus {
+	return workerapi.StatusFunc(func() domain.WorkerStatus {
 			return domain.WorkerStatus{Started: true, PipelineRunning: true, DispatcherRunning: true,
 				Processed: 1200, Succeeded: 1190, Failed: 10, AverageDurationMs: 3.2, RatePerSecond: 20, LastProcessedAt: &last,
 				Handlers:   []domain.WorkerHandlerStats{{Namespace: "perf", Callable: "square", Success: 600, LastUsed: &last}},

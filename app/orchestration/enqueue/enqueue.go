@@ -97,8 +97,9 @@ type QueueCreator interface {
 	CreateQueue(ctx context.Context, queue string) error
 }
 
-// Service is the enqueuer.
-type Service struct {
+// Enqueuer puts ready steps on their namespace queues: triggered per task
+// (batched with concurrent triggers), for due retries, and by the sweep.
+type Enqueuer struct {
 	cfg      Config
 	store    ports.StepEnqueuer
 	batches  ports.TaskBatchProcessor
@@ -115,7 +116,7 @@ type Service struct {
 
 // New returns an enqueuer. store serves the cycle's candidate scan, batches
 // runs the task batches; metrics and log may be nil.
-func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Service {
+func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Enqueuer {
 	cfg = cfg.withDefaults()
 	if metrics == nil {
 		metrics = ports.NopOrchestrationMetrics{}
@@ -123,13 +124,13 @@ func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor,
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Service{cfg: cfg, store: store, batches: batches, queues: queues, metrics: metrics, log: log,
+	return &Enqueuer{cfg: cfg, store: store, batches: batches, queues: queues, metrics: metrics, log: log,
 		triggers: make(chan uuid.UUID, cfg.TriggerBuffer), retries: map[uuid.UUID]time.Time{}}
 }
 
 // Trigger asks for taskUUID to be enqueued soon, without blocking. It
 // returns false when the trigger buffer is full (the cycle will catch up).
-func (s *Service) Trigger(taskUUID uuid.UUID) bool {
+func (s *Enqueuer) Trigger(taskUUID uuid.UUID) bool {
 	select {
 	case s.triggers <- taskUUID:
 		return true
@@ -142,7 +143,7 @@ func (s *Service) Trigger(taskUUID uuid.UUID) bool {
 // periodic cycle until ctx ends. Each unit of work runs on a context
 // detached from ctx, so shutdown never aborts a transaction half way: Run
 // returns after the current units commit.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Enqueuer) Run(ctx context.Context) error {
 	work := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for i := 0; i < s.cfg.Concurrency; i++ {
@@ -181,7 +182,7 @@ func (s *Service) Run(ctx context.Context) error {
 // RunRetries enqueues, in batches, the tasks whose scheduled retry is due
 // at now and returns how many steps it enqueued. A task whose step is not
 // ready yet after all (clock skew) is rescheduled by the batch's report.
-func (s *Service) RunRetries(ctx context.Context, now time.Time) int {
+func (s *Enqueuer) RunRetries(ctx context.Context, now time.Time) int {
 	s.mu.Lock()
 	var due []uuid.UUID
 	for id, at := range s.retries {
@@ -202,14 +203,14 @@ func (s *Service) RunRetries(ctx context.Context, now time.Time) int {
 }
 
 // PendingRetries is how many tasks have a retry scheduled.
-func (s *Service) PendingRetries() int {
+func (s *Enqueuer) PendingRetries() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.retries)
 }
 
 // schedule keeps the earliest retry time of each task.
-func (s *Service) schedule(retries []ports.ScheduledRetry) {
+func (s *Enqueuer) schedule(retries []ports.ScheduledRetry) {
 	if len(retries) == 0 {
 		return
 	}
@@ -223,7 +224,7 @@ func (s *Service) schedule(retries []ports.ScheduledRetry) {
 }
 
 // gather returns first plus every trigger already waiting, up to MaxBatch.
-func (s *Service) gather(first uuid.UUID) []uuid.UUID {
+func (s *Enqueuer) gather(first uuid.UUID) []uuid.UUID {
 	ids := []uuid.UUID{first}
 	for len(ids) < s.cfg.MaxBatch {
 		select {
@@ -239,7 +240,7 @@ func (s *Service) gather(first uuid.UUID) []uuid.UUID {
 // enqueueBatch finalizes and enqueues ids in one batch (SKIP LOCKED: a
 // task another transaction holds is being processed by it) and returns how
 // many steps it enqueued.
-func (s *Service) enqueueBatch(ctx context.Context, ids []uuid.UUID) (int, error) {
+func (s *Enqueuer) enqueueBatch(ctx context.Context, ids []uuid.UUID) (int, error) {
 	b := ports.TaskBatch{Tasks: make([]ports.TaskItem, len(ids)), SkipLocked: true}
 	for i, id := range ids {
 		b.Tasks[i] = ports.TaskItem{TaskUUID: id}
@@ -260,7 +261,7 @@ func (s *Service) enqueueBatch(ctx context.Context, ids []uuid.UUID) (int, error
 // (§10.2 step 1) and enqueues them in one batch, and scans again while a
 // scan comes back full and enqueues something; it returns how many steps it
 // enqueued.
-func (s *Service) RunCycle(ctx context.Context) (int, error) {
+func (s *Enqueuer) RunCycle(ctx context.Context) (int, error) {
 	start := time.Now()
 	defer func() { s.metrics.EnqueueCycle(time.Since(start)) }()
 	total := 0
@@ -280,7 +281,7 @@ func (s *Service) RunCycle(ctx context.Context) (int, error) {
 
 // EnqueueTask enqueues the ready steps of one task now and returns how many
 // it enqueued (0 when another instance holds the task or nothing is ready).
-func (s *Service) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, error) {
+func (s *Enqueuer) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, error) {
 	return s.enqueueBatch(ctx, []uuid.UUID{taskUUID})
 }
 
@@ -292,7 +293,7 @@ func (s *Service) EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (int, err
 // It counts and logs what the batch enqueued and finalized and, with tracing
 // on, gives each task's step messages the trace context of a step.enqueue
 // span (see traceHeaders).
-func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
+func (s *Enqueuer) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
 	var spans map[uuid.UUID]trace.Span
 	if lifecycle.TracingEnabled() && b.TraceHeaders == nil {
 		spans = map[uuid.UUID]trace.Span{}
@@ -338,7 +339,7 @@ func (s *Service) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.Ta
 // messages, parented on the task's latest span, and returns its W3C trace
 // context for the messages' pgmq headers. spans collects them for the
 // caller to annotate and end.
-func (s *Service) traceHeaders(ctx context.Context, spans map[uuid.UUID]trace.Span) func(uuid.UUID) json.RawMessage {
+func (s *Enqueuer) traceHeaders(ctx context.Context, spans map[uuid.UUID]trace.Span) func(uuid.UUID) json.RawMessage {
 	tracer := lifecycle.Tracer(lifecycle.OrchestrationTracer)
 	return func(task uuid.UUID) json.RawMessage {
 		if old, ok := spans[task]; ok { // the batch is being retried
@@ -352,7 +353,7 @@ func (s *Service) traceHeaders(ctx context.Context, spans map[uuid.UUID]trace.Sp
 }
 
 // processTasks runs the batch, creating a missing queue and retrying once.
-func (s *Service) processTasks(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
+func (s *Enqueuer) processTasks(ctx context.Context, b ports.TaskBatch) (ports.TaskBatchReport, error) {
 	rep, err := s.batches.ProcessTasks(ctx, b)
 	var missing *ports.QueueMissingError
 	if errors.As(err, &missing) {
@@ -370,7 +371,7 @@ func (s *Service) processTasks(ctx context.Context, b ports.TaskBatch) (ports.Ta
 }
 
 // finalized counts and logs a task whose state finalization changed.
-func (s *Service) finalized(ctx context.Context, f ports.FinalizationReport) {
+func (s *Enqueuer) finalized(ctx context.Context, f ports.FinalizationReport) {
 	if lifecycle.TracingEnabled() {
 		var span trace.Span
 		ctx, span = lifecycle.Tracer(lifecycle.OrchestrationTracer).Start(lifecycle.TaskContext(ctx, f.TaskUUID), "task.finalize",
@@ -395,7 +396,7 @@ func (s *Service) finalized(ctx context.Context, f ports.FinalizationReport) {
 
 // record counts and logs the steps one task's enqueue sent: one line per
 // step, and a retry line (and count) for a step sent again after an error.
-func (s *Service) record(ctx context.Context, rep ports.EnqueueReport) {
+func (s *Enqueuer) record(ctx context.Context, rep ports.EnqueueReport) {
 	if rep.StepsEnqueued > 0 {
 		s.metrics.StepsEnqueued(rep.Namespace, rep.StepsEnqueued)
 	}

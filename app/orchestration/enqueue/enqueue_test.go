@@ -39,7 +39,7 @@ type fixture struct {
 	batches *mocks.TaskBatchProcessor
 	queues  *queues
 	metrics *mocks.OrchestrationMetrics
-	svc     *enqueue.Service
+	svc     *enqueue.Enqueuer
 }
 
 func setup(t *testing.T, cfg enqueue.Config) fixture {

@@ -87,8 +87,8 @@ type Deps struct {
 type Service struct {
 	cfg      Config
 	deps     Deps
-	init     *taskinit.Service
-	enqueuer *enqueue.Service
+	init     *taskinit.Initializer
+	enqueuer *enqueue.Enqueuer
 	results  *result.Processor
 	log      *zap.Logger
 	running  atomic.Bool

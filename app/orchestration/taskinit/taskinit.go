@@ -33,8 +33,8 @@ type TemplateFinder interface {
 // few, so the bound only matters against a pathological number of them.
 const MaxCachedTemplates = 1024
 
-// Service creates tasks. It is safe for concurrent use.
-type Service struct {
+// Initializer creates tasks. It is safe for concurrent use.
+type Initializer struct {
 	templates   TemplateFinder
 	creator     ports.TaskCreator
 	environment string
@@ -57,9 +57,9 @@ type resolvedTemplate struct {
 	steps []ports.NewStep
 }
 
-// New returns a Service resolving templates for environment (D-q).
-func New(templates TemplateFinder, creator ports.TaskCreator, environment string) *Service {
-	return &Service{templates: templates, creator: creator, environment: environment, schemas: inputschema.New(),
+// New returns an Initializer resolving templates for environment (D-q).
+func New(templates TemplateFinder, creator ports.TaskCreator, environment string) *Initializer {
+	return &Initializer{templates: templates, creator: creator, environment: environment, schemas: inputschema.New(),
 		resolved: map[uuid.UUID]*resolvedTemplate{}}
 }
 
@@ -69,7 +69,7 @@ func New(templates TemplateFinder, creator ports.TaskCreator, environment string
 // (404) — including a context that does not match the template's
 // input_schema (a ValidationError with the JSON pointer); anything else is an infrastructure failure. Nothing is written on
 // any error.
-func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
+func (s *Initializer) CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error) {
 	return s.CreateTaskIdempotent(ctx, req, "")
 }
 
@@ -78,7 +78,7 @@ func (s *Service) CreateTask(ctx context.Context, req domain.TaskRequest) (domai
 // response (Replayed set) and one with the key but another body fails with
 // *ports.IdempotencyConflictError. The request is validated first either way,
 // so a bad request never consumes a key.
-func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error) {
+func (s *Initializer) CreateTaskIdempotent(ctx context.Context, req domain.TaskRequest, key string) (domain.TaskCreationResponse, error) {
 	req.ApplyDefaults()
 	if err := req.Validate(); err != nil {
 		return domain.TaskCreationResponse{}, err
@@ -128,7 +128,7 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 // resolve returns reg's template parsed, resolved for the environment,
 // validated and mapped to step rows, from the cache when reg's
 // configuration is the one cached. Errors are not cached.
-func (s *Service) resolve(reg ports.RegisteredTemplate, label string) (*resolvedTemplate, error) {
+func (s *Initializer) resolve(reg ports.RegisteredTemplate, label string) (*resolvedTemplate, error) {
 	s.mu.Lock()
 	rt, ok := s.resolved[reg.NamedTaskUUID]
 	s.mu.Unlock()
