@@ -13,54 +13,72 @@ import (
 
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/memqueue"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-// memQueue is an in-memory ports.Queue: Read hands out each message once.
+// memQueue is the shared in-memory Queue (internal/memqueue, which passes
+// the Queue contract suite) with what these tests need on top: it records
+// the deletes and archives the processor asks for, and the messages a batch
+// transaction consumed, so the tests can tell who removed a message; it can
+// fail reads (readErr) and deletes and archives (opErr: the operation is
+// done but its reply is lost), and slow reads down (readDelay) while it
+// counts the reads of each queue and how many overlapped.
 type memQueue struct {
+	*memqueue.Queue
+	t *testing.T
+
 	mu       sync.Mutex
-	pending  map[string][]ports.QueueMessage
-	deleted  map[int64]bool
-	archived map[int64]bool
+	deleted  map[msgRef]bool
+	archived map[msgRef]bool
 	// consumed are the messages a finalization transaction deleted.
-	consumed map[int64]bool
-	next     int64
-	readErr  error
-	opErr    error
-	// readDelay makes every Read take this long; reads, inFlight and
-	// maxInFlight count the reads of each queue and how many overlapped.
+	consumed    map[msgRef]bool
+	readErr     error
+	opErr       error
 	readDelay   time.Duration
 	reads       map[string]int
 	inFlight    map[string]int
 	maxInFlight map[string]int
 }
 
-func newMemQueue() *memQueue {
-	return &memQueue{pending: map[string][]ports.QueueMessage{}, deleted: map[int64]bool{}, archived: map[int64]bool{},
-		consumed: map[int64]bool{}, reads: map[string]int{}, inFlight: map[string]int{}, maxInFlight: map[string]int{}}
+// msgRef names a message: pgmq numbers the messages of each queue from 1.
+type msgRef struct {
+	queue string
+	id    int64
 }
 
-func (q *memQueue) consume(ids ...int64) {
+// newMemQueue returns a memQueue holding the three orchestration queues.
+func newMemQueue(t *testing.T) *memQueue {
+	q := &memQueue{Queue: memqueue.New(), t: t, deleted: map[msgRef]bool{}, archived: map[msgRef]bool{},
+		consumed: map[msgRef]bool{}, reads: map[string]int{}, inFlight: map[string]int{}, maxInFlight: map[string]int{}}
+	for _, name := range []string{domain.QueueStepResults, domain.QueueTaskRequests, domain.QueueTaskFinalizations} {
+		require.NoError(t, q.CreateQueue(context.Background(), name))
+	}
+	return q
+}
+
+// consume deletes the messages ids of queue as a batch transaction does
+// (through the store, not the Queue port); id 0 is no message.
+func (q *memQueue) consume(queue string, ids ...int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, id := range ids {
-		q.consumed[id] = true
+		if id == 0 {
+			continue
+		}
+		q.consumed[msgRef{queue, id}] = true
+		_, _ = q.Queue.Delete(context.Background(), queue, id)
 	}
 }
 
-func (q *memQueue) add(queue string, body string) int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.next++
-	q.pending[queue] = append(q.pending[queue], ports.QueueMessage{MsgID: q.next, Message: json.RawMessage(body)})
-	return q.next
+// add sends body to queue and returns the message.
+func (q *memQueue) add(queue string, body string) msgRef {
+	id, err := q.Send(context.Background(), queue, json.RawMessage(body), 0)
+	require.NoError(q.t, err)
+	return msgRef{queue, id}
 }
 
-func (q *memQueue) CreateQueue(context.Context, string) error { return nil }
-func (q *memQueue) Send(context.Context, string, json.RawMessage, time.Duration) (int64, error) {
-	return 0, nil
-}
-func (q *memQueue) Read(_ context.Context, queue string, _ int, qty int) ([]ports.QueueMessage, error) {
+func (q *memQueue) Read(ctx context.Context, queue string, vt int, qty int) ([]ports.QueueMessage, error) {
 	q.mu.Lock()
 	q.reads[queue]++
 	q.inFlight[queue]++
@@ -69,43 +87,48 @@ func (q *memQueue) Read(_ context.Context, queue string, _ int, qty int) ([]port
 	q.mu.Unlock()
 	time.Sleep(delay)
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.inFlight[queue]--
-	if q.readErr != nil {
-		return nil, q.readErr
+	err := q.readErr
+	q.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	msgs := q.pending[queue]
-	if len(msgs) > qty {
-		msgs = msgs[:qty]
-	}
-	q.pending[queue] = q.pending[queue][len(msgs):]
-	return msgs, nil
+	return q.Queue.Read(ctx, queue, vt, qty)
 }
-func (q *memQueue) Delete(_ context.Context, _ string, id int64) (bool, error) {
+
+func (q *memQueue) Delete(ctx context.Context, queue string, id int64) (bool, error) {
+	ok, err := q.Queue.Delete(ctx, queue, id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.deleted[id] = true
-	return true, q.opErr
+	q.deleted[msgRef{queue, id}] = true
+	return ok, errors.Join(err, q.opErr)
 }
-func (q *memQueue) Archive(_ context.Context, _ string, id int64) (bool, error) {
+
+func (q *memQueue) Archive(ctx context.Context, queue string, id int64) (bool, error) {
+	ok, err := q.Queue.Archive(ctx, queue, id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.archived[id] = true
-	return true, q.opErr
+	q.archived[msgRef{queue, id}] = true
+	return ok, errors.Join(err, q.opErr)
 }
-func (q *memQueue) SetVT(context.Context, string, int64, int) (bool, error) { return true, nil }
-func (q *memQueue) Metrics(context.Context, string) (ports.QueueMetrics, error) {
-	return ports.QueueMetrics{}, nil
-}
-func (q *memQueue) settled(ids ...int64) bool {
+
+// settled reports whether each message was deleted, archived or consumed.
+func (q *memQueue) settled(refs ...msgRef) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, id := range ids {
-		if !q.deleted[id] && !q.archived[id] && !q.consumed[id] {
+	for _, r := range refs {
+		if !q.deleted[r] && !q.archived[r] && !q.consumed[r] {
 			return false
 		}
 	}
 	return true
+}
+
+// visible is the number of messages of queue waiting to be read.
+func (q *memQueue) visible(queue string) int64 {
+	m, err := q.Metrics(context.Background(), queue)
+	require.NoError(q.t, err)
+	return m.QueueVisibleLength
 }
 
 // notifier delivers the given wake-ups once; closed ends its stream after
@@ -145,9 +168,9 @@ func TestRunConsumesAllThreeQueues(t *testing.T) {
 		creator{resp: domain.TaskCreationResponse{TaskUUID: created}},
 		ports.StepResultView{TaskUUID: task, StepUUID: step, State: domain.StepComplete})
 	q := f.q
-	ids := []int64{
+	ids := []msgRef{
 		q.add(domain.QueueStepResults, string(message(task, step))),
-		q.add(domain.QueueStepResults, `garbage`),
+		q.add(domain.QueueStepResults, `"garbage"`),
 		q.add(domain.QueueStepResults, `{}`),
 		q.add(domain.QueueTaskRequests, `{"request_id":"r1","task_request":{"name":"a","namespace":"b","version":"1"}}`),
 		q.add(domain.QueueTaskRequests, `{"request_id":"r2"}`),
@@ -185,11 +208,7 @@ func TestTaskRequestDispositions(t *testing.T) {
 			q := f.q
 			id := q.add(domain.QueueTaskRequests, `{"request_id":"r","task_request":{"name":"a","namespace":"b","version":"1"}}`)
 			stop := runProcessor(t, f.p, nil)
-			require.Eventually(t, func() bool {
-				q.mu.Lock()
-				defer q.mu.Unlock()
-				return len(q.pending[domain.QueueTaskRequests]) == 0
-			}, 5*time.Second, 5*time.Millisecond)
+			require.Eventually(t, func() bool { return q.visible(domain.QueueTaskRequests) == 0 }, 5*time.Second, 5*time.Millisecond)
 			stop() // waits for the batch that read the message
 			require.Equal(t, tc.archive, q.archived[id])
 			require.Equal(t, tc.deleted, q.deleted[id])
@@ -208,7 +227,7 @@ func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
 	q.mu.Lock()
 	q.readErr = nil
 	q.mu.Unlock()
-	id := q.add(domain.QueueTaskFinalizations, `not json`)
+	id := q.add(domain.QueueTaskFinalizations, `"not json"`)
 	require.Eventually(t, func() bool { return q.settled(id) }, 5*time.Second, time.Millisecond)
 	stop()
 }
@@ -234,7 +253,7 @@ func TestStepResultsOfOneReadShareOneBatch(t *testing.T) {
 				ports.StepResultView{TaskUUID: other, StepUUID: x, State: domain.StepComplete})
 			f.batches.err = tc.err
 			q := f.q
-			ids := []int64{
+			ids := []msgRef{
 				q.add(domain.QueueStepResults, string(message(diamond, b))),
 				q.add(domain.QueueStepResults, string(message(other, x))),
 				q.add(domain.QueueStepResults, string(message(diamond, c))),
@@ -249,7 +268,7 @@ func TestStepResultsOfOneReadShareOneBatch(t *testing.T) {
 			got := f.batches.calls[0]
 			require.Equal(t, domain.QueueStepResults, got.Queue)
 			require.False(t, got.SkipLocked, "result processing waits for its tasks")
-			require.Equal(t, []ports.ResultItem{{MsgID: ids[0], StepUUID: b}, {MsgID: ids[1], StepUUID: x}, {MsgID: ids[2], StepUUID: c}}, got.Results)
+			require.Equal(t, []ports.ResultItem{{MsgID: ids[0].id, StepUUID: b}, {MsgID: ids[1].id, StepUUID: x}, {MsgID: ids[2].id, StepUUID: c}}, got.Results)
 			for _, id := range ids {
 				require.Equal(t, tc.deleted, q.consumed[id], "message %d", id)
 				require.False(t, q.deleted[id], "message %d: no delete besides the transaction's", id)
@@ -268,7 +287,7 @@ func TestBatchesGrowWithTheBacklog(t *testing.T) {
 		views = append(views, ports.StepResultView{TaskUUID: uuid.New(), StepUUID: uuid.New(), State: domain.StepComplete})
 	}
 	f := setup(t, result.Config{PollInterval: time.Hour, BatchSize: 5, MaxBatchSize: 40, Concurrency: 1}, creator{}, views...)
-	var ids []int64
+	var ids []msgRef
 	for _, v := range views {
 		ids = append(ids, f.q.add(domain.QueueStepResults, string(message(v.TaskUUID, v.StepUUID))))
 	}
@@ -310,7 +329,7 @@ func TestFullReadWakesTheOtherConsumers(t *testing.T) {
 		views[i] = ports.StepResultView{TaskUUID: uuid.New(), StepUUID: uuid.New(), State: domain.StepComplete}
 	}
 	f := setup(t, result.Config{PollInterval: time.Hour, BatchSize: 1, MaxBatchSize: 1, Concurrency: 2}, creator{}, views...)
-	var ids []int64
+	var ids []msgRef
 	for _, v := range views {
 		ids = append(ids, f.q.add(domain.QueueStepResults, string(message(v.TaskUUID, v.StepUUID))))
 	}

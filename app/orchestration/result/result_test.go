@@ -73,7 +73,7 @@ func (f *batches) ProcessBatch(_ context.Context, b ports.TaskBatch) (ports.Task
 		consumed = append(consumed, t.MsgID)
 	}
 	if f.q != nil {
-		f.q.consume(consumed...)
+		f.q.consume(b.Queue, consumed...)
 	}
 	return rep, nil
 }
@@ -103,7 +103,7 @@ type fixture struct {
 }
 
 func setup(t *testing.T, cfg result.Config, c creator, views ...ports.StepResultView) fixture {
-	f := fixture{q: newMemQueue(), batches: newBatches(views...)}
+	f := fixture{q: newMemQueue(t), batches: newBatches(views...)}
 	f.batches.q = f.q
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Millisecond
@@ -114,7 +114,7 @@ func setup(t *testing.T, cfg result.Config, c creator, views ...ports.StepResult
 }
 
 // process runs the processor until the messages ids are settled.
-func (f fixture) process(t *testing.T, ids ...int64) {
+func (f fixture) process(t *testing.T, ids ...msgRef) {
 	stop := runProcessor(t, f.p, nil)
 	require.Eventually(t, func() bool { return f.q.settled(ids...) }, 5*time.Second, time.Millisecond)
 	stop()
@@ -196,7 +196,8 @@ func TestStepResultBookkeepingAndDispositions(t *testing.T) {
 		archived bool
 		bk       ports.ResultBookkeeping
 	}{
-		{"unparseable", []byte(`not json`), nil, true, ports.ResultBookkeeping{}},
+		// pgmq holds only JSON documents: unparseable is one that is no message.
+		{"unparseable", []byte(`"not json"`), nil, true, ports.ResultBookkeeping{}},
 		{"missing step uuid", []byte(`{"task_uuid":"` + task.String() + `"}`), nil, true, ports.ResultBookkeeping{}},
 		{"unknown step", message(task, step), nil, true, ports.ResultBookkeeping{}},
 		{"completed step only finalizes", message(task, step), &ports.StepResultView{TaskUUID: task, StepUUID: step,

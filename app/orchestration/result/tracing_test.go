@@ -26,11 +26,9 @@ func TestStepResultContinuesTheCarriedTrace(t *testing.T) {
 	f := setup(t, result.Config{PollInterval: time.Hour, BatchSize: 10}, creator{},
 		ports.StepResultView{TaskUUID: task, StepUUID: step, State: domain.StepComplete},
 		ports.StepResultView{TaskUUID: task, StepUUID: bare, State: domain.StepComplete})
-	f.q.mu.Lock()
-	f.q.next++
-	f.q.pending[domain.QueueStepResults] = append(f.q.pending[domain.QueueStepResults], ports.QueueMessage{MsgID: f.q.next,
-		Message: message(task, step), Headers: json.RawMessage(`{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`)})
-	f.q.mu.Unlock()
+	_, err := f.q.SendWithHeaders(context.Background(), domain.QueueStepResults, message(task, step),
+		json.RawMessage(`{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`), 0)
+	require.NoError(t, err)
 	f.q.add(domain.QueueStepResults, string(message(task, bare)))
 	stop := runProcessor(t, f.p, nil)
 	require.Eventually(t, func() bool { return len(spanrecorder.Named(rec, "step.result")) == 1 }, 5*time.Second, time.Millisecond)
