@@ -2,37 +2,21 @@ package httpclient
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
-// DLQEntry is one dead-letter entry (GET /v1/dlq/{entry_uuid}). TaskUUID
-// and StepUUID are nil when the entry names none.
-type DLQEntry struct {
-	EntryUUID      uuid.UUID       `json:"entry_uuid"`
-	TaskUUID       *uuid.UUID      `json:"task_uuid"`
-	StepUUID       *uuid.UUID      `json:"step_uuid"`
-	Namespace      string          `json:"namespace"`
-	Reason         string          `json:"reason"`
-	Status         string          `json:"status"`
-	Detail         string          `json:"detail"`
-	QueueName      *string         `json:"queue_name"`
-	Message        json.RawMessage `json:"message"`
-	ResolutionNote *string         `json:"resolution_note"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-}
+// DLQEntry is one dead-letter entry (GET /v1/dlq/{entry_uuid}), the body
+// type the server sends. TaskUUID and StepUUID are nil when the entry names
+// none.
+type DLQEntry = domain.DLQEntryBody
 
 // DLQList is one page of GET /v1/dlq.
-type DLQList struct {
-	Entries    []DLQEntry `json:"entries"`
-	Pagination Pagination `json:"pagination"`
-}
+type DLQList = domain.DLQListBody
 
 // ListDLQOptions filters GET /v1/dlq; zero values are omitted.
 type ListDLQOptions struct {

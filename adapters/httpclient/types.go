@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // TaskResponse is GET /v1/tasks/{uuid}, the cancel answer and one item of a
@@ -113,15 +114,8 @@ type TaskList struct {
 	Pagination Pagination     `json:"pagination"`
 }
 
-// Pagination describes one page of a TaskList.
-type Pagination struct {
-	Page        int   `json:"page"`
-	PerPage     int   `json:"per_page"`
-	TotalCount  int64 `json:"total_count"`
-	TotalPages  int64 `json:"total_pages"`
-	HasNext     bool  `json:"has_next"`
-	HasPrevious bool  `json:"has_previous"`
-}
+// Pagination describes one page of a TaskList (the server's type).
+type Pagination = domain.Pagination
 
 // ListTasksOptions filters and pages GET /v1/tasks. Zero values are left
 // out of the query so the server's defaults (page 1, 25 per page) apply.

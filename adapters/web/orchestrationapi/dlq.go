@@ -2,11 +2,9 @@ package orchestrationapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -26,53 +24,6 @@ type DLQService interface {
 
 // MaxResolutionNoteLength bounds the note of PATCH /v1/dlq/{entry_uuid}.
 const MaxResolutionNoteLength = 4096
-
-// dlqEntryResponse is one entry of GET /v1/dlq. task_uuid and step_uuid are
-// null when the entry names none (a poison request message; a task timeout).
-type dlqEntryResponse struct {
-	EntryUUID      uuid.UUID       `json:"entry_uuid"`
-	TaskUUID       *uuid.UUID      `json:"task_uuid"`
-	StepUUID       *uuid.UUID      `json:"step_uuid"`
-	Namespace      string          `json:"namespace"`
-	Reason         string          `json:"reason"`
-	Status         string          `json:"status"`
-	Detail         string          `json:"detail"`
-	QueueName      *string         `json:"queue_name"`
-	Message        json.RawMessage `json:"message"`
-	ResolutionNote *string         `json:"resolution_note"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-}
-
-type dlqListResponse struct {
-	Entries    []dlqEntryResponse `json:"entries"`
-	Pagination pagination         `json:"pagination"`
-}
-
-func optUUID(id uuid.UUID) *uuid.UUID {
-	if id == uuid.Nil {
-		return nil
-	}
-	return &id
-}
-
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func newDLQEntryResponse(e domain.DLQEntry) dlqEntryResponse {
-	out := dlqEntryResponse{EntryUUID: e.EntryUUID, TaskUUID: optUUID(e.TaskUUID), StepUUID: optUUID(e.StepUUID),
-		Namespace: e.Namespace, Reason: string(e.Reason), Status: string(e.Status), Detail: e.Detail,
-		QueueName: optString(e.QueueName), ResolutionNote: optString(e.ResolutionNote),
-		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Message: json.RawMessage("null")}
-	if len(e.Message) > 0 {
-		out.Message = json.RawMessage(e.Message)
-	}
-	return out
-}
 
 func (s *Server) dlqService(c *gin.Context) (DLQService, bool) {
 	if s.deps.DLQ == nil {
@@ -113,11 +64,11 @@ func (s *Server) listDLQ(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
-	out := dlqListResponse{Entries: make([]dlqEntryResponse, 0, len(res.Entries))}
+	out := domain.DLQListBody{Entries: make([]domain.DLQEntryBody, 0, len(res.Entries))}
 	for _, e := range res.Entries {
-		out.Entries = append(out.Entries, newDLQEntryResponse(e))
+		out.Entries = append(out.Entries, e.Body())
 	}
-	out.Pagination = newPagination(page, perPage, res.TotalCount)
+	out.Pagination = domain.NewPagination(page, perPage, res.TotalCount)
 	c.JSON(http.StatusOK, out)
 }
 
@@ -139,7 +90,7 @@ func (s *Server) dlqEntryRoute(c *gin.Context, call func(ctx context.Context, sv
 		s.respondError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, newDLQEntryResponse(e))
+	c.JSON(http.StatusOK, e.Body())
 }
 
 // getDLQ is GET /v1/dlq/{entry_uuid}.

@@ -99,24 +99,8 @@ type stepResponse struct {
 
 // taskListResponse is the GET /v1/tasks body.
 type taskListResponse struct {
-	Tasks      []taskResponse `json:"tasks"`
-	Pagination pagination     `json:"pagination"`
-}
-
-// newPagination describes page (1-based) of perPage items out of total.
-func newPagination(page, perPage int, total int64) pagination {
-	pages := (total + int64(perPage) - 1) / int64(perPage)
-	return pagination{Page: page, PerPage: perPage, TotalCount: total, TotalPages: pages,
-		HasNext: int64(page) < pages, HasPrevious: page > 1}
-}
-
-type pagination struct {
-	Page        int   `json:"page"`
-	PerPage     int   `json:"per_page"`
-	TotalCount  int64 `json:"total_count"`
-	TotalPages  int64 `json:"total_pages"`
-	HasNext     bool  `json:"has_next"`
-	HasPrevious bool  `json:"has_previous"`
+	Tasks      []taskResponse    `json:"tasks"`
+	Pagination domain.Pagination `json:"pagination"`
 }
 
 func orUnknown(s *string) string {

@@ -262,6 +262,6 @@ func (s *Server) listTasks(c *gin.Context) {
 	for _, t := range res.Tasks {
 		out.Tasks = append(out.Tasks, newTaskResponse(t))
 	}
-	out.Pagination = newPagination(page, perPage, res.TotalCount)
+	out.Pagination = domain.NewPagination(page, perPage, res.TotalCount)
 	c.JSON(http.StatusOK, out)
 }
