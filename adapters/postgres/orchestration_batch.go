@@ -45,6 +45,9 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 		// own connection, never waiting for a second one.
 		stmt := func(q string) (*sqlx.Stmt, error) { return s.stmts.inTx(ctx, tx, q) }
 		rep = ports.TaskBatchReport{}
+		if err := useBatchPlans(ctx, tx); err != nil {
+			return err
+		}
 		st, err := stmt(lockQuery)
 		if err != nil {
 			return err

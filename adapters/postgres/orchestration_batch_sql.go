@@ -9,8 +9,9 @@ import (
 // Each works on arrays, so a batch of any size costs the same four round
 // trips plus BEGIN and COMMIT.
 //
-// They run as generic plans (batchLockSQL sets plan_cache_mode for the
-// transaction): planning them costs 4–7 ms, more than running them. A
+// They run as generic plans (batchPlansSQL, the transaction's first
+// statement, sets plan_cache_mode for it): planning them costs 4–7 ms, more
+// than running them. A
 // generic plan is made once per connection, often while the tables are still
 // small, and then kept while they grow, so no access path may depend on the
 // table sizes it was planned with: every row is found by a LATERAL lookup
@@ -26,17 +27,9 @@ import (
 // other) and maps the result steps $2 to their tasks. $1 are the requested
 // tasks. The locked tasks are the requested ones plus those of the found
 // steps; a task locked by another transaction is waited for, or skipped with
-// SKIP LOCKED in place of the %s. It also switches the transaction to
-// generic plans and turns sequential scans off for its later statements, so
-// that a plan made while a table was small never scans the grown table (a
-// ctid = ANY(...) UPDATE is otherwise planned as a filtered sequential scan
-// on a small table).
+// SKIP LOCKED in place of the %s.
 const batchLockSQL = `
-WITH cfg AS MATERIALIZED (
-	SELECT set_config('plan_cache_mode', 'force_generic_plan', true) AS a,
-	       set_config('enable_seqscan', 'off', true) AS b
-),
-st AS MATERIALIZED (
+WITH st AS MATERIALIZED (
 	SELECT k.id AS step_uuid, w.task_uuid
 	FROM unnest($2::uuid[]) AS k(id)
 	CROSS JOIN LATERAL (SELECT ws.task_uuid FROM tasker_workflow_steps ws
@@ -50,9 +43,9 @@ lk AS MATERIALIZED (
 	SELECT t.task_uuid FROM ids
 	CROSS JOIN LATERAL (SELECT t.task_uuid FROM tasker_tasks t WHERE t.task_uuid = ids.id FOR UPDATE%s) t
 )
-SELECT st.step_uuid, st.task_uuid, false AS locked FROM st WHERE (SELECT COUNT(*) FROM cfg) = 1
+SELECT st.step_uuid, st.task_uuid, false AS locked FROM st
 UNION ALL
-SELECT NULL, lk.task_uuid, true FROM lk WHERE (SELECT COUNT(*) FROM cfg) = 1`
+SELECT NULL, lk.task_uuid, true FROM lk`
 
 // batchReadSQL runs after batchLockSQL, as its own statement so that under
 // READ COMMITTED its snapshot holds everything committed before the locks

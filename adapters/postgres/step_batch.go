@@ -63,6 +63,9 @@ func (s *StepStore) opsTx(ctx context.Context, ops []stepOp) error {
 		ids[i] = op.stepID().String()
 	}
 	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := useBatchPlans(ctx, tx); err != nil {
+			return err
+		}
 		lockSt, err := s.stmts.inTx(ctx, tx, lockStepsSQL)
 		if err != nil {
 			return err

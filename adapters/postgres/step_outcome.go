@@ -262,25 +262,12 @@ func newOutcomeReq(o ports.StepOutcome) (*outcomeReq, error) {
 // LATERAL primary-key scan whatever the statistics or the table size when
 // the statement was planned: as "= ANY($1)" on a young table the plan was a
 // sequential scan, kept by the cached plan while the table grew.
-//
-// It also sets plan_cache_mode = force_generic_plan and enable_seqscan = off
-// for the rest of the transaction (set_config with is_local, evaluated
-// once). The claim and outcome statements that follow take arrays, and for
-// a batch of one or two steps the generic plan's default row estimate makes
-// it look costlier than a custom plan, so PostgreSQL would re-plan those
-// large statements (about 1 ms) on every execution. Their per-step lookups
-// are written to be index lookups (see claimStepsSQL); enable_seqscan = off
-// keeps a generic plan made while a table was small from choosing a
-// sequential scan that it would then repeat on the grown table.
-const lockStepsSQL = `WITH cfg AS MATERIALIZED (
-	SELECT set_config('plan_cache_mode', 'force_generic_plan', true) AS a,
-	       set_config('enable_seqscan', 'off', true) AS b
-)
-SELECT l.workflow_step_uuid, l.task_uuid
+// It runs after batchPlansSQL, like the claim and outcome statements that
+// follow it.
+const lockStepsSQL = `SELECT l.workflow_step_uuid, l.task_uuid
 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id) ORDER BY k.id) k
 CROSS JOIN LATERAL (SELECT ws.workflow_step_uuid, ws.task_uuid FROM tasker_workflow_steps ws
-                    WHERE ws.workflow_step_uuid = k.id FOR UPDATE) l
-WHERE (SELECT COUNT(*) FROM cfg) = 1`
+                    WHERE ws.workflow_step_uuid = k.id FOR UPDATE) l`
 
 // lockSteps runs lockStepsSQL (prepared, bound to the transaction) for ids
 // and maps each locked step to its task.
