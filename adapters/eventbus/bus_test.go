@@ -10,10 +10,19 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tasker-systems/tasker-go/adapters/eventbus/eventbustest"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestBusContract runs the EventBus port's contract suite against the bus.
+func TestBusContract(t *testing.T) {
+	eventbustest.Run(t, func(_ *testing.T, buffer int) ports.EventBus {
+		return New(Config{PublisherBufferSize: buffer, SubscriberBufferSize: buffer})
+	})
+}
 
 func TestBusDeliversEachEventOnceInOrder(t *testing.T) {
 	t.Parallel()

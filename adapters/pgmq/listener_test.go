@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/adapters/pgmq/notifiertest"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -37,6 +38,28 @@ func listenerSetup(t *testing.T) (*sqlx.DB, *pgmq.Client, string) {
 		require.NoError(t, c.CreateQueue(context.Background(), q))
 	}
 	return db, c, dsn
+}
+
+// TestListenerContract runs the MessageNotifier port's contract suite against
+// a Listener on the global channel of a database of its own; a wake-up is a
+// message sent to the queue.
+func TestListenerContract(t *testing.T) {
+	notifiertest.Run(t, func(t *testing.T) notifiertest.Subject {
+		dsn := testdb.URL(t)
+		db, err := sqlx.Open("postgres", dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		c := pgmq.New(db)
+		l, err := pgmq.NewListener(context.Background(), pgmq.ListenerConfig{DSN: dsn, Channels: []string{pgmq.GlobalReadyChannel}}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, l.Close()) })
+		return notifiertest.Subject{Notifier: l, Wake: func(t *testing.T, queue string) {
+			t.Helper()
+			require.NoError(t, c.CreateQueue(context.Background(), queue))
+			_, err := c.Send(context.Background(), queue, json.RawMessage(`{}`), 0)
+			require.NoError(t, err)
+		}}
+	})
 }
 
 func TestListenerDeliversOnlyItsNamespaceChannel(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tasker-systems/tasker-go/app/consume"
+	"github.com/tasker-systems/tasker-go/internal/memnotify"
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
@@ -83,14 +84,9 @@ func TestLoopStopsWhenItsContextEnds(t *testing.T) {
 	run(consume.Loop{Name: "q", Step: func(context.Context) bool { return false }})() // and while waiting
 }
 
-type fakeNotifier struct{ ch chan ports.MessageReady }
-
-func (n fakeNotifier) Notifications() <-chan ports.MessageReady { return n.ch }
-func (n fakeNotifier) Close() error                             { close(n.ch); return nil }
-
 func TestRouterRoutesByQueueAndPollAll(t *testing.T) {
 	r := consume.NewRouter([]string{"a_queue", "b_queue"})
-	n := fakeNotifier{ch: make(chan ports.MessageReady, 10)}
+	n := memnotify.New(10)
 	var ticks atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -104,15 +100,15 @@ func TestRouterRoutesByQueueAndPollAll(t *testing.T) {
 		}
 	}
 
-	n.ch <- ports.MessageReady{Queue: "other_queue"}
-	n.ch <- ports.MessageReady{Queue: "a_queue"}
-	n.ch <- ports.MessageReady{Queue: "a_queue"} // coalesces with the pending wake-up
+	n.Notify(ports.MessageReady{Queue: "other_queue"})
+	n.Notify(ports.MessageReady{Queue: "a_queue"})
+	n.Notify(ports.MessageReady{Queue: "a_queue"}) // coalesces with the pending wake-up
 	require.Eventually(t, func() bool { return ticks.Load() == 3 }, 5*time.Second, time.Millisecond)
 	require.True(t, woken("a_queue"))
 	require.False(t, woken("a_queue"), "one pending wake-up per queue")
 	require.False(t, woken("b_queue"), "other queues are not woken")
 
-	n.ch <- ports.MessageReady{PollAll: true}
+	n.Notify(ports.MessageReady{PollAll: true})
 	require.True(t, woken("a_queue"))
 	require.True(t, woken("b_queue"))
 	require.Equal(t, int32(4), ticks.Load())

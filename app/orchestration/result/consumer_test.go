@@ -13,6 +13,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/memnotify"
 	"github.com/tasker-systems/tasker-go/internal/memqueue"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -131,25 +132,19 @@ func (q *memQueue) visible(queue string) int64 {
 	return m.QueueVisibleLength
 }
 
-// notifier delivers the given wake-ups once; closed ends its stream after
+// notifier delivers the given wake-ups once (internal/memnotify, which
+// passes the MessageNotifier contract suite); closed ends its stream after
 // them (a listener that went away).
-type notifier struct {
-	msgs   []ports.MessageReady
-	closed bool
-}
-
-func (n notifier) Notifications() <-chan ports.MessageReady {
-	ch := make(chan ports.MessageReady, len(n.msgs))
-	for _, m := range n.msgs {
-		ch <- m
+func notifier(closed bool, msgs ...ports.MessageReady) *memnotify.Notifier {
+	n := memnotify.New(len(msgs))
+	for _, m := range msgs {
+		n.Notify(m)
 	}
-	if n.closed {
-		close(ch)
+	if closed {
+		_ = n.Close()
 	}
-	return ch
+	return n
 }
-
-func (n notifier) Close() error { return nil }
 
 func runProcessor(t *testing.T, p *result.Processor, n ports.MessageNotifier) func() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,7 +173,7 @@ func TestRunConsumesAllThreeQueues(t *testing.T) {
 		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"nope"}`),
 		q.add(domain.QueueTaskFinalizations, `{"task_uuid":"`+unknownTask.String()+`"}`),
 	}
-	stop := runProcessor(t, f.p, notifier{msgs: []ports.MessageReady{{Queue: domain.QueueStepResults}, {Queue: "other_queue"}, {PollAll: true}}})
+	stop := runProcessor(t, f.p, notifier(false, ports.MessageReady{Queue: domain.QueueStepResults}, ports.MessageReady{Queue: "other_queue"}, ports.MessageReady{PollAll: true}))
 	require.Eventually(t, func() bool { return q.settled(ids...) }, 5*time.Second, 5*time.Millisecond)
 	stop()
 	require.True(t, q.consumed[ids[0]] && !q.deleted[ids[0]], "processed result deleted by its batch transaction only")
@@ -222,7 +217,7 @@ func TestRunSurvivesReadErrorsAndListenFailure(t *testing.T) {
 	q := f.q
 	q.readErr = errors.New("connection reset")
 	q.opErr = errors.New("delete failed")
-	stop := runProcessor(t, f.p, notifier{closed: true})
+	stop := runProcessor(t, f.p, notifier(true))
 	time.Sleep(20 * time.Millisecond) // several failing polls; the loop keeps running
 	q.mu.Lock()
 	q.readErr = nil

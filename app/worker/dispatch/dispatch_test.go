@@ -12,44 +12,29 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tasker-systems/tasker-go/adapters/eventbus"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/outcome"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/ports"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// chanBus is a minimal in-test ports.EventBus.
-type chanBus struct {
-	exec chan domain.StepExecutionEvent
-	comp chan domain.StepCompletionEvent
+// newBus is the real event bus (it passes the EventBus contract suite,
+// adapters/eventbus/eventbustest), 16 events deep each way.
+func newBus() *eventbus.Bus {
+	return eventbus.New(eventbus.Config{PublisherBufferSize: 16, SubscriberBufferSize: 16})
 }
 
-func newBus() *chanBus {
-	return &chanBus{exec: make(chan domain.StepExecutionEvent, 16), comp: make(chan domain.StepCompletionEvent, 16)}
+// publish hands ev to the dispatcher as the pipeline does.
+func publish(t *testing.T, b ports.EventBus, ev domain.StepExecutionEvent) {
+	t.Helper()
+	require.NoError(t, b.PublishExecution(context.Background(), ev))
 }
-
-func (b *chanBus) PublishExecution(ctx context.Context, ev domain.StepExecutionEvent) error {
-	select {
-	case b.exec <- ev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-func (b *chanBus) Executions() <-chan domain.StepExecutionEvent { return b.exec }
-func (b *chanBus) PublishCompletion(ctx context.Context, ev domain.StepCompletionEvent) error {
-	select {
-	case b.comp <- ev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-func (b *chanBus) Completions() <-chan domain.StepCompletionEvent { return b.comp }
 
 type fixture struct {
-	bus    *chanBus
+	bus    *eventbus.Bus
 	reg    *handler.Registry
 	d      *Dispatcher
 	cancel context.CancelFunc
@@ -88,9 +73,9 @@ func event(callable string, deadline time.Time) domain.StepExecutionEvent {
 
 func (f *fixture) run(t *testing.T, ev domain.StepExecutionEvent) domain.StepCompletionEvent {
 	t.Helper()
-	f.bus.exec <- ev
+	publish(t, f.bus, ev)
 	select {
-	case c := <-f.bus.comp:
+	case c := <-f.bus.Completions():
 		require.Equal(t, ev.EventID, c.EventID, "completion correlated by event id")
 		require.Equal(t, ev.Claim, c.Claim)
 		return c
@@ -196,7 +181,7 @@ func TestShutdownCancelsRunningHandlers(t *testing.T) {
 		sawCancel.Store(true)
 		return handler.Success{}, ctx.Err()
 	})))
-	f.bus.exec <- event("slow", time.Time{})
+	publish(t, f.bus, event("slow", time.Time{}))
 	<-started
 	f.stop()
 	require.True(t, sawCancel.Load(), "handler context cancelled and Run waited for it")
@@ -220,14 +205,14 @@ func TestPoolIsBounded(t *testing.T) {
 		return handler.Succeed(1), nil
 	})))
 	for i := 0; i < 5; i++ {
-		f.bus.exec <- event("block", time.Time{})
+		publish(t, f.bus, event("block", time.Time{}))
 	}
 	require.Eventually(t, func() bool { return running.Load() == 2 }, 2*time.Second, time.Millisecond)
 	require.Equal(t, 2, f.d.Running())
-	require.Len(t, f.bus.exec, 2, "the rest wait on the bus: not dropped, not started")
+	require.Len(t, f.bus.Executions(), 2, "the rest wait on the bus: not dropped, not started")
 	close(release)
 	for i := 0; i < 5; i++ {
-		<-f.bus.comp
+		<-f.bus.Completions()
 	}
 	require.Equal(t, int32(2), peak.Load())
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/tasker-systems/tasker-go/adapters/eventbus"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/app/worker/outcome"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -40,7 +41,7 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) After(time.Duration) <-chan time.Time { return c.after }
 
 // failingBus refuses every completion.
-type failingBus struct{ *chanBus }
+type failingBus struct{ *eventbus.Bus }
 
 func (failingBus) PublishCompletion(context.Context, domain.StepCompletionEvent) error {
 	return errors.New("bus closed")
@@ -48,11 +49,10 @@ func (failingBus) PublishCompletion(context.Context, domain.StepCompletionEvent)
 
 // stubbornBus accepts completions even after ctx ended, so the result
 // decided at shutdown can be observed.
-type stubbornBus struct{ *chanBus }
+type stubbornBus struct{ *eventbus.Bus }
 
 func (b stubbornBus) PublishCompletion(_ context.Context, ev domain.StepCompletionEvent) error {
-	b.comp <- ev
-	return nil
+	return b.Bus.PublishCompletion(context.Background(), ev)
 }
 
 type runner struct {
@@ -120,8 +120,8 @@ func TestResultsAreStampedByTheClock(t *testing.T) {
 		return handler.Succeed(1), nil
 	})))
 	runWith(t, Config{}, Deps{Bus: bus, Handlers: reg, Clock: clock})
-	bus.exec <- event("c", time.Time{})
-	res := (<-bus.comp).Result
+	publish(t, bus, event("c", time.Time{}))
+	res := (<-bus.Completions()).Result
 	require.True(t, res.Success)
 	require.Equal(t, t0, *res.Metadata.StartedAt)
 	require.Equal(t, t0.Add(1500*time.Millisecond), res.Metadata.CompletedAt)
@@ -178,11 +178,11 @@ func TestShutdownFailsRunningStepAsWorkerShutdown(t *testing.T) {
 	})))
 	r := runWith(t, Config{MaxConcurrent: 1}, Deps{Bus: stubbornBus{bus}, Handlers: reg})
 	ev := event("c", time.Time{})
-	bus.exec <- ev
+	publish(t, bus, ev)
 	<-started
 	r.cancel()
 	<-r.done
-	c := <-bus.comp
+	c := <-bus.Completions()
 	require.Equal(t, ev.EventID, c.EventID)
 	require.Equal(t, domain.ErrorTypeWorkerShutdown, *c.Result.Error.ErrorType)
 	require.True(t, c.Result.Error.Retryable)
@@ -205,10 +205,10 @@ func TestShutdownWhileWaitingForASlot(t *testing.T) {
 		return handler.Succeed(1), nil
 	})))
 	r := runWith(t, Config{MaxConcurrent: 1, HandlerExitWait: 20 * time.Millisecond}, Deps{Bus: stubbornBus{bus}, Handlers: reg})
-	bus.exec <- event("c", time.Time{})
+	publish(t, bus, event("c", time.Time{}))
 	<-started
-	bus.exec <- event("c", time.Time{})
-	require.Eventually(t, func() bool { return len(bus.exec) == 0 }, 5*time.Second, time.Millisecond,
+	publish(t, bus, event("c", time.Time{}))
+	require.Eventually(t, func() bool { return len(bus.Executions()) == 0 }, 5*time.Second, time.Millisecond,
 		"the second event is taken and waits for the slot")
 	r.cancel()
 	<-r.done
@@ -216,9 +216,9 @@ func TestShutdownWhileWaitingForASlot(t *testing.T) {
 	<-returned
 	require.Eventually(t, func() bool { return r.d.Running() == 0 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, int32(1), calls.Load(), "the waiting event never started")
-	c := <-bus.comp
+	c := <-bus.Completions()
 	require.Equal(t, domain.ErrorTypeWorkerShutdown, *c.Result.Error.ErrorType)
-	require.Empty(t, bus.comp, "only the running step has an outcome; the pipeline fails the other")
+	require.Empty(t, bus.Completions(), "only the running step has an outcome; the pipeline fails the other")
 }
 
 // TestHandlerIgnoringCancellationIsAbandoned: shutdown waits at most
@@ -235,7 +235,7 @@ func TestHandlerIgnoringCancellationIsAbandoned(t *testing.T) {
 		return handler.Succeed(1), nil
 	})))
 	r := runWith(t, Config{MaxConcurrent: 1, HandlerExitWait: 20 * time.Millisecond}, Deps{Bus: stubbornBus{bus}, Handlers: reg})
-	bus.exec <- event("c", time.Time{})
+	publish(t, bus, event("c", time.Time{}))
 	<-started
 	r.cancel()
 	<-r.done // returns although the handler still runs
@@ -243,7 +243,7 @@ func TestHandlerIgnoringCancellationIsAbandoned(t *testing.T) {
 	logged := r.logs.FilterMessage("handlers did not return after cancellation; abandoning them").All()
 	require.Len(t, logged, 1)
 	require.EqualValues(t, 1, logged[0].ContextMap()["running"])
-	c := <-bus.comp
+	c := <-bus.Completions()
 	require.Equal(t, domain.ErrorTypeWorkerShutdown, *c.Result.Error.ErrorType, "decided at shutdown, not by the late return")
 	close(release)
 	<-returned
@@ -262,8 +262,8 @@ func TestUndeliverableCompletionIsLogged(t *testing.T) {
 	})))
 	r := runWith(t, Config{MaxConcurrent: 1}, Deps{Bus: failingBus{bus}, Handlers: reg})
 	ev := event("c", time.Time{})
-	bus.exec <- ev
-	bus.exec <- event("c", time.Time{})
+	publish(t, bus, ev)
+	publish(t, bus, event("c", time.Time{}))
 	require.Eventually(t, func() bool { return r.logs.Len() == 2 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, int32(2), calls.Load(), "the dispatcher keeps going")
 	e := r.logs.All()[0]

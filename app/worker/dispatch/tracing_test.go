@@ -41,10 +41,10 @@ func TestHandlerSpanContinuesTheClaimAndReachesTheCompletion(t *testing.T) {
 	for _, callable := range []string{"ok", "bad"} {
 		ev := event(callable, time.Time{})
 		ev.Claim.TraceContext = map[string]string{"traceparent": parent}
-		f.bus.exec <- ev
+		publish(t, f.bus, ev)
 		var c domain.StepCompletionEvent
 		select {
-		case c = <-f.bus.comp:
+		case c = <-f.bus.Completions():
 		case <-time.After(5 * time.Second):
 			t.Fatal("no completion")
 		}
@@ -91,9 +91,9 @@ func TestHandlerLoggerCarriesAttemptAndTraceID(t *testing.T) {
 	ev := event("c", time.Time{})
 	ev.Claim.Attempts = 3
 	ev.Claim.TraceContext = map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-	bus.exec <- ev
+	publish(t, bus, ev)
 	select {
-	case <-bus.comp:
+	case <-bus.Completions():
 	case <-time.After(5 * time.Second):
 		t.Fatal("no completion")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tasker-systems/tasker-go/adapters/eventbus"
 	"github.com/tasker-systems/tasker-go/app/worker/handler"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -20,32 +21,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type chanBus struct {
-	exec chan domain.StepExecutionEvent
-	comp chan domain.StepCompletionEvent
-}
-
-func (b chanBus) PublishExecution(ctx context.Context, ev domain.StepExecutionEvent) error {
-	select {
-	case b.exec <- ev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-func (b chanBus) Executions() <-chan domain.StepExecutionEvent { return b.exec }
-func (b chanBus) PublishCompletion(ctx context.Context, ev domain.StepCompletionEvent) error {
-	select {
-	case b.comp <- ev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-func (b chanBus) Completions() <-chan domain.StepCompletionEvent { return b.comp }
-
-func newBus() chanBus {
-	return chanBus{exec: make(chan domain.StepExecutionEvent, 8), comp: make(chan domain.StepCompletionEvent, 8)}
+// newBus is the real event bus (it passes the EventBus contract suite,
+// adapters/eventbus/eventbustest), 8 events deep each way.
+func newBus() *eventbus.Bus {
+	return eventbus.New(eventbus.Config{PublisherBufferSize: 8, SubscriberBufferSize: 8})
 }
 
 func TestNewValidates(t *testing.T) {

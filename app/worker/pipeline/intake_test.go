@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tasker-systems/tasker-go/internal/memnotify"
 	"github.com/tasker-systems/tasker-go/ports"
 	"github.com/tasker-systems/tasker-go/ports/mocks"
 )
@@ -39,11 +40,6 @@ func (s *holdingSubmitter) releaseAll() {
 		r()
 	}
 }
-
-type chanNotifier struct{ ch chan ports.MessageReady }
-
-func (n chanNotifier) Notifications() <-chan ports.MessageReady { return n.ch }
-func (n chanNotifier) Close() error                             { return nil }
 
 func runIntake(t *testing.T, in *Intake) func() {
 	t.Helper()
@@ -137,19 +133,19 @@ func TestIntakeNotifications(t *testing.T) {
 		func(context.Context, string, int, int) ([]ports.QueueMessage, error) { aReads.Add(1); return nil, nil })
 	q.EXPECT().Read(mock.Anything, "b_queue", mock.Anything, mock.Anything).RunAndReturn(
 		func(context.Context, string, int, int) ([]ports.QueueMessage, error) { bReads.Add(1); return nil, nil })
-	n := chanNotifier{ch: make(chan ports.MessageReady, 4)}
+	n := memnotify.New(4)
 	clock := newFakeClock(t0) // poll timers never fire: only notifications cause reads
 	in, err := NewIntake(IntakeConfig{Queues: []string{"a_queue", "b_queue"}}, q, &holdingSubmitter{}, n, clock, nil, nil)
 	require.NoError(t, err)
 	runIntake(t, in)
 	require.Eventually(t, func() bool { return aReads.Load() == 1 && bReads.Load() == 1 }, time.Second, time.Millisecond)
 
-	n.ch <- ports.MessageReady{Queue: "orchestration_step_results", Namespace: "default"}
-	n.ch <- ports.MessageReady{Queue: "a_queue", Namespace: "a"}
+	n.Notify(ports.MessageReady{Queue: "orchestration_step_results", Namespace: "default"})
+	n.Notify(ports.MessageReady{Queue: "a_queue", Namespace: "a"})
 	require.Eventually(t, func() bool { return aReads.Load() == 2 }, time.Second, time.Millisecond)
 	require.Equal(t, int64(1), bReads.Load(), "a foreign queue's notification wakes nobody (D-h)")
 
-	n.ch <- ports.MessageReady{PollAll: true}
+	n.Notify(ports.MessageReady{PollAll: true})
 	require.Eventually(t, func() bool { return aReads.Load() == 3 && bReads.Load() == 2 }, time.Second, time.Millisecond)
 }
 
