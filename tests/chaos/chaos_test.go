@@ -119,6 +119,8 @@ type figures struct {
 	purges, terminated    int
 	blackouts, restarts   int
 	createAttempts        atomic.Int64
+	lastCreated           atomic.Int64 // UnixNano of the last successful create
+	stepsInDB, stepsDone  int
 	lost, duplicates      int
 	doubleCompletions     int
 	messagesLeft, dlqLeft int
@@ -268,6 +270,7 @@ func runChaos(t *testing.T, plan chaosPlan) {
 		return open == 0
 	}, 10*time.Minute, 200*time.Millisecond, "every task terminal")
 	fig.drain = time.Since(lastFault)
+	drainAfterSubmit := time.Since(time.Unix(0, fig.lastCreated.Load()))
 
 	var created int
 	require.NoError(t, db.Get(&created, `SELECT COUNT(*) FROM tasker_tasks`))
@@ -276,6 +279,8 @@ func runChaos(t *testing.T, plan chaosPlan) {
 	require.NoError(t, db.Select(&states, `SELECT DISTINCT to_state FROM tasker_task_transitions WHERE most_recent`))
 	require.NoError(t, db.Get(&fig.lost, `SELECT COUNT(*) FROM tasker_tasks t JOIN tasker_task_transitions tt
 		ON tt.task_uuid = t.task_uuid AND tt.most_recent WHERE tt.to_state <> 'complete'`))
+	require.NoError(t, db.Get(&fig.stepsInDB, `SELECT COUNT(*) FROM tasker_workflow_steps`))
+	require.NoError(t, db.Get(&fig.stepsDone, `SELECT COUNT(*) FROM tasker_workflow_step_transitions WHERE most_recent AND to_state = 'complete'`))
 	require.NoError(t, db.Get(&fig.doubleCompletions, `SELECT COUNT(*) FROM (SELECT workflow_step_uuid FROM tasker_workflow_step_transitions
 		WHERE to_state = 'complete' GROUP BY workflow_step_uuid HAVING COUNT(*) > 1) x`))
 	// Messages: wait for stale duplicates to be read and dropped (one vt).
@@ -294,14 +299,16 @@ func runChaos(t *testing.T, plan chaosPlan) {
 	require.NoError(t, db.Get(&fig.dlqLeft, `SELECT COUNT(*) FROM tasker_go_dlq_entries`))
 	fig.total = time.Since(began)
 
-	t.Logf("CHAOS figures: tasks=%d steps=%d create_attempts=%d kills{worker=%d orchestration=%d} backend_purges=%d backends_terminated=%d "+
+	t.Logf("CHAOS figures: tasks=%d steps=%d (in db %d, complete %d) create_attempts=%d kills{worker=%d orchestration=%d} backend_purges=%d backends_terminated=%d "+
 		"connection_blackouts=%d (%s each) pg_restarts=%d | lost=%d duplicates=%d double_completions=%d messages_left=%d dlq_entries=%d | "+
-		"drain_after_last_fault=%s total=%s final_states=%v",
-		fig.tasks, fig.steps, fig.createAttempts.Load(), fig.kills["worker"], fig.kills["orchestration"], fig.purges, fig.terminated,
+		"drain_after_last_fault=%s (after_last_create=%s) total=%s final_states=%v",
+		fig.tasks, fig.steps, fig.stepsInDB, fig.stepsDone, fig.createAttempts.Load(), fig.kills["worker"], fig.kills["orchestration"], fig.purges, fig.terminated,
 		fig.blackouts, plan.blackout, fig.restarts, fig.lost, fig.duplicates, fig.doubleCompletions, fig.messagesLeft, fig.dlqLeft,
-		fig.drain.Round(100*time.Millisecond), fig.total.Round(100*time.Millisecond), states)
+		fig.drain.Round(100*time.Millisecond), drainAfterSubmit.Round(100*time.Millisecond), fig.total.Round(100*time.Millisecond), states)
 	require.Equal(t, []string{"complete"}, states, "every task complete")
 	require.Zero(t, fig.lost)
+	require.Equal(t, fig.steps, fig.stepsInDB, "every step of every task exists")
+	require.Equal(t, fig.steps, fig.stepsDone, "every step complete")
 	require.Zero(t, fig.duplicates, "one task per logical create")
 	require.Zero(t, fig.doubleCompletions, "no step completed twice")
 	require.Zero(t, fig.dlqLeft, "DLQ empty")
@@ -333,6 +340,11 @@ func submit(ctx context.Context, t *testing.T, c *cluster, fig *figures, i, slee
 		_, err = client.CreateTask(kctx, req)
 		client.CloseIdleConnections()
 		if err == nil {
+			for now := time.Now().UnixNano(); ; {
+				if last := fig.lastCreated.Load(); last >= now || fig.lastCreated.CompareAndSwap(last, now) {
+					break
+				}
+			}
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

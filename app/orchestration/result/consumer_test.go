@@ -334,3 +334,69 @@ func TestFullReadWakesTheOtherConsumers(t *testing.T) {
 	defer f.q.mu.Unlock()
 	require.Equal(t, 2, f.q.maxInFlight[domain.QueueStepResults], "the second consumer joined the first on the backlog")
 }
+
+// deadLetters records the poison messages handed to the DLQ.
+type deadLetters struct {
+	mu   sync.Mutex
+	msgs []ports.PoisonMessage
+}
+
+func (d *deadLetters) RecordPoison(_ context.Context, m ports.PoisonMessage) (domain.DLQEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.msgs = append(d.msgs, m)
+	return domain.DLQEntry{EntryUUID: uuid.New()}, nil
+}
+
+// TestReceiveLimitOnEveryQueue: on each of the three queues the
+// orchestration consumes, a message read more than pgmq.max_receive_count
+// times (every earlier attempt failed) is archived and dead-lettered without
+// being handled; a message read exactly max_receive_count times is handled.
+func TestReceiveLimitOnEveryQueue(t *testing.T) {
+	task, step := uuid.New(), uuid.New()
+	q := newMemQueue()
+	b := newBatches(ports.StepResultView{TaskUUID: task, StepUUID: step, State: domain.StepComplete})
+	b.q = q
+	dl := &deadLetters{}
+	p := result.New(result.Config{PollInterval: 5 * time.Millisecond, MaxReceiveCount: 3},
+		result.Deps{Queue: q, Batches: b, Creator: creator{resp: domain.TaskCreationResponse{TaskUUID: uuid.New()}}, DeadLetters: dl})
+	bodies := map[string]string{
+		domain.QueueStepResults:       string(message(task, step)),
+		domain.QueueTaskRequests:      `{"request_id":"r1","task_request":{"name":"a","namespace":"b","version":"1"}}`,
+		domain.QueueTaskFinalizations: `{"task_uuid":"` + task.String() + `"}`,
+	}
+	over, atLimit := map[string]int64{}, map[string]int64{}
+	for queue, body := range bodies {
+		over[queue] = q.add(queue, body)
+		atLimit[queue] = q.add(queue, body)
+		q.mu.Lock()
+		msgs := q.pending[queue]
+		msgs[len(msgs)-2].ReadCt, msgs[len(msgs)-1].ReadCt = 4, 3
+		q.mu.Unlock()
+	}
+	ids := []int64{}
+	for queue := range bodies {
+		ids = append(ids, over[queue], atLimit[queue])
+	}
+	stop := runProcessor(t, p, nil)
+	require.Eventually(t, func() bool { return q.settled(ids...) }, 5*time.Second, 5*time.Millisecond)
+	stop()
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	require.Len(t, dl.msgs, 3, "one DLQ entry per queue")
+	for queue := range bodies {
+		require.True(t, q.archived[over[queue]], "%s: read 4 times > 3: archived", queue)
+		require.False(t, q.archived[atLimit[queue]], "%s: read 3 times: handled", queue)
+		require.True(t, q.deleted[atLimit[queue]] || q.consumed[atLimit[queue]], "%s: read 3 times: handled", queue)
+		found := false
+		for _, m := range dl.msgs {
+			if m.Queue == queue && m.MsgID == over[queue] {
+				found = true
+				require.Equal(t, 4, m.ReadCt)
+				require.Contains(t, m.Detail, "max_receive_count (3)")
+				t.Logf("%s: msg %d read_ct=%d archived and dead-lettered: %s", queue, m.MsgID, m.ReadCt, m.Detail)
+			}
+		}
+		require.True(t, found, "%s: dead-lettered", queue)
+	}
+}
