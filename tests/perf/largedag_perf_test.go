@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,14 +47,24 @@ func largeDAGYAML(name string, n int) string {
 // (and a 1,000-, the limit) step template through the API, runs it to
 // completion with the fake worker and prints creation time and steps/s.
 // The DAG is a chain (step i needs step i-1), so this is a latency-bound
-// rate: one orchestration round trip per step.
+// rate: one orchestration round trip per step. TASKER_PERF_DAG_SIZES
+// (e.g. "30,100,300") replaces the sizes.
 func TestLargeDAGExecutionRate(t *testing.T) {
 	perfEnabled(t)
 	db, url := e2e.OrchDB(t)
 	o := e2e.StartOrchestrator(t, db, url)
 	e2e.NewFakeWorker(db, "perf-worker").Start(t, 8)
 	store := postgres.NewTemplateStore(db)
-	for _, n := range []int{300, 1000} {
+	sizes := []int{300, 1000}
+	if v := os.Getenv("TASKER_PERF_DAG_SIZES"); v != "" { // e.g. 30,100,300
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			require.NoError(t, err, "TASKER_PERF_DAG_SIZES")
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
 		name := fmt.Sprintf("perf_dag_%d", n)
 		tmpl, err := domain.ParseTemplateYAML([]byte(largeDAGYAML(name, n)))
 		require.NoError(t, err)
