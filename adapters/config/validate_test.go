@@ -123,6 +123,7 @@ func TestValidateRejectsEachInvalidValue(t *testing.T) {
 			require.Contains(t, verr.Problems[0].Reason, tt.reason)
 			require.Contains(t, err.Error(), tt.key+": ")
 			require.NotContains(t, err.Error(), "s3cret")
+			t.Logf("%v", err)
 		})
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/tasker-systems/tasker-go/internal/redact"
 )
 
 // Pool defaults, the same as the services' configuration defaults
@@ -88,7 +90,8 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*sqlx.DB, error) {
 	}
 	cfg, err := pq.NewConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("open database: parse url: %w", err)
+		// url.Error quotes the whole URL, password included (issue 13 defect 8).
+		return nil, fmt.Errorf("open database: parse url: %s", redact.URL(err.Error()))
 	}
 	rt := make(map[string]string, len(cfg.Runtime)+2)
 	jitSet := false

@@ -69,6 +69,7 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"empty url", "  ", "empty database url"},
 		{"unparseable url", "postgres://%zz", "parse url"},
+		{"unparseable url with credentials", "postgres://u:s3cret@h:badport/db", `parse url: parse "postgres://REDACTED@h:badport/db"`},
 		{"unreachable server", "postgres://postgres@127.0.0.1:1/none_test?sslmode=disable&connect_timeout=2", "cannot reach PostgreSQL at 127.0.0.1:1 (user postgres, database none_test)"},
 	}
 	for _, tc := range cases {
@@ -77,6 +78,8 @@ func TestOpenErrors(t *testing.T) {
 			require.Error(t, err)
 			require.Nil(t, db)
 			require.True(t, strings.Contains(err.Error(), tc.want), "error %q should contain %q", err, tc.want)
+			require.NotContains(t, err.Error(), "s3cret")
+			t.Logf("%s → %v", tc.dsn, err)
 		})
 	}
 }

@@ -34,8 +34,10 @@ const (
 	// Unavailable is a database that cannot be reached or refuses work:
 	// connection refused or reset, a broken connection, SQLSTATE class 08
 	// (connection exception), 57P01..57P03 (shutdown, crash, cannot
-	// connect now) and class 53 (insufficient resources, e.g. too many
-	// clients). Retrying later can succeed, so the API answers 503.
+	// connect now), class 53 (insufficient resources, e.g. too many
+	// clients) and any error of severity FATAL, which ends the session
+	// (e.g. 55000, a database not accepting connections). Retrying later
+	// can succeed, so the API answers 503.
 	Unavailable
 	// InvalidInput is data PostgreSQL refused to store (SQLSTATE class 22,
 	// data exception: NUL in text, an out-of-range number, invalid
@@ -51,7 +53,18 @@ func Classify(err error) Kind {
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
-		return classifyState(string(pqErr.Code))
+		if k := classifyState(string(pqErr.Code)); k != Other {
+			return k
+		}
+		// A FATAL (or PANIC) error ends the session: the server refused or
+		// dropped the connection, whatever the SQLSTATE. The one seen in
+		// practice is 55000 "database ... is not currently accepting
+		// connections" (ALTER DATABASE ... ALLOW_CONNECTIONS false), which
+		// answered 500 on every data route (issue 13 defect 3).
+		if pqErr.Fatal() || pqErr.Severity == "PANIC" {
+			return Unavailable
+		}
+		return Other
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):

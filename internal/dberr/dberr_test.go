@@ -35,6 +35,8 @@ func TestClassifyCodes(t *testing.T) {
 		{"bad conn", fmt.Errorf("x: %w", driver.ErrBadConn), dberr.Unavailable},
 		{"numeric overflow", &pq.Error{Code: "22003"}, dberr.InvalidInput},
 		{"unique violation", &pq.Error{Code: "23505"}, dberr.Other},
+		{"database not accepting connections (FATAL 55000)", &pq.Error{Severity: "FATAL", Code: "55000"}, dberr.Unavailable},
+		{"55000 at ERROR severity", &pq.Error{Severity: "ERROR", Code: "55000"}, dberr.Other},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,4 +79,28 @@ func TestClassifyRealErrors(t *testing.T) {
 	defer func() { _ = refused.Close() }()
 	err = refused.PingContext(ctx)
 	require.True(t, dberr.IsUnavailable(err), "connection refused: %v", err)
+
+	// A database that does not accept connections (issue 13 defect 3: the
+	// data routes answered 500 while readiness said 503).
+	url := testdb.URL(t)
+	var name string
+	require.NoError(t, db.GetContext(ctx, &name, `SELECT current_database()`))
+	probe, err := sql.Open("postgres", url)
+	require.NoError(t, err)
+	var target string
+	require.NoError(t, probe.QueryRowContext(ctx, `SELECT current_database()`).Scan(&target))
+	require.NoError(t, probe.Close())
+	require.NotEqual(t, name, target)
+	_, err = db.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS false`, target))
+	require.NoError(t, err)
+	defer func() { _, _ = db.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS true`, target)) }()
+	_, err = db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, target)
+	require.NoError(t, err)
+	closedDB, err := sql.Open("postgres", url) // a fresh pool: its first connection is refused at start-up
+	require.NoError(t, err)
+	defer func() { _ = closedDB.Close() }()
+	err = closedDB.PingContext(ctx)
+	require.Error(t, err)
+	require.True(t, dberr.IsUnavailable(err), "database not accepting connections: %v", err)
+	t.Logf("database not accepting connections: %v → Unavailable", err)
 }

@@ -244,6 +244,7 @@ func TestInFlightLimitSheds503(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.Equal(t, middleware.RetryAfterSeconds, w.Header().Get("Retry-After"))
 	require.Contains(t, w.Body.String(), "in-flight request limit")
+	t.Logf("3rd request with max_in_flight_requests 2 → %d Retry-After=%q %s", w.Code, w.Header().Get("Retry-After"), w.Body.String())
 	require.Equal(t, 200, serve(e, "GET", "/health", "", nil).Code, "probes are not shed")
 	close(release)
 	wg.Wait()

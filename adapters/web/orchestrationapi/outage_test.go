@@ -3,6 +3,7 @@ package orchestrationapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestrationapi"
 	"github.com/tasker-systems/tasker-go/domain"
+	"github.com/tasker-systems/tasker-go/internal/testdb"
 )
 
 // dataRoutes are one request per data route of the API (issue 13 defects
@@ -39,6 +41,35 @@ func TestDatabaseRefusingConnectionsIs503(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	f := setupOver(t, web.Config{}, db, examples{})
+	for _, r := range dataRoutes(uuid.NewString(), uuid.NewString()) {
+		resp, body := f.do(t, r[0], r[1], r[2])
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s %s: %s", r[0], r[1], body)
+		require.Equal(t, web.RetryAfterSeconds, resp.Header.Get("Retry-After"))
+		var e apiError
+		require.NoError(t, json.Unmarshal(body, &e))
+		require.Equal(t, web.CodeServiceUnavailable, e.Error.Code)
+		t.Logf("%s %s → %d %s", r[0], r[1], resp.StatusCode, body)
+	}
+}
+
+// TestDatabaseNotAcceptingConnectionsIs503 is issue 13 defect 3 with the
+// database itself refusing connections (ALTER DATABASE ... ALLOW_CONNECTIONS
+// false, its sessions terminated): PostgreSQL answers a new connection with
+// FATAL 55000, which every data route answered 500 INTERNAL_ERROR with
+// (seen on the real binary); now 503 with Retry-After.
+func TestDatabaseNotAcceptingConnectionsIs503(t *testing.T) {
+	f := setup(t, web.Config{})
+	ctx := context.Background()
+	var name string
+	require.NoError(t, f.db.GetContext(ctx, &name, `SELECT current_database()`))
+	admin, err := sqlx.Open("postgres", testdb.EmptyURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	_, err = admin.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS false`, name))
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS true`, name)) })
+	_, err = admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name)
+	require.NoError(t, err)
 	for _, r := range dataRoutes(uuid.NewString(), uuid.NewString()) {
 		resp, body := f.do(t, r[0], r[1], r[2])
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s %s: %s", r[0], r[1], body)

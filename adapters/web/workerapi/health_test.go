@@ -84,16 +84,22 @@ func TestReadiness_ChecksTheDatabaseOnEveryProbe(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code)
 	e.db.setDown(errors.New("connection refused"))
 	e.queues.setErr(errors.New("connection refused"))
-	body := readyError(t, e.do(t, http.MethodGet, "/health/ready"))
+	down := e.do(t, http.MethodGet, "/health/ready")
+	body := readyError(t, down)
 	require.Contains(t, body.Checks, CheckDatabase, "the very next probe sees the outage")
-	ns := e.do(t, http.MethodGet, "/status/namespaces").list(t)
+	t.Logf("database down: GET /health/ready → %d %s", down.code, down.body)
+	nsRes := e.do(t, http.MethodGet, "/status/namespaces")
+	ns := nsRes.list(t)
 	require.NotEmpty(t, ns)
+	t.Logf("database down: GET /status/namespaces → %d %s", nsRes.code, nsRes.body)
 	for _, n := range ns {
 		require.Equal(t, "unknown", n["health_status"], "no queue depth is known during an outage")
 	}
 	e.db.setDown(nil)
 	e.queues.setErr(nil)
-	require.Equal(t, http.StatusOK, e.do(t, http.MethodGet, "/health/ready").code, "and the next one sees the recovery")
+	up := e.do(t, http.MethodGet, "/health/ready")
+	require.Equal(t, http.StatusOK, up.code, "and the next one sees the recovery")
+	t.Logf("database back: GET /health/ready → %d", up.code)
 	for _, n := range e.do(t, http.MethodGet, "/status/namespaces").list(t) {
 		require.Equal(t, StatusHealthy, n["health_status"])
 	}

@@ -260,6 +260,7 @@ func TestStoreErrorClasses(t *testing.T) {
 			if tc.status == http.StatusServiceUnavailable {
 				require.Equal(t, RetryAfterSeconds, res.header.Get("Retry-After"))
 			}
+			t.Logf("store error %v: GET /handlers → %d Retry-After=%q %s", tc.err, res.code, res.header.Get("Retry-After"), res.body)
 		})
 	}
 }

@@ -211,14 +211,17 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	code, body = post(t, base+"/templates/examples/%00/1.0.0/validate")
 	require.Equal(t, http.StatusBadRequest, code, string(body))
 	require.Contains(t, string(body), "name must not contain NUL")
+	t.Logf("POST /templates/examples/%%00/1.0.0/validate → %d %s", code, body)
 
 	// 3. Database outage: the very next readiness probe is 503 naming
 	// database although the background check runs only every 10 s
 	// (issue 13 defect 4: it was a 10 s cache); liveness stays 200;
 	// namespaces say unknown.
 	setConnections(t, admin, dbName, false)
+	outageAt := time.Now()
 	code, body = get(t, base+"/health/ready")
 	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
+	t.Logf("database refusing connections: first GET /health/ready %s after the cut → %d %s", time.Since(outageAt).Round(time.Millisecond), code, body)
 	outage := failingChecks(t, body)
 	require.Contains(t, outage, "database")
 	code, body = get(t, base+"/status/namespaces")
@@ -226,6 +229,14 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 	var nsHealth []workerapi.NamespaceHealth
 	require.NoError(t, json.Unmarshal(body, &nsHealth))
 	require.Equal(t, "unknown", nsHealth[0].HealthStatus, "depth is unknown while the database is down")
+	t.Logf("database refusing connections: GET /status/namespaces → %d %s", code, body)
+	// The data routes are 503 (FATAL 55000 from a fresh connection used to
+	// be a 500 database_error, issue 13 defect 3).
+	for _, path := range []string{"/templates", "/templates/live/live_square/1.0.0"} {
+		code, body = get(t, base+path)
+		t.Logf("database refusing connections: GET %s → %d %s", path, code, body)
+		require.Equal(t, http.StatusServiceUnavailable, code, "%s: %s", path, body)
+	}
 	require.Equal(t, "unhealthy", outage["database"].Status)
 	require.NotContains(t, outage, "command_processor", "the pipeline keeps running through an outage")
 	for i := 0; i < 10; i++ { // across 1 s, i.e. many 150 ms stall windows
@@ -236,8 +247,10 @@ func TestLiveWorker_ReadinessMetricsOutageShutdown(t *testing.T) {
 
 	// 4. Recovery: the very next probe is ready again.
 	setConnections(t, admin, dbName, true)
+	recoveredAt := time.Now()
 	code, body = get(t, base+"/health/ready")
 	require.Equal(t, http.StatusOK, code, string(body))
+	t.Logf("database accepting connections again: first GET /health/ready %s after → %d", time.Since(recoveredAt).Round(time.Millisecond), code)
 
 	// 5. Shutdown: not ready, naming command_processor.
 	rw.stop(t)
