@@ -23,8 +23,15 @@ import (
 // one home of every default. Services keep exported defaults so that a
 // zero-valued Config (embedding, tests) still works; this test pins each of
 // them to the configuration's, so the two can never drift apart. The loaded
-// production configuration is compared too, so the TOML files agree.
+// production configuration is compared too, so the TOML files agree, except
+// for the keys its environment files raise on purpose (productionOverrides).
 func TestAppDefaultsEqualTheConfiguration(t *testing.T) {
+	// environments/production/worker.toml holds more steps per worker than
+	// the contract's default, for larger claim and outcome batches.
+	productionOverrides := map[string]any{
+		"worker.max_concurrent_steps (intake)":     50,
+		"worker.max_concurrent_steps (dispatcher)": 50,
+	}
 	t.Parallel()
 	loaded, err := config.Load(config.LoadOptions{ConfigDir: "../../configs/tasker", Environment: config.EnvProduction,
 		Environ: []string{"DATABASE_URL=postgres://x@localhost/test", "TASKER_WORKER__NAMESPACES=examples"}})
@@ -69,6 +76,10 @@ func TestAppDefaultsEqualTheConfiguration(t *testing.T) {
 			{"orchestration.auth.protected_routes", weborch.DefaultProtectedRoutes(), cfg.Orchestration.Auth.ProtectedRoutes},
 		}
 		for _, p := range pins {
+			if v, ok := productionOverrides[p.what]; ok && name == "loaded production" {
+				require.EqualValues(t, v, p.conf, "%s: environments/production sets it", p.what)
+				continue
+			}
 			require.EqualValues(t, p.conf, p.app, "%s: the service default differs from the %s configuration", p.what, name)
 		}
 	}

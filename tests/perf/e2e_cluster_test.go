@@ -54,7 +54,11 @@ func serviceEnv(extra ...string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, extra...)
+	env = append(env, extra...)
+	// TASKER_PERF_SERVICE_ENV adds settings to every service for tuning
+	// experiments, e.g. "TASKER_WORKER__MAX_CONCURRENT_STEPS=40"; the
+	// figures of the issue are taken without it (production defaults).
+	return append(env, strings.Fields(os.Getenv("TASKER_PERF_SERVICE_ENV"))...)
 }
 
 // e2eProc is one launched service binary.

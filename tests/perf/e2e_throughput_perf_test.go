@@ -27,6 +27,7 @@ package perf
 //	TASKER_PERF_E2E_LATENCY_TASKS tasks of the latency part (200)
 //	TASKER_PERF_E2E_TIMEOUT      how long one burst may take to complete (10m)
 //	TASKER_PERF_LOG_DIR          keep the services' logs there
+//	TASKER_PERF_SERVICE_ENV      extra settings for every service (tuning experiments only)
 //
 // Figures are printed on lines starting with "PERF e2e"; nothing is
 // asserted about time. Correctness is asserted: every task of a burst
