@@ -15,54 +15,6 @@ import (
 	"github.com/tasker-systems/tasker-go/ports"
 )
 
-func TestDependencyResultsTransitiveAndUnwrapped(t *testing.T) {
-	t.Parallel()
-	db := newDB(t)
-	store := postgres.NewStepStore(db)
-	// root → left, right; left → leaf; leaf, right → final; unrelated is not an ancestor.
-	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{
-		{Name: "root"}, {Name: "left", Deps: []string{"root"}}, {Name: "right", Deps: []string{"root"}},
-		{Name: "leaf", Deps: []string{"left"}}, {Name: "final", Deps: []string{"leaf", "right"}}, {Name: "unrelated"},
-	}})
-	full := func(name, result string) json.RawMessage {
-		b, err := json.Marshal(successResult(task.Steps[name], result))
-		require.NoError(t, err)
-		return b
-	}
-	for _, name := range []string{"root", "left", "leaf", "unrelated"} {
-		testdb.SetStepState(t, db, task.Steps[name], domain.StepComplete)
-	}
-	testdb.SetStepResults(t, db, task.Steps["root"], full("root", `4`))
-	testdb.SetStepResults(t, db, task.Steps["left"], full("left", `{"v":16}`))
-	// A legacy row holding only the raw handler result is passed as stored (D-r).
-	testdb.SetStepResults(t, db, task.Steps["leaf"], json.RawMessage(`{"result_of_leaf":256}`))
-	testdb.SetStepResults(t, db, task.Steps["unrelated"], full("unrelated", `1`))
-	// right has results but is not processed: excluded.
-	testdb.SetStepState(t, db, task.Steps["right"], domain.StepError)
-	testdb.SetStepResults(t, db, task.Steps["right"], full("right", `99`))
-
-	got, err := store.DependencyResults(context.Background(), task.Steps["final"])
-	require.NoError(t, err)
-	require.Len(t, got, 3)
-	require.JSONEq(t, `4`, string(got["root"]))
-	require.JSONEq(t, `{"v":16}`, string(got["left"]))
-	require.JSONEq(t, `{"result_of_leaf":256}`, string(got["leaf"]))
-
-	got, err = store.DependencyResults(context.Background(), task.Steps["root"])
-	require.NoError(t, err)
-	require.Empty(t, got, "a root step has no dependency results")
-}
-
-func TestDependencyResultsSkipsNullResults(t *testing.T) {
-	t.Parallel()
-	db := newDB(t)
-	task := testdb.CreateTask(t, db, testdb.TaskSpec{Steps: []testdb.StepSpec{{Name: "a"}, {Name: "b", Deps: []string{"a"}}}})
-	testdb.SetStepState(t, db, task.Steps["a"], domain.StepComplete)
-	got, err := postgres.NewStepStore(db).DependencyResults(context.Background(), task.Steps["b"])
-	require.NoError(t, err)
-	require.Empty(t, got)
-}
-
 // outcomeFixture is a claimed step with its step message in the namespace queue.
 type outcomeFixture struct {
 	db    *sqlx.DB

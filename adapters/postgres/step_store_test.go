@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 
@@ -13,59 +12,7 @@ import (
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
-	"github.com/tasker-systems/tasker-go/ports"
 )
-
-func TestLoadStep(t *testing.T) {
-	t.Parallel()
-	db := newDB(t)
-	store := postgres.NewStepStore(db)
-	task := testdb.CreateTask(t, db, testdb.TaskSpec{
-		Namespace: "load_ns", Name: "load_task", Version: "2.1.0", Context: map[string]any{"even_number": 6},
-		Steps: []testdb.StepSpec{
-			{Name: "first"},
-			{Name: "second", Deps: []string{"first"}, Retryable: testdb.Ptr(false), RetryLimit: 5, Inputs: map[string]any{"k": "v"}},
-		},
-	})
-
-	snap, err := store.LoadStep(context.Background(), task.Steps["second"])
-	require.NoError(t, err)
-	require.Equal(t, task.Steps["second"], snap.Step.WorkflowStepUUID)
-	require.Equal(t, task.TaskUUID, snap.Step.TaskUUID)
-	require.Equal(t, "second", snap.Step.Name)
-	require.False(t, snap.Step.Retryable)
-	require.Equal(t, 5, snap.Step.RetryLimit)
-	require.Equal(t, 0, snap.Step.Attempts)
-	require.JSONEq(t, `{"k":"v"}`, string(snap.Step.Inputs))
-	require.Equal(t, domain.StepPending, snap.State)
-	require.False(t, snap.DependenciesSatisfied, "parent still pending")
-	require.False(t, snap.Processed)
-	require.Nil(t, snap.LastAttemptedAt)
-	require.Equal(t, "load_ns", snap.Task.NamespaceName)
-	require.Equal(t, "load_task", snap.Task.TaskName)
-	require.Equal(t, "2.1.0", snap.Task.TaskVersion)
-	require.Equal(t, task.NamedTaskUUID, snap.Task.NamedTaskUUID)
-	require.JSONEq(t, `{"even_number":6}`, string(snap.Task.Context))
-	require.Equal(t, domain.TaskPending, snap.TaskState)
-	var cfg domain.TaskTemplate
-	require.NoError(t, json.Unmarshal(snap.Configuration, &cfg))
-	require.Equal(t, "load_task", cfg.Name)
-	require.Len(t, cfg.Steps, 2)
-
-	testdb.SetStepState(t, db, task.Steps["first"], domain.StepComplete)
-	testdb.SetTaskState(t, db, task.TaskUUID, domain.TaskInProgress)
-	snap, err = store.LoadStep(context.Background(), task.Steps["second"])
-	require.NoError(t, err)
-	require.True(t, snap.DependenciesSatisfied)
-	require.Equal(t, domain.TaskInProgress, snap.TaskState)
-}
-
-func TestLoadStepNotFound(t *testing.T) {
-	t.Parallel()
-	db := newDB(t)
-	_, err := postgres.NewStepStore(db).LoadStep(context.Background(), uuid.Must(uuid.NewV7()))
-	require.ErrorIs(t, err, ports.ErrNotFound)
-}
 
 func TestClaimStep(t *testing.T) {
 	t.Parallel()
@@ -130,13 +77,6 @@ func TestClaimStep(t *testing.T) {
 			require.True(t, readStepColumns(t, db, id).InProcess)
 		})
 	}
-}
-
-func TestClaimStepNotFound(t *testing.T) {
-	t.Parallel()
-	db := newDB(t)
-	_, err := postgres.NewStepStore(db).ClaimStep(context.Background(), uuid.Must(uuid.NewV7()), "w")
-	require.ErrorIs(t, err, ports.ErrNotFound)
 }
 
 // TestClaimStepRace: 8 goroutines race on each of 200 steps, half through

@@ -90,15 +90,21 @@ func ParseProfile(r io.Reader) ([]Block, error) {
 	return out, nil
 }
 
-// Excluder decides which files do not count: generated mocks and the thin
-// main.go wiring of the commands.
+// Excluder decides which files do not count: generated mocks, the thin
+// main.go wiring of the commands and the contract-test suites.
 type Excluder []*regexp.Regexp
 
-// DefaultExcluder excludes ports/mocks, any mocks package, and cmd/*/main.go.
+// DefaultExcluder excludes ports/mocks, any mocks package, cmd/*/main.go,
+// and the ports' contract-test suites (packages named <port>test, such as
+// adapters/pgmq/queuetest). A suite is test code kept in a non-test package
+// so that every implementation's tests can import it; it runs only in those
+// packages' test binaries, which without -coverpkg record none of it, so
+// counting it would lower the totals by code that is not production code.
 func DefaultExcluder() Excluder {
 	return Excluder{
 		regexp.MustCompile(`/mocks/[^/]+\.go$`),
 		regexp.MustCompile(`/cmd/[^/]+/main\.go$`),
+		regexp.MustCompile(`/[a-z0-9]+test/[^/]+\.go$`),
 	}
 }
 

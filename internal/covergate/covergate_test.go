@@ -96,3 +96,21 @@ func TestMainExitCodes(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte("garbage"), 0o600))
 	require.Equal(t, 2, Main([]string{"-profile", p}, &out, &errb))
 }
+
+func TestDefaultExcluder(t *testing.T) {
+	ex := DefaultExcluder()
+	for file, excluded := range map[string]bool{
+		mod + "/ports/mocks/queue.go":                                             true,
+		mod + "/cmd/tasker-worker/main.go":                                        true,
+		mod + "/cmd/tasker-worker/run.go":                                         false,
+		mod + "/adapters/pgmq/queuetest/queuetest.go":                             true,
+		mod + "/adapters/postgres/stepstoretest/stepstoretest.go":                 true,
+		mod + "/adapters/httpclient/orchestrationapitest/orchestrationapitest.go": true,
+		mod + "/adapters/pgmq/client.go":                                          false,
+		mod + "/internal/testdb/testdb.go":                                        false,
+		mod + "/tests/e2e/orchestration_harness.go":                               false,
+		mod + "/adapters/web/workerapi/server.go":                                 false,
+	} {
+		require.Equal(t, excluded, ex.Excluded(file), file)
+	}
+}

@@ -11,6 +11,9 @@
 // wraps pgmq.ErrQueueNotFound, the adapter's own rule and sentinel, so
 // callers branch on the same error whichever implementation they run on.
 //
+// It also implements ports.HeartbeatProbe over the same messages, checked
+// by that port's contract suite (adapters/pgmq/heartbeattest).
+//
 // What it does not model: transactions (the stores send and delete inside
 // theirs; a test fakes those itself), notifications, and jsonb's
 // normalisation of the body (it is stored as sent, so compare bodies as JSON).
@@ -47,7 +50,10 @@ type queue struct {
 	archived []ports.QueueMessage // a_<name>, in archiving order
 }
 
-var _ ports.Queue = (*Queue)(nil)
+var (
+	_ ports.Queue          = (*Queue)(nil)
+	_ ports.HeartbeatProbe = (*Queue)(nil)
+)
 
 // Option configures a Queue.
 type Option func(*Queue)
@@ -272,6 +278,55 @@ func (q *Queue) Metrics(ctx context.Context, name string) (ports.QueueMetrics, e
 	}
 	m.OldestMsgAgeSec, m.NewestMsgAgeSec = ageSec(now, oldest), ageSec(now, newest)
 	return m, nil
+}
+
+// OtherHolder reports whether the queue holds a message other than msgID
+// whose step_uuid is stepUUID and whose visibility timeout has not passed
+// (ports.HeartbeatProbe), as the pgmq adapter's query does: a delayed
+// message counts as invisible, and step_uuid is compared as the text
+// message->>'step_uuid' yields (a JSON null or a missing key never matches).
+func (q *Queue) OtherHolder(ctx context.Context, name string, msgID int64, stepUUID string) (bool, error) {
+	if err := pgmq.ValidateQueueName(name); err != nil {
+		return false, err
+	}
+	if err := ctxErr(ctx); err != nil {
+		return false, wrap("probe holders of", name, err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu, err := q.queue("probe holders of", name)
+	if err != nil {
+		return false, err
+	}
+	now := q.now()
+	for _, m := range qu.msgs {
+		if m.MsgID == msgID || !m.VT.After(now) {
+			continue
+		}
+		if step, ok := textField(m.Message, "step_uuid"); ok && step == stepUUID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// textField is jsonb's doc->>key for a JSON object: a string's value, any
+// other value's JSON text; false when doc is no object, lacks key, or holds
+// null there (SQL NULL, which equals nothing).
+func textField(doc json.RawMessage, key string) (string, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(doc, &obj) != nil {
+		return "", false
+	}
+	raw, ok := obj[key]
+	if !ok || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	return string(raw), true
 }
 
 // Archived returns the messages archived in the queue (pgmq's a_<queue>),

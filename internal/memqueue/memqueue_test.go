@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tasker-systems/tasker-go/adapters/pgmq"
+	"github.com/tasker-systems/tasker-go/adapters/pgmq/heartbeattest"
 	"github.com/tasker-systems/tasker-go/adapters/pgmq/queuetest"
 	"github.com/tasker-systems/tasker-go/internal/memqueue"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -234,4 +235,11 @@ func TestOutOfRangeArguments(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, ok)
 	}
+}
+
+// TestHeartbeatContract runs the HeartbeatProbe port's contract suite, the
+// one the pgmq adapter runs, against one shared fake.
+func TestHeartbeatContract(t *testing.T) {
+	q := memqueue.New()
+	heartbeattest.Run(t, func(*testing.T) heartbeattest.Subject { return q })
 }

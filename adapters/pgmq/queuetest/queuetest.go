@@ -74,6 +74,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Delete", func(t *testing.T) { testDelete(t, f) })
 	t.Run("Archive", func(t *testing.T) { testArchive(t, f) })
 	t.Run("SetVT", func(t *testing.T) { testSetVT(t, f) })
+	t.Run("EveryReadCountsInReadCt", func(t *testing.T) { testReadCt(t, f) })
 	t.Run("Metrics", func(t *testing.T) { testMetrics(t, f) })
 	t.Run("ConcurrentReadersNeverShareAMessage", func(t *testing.T) { testConcurrentReaders(t, f) })
 	t.Run("BadArguments", func(t *testing.T) { testBadArguments(t, f) })
@@ -249,6 +250,28 @@ func testSetVT(t *testing.T, f Factory) {
 	ok, err = q.SetVT(ctx, name, id+1000, 10)
 	require.NoError(t, err)
 	require.False(t, ok, "unknown message")
+}
+
+// testReadCt pins what the consumers' receive limit counts on: every read
+// that returns a message increments its read_ct, a read with vt 0 leaves it
+// visible for the next one, and set_vt does not count as a read.
+func testReadCt(t *testing.T, f Factory) {
+	ctx, q, name := setup(t, f)
+	first := send(t, ctx, q, name, `{}`)
+	for want := 1; want <= 3; want++ {
+		msgs, err := q.Read(ctx, name, 0, 10)
+		require.NoError(t, err)
+		require.Equal(t, []int64{first}, ids(msgs))
+		require.Equal(t, want, msgs[0].ReadCt)
+	}
+	second := send(t, ctx, q, name, `{}`)
+	ok, err := q.SetVT(ctx, name, first, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	msgs, err := q.Read(ctx, name, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{first, second}, ids(msgs))
+	require.Equal(t, []int{4, 1}, []int{msgs[0].ReadCt, msgs[1].ReadCt}, "each message counts its own reads")
 }
 
 func testMetrics(t *testing.T, f Factory) {

@@ -334,3 +334,86 @@ func TestFullReadWakesTheOtherConsumers(t *testing.T) {
 	defer f.q.mu.Unlock()
 	require.Equal(t, 2, f.q.maxInFlight[domain.QueueStepResults], "the second consumer joined the first on the backlog")
 }
+
+// deadLetters records the poison messages handed to the DLQ.
+type deadLetters struct {
+	mu   sync.Mutex
+	msgs []ports.PoisonMessage
+}
+
+func (d *deadLetters) RecordPoison(_ context.Context, m ports.PoisonMessage) (domain.DLQEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.msgs = append(d.msgs, m)
+	return domain.DLQEntry{EntryUUID: uuid.New()}, nil
+}
+
+// failedReads reads every visible message of queue n times with a zero
+// visibility timeout, as n earlier consumers that took each message and
+// failed before deleting it: like pgmq, every read increments read_ct and
+// leaves the message to be read again.
+func (q *memQueue) failedReads(queue string, n int) {
+	for range n {
+		_, err := q.Queue.Read(context.Background(), queue, 0, 100)
+		require.NoError(q.t, err)
+	}
+}
+
+// TestReceiveLimitOnEveryQueue: on each of the three queues the
+// orchestration consumes, a message read more than pgmq.max_receive_count
+// times (every earlier attempt failed) is archived and dead-lettered without
+// being handled; a message read exactly max_receive_count times is handled.
+func TestReceiveLimitOnEveryQueue(t *testing.T) {
+	task, step := uuid.New(), uuid.New()
+	q := newMemQueue(t)
+	b := newBatches(ports.StepResultView{TaskUUID: task, StepUUID: step, State: domain.StepComplete})
+	b.q = q
+	dl := &deadLetters{}
+	p := result.New(result.Config{PollInterval: 5 * time.Millisecond, MaxReceiveCount: 3},
+		result.Deps{Queue: q, Batches: b, Creator: creator{resp: domain.TaskCreationResponse{TaskUUID: uuid.New()}}, DeadLetters: dl})
+	bodies := map[string]string{
+		domain.QueueStepResults:       string(message(task, step)),
+		domain.QueueTaskRequests:      `{"request_id":"r1","task_request":{"name":"a","namespace":"b","version":"1"}}`,
+		domain.QueueTaskFinalizations: `{"task_uuid":"` + task.String() + `"}`,
+	}
+	// The processor's own read is the 4th of over and the 3rd of atLimit.
+	over, atLimit := map[string]msgRef{}, map[string]msgRef{}
+	for queue, body := range bodies {
+		over[queue] = q.add(queue, body)
+		q.failedReads(queue, 1)
+		atLimit[queue] = q.add(queue, body)
+		q.failedReads(queue, 2)
+	}
+	var refs []msgRef
+	for queue := range bodies {
+		refs = append(refs, over[queue], atLimit[queue])
+	}
+	stop := runProcessor(t, p, nil)
+	require.Eventually(t, func() bool { return q.settled(refs...) }, 5*time.Second, 5*time.Millisecond)
+	stop()
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	require.Len(t, dl.msgs, 3, "one DLQ entry per queue")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for queue := range bodies {
+		require.True(t, q.archived[over[queue]], "%s: read 4 times > 3: archived", queue)
+		require.False(t, q.archived[atLimit[queue]], "%s: read 3 times: handled", queue)
+		require.True(t, q.deleted[atLimit[queue]] || q.consumed[atLimit[queue]], "%s: read 3 times: handled", queue)
+		archived, err := q.Archived(queue)
+		require.NoError(t, err)
+		require.Len(t, archived, 1, "%s: only the message over the limit is in the archive", queue)
+		require.Equal(t, over[queue].id, archived[0].MsgID)
+		require.Equal(t, 4, archived[0].ReadCt)
+		found := false
+		for _, m := range dl.msgs {
+			if m.Queue == queue && m.MsgID == over[queue].id {
+				found = true
+				require.Equal(t, 4, m.ReadCt)
+				require.Contains(t, m.Detail, "max_receive_count (3)")
+				require.JSONEq(t, bodies[queue], string(m.Message))
+			}
+		}
+		require.True(t, found, "%s: dead-lettered", queue)
+	}
+}
