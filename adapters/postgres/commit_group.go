@@ -18,12 +18,16 @@ const (
 	// its own cancellation and deadline), or after groupBatchTimeout.
 	groupBatchTimeout = 30 * time.Second
 	// groupLingerWindow and groupLinger: a call that finds the group idle
-	// but a batch ended less than groupLingerWindow ago (so more calls are
+	// but a batch that had company (more than one request, or calls queued
+	// behind it) ended less than groupLingerWindow ago (so more calls are
 	// likely on their way) waits groupLinger before running, and takes the
 	// calls that queued meanwhile into its batch. Without it, under load
 	// every batch began with a leader alone (the first of a wave of
 	// outcomes) and the wave was split into transactions of one and the
-	// rest. An idle group (a lone task) never waits.
+	// rest. An idle group never waits, and neither does a lone caller whose
+	// previous batch was alone too (one task at a time: its claim and then
+	// its outcome, each a batch of one, would otherwise pay the linger on
+	// every hop for nothing to gather).
 	groupLingerWindow = 5 * time.Millisecond
 	groupLinger       = 500 * time.Microsecond
 )
@@ -47,7 +51,8 @@ type commitGroup[R any] struct {
 	mu      sync.Mutex
 	busy    bool
 	pending []*groupWaiter[R]
-	// lastEnd is when the last batch ended (zero: never).
+	// lastEnd is when the last batch that had company ended (zero: never);
+	// a batch of one with nothing queued behind it leaves it unchanged.
 	lastEnd time.Time
 }
 
@@ -68,7 +73,7 @@ func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Con
 	g.mu.Lock()
 	if !g.busy {
 		g.busy = true
-		recent := !g.lastEnd.IsZero() && time.Since(g.lastEnd) < groupLingerWindow
+		recent := g.busyLately(time.Now())
 		g.mu.Unlock()
 		batch := []*groupWaiter[R]{w}
 		if recent {
@@ -100,6 +105,13 @@ func (g *commitGroup[R]) submit(ctx context.Context, req R, run func(context.Con
 	return nil
 }
 
+// busyLately reports whether a batch that had company ended less than
+// groupLingerWindow before now, i.e. whether an idle group's next call
+// should linger to gather the calls likely on their way. g.mu is held.
+func (g *commitGroup[R]) busyLately(now time.Time) bool {
+	return !g.lastEnd.IsZero() && now.Sub(g.lastEnd) < groupLingerWindow
+}
+
 // dequeue removes w from the queue; false when a batch already took it.
 func (g *commitGroup[R]) dequeue(w *groupWaiter[R]) bool {
 	g.mu.Lock()
@@ -125,7 +137,9 @@ func (g *commitGroup[R]) lead(batch []*groupWaiter[R], run func(context.Context,
 	cancel()
 
 	g.mu.Lock()
-	g.lastEnd = time.Now()
+	if len(batch) > 1 || len(g.pending) > 0 {
+		g.lastEnd = time.Now()
+	}
 	n := len(g.pending)
 	if n > maxGroupBatch {
 		n = maxGroupBatch

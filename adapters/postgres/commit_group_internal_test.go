@@ -80,3 +80,42 @@ func TestSharedBatchOutlivesOneCaller(t *testing.T) {
 	require.False(t, <-cancelledAfterA, "one caller giving up cancelled the shared batch")
 	wg.Wait()
 }
+
+// TestGroupLingersOnlyAfterCompany: a caller alone (one task at a time) never
+// lingers, because its previous batch was alone too; a batch that had calls
+// queued behind it makes the next idle call linger to gather the wave.
+func TestGroupLingersOnlyAfterCompany(t *testing.T) {
+	t.Parallel()
+	var g commitGroup[int]
+	noop := func(context.Context, []int) {}
+	for i := range 3 {
+		require.NoError(t, g.submit(context.Background(), i, noop))
+		g.mu.Lock()
+		require.False(t, g.busyLately(time.Now()), "after lone batch %d", i)
+		g.mu.Unlock()
+	}
+
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = g.submit(context.Background(), 10, func(context.Context, []int) {
+			close(started)
+			<-release
+		})
+	})
+	<-started
+	wg.Go(func() { _ = g.submit(context.Background(), 11, noop) }) // queues behind the running batch
+	require.Eventually(t, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.pending) == 1
+	}, 5*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	require.True(t, g.busyLately(now), "a batch with a call queued behind it just ended")
+	require.False(t, g.busyLately(now.Add(groupLingerWindow)), "the window has passed")
+}
