@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,12 @@ func (s *TaskStore) insertOrGroup(ctx context.Context, rows taskRows, named []uu
 	req := &createReq{rows: rows, named: named}
 	if err := s.group.submit(ctx, req, s.runCreates); err != nil {
 		return time.Time{}, err
+	}
+	if req.err != nil && ctx.Err() != nil && errors.Is(req.err, context.Canceled) {
+		// The batch was cancelled because its callers gave up (batchContext):
+		// report this caller's own reason, e.g. its request deadline (408),
+		// rather than the batch's cancellation.
+		return time.Time{}, fmt.Errorf("%w: %w", ctx.Err(), req.err)
 	}
 	return req.createdAt, req.err
 }
