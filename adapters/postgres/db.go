@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/tasker-systems/tasker-go/adapters/postgres/batchtx"
 	"github.com/tasker-systems/tasker-go/internal/redact"
 )
 
@@ -112,7 +113,7 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	p := pool.withDefaults()
-	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
+	db := sqlx.NewDb(sql.OpenDB(batchtx.WrapConnector(connector)), "postgres")
 	db.SetMaxOpenConns(p.MaxOpenConns)
 	db.SetMaxIdleConns(p.MaxIdleConns)
 	db.SetConnMaxLifetime(p.ConnMaxLifetime)
@@ -137,14 +138,15 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*sqlx.DB, error) {
 // custom plans in 20 batches, 1–4 ms of planning each). Setting it inside
 // the lock statement itself (set_config in a CTE) came too late for that
 // statement's own plan. It costs one round trip, sent by the simple query
-// protocol with no planning.
+// protocol with no planning; on pools opened by Open it rides with BEGIN
+// (withBatchTx).
 //
 // enable_seqscan = off: a generic plan is made once per connection, often
 // while the tables are still small, and kept while they grow; every batch
 // statement finds its rows by per-id index lookups, and this keeps a plan
 // made on a small table from choosing a sequential scan that it would then
 // repeat on the grown table.
-const batchPlansSQL = `SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off`
+const batchPlansSQL = batchtx.Plans
 
 // useBatchPlans runs batchPlansSQL in tx.
 func useBatchPlans(ctx context.Context, tx *sqlx.Tx) error {

@@ -40,14 +40,11 @@ func (s *OrchestrationStore) ProcessTasks(ctx context.Context, b ports.TaskBatch
 	if b.SkipLocked {
 		lockQuery = fmt.Sprintf(batchLockSQL, " SKIP LOCKED")
 	}
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	err := withBatchTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		// Statements come from stmts.inTx: prepared on the transaction's
 		// own connection, never waiting for a second one.
 		stmt := func(q string) (*sqlx.Stmt, error) { return s.stmts.inTx(ctx, tx, q) }
 		rep = ports.TaskBatchReport{}
-		if err := useBatchPlans(ctx, tx); err != nil {
-			return err
-		}
 		st, err := stmt(lockQuery)
 		if err != nil {
 			return err

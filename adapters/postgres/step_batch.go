@@ -62,10 +62,7 @@ func (s *StepStore) opsTx(ctx context.Context, ops []stepOp) error {
 	for i, op := range ops {
 		ids[i] = op.stepID().String()
 	}
-	return WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		if err := useBatchPlans(ctx, tx); err != nil {
-			return err
-		}
+	return withBatchTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		lockSt, err := s.stmts.inTx(ctx, tx, lockStepsSQL)
 		if err != nil {
 			return err

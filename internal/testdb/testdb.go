@@ -27,8 +27,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // the project's Postgres driver
+	"github.com/lib/pq"
 
+	"github.com/tasker-systems/tasker-go/adapters/postgres/batchtx"
 	"github.com/tasker-systems/tasker-go/adapters/postgres/migrations"
 )
 
@@ -57,10 +58,13 @@ var (
 func New(t testing.TB) *sqlx.DB {
 	t.Helper()
 	u := URL(t)
-	db, err := sqlx.Open("postgres", u)
+	// Over batchtx.WrapConnector like the services' pools (postgres.Open),
+	// so tests run the batch transactions as production begins them.
+	connector, err := pq.NewConnector(u)
 	if err != nil {
 		t.Fatalf("testdb: open %s: %v", redact(u), err)
 	}
+	db := sqlx.NewDb(sql.OpenDB(batchtx.WrapConnector(connector)), "postgres")
 	t.Cleanup(func() { _ = db.Close() }) // registered after URL's drop, so it runs first
 	if err := db.Ping(); err != nil {
 		t.Fatalf("testdb: ping %s: %v", redact(u), err)
