@@ -15,7 +15,7 @@ TASKER_DEMO_STARTED=$(date +%s)
 export TASKER_DEMO_STARTED
 
 echo "== 0/6 compile the demo program: go build -trimpath -o bin/demo ./tests/demo"
-echo "    the first run fills the Go build cache (modules, standard library): allow a minute or two in all;"
+echo "    the first run fills the Go build cache (modules, standard library): allow a few minutes in all;"
 echo "    later runs reuse the cache and take seconds"
 mkdir -p bin
 log=$(mktemp)
