@@ -25,6 +25,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -87,6 +88,7 @@ type Worker struct {
 	db       interface{ Close() error } // nil when the caller owns the pool
 	worker   *engine.Worker
 	web      *web.Server
+	ln       net.Listener // the web API's port, bound by New, served by Run
 	notifier ports.MessageNotifier
 	orchAPI  *httpclient.Client
 	closed   sync.Once
@@ -95,6 +97,11 @@ type Worker struct {
 // New builds every adapter and the worker from cfg (validated with
 // cfg.ValidateWorker); any error is a start-up failure, after which
 // nothing New opened stays open. ctx bounds start-up only.
+//
+// The web API's port (worker_web.bind_address) is bound first, before the
+// database is opened or a template registered: a port in use is then one
+// error and nothing else — no templates written, no worker started and
+// stopped, no log lines about either. Run serves on it.
 func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, error) {
 	o := options{log: zap.NewNop()}
 	for _, opt := range opts {
@@ -114,6 +121,19 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 	}
 	log := o.log.With(zap.String("worker_id", cfg.Worker.WorkerID))
 	svc := &Worker{log: log}
+	if cfg.WorkerWeb.Enabled {
+		ln, err := net.Listen("tcp", cfg.WorkerWeb.BindAddress)
+		if err != nil {
+			return nil, fmt.Errorf("worker web: listen on %s: %w", cfg.WorkerWeb.BindAddress, err)
+		}
+		svc.ln = ln
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			svc.close()
+		}
+	}()
 	db := o.db
 	if db == nil {
 		connectCtx, cancel := context.WithTimeout(ctx, cfg.Database.Pool.ConnectTimeout()+5*time.Second)
@@ -127,12 +147,6 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Worker, erro
 		}
 		svc.db = db
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			svc.close()
-		}
-	}()
 	// The worker talks to the orchestration only through this client (task
 	// creation from handlers, health); its breaker state shows in /status.
 	var err error
@@ -278,7 +292,7 @@ func (s *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.web.ListenAndServe(webCtx); err != nil {
+			if err := s.web.Serve(webCtx, s.ln); err != nil {
 				webErr <- err
 			}
 		}()
@@ -328,7 +342,8 @@ func validate(cfg *config.Config, ownPool bool) error {
 	return check.ValidateWorker()
 }
 
-// Close releases what New opened, for a Worker that is never Run.
+// Close releases what New opened (pool, listener, the web API's port), for
+// a Worker that is never Run.
 func (s *Worker) Close() { s.close() }
 
 func (s *Worker) close() {
@@ -345,6 +360,9 @@ func (s *Worker) release() {
 	if s.db != nil {
 		_ = s.db.Close()
 	}
+	if s.ln != nil {
+		_ = s.ln.Close() // already closed when Run served on it
+	}
 }
 
 // orchestrationHealthTimeout bounds the start-up health check of the
@@ -353,11 +371,17 @@ func (s *Worker) release() {
 const orchestrationHealthTimeout = 10 * time.Second
 
 // checkOrchestration logs whether the orchestration API answers. The worker
-// does not need it to process steps, so the result is informational.
+// does not need it to process steps, so the result is informational. When
+// the worker stops before the answer (a signal right after start, or a
+// start-up failure in Run) nothing is logged: "not reachable: context
+// canceled" would blame the orchestration for our own stop.
 func (s *Worker) checkOrchestration(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, orchestrationHealthTimeout)
+	hctx, cancel := context.WithTimeout(ctx, orchestrationHealthTimeout)
 	defer cancel()
-	if err := s.orchAPI.Health(ctx); err != nil {
+	if err := s.orchAPI.Health(hctx); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		s.log.Warn("orchestration API not reachable (steps are processed regardless)",
 			zap.String("base_url", s.orchAPI.BaseURL()), zap.Error(err))
 		return

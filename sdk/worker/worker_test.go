@@ -219,23 +219,64 @@ func TestWorkerProcessesStepsWhetherOrNotOrchestrationAnswers(t *testing.T) {
 	}
 }
 
-// TestWorkerStopsWhenTheWebAPICannotListen: a taken bind address ends run
-// with the listen error instead of a worker without its API.
-func TestWorkerStopsWhenTheWebAPICannotListen(t *testing.T) {
+// TestPortInUseFailsNewBeforeAnythingElse: a taken bind address is New's
+// error, and the only thing that happens: no log line, no template
+// registered, no database connection left open (the binary then prints
+// exactly one line).
+func TestPortInUseFailsNewBeforeAnythingElse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
 	cfg := workerConfig(t, orchestrationStub(t))
 	cfg.WorkerWeb.BindAddress = ln.Addr().String()
+	core, logs := observer.New(zapcore.DebugLevel)
+
+	svc, err := New(context.Background(), cfg, WithLogger(zap.New(core)), WithHandlers(exampleHandlers(t)))
+	require.Nil(t, svc)
+	require.ErrorContains(t, err, "worker web: listen on "+ln.Addr().String()+": ")
+	require.ErrorContains(t, err, "address already in use")
+	require.Empty(t, logs.All(), "nothing is logged before the one-line failure")
+
+	db := sqlx.MustOpen("postgres", cfg.Database.URL)
+	t.Cleanup(func() { _ = db.Close() })
+	var named int
+	require.NoError(t, db.Get(&named, `SELECT count(*) FROM tasker_named_tasks`))
+	require.Zero(t, named, "no template was registered")
+	var others int
+	require.NoError(t, db.Get(&others, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND pid <> pg_backend_pid()`))
+	require.Zero(t, others, "the worker never connected")
+}
+
+// TestStopBeforeTheOrchestrationAnswersLogsNoWarning: stopping the worker
+// while its start-up health check of the orchestration API is still waiting
+// is our own stop, not an unreachable orchestration, so no warning is
+// logged (it used to read "not reachable: context canceled").
+func TestStopBeforeTheOrchestrationAnswersLogsNoWarning(t *testing.T) {
+	asked := make(chan struct{}, 1)
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(release) }) // runs before hanging.Close
+	cfg := workerConfig(t, hanging.URL)
 	w := startWorker(t, cfg)
 	select {
-	case err := <-w.done:
-		w.done <- err
-		require.Error(t, err)
-		require.Contains(t, err.Error(), "listen on "+ln.Addr().String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("worker kept running without its web API")
+	case <-asked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the worker never asked the orchestration for its health")
 	}
+	require.NoError(t, w.stop(t))
+	require.NotEmpty(t, w.logs.FilterMessage("worker stopped").All(), "the worker ran and stopped")
+	require.Empty(t, w.logs.FilterMessageSnippet("orchestration API").All())
 }
 
 // TestBootstrapFailuresCloseWhatWasOpened: a failure after the database was

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -36,6 +38,29 @@ func TestEmbeddedWorkerExampleCreatesAChildTask(t *testing.T) {
 	w := startProcess(t, bins, "embedded-worker", addr, "/health/ready",
 		[]string{"DATABASE_URL=" + dbURL, "TASKER_ENV=test", "TASKER_ORCHESTRATION_API__BASE_URL=" + orch.URL},
 		"--templates", "examples/embedded-worker/templates", "--bind", addr)
+
+	// The embedded worker's own API (--bind) reports that its handlers can
+	// create tasks (they have the worker's orchestration client).
+	resp, err := http.Get(w.URL + "/status")
+	require.NoError(t, err)
+	var status struct {
+		Capabilities struct {
+			CanProcessSteps    bool `json:"can_process_steps"`
+			CanInitializeTasks bool `json:"can_initialize_tasks"`
+		} `json:"capabilities"`
+		Configuration struct {
+			SupportedNamespaces []string `json:"supported_namespaces"`
+		} `json:"configuration"`
+	}
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.NoError(t, json.Unmarshal(body, &status), string(body))
+	require.True(t, status.Capabilities.CanInitializeTasks, "GET %s/status: %s", w.URL, body)
+	require.True(t, status.Capabilities.CanProcessSteps, string(body))
+	require.Equal(t, []string{"embedded"}, status.Configuration.SupportedNamespaces, string(body))
+	t.Logf("GET %s/status: capabilities %+v, namespaces %v", w.URL, status.Capabilities, status.Configuration.SupportedNamespaces)
 
 	cfg := client.DefaultConfig()
 	cfg.BaseURL = orch.URL
