@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -145,35 +144,20 @@ func (s *DLQStore) ListDLQ(ctx context.Context, f ports.DLQFilter) (ports.DLQPag
 	if err := s.available(ctx); err != nil {
 		return ports.DLQPage{}, err
 	}
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Namespace != "" {
-		add("namespace = $%d", f.Namespace)
-	}
-	if f.Reason != "" {
-		add("reason = $%d", string(f.Reason))
-	}
-	if f.Status != "" {
-		add("status = $%d", string(f.Status))
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var lf listFilter
+	lf.addIf("namespace = $%d", f.Namespace)
+	lf.addIf("reason = $%d", string(f.Reason))
+	lf.addIf("status = $%d", string(f.Status))
+	cond := lf.where()
 	var page ports.DLQPage
-	if err := s.db.GetContext(ctx, &page.TotalCount, `SELECT COUNT(*) FROM `+DLQTable+cond, args...); err != nil {
+	if err := s.db.GetContext(ctx, &page.TotalCount, `SELECT COUNT(*) FROM `+DLQTable+cond, lf.args...); err != nil {
 		return ports.DLQPage{}, fmt.Errorf("count dlq entries: %w", err)
 	}
 	per := max(f.PerPage, 1)
-	offset := (max(f.Page, 1) - 1) * per
-	args = append(args, per, offset)
+	limit, args := lf.page(per, (max(f.Page, 1)-1)*per)
 	var rows []dlqRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT `+dlqColumns+` FROM `+DLQTable+cond+
-		fmt.Sprintf(` ORDER BY created_at DESC, entry_uuid DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args)), args...); err != nil {
+		` ORDER BY created_at DESC, entry_uuid DESC`+limit, args...); err != nil {
 		return ports.DLQPage{}, fmt.Errorf("list dlq entries: %w", err)
 	}
 	page.Entries = make([]domain.DLQEntry, len(rows))
