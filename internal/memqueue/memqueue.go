@@ -269,15 +269,11 @@ func (q *Queue) OtherHolder(ctx context.Context, name string, msgID int64, stepU
 	if err := pgmq.ValidateQueueName(name); err != nil {
 		return false, err
 	}
-	if err := ctxErr(ctx); err != nil {
-		return false, wrap("probe holders of", name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue("probe holders of", name)
+	qu, unlock, err := q.lockQueue(ctx, "probe holders of", name)
 	if err != nil {
 		return false, err
 	}
+	defer unlock()
 	now := q.now()
 	for _, m := range qu.msgs {
 		if m.MsgID == msgID || !m.VT.After(now) {
