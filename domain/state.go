@@ -1,6 +1,9 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // StepState is the state of a workflow step: the to_state of its most recent
 // transition row (contract §2.11, §3.2). A step with no transition row is pending.
@@ -31,26 +34,12 @@ func (s StepState) SatisfiesDependency() bool {
 }
 
 // Valid reports whether s is one of the step states of the contract.
-func (s StepState) Valid() bool {
-	for _, v := range AllStepStates {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (s StepState) Valid() bool { return slices.Contains(AllStepStates, s) }
 
 // ParseStepState converts a stored to_state into a StepState; an empty string
 // (no transition row) reads as pending.
 func ParseStepState(v string) (StepState, error) {
-	if v == "" {
-		return StepPending, nil
-	}
-	s := StepState(v)
-	if !s.Valid() {
-		return "", fmt.Errorf("unknown step state %q", v)
-	}
-	return s, nil
+	return parseState(v, StepPending, StepState.Valid, "step")
 }
 
 // TaskState is the state of a task (contract §3.1).
@@ -75,24 +64,24 @@ func (s TaskState) IsTerminal() bool {
 }
 
 // Valid reports whether s is one of the task states of the contract.
-func (s TaskState) Valid() bool {
-	for _, v := range AllTaskStates {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (s TaskState) Valid() bool { return slices.Contains(AllTaskStates, s) }
 
 // ParseTaskState converts a stored to_state into a TaskState; an empty string
 // (no transition row) reads as pending.
 func ParseTaskState(v string) (TaskState, error) {
+	return parseState(v, TaskPending, TaskState.Valid, "task")
+}
+
+// parseState is the one reading of a stored to_state for both state
+// machines: "" (no transition row) is the initial state pending, anything
+// valid is itself, anything else is an error naming kind's machine.
+func parseState[S ~string](v string, pending S, valid func(S) bool, kind string) (S, error) {
 	if v == "" {
-		return TaskPending, nil
+		return pending, nil
 	}
-	s := TaskState(v)
-	if !s.Valid() {
-		return "", fmt.Errorf("unknown task state %q", v)
+	s := S(v)
+	if !valid(s) {
+		return "", fmt.Errorf("unknown %s state %q", kind, v)
 	}
 	return s, nil
 }

@@ -128,25 +128,32 @@ func (t TaskTemplate) Validate() error {
 }
 
 func (t TaskTemplate) validateIdentity(v *validator) {
-	switch {
-	case t.Name == "":
-		v.add("name", "must not be empty")
-	case len(t.Name) > MaxTemplateNameLength:
-		v.add("name", "must be at most %d characters; got %d", MaxTemplateNameLength, len(t.Name))
-	case !templateNamePattern.MatchString(t.Name):
-		v.add("name", "%q must match ^[a-z0-9_]+$ (lower-case letters, digits, underscores)", t.Name)
+	if reason := identifierProblem(t.Name, MaxTemplateNameLength, templateNamePattern,
+		"must match ^[a-z0-9_]+$ (lower-case letters, digits, underscores)"); reason != "" {
+		v.add("name", "%s", reason)
 	}
 	if reason := namespaceProblem(t.NamespaceName); reason != "" {
 		v.add("namespace_name", "%s", reason)
 	}
-	switch {
-	case t.Version == "":
-		v.add("version", "must not be empty")
-	case len(t.Version) > MaxVersionLength:
-		v.add("version", "must be at most %d characters; got %d", MaxVersionLength, len(t.Version))
-	case !versionPattern.MatchString(t.Version):
-		v.add("version", "%q must start with a letter or digit and use only letters, digits and . _ + - (e.g. \"1.0\" or \"1.0.0\"; quote it in YAML)", t.Version)
+	if reason := identifierProblem(t.Version, MaxVersionLength, versionPattern,
+		"must start with a letter or digit and use only letters, digits and . _ + - (e.g. \"1.0\" or \"1.0.0\"; quote it in YAML)"); reason != "" {
+		v.add("version", "%s", reason)
 	}
+}
+
+// identifierProblem is why a template name or version is refused, or "":
+// the same three checks, in the same order, for both (not empty, at most
+// maxLen bytes, matching pattern); shape says what pattern allows.
+func identifierProblem(value string, maxLen int, pattern *regexp.Regexp, shape string) string {
+	switch {
+	case value == "":
+		return "must not be empty"
+	case len(value) > maxLen:
+		return fmt.Sprintf("must be at most %d characters; got %d", maxLen, len(value))
+	case !pattern.MatchString(value):
+		return fmt.Sprintf("%q %s", value, shape)
+	}
+	return ""
 }
 
 func (t TaskTemplate) validateSteps(v *validator) {

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/google/uuid"
+
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -71,19 +73,7 @@ func New(cfg Config) *Bus {
 // PublishExecution queues ev for the dispatcher, blocking while the buffer is
 // full until ctx ends or the bus is closed.
 func (b *Bus) PublishExecution(ctx context.Context, ev domain.StepExecutionEvent) error {
-	select {
-	case <-b.done:
-		return ErrClosed
-	default:
-	}
-	select {
-	case b.executions <- ev:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("publish execution %s: %w", ev.EventID, ctx.Err())
-	case <-b.done:
-		return ErrClosed
-	}
+	return publish(ctx, b.done, b.executions, ev, "execution", ev.EventID)
 }
 
 // Executions is the dispatcher's subscription. The channel is never closed
@@ -93,17 +83,26 @@ func (b *Bus) Executions() <-chan domain.StepExecutionEvent { return b.execution
 // PublishCompletion queues a handler outcome, blocking while the buffer is
 // full until ctx ends or the bus is closed.
 func (b *Bus) PublishCompletion(ctx context.Context, ev domain.StepCompletionEvent) error {
+	return publish(ctx, b.done, b.completions, ev, "completion", ev.EventID)
+}
+
+// publish is the one send rule of both directions. A closed bus refuses the
+// event before anything else, so a publish after Close fails even when the
+// buffer has room (select would pick a ready case at random); otherwise it
+// blocks while ch is full until ctx ends or the bus closes. kind and id
+// name the event in the context error.
+func publish[E any](ctx context.Context, done <-chan struct{}, ch chan<- E, ev E, kind string, id uuid.UUID) error {
 	select {
-	case <-b.done:
+	case <-done:
 		return ErrClosed
 	default:
 	}
 	select {
-	case b.completions <- ev:
+	case ch <- ev:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("publish completion %s: %w", ev.EventID, ctx.Err())
-	case <-b.done:
+		return fmt.Errorf("publish %s %s: %w", kind, id, ctx.Err())
+	case <-done:
 		return ErrClosed
 	}
 }

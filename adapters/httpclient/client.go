@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
@@ -121,25 +120,15 @@ func (c *Client) GetTask(ctx context.Context, taskUUID uuid.UUID) (TaskResponse,
 
 // ListTasks returns one page of tasks, newest first (GET /v1/tasks).
 func (c *Client) ListTasks(ctx context.Context, opts ListTasksOptions) (TaskList, error) {
-	q := url.Values{}
-	setInt := func(k string, v int) {
-		if v != 0 {
-			q.Set(k, strconv.Itoa(v))
-		}
-	}
-	setStr := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	setInt("page", opts.Page)
-	setInt("per_page", opts.PerPage)
-	setStr("namespace", opts.Namespace)
-	setStr("status", opts.Status)
-	setStr("initiator", opts.Initiator)
-	setStr("source_system", opts.SourceSystem)
+	q := listQuery{}
+	q.setInt("page", opts.Page)
+	q.setInt("per_page", opts.PerPage)
+	q.setStr("namespace", opts.Namespace)
+	q.setStr("status", opts.Status)
+	q.setStr("initiator", opts.Initiator)
+	q.setStr("source_system", opts.SourceSystem)
 	var out TaskList
-	err := c.call(ctx, http.MethodGet, "/v1/tasks", q, nil, &out)
+	err := c.call(ctx, http.MethodGet, "/v1/tasks", url.Values(q), nil, &out)
 	return out, err
 }
 
@@ -180,12 +169,10 @@ func (c *Client) ResolveStep(ctx context.Context, taskUUID, stepUUID uuid.UUID, 
 // ListTemplates returns the registered task templates (GET /v1/templates),
 // only those of namespace when it is not empty.
 func (c *Client) ListTemplates(ctx context.Context, namespace string) ([]TemplateSummary, error) {
-	q := url.Values{}
-	if namespace != "" {
-		q.Set("namespace", namespace)
-	}
+	q := listQuery{}
+	q.setStr("namespace", namespace)
 	out := []TemplateSummary{}
-	err := c.call(ctx, http.MethodGet, "/v1/templates", q, nil, &out)
+	err := c.call(ctx, http.MethodGet, "/v1/templates", url.Values(q), nil, &out)
 	return out, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -26,20 +25,14 @@ type ListDLQOptions struct {
 
 // ListDLQ returns one page of dead-letter entries, newest first.
 func (c *Client) ListDLQ(ctx context.Context, opts ListDLQOptions) (DLQList, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"namespace": opts.Namespace, "reason": opts.Reason, "status": opts.Status} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if opts.Page != 0 {
-		q.Set("page", strconv.Itoa(opts.Page))
-	}
-	if opts.PerPage != 0 {
-		q.Set("per_page", strconv.Itoa(opts.PerPage))
-	}
+	q := listQuery{}
+	q.setInt("page", opts.Page)
+	q.setInt("per_page", opts.PerPage)
+	q.setStr("namespace", opts.Namespace)
+	q.setStr("reason", opts.Reason)
+	q.setStr("status", opts.Status)
 	var out DLQList
-	err := c.call(ctx, http.MethodGet, "/v1/dlq", q, nil, &out)
+	err := c.call(ctx, http.MethodGet, "/v1/dlq", url.Values(q), nil, &out)
 	return out, err
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -145,35 +144,20 @@ func (s *DLQStore) ListDLQ(ctx context.Context, f ports.DLQFilter) (ports.DLQPag
 	if err := s.available(ctx); err != nil {
 		return ports.DLQPage{}, err
 	}
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Namespace != "" {
-		add("namespace = $%d", f.Namespace)
-	}
-	if f.Reason != "" {
-		add("reason = $%d", string(f.Reason))
-	}
-	if f.Status != "" {
-		add("status = $%d", string(f.Status))
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var lf listFilter
+	lf.addIf("namespace = $%d", f.Namespace)
+	lf.addIf("reason = $%d", string(f.Reason))
+	lf.addIf("status = $%d", string(f.Status))
+	cond := lf.where()
 	var page ports.DLQPage
-	if err := s.db.GetContext(ctx, &page.TotalCount, `SELECT COUNT(*) FROM `+DLQTable+cond, args...); err != nil {
+	if err := s.db.GetContext(ctx, &page.TotalCount, `SELECT COUNT(*) FROM `+DLQTable+cond, lf.args...); err != nil {
 		return ports.DLQPage{}, fmt.Errorf("count dlq entries: %w", err)
 	}
 	per := max(f.PerPage, 1)
-	offset := (max(f.Page, 1) - 1) * per
-	args = append(args, per, offset)
+	limit, args := lf.page(per, (max(f.Page, 1)-1)*per)
 	var rows []dlqRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT `+dlqColumns+` FROM `+DLQTable+cond+
-		fmt.Sprintf(` ORDER BY created_at DESC, entry_uuid DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args)), args...); err != nil {
+		` ORDER BY created_at DESC, entry_uuid DESC`+limit, args...); err != nil {
 		return ports.DLQPage{}, fmt.Errorf("list dlq entries: %w", err)
 	}
 	page.Entries = make([]domain.DLQEntry, len(rows))
@@ -210,6 +194,30 @@ func getEntry(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID, lock boo
 // ResolveDLQ implements ports.DLQStore: an open or requeued entry becomes
 // resolved with the note; a resolved one is a ConflictError.
 func (s *DLQStore) ResolveDLQ(ctx context.Context, id uuid.UUID, note string) (domain.DLQEntry, error) {
+	return s.changeEntry(ctx, id, func(_ *sqlx.Tx, e domain.DLQEntry) (entryUpdate, error) {
+		if e.Status == domain.DLQResolved {
+			return entryUpdate{}, &ports.ConflictError{Message: fmt.Sprintf("DLQ entry %s is already resolved", id)}
+		}
+		return entryUpdate{what: "resolve dlq entry " + id.String(), set: `status = 'resolved', resolution_note = $2`, args: []any{note}}, nil
+	})
+}
+
+// entryUpdate is the row change that ends a changeEntry: the SET
+// assignments (updated_at is added), whose placeholders start at $2 ($1
+// is the entry's uuid), and what the update does, for its error.
+type entryUpdate struct {
+	what string
+	set  string
+	args []any
+}
+
+// changeEntry reads entry id locked (FOR UPDATE) in one transaction, lets
+// change check its status and do the work that goes with the new one, and
+// then applies the update change returned. The lock makes the status check
+// and the update one step, so two operators acting on the same entry at
+// once cannot both succeed.
+func (s *DLQStore) changeEntry(ctx context.Context, id uuid.UUID,
+	change func(tx *sqlx.Tx, e domain.DLQEntry) (entryUpdate, error)) (domain.DLQEntry, error) {
 	if err := s.available(ctx); err != nil {
 		return domain.DLQEntry{}, err
 	}
@@ -219,13 +227,14 @@ func (s *DLQStore) ResolveDLQ(ctx context.Context, id uuid.UUID, note string) (d
 		if err != nil {
 			return err
 		}
-		if e.Status == domain.DLQResolved {
-			return &ports.ConflictError{Message: fmt.Sprintf("DLQ entry %s is already resolved", id)}
+		u, err := change(tx, e)
+		if err != nil {
+			return err
 		}
 		var r dlqRow
-		if err := tx.GetContext(ctx, &r, `UPDATE `+DLQTable+` SET status = 'resolved', resolution_note = $2, updated_at = NOW()
-			WHERE entry_uuid = $1 RETURNING `+dlqColumns, id, note); err != nil {
-			return fmt.Errorf("resolve dlq entry %s: %w", id, err)
+		if err := tx.GetContext(ctx, &r, `UPDATE `+DLQTable+` SET `+u.set+`, updated_at = NOW()
+			WHERE entry_uuid = $1 RETURNING `+dlqColumns, append([]any{id}, u.args...)...); err != nil {
+			return fmt.Errorf("%s: %w", u.what, err)
 		}
 		out = r.entry()
 		return nil
@@ -242,40 +251,25 @@ func (s *DLQStore) ResolveDLQ(ctx context.Context, id uuid.UUID, note string) (d
 // starts the task again. A task timeout does the same for every step of the
 // task in error. Only open entries can be requeued.
 func (s *DLQStore) RequeueDLQ(ctx context.Context, id uuid.UUID) (domain.DLQEntry, error) {
-	if err := s.available(ctx); err != nil {
-		return domain.DLQEntry{}, err
-	}
-	var out domain.DLQEntry
-	err := WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		e, err := getEntry(ctx, tx, id, true)
-		if err != nil {
-			return err
-		}
+	return s.changeEntry(ctx, id, func(tx *sqlx.Tx, e domain.DLQEntry) (entryUpdate, error) {
 		if e.Status != domain.DLQOpen {
-			return &ports.ConflictError{Message: fmt.Sprintf("DLQ entry %s is %s; only open entries can be requeued", id, e.Status)}
+			return entryUpdate{}, &ports.ConflictError{Message: fmt.Sprintf("DLQ entry %s is %s; only open entries can be requeued", id, e.Status)}
 		}
 		switch {
 		case e.TaskUUID == uuid.Nil || (e.Reason == domain.DLQPoisonMessage && e.StepUUID == uuid.Nil):
 			if e.QueueName == "" || len(e.Message) == 0 {
-				return &ports.ConflictError{Message: fmt.Sprintf("DLQ entry %s has no message to send again", id)}
+				return entryUpdate{}, &ports.ConflictError{Message: fmt.Sprintf("DLQ entry %s has no message to send again", id)}
 			}
 			if _, err := tx.ExecContext(ctx, `SELECT pgmq.send($1::text, $2::jsonb, 0::integer)`, e.QueueName, string(e.Message)); err != nil {
-				return fmt.Errorf("send message again: %w", err)
+				return entryUpdate{}, fmt.Errorf("send message again: %w", err)
 			}
 		default:
 			if err := s.requeueTaskWork(ctx, tx, e); err != nil {
-				return err
+				return entryUpdate{}, err
 			}
 		}
-		var r dlqRow
-		if err := tx.GetContext(ctx, &r, `UPDATE `+DLQTable+` SET status = 'requeued', updated_at = NOW()
-			WHERE entry_uuid = $1 RETURNING `+dlqColumns, id); err != nil {
-			return fmt.Errorf("mark dlq entry %s requeued: %w", id, err)
-		}
-		out = r.entry()
-		return nil
+		return entryUpdate{what: fmt.Sprintf("mark dlq entry %s requeued", id), set: `status = 'requeued'`}, nil
 	})
-	return out, err
 }
 
 // requeueTaskWork gives the entry's step (or every errored step of its

@@ -65,13 +65,7 @@ cur AS (
   SELECT r.step, r.meta, r.ord,
     (SELECT t.to_state FROM tasker_workflow_step_transitions t
       WHERE t.workflow_step_uuid = r.step AND t.most_recent = true) AS state,
-    NOT EXISTS (
-      SELECT 1 FROM tasker_workflow_step_edges e
-      WHERE e.to_step_uuid = r.step
-        AND COALESCE((SELECT pt.to_state FROM tasker_workflow_step_transitions pt
-                      WHERE pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true),
-                     'pending') NOT IN ('complete', 'resolved_manually')
-    ) AS deps_satisfied,
+    ` + depsSatisfiedOf("r.step") + ` AS deps_satisfied,
     (r.task IS NULL OR COALESCE((
       SELECT s.task_uuid = r.task AND n.name = r.ns FROM tasker_workflow_steps s
       JOIN tasker_tasks t ON t.task_uuid = s.task_uuid

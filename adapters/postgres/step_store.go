@@ -32,19 +32,30 @@ var _ ports.StepStore = (*StepStore)(nil)
 // the life of db (see stmtCache).
 func NewStepStore(db *sqlx.DB) *StepStore { return &StepStore{db: db, stmts: newStmtCache(db)} }
 
+// depsSatisfiedOf is the SQL truth value "every parent of the step is
+// complete or resolved_manually" (a parent without a transition row is
+// pending), for the step whose uuid is the SQL expression step. The
+// parent's state is a correlated scalar subquery, so it stays an index
+// lookup per parent whatever the planner's statistics (see claimStepsSQL).
+// The worker's snapshot and its claim use it, so the claim's guard is the
+// same rule the snapshot reports.
+func depsSatisfiedOf(step string) string {
+	return `NOT EXISTS (
+         SELECT 1 FROM tasker_workflow_step_edges e
+         WHERE e.to_step_uuid = ` + step + `
+           AND COALESCE((SELECT pt.to_state FROM tasker_workflow_step_transitions pt
+                         WHERE pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true),
+                        'pending') NOT IN ('complete', 'resolved_manually')
+       )`
+}
+
 // loadStepSQL reads everything ports.StepSnapshot holds in one round trip.
-const loadStepSQL = `
+var loadStepSQL = `
 SELECT s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name AS step_name,
        s.retryable, COALESCE(s.retry_limit, 3) AS retry_limit, COALESCE(s.attempts, 0) AS attempts,
        s.inputs, s.backoff_request_seconds, s.processed, s.last_attempted_at,
        st.to_state AS step_state,
-       NOT EXISTS (
-         SELECT 1 FROM tasker_workflow_step_edges e
-         WHERE e.to_step_uuid = s.workflow_step_uuid
-           AND COALESCE((SELECT pt.to_state FROM tasker_workflow_step_transitions pt
-                         WHERE pt.workflow_step_uuid = e.from_step_uuid AND pt.most_recent = true),
-                        'pending') NOT IN ('complete', 'resolved_manually')
-       ) AS deps_satisfied,
+       ` + depsSatisfiedOf("s.workflow_step_uuid") + ` AS deps_satisfied,
        t.named_task_uuid, nt.name AS task_name, nt.version AS task_version, n.name AS namespace_name,
        t.context, t.initiator, t.source_system, t.reason, t.tags, t.priority, t.requested_at,
        tt.to_state AS task_state, nt.configuration

@@ -103,31 +103,15 @@ func (q *TaskQuery) GetTask(ctx context.Context, taskUUID uuid.UUID) (ports.Task
 // ListTasks implements ports.TaskQuery. Counts are computed for the page's
 // tasks in one readiness query; the steps themselves are not returned.
 func (q *TaskQuery) ListTasks(ctx context.Context, f ports.TaskFilter) (ports.TaskPage, error) {
-	var conds []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Namespace != "" {
-		add("n.name = $%d", f.Namespace)
-	}
-	if f.Status != "" {
-		add("COALESCE(tt.to_state, 'pending') = $%d", string(f.Status))
-	}
-	if f.Initiator != "" {
-		add("t.initiator = $%d", f.Initiator)
-	}
-	if f.SourceSystem != "" {
-		add("t.source_system = $%d", f.SourceSystem)
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
-	}
-	args = append(args, f.PerPage, (f.Page-1)*f.PerPage)
+	var lf listFilter
+	lf.addIf("n.name = $%d", f.Namespace)
+	lf.addIf("COALESCE(tt.to_state, 'pending') = $%d", string(f.Status))
+	lf.addIf("t.initiator = $%d", f.Initiator)
+	lf.addIf("t.source_system = $%d", f.SourceSystem)
+	where := lf.where()
+	limit, args := lf.page(f.PerPage, (f.Page-1)*f.PerPage)
 	query := strings.Replace(taskSelect, "t.tags\n", "t.tags, COUNT(*) OVER () AS total_count\n", 1) + where +
-		fmt.Sprintf(" ORDER BY t.created_at DESC, t.task_uuid DESC LIMIT $%d OFFSET $%d", len(args)-1, len(args))
+		" ORDER BY t.created_at DESC, t.task_uuid DESC" + limit
 	var rows []taskRow
 	if err := q.db.SelectContext(ctx, &rows, query, args...); err != nil {
 		return ports.TaskPage{}, fmt.Errorf("list tasks: %w", err)
@@ -138,7 +122,7 @@ func (q *TaskQuery) ListTasks(ctx context.Context, f ports.TaskFilter) (ports.Ta
 		cq := "SELECT COUNT(*) FROM tasker_tasks t JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid " +
 			"JOIN tasker_task_namespaces n ON n.task_namespace_uuid = nt.task_namespace_uuid " +
 			"LEFT JOIN tasker_task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent = true" + where
-		if err := q.db.GetContext(ctx, &page.TotalCount, cq, args[:len(args)-2]...); err != nil {
+		if err := q.db.GetContext(ctx, &page.TotalCount, cq, lf.args...); err != nil {
 			return ports.TaskPage{}, fmt.Errorf("count tasks: %w", err)
 		}
 		return page, nil

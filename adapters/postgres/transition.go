@@ -258,31 +258,31 @@ func applyStepSideEffects(ctx context.Context, tx *sqlx.Tx, stepUUID uuid.UUID, 
 // to_state of its most_recent row, pending when it has none. It does not
 // check that the step exists.
 func CurrentStepState(ctx context.Context, q sqlx.QueryerContext, stepUUID uuid.UUID) (domain.StepState, error) {
-	var s string
-	err := sqlx.GetContext(ctx, q, &s, `SELECT to_state FROM tasker_workflow_step_transitions
-		WHERE workflow_step_uuid = $1 AND most_recent = true`, stepUUID)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("current state of step %s: %w", stepUUID, err)
-	}
-	st, err := domain.ParseStepState(s)
-	if err != nil {
-		return "", fmt.Errorf("current state of step %s: %w", stepUUID, err)
-	}
-	return st, nil
+	return currentState(ctx, q, "tasker_workflow_step_transitions", "workflow_step_uuid", "step", stepUUID, domain.ParseStepState)
 }
 
 // CurrentTaskState returns the current state of a task, pending when it has
 // no transition row. It does not check that the task exists.
 func CurrentTaskState(ctx context.Context, q sqlx.QueryerContext, taskUUID uuid.UUID) (domain.TaskState, error) {
+	return currentState(ctx, q, "tasker_task_transitions", "task_uuid", "task", taskUUID, domain.ParseTaskState)
+}
+
+// currentState reads to_state of the most_recent row of table for the step
+// or task whose key column is id. No row is read as "", which parse takes
+// for the initial state (pending), as the contract does for a step or task
+// without transitions. kind names the entity in errors.
+func currentState[S any](ctx context.Context, q sqlx.QueryerContext, table, key, kind string, id uuid.UUID,
+	parse func(string) (S, error)) (S, error) {
+	var zero S
 	var s string
-	err := sqlx.GetContext(ctx, q, &s, `SELECT to_state FROM tasker_task_transitions
-		WHERE task_uuid = $1 AND most_recent = true`, taskUUID)
+	err := sqlx.GetContext(ctx, q, &s, `SELECT to_state FROM `+table+`
+		WHERE `+key+` = $1 AND most_recent = true`, id)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("current state of task %s: %w", taskUUID, err)
+		return zero, fmt.Errorf("current state of %s %s: %w", kind, id, err)
 	}
-	st, err := domain.ParseTaskState(s)
+	st, err := parse(s)
 	if err != nil {
-		return "", fmt.Errorf("current state of task %s: %w", taskUUID, err)
+		return zero, fmt.Errorf("current state of %s %s: %w", kind, id, err)
 	}
 	return st, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -98,6 +99,27 @@ func SetupTracing(ctx context.Context, serviceName string, getenv func(string) s
 		sdktrace.WithMaxQueueSize(DefaultExportQueueSize)), sdktrace.WithResource(res))
 	InstallTracerProvider(tp)
 	return true, tp.Shutdown, nil
+}
+
+// TracingFlushTimeout bounds the flush of the last spans when a service
+// stops, so an unreachable collector cannot hold the process past its
+// shutdown deadline.
+const TracingFlushTimeout = 5 * time.Second
+
+// StartTracing is SetupTracing for a service's composition root. Besides
+// whether tracing is on, it returns stop, for a defer: stop flushes the
+// spans still queued within TracingFlushTimeout, and ignores a failed
+// flush, since at exit there is nothing left to do about it.
+func StartTracing(ctx context.Context, serviceName string, getenv func(string) string) (on bool, stop func(), err error) {
+	on, shutdown, err := SetupTracing(ctx, serviceName, getenv)
+	if err != nil {
+		return false, func() {}, err
+	}
+	return on, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), TracingFlushTimeout)
+		defer cancel()
+		_ = shutdown(sctx)
+	}, nil
 }
 
 // InstallTracerProvider makes tp the global provider with the W3C trace

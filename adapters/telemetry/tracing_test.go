@@ -47,3 +47,30 @@ func TestSetupTracingFromEnvironment(t *testing.T) {
 		cancel()
 	}
 }
+
+// StartTracing passes SetupTracing's answer through and gives a stop that
+// can always be deferred: a no-op when off or on error, a bounded flush when on.
+func TestStartTracing(t *testing.T) {
+	ctx := context.Background()
+	before := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(before) })
+
+	on, stop, err := telemetry.StartTracing(ctx, "svc", env(map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}))
+	require.Error(t, err)
+	require.False(t, on)
+	require.NotNil(t, stop)
+	stop()
+
+	on, stop, err = telemetry.StartTracing(ctx, "svc", env(nil))
+	require.NoError(t, err)
+	require.False(t, on)
+	stop()
+	require.Same(t, before, otel.GetTracerProvider(), "off: nothing installed")
+
+	on, stop, err = telemetry.StartTracing(ctx, "svc", env(map[string]string{
+		"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}))
+	require.NoError(t, err)
+	require.True(t, on)
+	require.NotSame(t, before, otel.GetTracerProvider())
+	stop() // nothing listens on :1; the flush is bounded, so stop returns
+}

@@ -87,21 +87,23 @@ func FromHeaders(ctx context.Context, headers json.RawMessage) context.Context {
 	return FromCarrier(ctx, m)
 }
 
-// maxRememberedTasks bounds the task trace memory; when full it is cleared
-// (a forgotten task's next span starts a new trace, nothing breaks).
+// maxRememberedTasks bounds each span memory; when full it is cleared (a
+// forgotten task's next span starts a new trace, nothing breaks).
 const maxRememberedTasks = 100_000
 
-// taskTraces is the latest span context of each task this orchestration
-// process worked on. Work on a task that arrives without a message to carry
-// the trace (the enqueue after creation, a retry after its backoff) is
-// parented on it, so a task keeps one trace id.
-var taskTraces = struct {
-	sync.Mutex
-	m map[uuid.UUID]trace.SpanContext
-}{m: map[uuid.UUID]trace.SpanContext{}}
+// spanMemory is the latest span context of each task or step, for work that
+// arrives without a message to carry its trace. Tasks and steps keep the
+// same rule: remembered only while tracing is on, and the whole memory
+// cleared when full.
+type spanMemory struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]trace.SpanContext
+}
 
-// RememberTask records ctx's span as the latest of task.
-func RememberTask(task uuid.UUID, ctx context.Context) {
+func newSpanMemory() *spanMemory { return &spanMemory{m: map[uuid.UUID]trace.SpanContext{}} }
+
+// remember records ctx's span as id's latest, if tracing is on and ctx has one.
+func (s *spanMemory) remember(id uuid.UUID, ctx context.Context) {
 	if !enabled.Load() {
 		return
 	}
@@ -109,22 +111,46 @@ func RememberTask(task uuid.UUID, ctx context.Context) {
 	if !sc.IsValid() {
 		return
 	}
-	taskTraces.Lock()
-	defer taskTraces.Unlock()
-	if len(taskTraces.m) >= maxRememberedTasks {
-		clear(taskTraces.m)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= maxRememberedTasks {
+		clear(s.m)
 	}
-	taskTraces.m[task] = sc
+	s.m[id] = sc
 }
+
+// get returns id's remembered span.
+func (s *spanMemory) get(id uuid.UUID) (trace.SpanContext, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.m[id]
+	return sc, ok
+}
+
+// take returns id's remembered span and forgets it.
+func (s *spanMemory) take(id uuid.UUID) (trace.SpanContext, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.m[id]
+	delete(s.m, id)
+	return sc, ok
+}
+
+// taskTraces is the latest span context of each task this orchestration
+// process worked on. Work on a task that arrives without a message to carry
+// the trace (the enqueue after creation, a retry after its backoff) is
+// parented on it, so a task keeps one trace id.
+var taskTraces = newSpanMemory()
+
+// RememberTask records ctx's span as the latest of task.
+func RememberTask(task uuid.UUID, ctx context.Context) { taskTraces.remember(task, ctx) }
 
 // TaskContext returns ctx parented on task's remembered span, if any.
 func TaskContext(ctx context.Context, task uuid.UUID) context.Context {
 	if !enabled.Load() {
 		return ctx
 	}
-	taskTraces.Lock()
-	sc, ok := taskTraces.m[task]
-	taskTraces.Unlock()
+	sc, ok := taskTraces.get(task)
 	if !ok {
 		return ctx
 	}
@@ -132,43 +158,19 @@ func TaskContext(ctx context.Context, task uuid.UUID) context.Context {
 }
 
 // ForgetTask drops task's remembered span (the task is finished).
-func ForgetTask(task uuid.UUID) {
-	taskTraces.Lock()
-	delete(taskTraces.m, task)
-	taskTraces.Unlock()
-}
+func ForgetTask(task uuid.UUID) { taskTraces.take(task) }
 
 // stepTraces is the handler span of each step's latest finished attempt,
 // from its completion message; a retry's enqueue span links to it, so the
 // attempts of a step are linked spans.
-var stepTraces = struct {
-	sync.Mutex
-	m map[uuid.UUID]trace.SpanContext
-}{m: map[uuid.UUID]trace.SpanContext{}}
+var stepTraces = newSpanMemory()
 
 // RememberAttempt records ctx's (remote) span as step's latest attempt.
-func RememberAttempt(step uuid.UUID, ctx context.Context) {
-	if !enabled.Load() {
-		return
-	}
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
-		return
-	}
-	stepTraces.Lock()
-	defer stepTraces.Unlock()
-	if len(stepTraces.m) >= maxRememberedTasks {
-		clear(stepTraces.m)
-	}
-	stepTraces.m[step] = sc
-}
+func RememberAttempt(step uuid.UUID, ctx context.Context) { stepTraces.remember(step, ctx) }
 
 // AttemptLink is a span link to step's latest attempt; ok is false when none
 // is remembered. The entry is dropped: a link is made once, by the retry.
 func AttemptLink(step uuid.UUID) (trace.Link, bool) {
-	stepTraces.Lock()
-	defer stepTraces.Unlock()
-	sc, ok := stepTraces.m[step]
-	delete(stepTraces.m, step)
+	sc, ok := stepTraces.take(step)
 	return trace.Link{SpanContext: sc}, ok
 }

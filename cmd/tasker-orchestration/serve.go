@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
@@ -71,16 +70,12 @@ func runServe(ctx context.Context, f serveFlags, getenv func(string) string) err
 // serve runs until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	oc := cfg.Orchestration
-	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, "tasker-orchestration", nil)
+	tracing, stopTracing, err := telemetry.StartTracing(ctx, "tasker-orchestration", nil)
 	if err != nil {
 		return err
 	}
+	defer stopTracing()
 	lifecycle.EnableTracing(tracing)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(sctx) // flush the last spans
-	}()
 	var tracer trace.Tracer
 	if tracing {
 		tracer = lifecycle.Tracer(lifecycle.OrchestrationTracer)

@@ -126,15 +126,11 @@ func (q *Queue) SendWithHeaders(ctx context.Context, name string, msg, headers j
 	if secs > math.MaxInt32 {
 		return 0, fmt.Errorf("memqueue send to %q: delay %s is too long", name, delay)
 	}
-	if err := ctxErr(ctx); err != nil {
-		return 0, wrap("send to", name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue("send to", name)
+	qu, unlock, err := q.lockQueue(ctx, "send to", name)
 	if err != nil {
 		return 0, err
 	}
+	defer unlock()
 	now := q.now()
 	qu.lastID++
 	qu.msgs = append(qu.msgs, ports.QueueMessage{MsgID: qu.lastID, EnqueuedAt: now,
@@ -154,15 +150,11 @@ func (q *Queue) Read(ctx context.Context, name string, vtSeconds int, qty int) (
 	if err := checkVT("read", name, vtSeconds); err != nil {
 		return nil, err
 	}
-	if err := ctxErr(ctx); err != nil {
-		return nil, wrap("read", name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue("read", name)
+	qu, unlock, err := q.lockQueue(ctx, "read", name)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	now := q.now()
 	var out []ports.QueueMessage
 	for i := range qu.msgs {
@@ -196,15 +188,11 @@ func (q *Queue) remove(ctx context.Context, op, name string, msgID int64, archiv
 	if err := pgmq.ValidateQueueName(name); err != nil {
 		return false, err
 	}
-	if err := ctxErr(ctx); err != nil {
-		return false, wrap(op, name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue(op, name)
+	qu, unlock, err := q.lockQueue(ctx, op, name)
 	if err != nil {
 		return false, err
 	}
+	defer unlock()
 	i, ok := qu.find(msgID)
 	if !ok {
 		return false, nil
@@ -225,15 +213,11 @@ func (q *Queue) SetVT(ctx context.Context, name string, msgID int64, vtSeconds i
 	if err := checkVT("set_vt", name, vtSeconds); err != nil {
 		return false, err
 	}
-	if err := ctxErr(ctx); err != nil {
-		return false, wrap("set_vt in", name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue("set_vt in", name)
+	qu, unlock, err := q.lockQueue(ctx, "set_vt in", name)
 	if err != nil {
 		return false, err
 	}
+	defer unlock()
 	i, ok := qu.find(msgID)
 	if !ok {
 		return false, nil
@@ -250,15 +234,11 @@ func (q *Queue) Metrics(ctx context.Context, name string) (ports.QueueMetrics, e
 	if err := pgmq.ValidateQueueName(name); err != nil {
 		return ports.QueueMetrics{}, err
 	}
-	if err := ctxErr(ctx); err != nil {
-		return ports.QueueMetrics{}, wrap("metrics of", name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue("metrics of", name)
+	qu, unlock, err := q.lockQueue(ctx, "metrics of", name)
 	if err != nil {
 		return ports.QueueMetrics{}, err
 	}
+	defer unlock()
 	now := q.now()
 	m := ports.QueueMetrics{QueueName: name, QueueLength: int64(len(qu.msgs)), TotalMessages: qu.lastID, ScrapeTime: now}
 	if len(qu.msgs) == 0 {
@@ -289,15 +269,11 @@ func (q *Queue) OtherHolder(ctx context.Context, name string, msgID int64, stepU
 	if err := pgmq.ValidateQueueName(name); err != nil {
 		return false, err
 	}
-	if err := ctxErr(ctx); err != nil {
-		return false, wrap("probe holders of", name, err)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	qu, err := q.queue("probe holders of", name)
+	qu, unlock, err := q.lockQueue(ctx, "probe holders of", name)
 	if err != nil {
 		return false, err
 	}
+	defer unlock()
 	now := q.now()
 	for _, m := range qu.msgs {
 		if m.MsgID == msgID || !m.VT.After(now) {
@@ -346,6 +322,23 @@ func (q *Queue) Archived(name string) ([]ports.QueueMessage, error) {
 		out[i] = clone(m)
 	}
 	return out, nil
+}
+
+// lockQueue is the common start of an operation on one queue, after the
+// caller's own argument checks: a cancelled ctx fails it as a statement on
+// it would, then q.mu is taken and the queue looked up. On success the
+// caller must call unlock; on error q.mu is not held.
+func (q *Queue) lockQueue(ctx context.Context, op, name string) (qu *queue, unlock func(), err error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, nil, wrap(op, name, err)
+	}
+	q.mu.Lock()
+	qu, err = q.queue(op, name)
+	if err != nil {
+		q.mu.Unlock()
+		return nil, nil, err
+	}
+	return qu, q.mu.Unlock, nil
 }
 
 // queue returns the named queue, or an error wrapping pgmq.ErrQueueNotFound.

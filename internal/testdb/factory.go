@@ -220,14 +220,6 @@ func CreateTask(t testing.TB, db *sqlx.DB, spec TaskSpec) CreatedTask {
 func SetStepState(t testing.TB, db *sqlx.DB, stepUUID uuid.UUID, state domain.StepState) {
 	t.Helper()
 	require.True(t, state.Valid(), "invalid step state %q", state)
-	ctx := context.Background()
-	tx, err := db.BeginTxx(ctx, nil)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback() }()
-	var one int
-	require.NoError(t, tx.GetContext(ctx, &one, `SELECT 1 FROM tasker_workflow_steps WHERE workflow_step_uuid = $1 FOR UPDATE`, stepUUID),
-		"step %s", stepUUID)
-	appendTransition(t, tx, "tasker_workflow_step_transitions", "workflow_step_uuid", stepUUID, string(state))
 	var q string
 	switch state {
 	case domain.StepInProgress:
@@ -239,9 +231,7 @@ func SetStepState(t testing.TB, db *sqlx.DB, stepUUID uuid.UUID, state domain.St
 	default:
 		q = `UPDATE tasker_workflow_steps SET in_process = false, updated_at = NOW() WHERE workflow_step_uuid = $1`
 	}
-	_, err = tx.ExecContext(ctx, q, stepUUID)
-	require.NoError(t, err)
-	require.NoError(t, tx.Commit())
+	setState(t, db, "tasker_workflow_steps", "workflow_step_uuid", "tasker_workflow_step_transitions", stepUUID, string(state), q)
 }
 
 // SetTaskState makes state the current state of a task for test setup (→
@@ -249,15 +239,25 @@ func SetStepState(t testing.TB, db *sqlx.DB, stepUUID uuid.UUID, state domain.St
 func SetTaskState(t testing.TB, db *sqlx.DB, taskUUID uuid.UUID, state domain.TaskState) {
 	t.Helper()
 	require.True(t, state.Valid(), "invalid task state %q", state)
+	setState(t, db, "tasker_tasks", "task_uuid", "tasker_task_transitions", taskUUID, string(state),
+		`UPDATE tasker_tasks SET complete = $2, completed_at = CASE WHEN $2 THEN NOW() END,
+		updated_at = NOW() WHERE task_uuid = $1`, state == domain.TaskComplete)
+}
+
+// setState is the one transaction of SetStepState and SetTaskState: lock the
+// row of table whose key is id (the test fails when there is none), append
+// the transition to state in transitions, run update ($1 is id, then args)
+// and commit.
+func setState(t testing.TB, db *sqlx.DB, table, key, transitions string, id uuid.UUID, state, update string, args ...any) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := db.BeginTxx(ctx, nil)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback() }()
 	var one int
-	require.NoError(t, tx.GetContext(ctx, &one, `SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE`, taskUUID), "task %s", taskUUID)
-	appendTransition(t, tx, "tasker_task_transitions", "task_uuid", taskUUID, string(state))
-	_, err = tx.ExecContext(ctx, `UPDATE tasker_tasks SET complete = $2, completed_at = CASE WHEN $2 THEN NOW() END,
-		updated_at = NOW() WHERE task_uuid = $1`, taskUUID, state == domain.TaskComplete)
+	require.NoError(t, tx.GetContext(ctx, &one, `SELECT 1 FROM `+table+` WHERE `+key+` = $1 FOR UPDATE`, id), "%s %s", table, id)
+	appendTransition(t, tx, transitions, key, id, state)
+	_, err = tx.ExecContext(ctx, update, append([]any{id}, args...)...)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
 }

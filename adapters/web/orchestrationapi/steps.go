@@ -12,12 +12,8 @@ import (
 )
 
 func (s *Server) listSteps(c *gin.Context) {
-	id, err := pathUUID(c, "task_uuid")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	if !s.taskNamespaceAllowed(c, id) {
+	id, ok := s.allowedPathTask(c)
+	if !ok {
 		return
 	}
 	steps, err := s.deps.Query.ListSteps(c.Request.Context(), id)
@@ -41,6 +37,12 @@ func (s *Server) getStep(c *gin.Context) {
 	if !s.taskNamespaceAllowed(c, taskID) {
 		return
 	}
+	s.writeStep(c, taskID, stepID)
+}
+
+// writeStep answers with the step as it is stored now: GET reads it, and
+// PATCH returns it after the resolution, so both show the same view.
+func (s *Server) writeStep(c *gin.Context, taskID, stepID uuid.UUID) {
 	st, err := s.deps.Query.GetStep(c.Request.Context(), taskID, stepID)
 	if err != nil {
 		s.respondError(c, err)
@@ -96,12 +98,7 @@ func (s *Server) resolveStep(c *gin.Context) {
 		s.respondError(c, err)
 		return
 	}
-	st, err := s.deps.Query.GetStep(c.Request.Context(), taskID, stepID)
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, newStepResponse(st))
+	s.writeStep(c, taskID, stepID)
 }
 
 // validateResolve rejects what the step's results and transition metadata

@@ -148,12 +148,8 @@ func (s *Server) getTask(c *gin.Context) {
 }
 
 func (s *Server) cancelTask(c *gin.Context) {
-	id, err := pathUUID(c, "task_uuid")
-	if err != nil {
-		s.respondError(c, err)
-		return
-	}
-	if !s.taskNamespaceAllowed(c, id) {
+	id, ok := s.allowedPathTask(c)
+	if !ok {
 		return
 	}
 	if err := s.deps.Tasks.CancelTask(c.Request.Context(), id); err != nil {
@@ -166,6 +162,19 @@ func (s *Server) cancelTask(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, newTaskResponse(v))
+}
+
+// allowedPathTask reads the route's {task_uuid} and checks with
+// taskNamespaceAllowed that the token may act on that task. When it reports
+// false it has already answered: 400 for a malformed UUID, else what
+// taskNamespaceAllowed answered.
+func (s *Server) allowedPathTask(c *gin.Context) (uuid.UUID, bool) {
+	id, err := pathUUID(c, "task_uuid")
+	if err != nil {
+		s.respondError(c, err)
+		return uuid.Nil, false
+	}
+	return id, s.taskNamespaceAllowed(c, id)
 }
 
 // taskNamespaceAllowed checks, for a token restricted by worker_namespaces,

@@ -113,13 +113,8 @@ func (s *Server) handleGetTemplate(c *gin.Context) {
 // loadTemplate reads and resolves a template from the catalog, writing the
 // error response itself when it fails.
 func (s *Server) loadTemplate(c *gin.Context, ns, name, version string) (TemplateResponse, bool) {
-	reg, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
-	if err != nil {
-		if isNotFound(err) {
-			s.writeError(c, http.StatusNotFound, CodeTemplateNotFound, "Task template not found: "+templateKey(ns, name, version))
-		} else {
-			s.writeStoreError(c, "load template", err)
-		}
+	reg, ok := s.readTemplate(c, ns, name, version, func(err error) { s.writeStoreError(c, "load template", err) })
+	if !ok {
 		return TemplateResponse{}, false
 	}
 	resp, err := s.buildTemplateResponse(reg)
@@ -129,6 +124,23 @@ func (s *Server) loadTemplate(c *gin.Context, ns, name, version string) (Templat
 		return TemplateResponse{}, false
 	}
 	return resp, true
+}
+
+// readTemplate reads a template's catalog entry. A missing template is
+// answered 404 template_not_found here, the same on every template route;
+// any other failure is handed to failed, which answers it in the route's
+// own terms. It reports whether the entry was read.
+func (s *Server) readTemplate(c *gin.Context, ns, name, version string, failed func(error)) (ports.RegisteredTemplate, bool) {
+	reg, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
+	switch {
+	case err == nil:
+		return reg, true
+	case isNotFound(err):
+		s.writeError(c, http.StatusNotFound, CodeTemplateNotFound, "Task template not found: "+templateKey(ns, name, version))
+	default:
+		failed(err)
+	}
+	return ports.RegisteredTemplate{}, false
 }
 
 // buildTemplateResponse resolves the stored (unresolved) configuration for
@@ -171,13 +183,8 @@ func (s *Server) handleValidateTemplate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	reg, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
-	if err != nil {
-		if isNotFound(err) {
-			s.writeError(c, http.StatusNotFound, CodeTemplateNotFound, "Task template not found: "+templateKey(ns, name, version))
-		} else {
-			s.writeStoreError(c, "load template", err)
-		}
+	reg, ok := s.readTemplate(c, ns, name, version, func(err error) { s.writeStoreError(c, "load template", err) })
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, validateConfiguration(reg.Configuration))
@@ -229,18 +236,16 @@ func (s *Server) handleRefreshTemplate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	reg, err := s.deps.Templates.GetTemplate(c.Request.Context(), ns, name, version)
-	if err != nil {
-		if isNotFound(err) {
-			s.writeError(c, http.StatusNotFound, CodeTemplateNotFound, "Task template not found: "+templateKey(ns, name, version))
-			return
-		}
+	failed := func(err error) {
 		s.writeError(c, http.StatusInternalServerError, CodeRefreshFailed, fmt.Sprintf("Refreshing %s failed: %v", templateKey(ns, name, version), err))
+	}
+	reg, ok := s.readTemplate(c, ns, name, version, failed)
+	if !ok {
 		return
 	}
 	resp, err := s.buildTemplateResponse(reg)
 	if err != nil {
-		s.writeError(c, http.StatusInternalServerError, CodeRefreshFailed, fmt.Sprintf("Refreshing %s failed: %v", templateKey(ns, name, version), err))
+		failed(err)
 		return
 	}
 	s.cache.Put(templateKey(ns, name, version), resp)

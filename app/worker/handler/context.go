@@ -188,14 +188,7 @@ func (c *StepContext) ContextRaw(key string) (json.RawMessage, bool) {
 
 // ContextValue decodes the task context field key into dst.
 func (c *StepContext) ContextValue(key string, dst any) error {
-	raw, ok := c.contextKeys[key]
-	if !ok {
-		return fmt.Errorf("task context field %q: %w", key, ErrMissing)
-	}
-	if err := decode(raw, dst); err != nil {
-		return fmt.Errorf("task context field %q: %w", key, err)
-	}
-	return nil
+	return decodeEntry(c.contextKeys, key, fmt.Sprintf("task context field %q", key), dst)
 }
 
 // Inputs decodes the step's stored inputs (template handler.initialization
@@ -231,12 +224,19 @@ func (c *StepContext) DependencyRaw(step string) (json.RawMessage, bool) {
 // DependencyResult decodes the named ancestor's result (its handler's
 // `result`, unwrapped per D-r) into dst.
 func (c *StepContext) DependencyResult(step string, dst any) error {
-	raw, ok := c.deps[step]
+	return decodeEntry(c.deps, step, fmt.Sprintf("dependency result %q", step), dst)
+}
+
+// decodeEntry decodes m[key] into dst, with ErrMissing when m has no key;
+// label names the value in the error, so a handler's log says which of
+// the task context or the dependency results lacked it.
+func decodeEntry(m map[string]json.RawMessage, key, label string, dst any) error {
+	raw, ok := m[key]
 	if !ok {
-		return fmt.Errorf("dependency result %q: %w", step, ErrMissing)
+		return fmt.Errorf("%s: %w", label, ErrMissing)
 	}
 	if err := decode(raw, dst); err != nil {
-		return fmt.Errorf("dependency result %q: %w", step, err)
+		return fmt.Errorf("%s: %w", label, err)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package handler
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tasker-systems/tasker-go/domain"
 )
 
 // Error types used by the SDK when a handler does not choose one.
@@ -15,14 +17,16 @@ const (
 )
 
 // BackoffType names who asked for a retry delay (contract §5 backoff_hint).
-type BackoffType string
+// It is the domain's type, so the values a handler picks are the ones the
+// result carries, with no second list to keep in step.
+type BackoffType = domain.BackoffType
 
 // Backoff hint types accepted by the orchestration.
 const (
-	BackoffServerRequested    BackoffType = "ServerRequested"
-	BackoffRateLimit          BackoffType = "RateLimit"
-	BackoffServiceUnavailable BackoffType = "ServiceUnavailable"
-	BackoffCustom             BackoffType = "Custom"
+	BackoffServerRequested    = domain.BackoffServerRequested
+	BackoffRateLimit          = domain.BackoffRateLimit
+	BackoffServiceUnavailable = domain.BackoffServiceUnavailable
+	BackoffCustom             = domain.BackoffCustom
 )
 
 // BackoffHint asks the orchestration to wait DelaySeconds before retrying.

@@ -95,7 +95,7 @@ func (b Builder) Failure(stepUUID uuid.UUID, started, completed time.Time, he *h
 		}
 	}
 	if he.Backoff != nil {
-		hint := &domain.BackoffHint{BackoffType: domain.BackoffType(he.Backoff.Type), DelaySeconds: he.Backoff.DelaySeconds}
+		hint := &domain.BackoffHint{BackoffType: he.Backoff.Type, DelaySeconds: he.Backoff.DelaySeconds}
 		if hint.BackoffType == "" {
 			hint.BackoffType = domain.BackoffCustom
 		}

@@ -1,8 +1,9 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -58,15 +59,8 @@ func (r *Registry) MissingHandlers(environment string, has func(callable string)
 			out = append(out, Missing{Namespace: ns})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Template != b.Template {
-			return a.Template < b.Template
-		}
-		return a.Callable < b.Callable
+	slices.SortStableFunc(out, func(a, b Missing) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Template, b.Template), cmp.Compare(a.Callable, b.Callable))
 	})
 	return out
 }

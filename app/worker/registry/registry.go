@@ -6,12 +6,14 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -294,15 +296,9 @@ func (r *Registry) Templates() []Entry {
 		out = append(out, e)
 	}
 	r.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Template, out[j].Template
-		if a.NamespaceName != b.NamespaceName {
-			return a.NamespaceName < b.NamespaceName
-		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		return a.Version < b.Version
+	slices.SortFunc(out, func(x, y Entry) int {
+		a, b := x.Template, y.Template
+		return cmp.Or(cmp.Compare(a.NamespaceName, b.NamespaceName), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Version, b.Version))
 	})
 	return out
 }

@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -98,16 +97,12 @@ func serve(configDir, environment string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	tracing, shutdownTracing, err := telemetry.SetupTracing(ctx, "tasker-worker", nil)
+	tracing, stopTracing, err := telemetry.StartTracing(ctx, "tasker-worker", nil)
 	if err != nil {
 		return err
 	}
+	defer stopTracing()
 	lifecycle.EnableTracing(tracing)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(sctx) // flush the last spans
-	}()
 	w, err := worker.New(ctx, cfg, worker.WithLogger(log), worker.WithHandlers(handlers))
 	if err != nil {
 		return err
