@@ -8,8 +8,9 @@
 // step of a task (claim, outcome, result batch). Connections of a pool over
 // WrapConnector (adapters/postgres.Open's pools, the test databases) send
 // it with BEGIN instead, as one simple-protocol query ("BEGIN READ WRITE;
-// SET LOCAL …; SET LOCAL …"). Other pools (a *sql.DB an embedding program
-// passes in) keep the separate round trip (see Supported).
+// SET LOCAL …; SET LOCAL …"); every other transaction on them begins there
+// too, with the BEGIN lib/pq would send. Other pools (a *sql.DB an
+// embedding program passes in) keep the separate round trip (Supported).
 package batchtx
 
 import (
@@ -81,26 +82,67 @@ func Supported(db *sql.DB) bool {
 	return ok
 }
 
-// wrapped forwards everything to its connection except the BeginTx of a
-// batch transaction.
+// wrapped forwards everything to its connection but BeginTx.
 type wrapped struct{ conn }
 
-// BeginTx starts a batch transaction with beginSQL when ctx asks for one
-// (read-write, default isolation); otherwise it is the connection's own.
-// The transaction is the connection itself (lib/pq tracks the transaction
-// status from the server's ReadyForQuery, whoever sent BEGIN), so Commit
-// keeps lib/pq's checks: committing a failed transaction is an error.
+// BeginTx sends BEGIN itself, as one simple-protocol query: with Plans
+// appended when ctx asks for a batch transaction (read-write, default
+// isolation), else with the mode lib/pq would send. The transaction is the
+// connection itself: lib/pq tracks the transaction status from the server's
+// ReadyForQuery, whoever sent BEGIN, so Commit keeps lib/pq's checks
+// (committing a failed transaction is an error).
+//
+// Every transaction on a wrapped connection begins here, never through
+// lib/pq's BeginTx: that one leaves its context watcher's finish function
+// on the connection, and lib/pq's Commit and Rollback call whatever is left
+// there, so a later transaction begun another way would call a stale one
+// again (seen: "attempt to set nil err" panics on the third call). The
+// watcher it would set cancels a running statement when the transaction's
+// context ends; every statement here watches its own context instead, and
+// database/sql rolls the transaction back when its context ends.
 func (c wrapped) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if ctx.Value(key{}) == nil || opts.ReadOnly || opts.Isolation != driver.IsolationLevel(0) {
-		return c.conn.BeginTx(ctx, opts)
+	begin, err := beginStatement(opts)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := c.conn.ExecContext(ctx, beginSQL, nil); err != nil {
+	if ctx.Value(key{}) != nil && begin == "BEGIN READ WRITE" {
+		begin = beginSQL
+	}
+	if _, err := c.conn.ExecContext(ctx, begin, nil); err != nil {
 		// BEGIN may have run and a SET failed: end what was begun. When
 		// BEGIN itself failed there is nothing to end and lib/pq refuses the
 		// rollback without a round trip; a connection left in a transaction
 		// some other way fails its next BEGIN and is discarded as bad.
 		_ = c.conn.Rollback()
-		return nil, fmt.Errorf("begin batch transaction: %w", err)
+		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	return c.conn, nil
+}
+
+// Begin is BeginTx with the default options (the deprecated entry point,
+// kept so that it too never reaches lib/pq's own).
+func (c wrapped) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// beginStatement is the BEGIN lib/pq sends for opts.
+func beginStatement(opts driver.TxOptions) (string, error) {
+	begin := "BEGIN"
+	switch sql.IsolationLevel(opts.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted:
+		begin += " ISOLATION LEVEL READ UNCOMMITTED"
+	case sql.LevelReadCommitted:
+		begin += " ISOLATION LEVEL READ COMMITTED"
+	case sql.LevelRepeatableRead:
+		begin += " ISOLATION LEVEL REPEATABLE READ"
+	case sql.LevelSerializable:
+		begin += " ISOLATION LEVEL SERIALIZABLE"
+	default:
+		return "", fmt.Errorf("batchtx: isolation level not supported: %d", opts.Isolation)
+	}
+	if opts.ReadOnly {
+		return begin + " READ ONLY", nil
+	}
+	return begin + " READ WRITE", nil
 }

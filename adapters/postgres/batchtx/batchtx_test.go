@@ -155,8 +155,49 @@ func TestBatchBeginIsOneRoundTrip(t *testing.T) {
 	require.Zero(t, cc.begins)
 	require.Equal(t, []string{"BEGIN READ WRITE; " + batchtx.Plans, "COMMIT"}, cc.execs)
 
-	tx, err = db.BeginTx(context.Background(), nil) // not a batch: the driver's own BEGIN
+	tx, err = db.BeginTx(context.Background(), &sql.TxOptions{Isolation: sql.LevelSerializable, ReadOnly: true})
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
-	require.Equal(t, 1, cc.begins)
+	require.Zero(t, cc.begins, "never the driver's own BeginTx")
+	require.Equal(t, "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY", cc.execs[2])
+}
+
+// Many transactions of every kind on one connection, committed and rolled
+// back: lib/pq's own BeginTx left a context watcher's finish function on
+// the connection that its Commit called again after a batch transaction,
+// and the third such call panicked ("attempt to set nil err") in the worker.
+func TestEveryKindOfTransactionInTurnOnOneConnection(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := openWrapped(t)
+	batch := struct {
+		ctx  context.Context
+		opts *sql.TxOptions
+		want string
+	}{batchtx.Context(ctx), nil, "force_generic_plan"}
+	kinds := []struct {
+		ctx  context.Context
+		opts *sql.TxOptions
+		want string
+	}{
+		{ctx, nil, "auto"}, batch, batch, batch,
+		{ctx, &sql.TxOptions{ReadOnly: true}, "auto"}, batch, batch,
+		{batchtx.Context(ctx), &sql.TxOptions{Isolation: sql.LevelRepeatableRead}, "auto"}, batch,
+	}
+	for i := range 3 * len(kinds) {
+		k := kinds[i%len(kinds)]
+		tx, err := db.BeginTx(k.ctx, k.opts)
+		require.NoError(t, err, "transaction %d", i)
+		require.Equal(t, k.want, show(t, tx, "plan_cache_mode"), "transaction %d", i)
+		if i%5 == 4 {
+			require.NoError(t, tx.Rollback(), "transaction %d", i)
+		} else {
+			require.NoError(t, tx.Commit(), "transaction %d", i)
+		}
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	require.NoError(t, err)
+	require.Equal(t, "serializable", show(t, tx, "transaction_isolation"))
+	require.NoError(t, tx.Commit())
 }
