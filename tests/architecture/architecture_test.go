@@ -66,7 +66,7 @@ func stdlib(p string) bool {
 		return false
 	}
 	switch first {
-	case "domain", "ports", "adapters", "app", "cmd", "internal", "sdk", "client", "examples", "tests", "deployments", "docs":
+	case "domain", "ports", "adapters", "app", "cmd", "internal", "sdk", "client", "examples", "tests", "deployments", "docs", "configs":
 		return false
 	}
 	return true
@@ -114,6 +114,7 @@ func violation(importer, imp string) string {
 		tech := strings.Join(strings.SplitN(importer, "/", 3)[:2], "/") // adapters/<technology>
 		switch {
 		case under(imp, "domain"), under(imp, "ports"), under(imp, "internal"), under(imp, tech):
+		case tech == "adapters/config" && imp == "configs": // the default files it loads
 		case under(imp, "adapters"):
 			return "adapters do not import each other sideways (" + tech + " → " + imp + "); the composition root wires them"
 		default:
