@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
+	"github.com/tasker-systems/tasker-go/adapters/postgres/stepstoretest"
 	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 	"github.com/tasker-systems/tasker-go/ports"
@@ -92,33 +93,14 @@ func TestLoadAndClaim(t *testing.T) {
 // results, equal to what DependencyResults returns (transitive, processed
 // with results only, unwrapped per D-r), so the handler payload needs no
 // further round trip; a root step gets an empty map, a lost claim none.
+// TestClaimReturnsDependencyResults: claims that share one batch statement
+// each carry their own step's dependency results. A claim alone is covered
+// by the StepStore contract suite (stepstoretest, WinningClaimCarriesDependencyResults).
 func TestClaimReturnsDependencyResults(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
 	ctx := context.Background()
-	// root → left, right; left → leaf; leaf, right → final; unrelated is not an ancestor.
-	newTask := func() testdb.CreatedTask {
-		task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "dr_ns", Steps: []testdb.StepSpec{
-			{Name: "root"}, {Name: "left", Deps: []string{"root"}}, {Name: "right", Deps: []string{"root"}},
-			{Name: "leaf", Deps: []string{"left"}}, {Name: "final", Deps: []string{"leaf", "right"}}, {Name: "unrelated"},
-		}})
-		full := func(name, result string) json.RawMessage {
-			b, err := json.Marshal(successResult(task.Steps[name], result))
-			require.NoError(t, err)
-			return b
-		}
-		for _, name := range []string{"root", "left", "leaf", "right", "unrelated"} {
-			testdb.SetStepState(t, db, task.Steps[name], domain.StepComplete)
-		}
-		testdb.SetStepResults(t, db, task.Steps["root"], full("root", `4`))
-		testdb.SetStepResults(t, db, task.Steps["left"], full("left", `{"v":16}`))
-		testdb.SetStepResults(t, db, task.Steps["leaf"], json.RawMessage(`{"result_of_leaf":256}`)) // legacy raw row
-		testdb.SetStepResults(t, db, task.Steps["unrelated"], full("unrelated", `1`))
-		// right is complete without results: excluded
-		return task
-	}
-	want := map[string]string{"root": `4`, "left": `{"v":16}`, "leaf": `{"result_of_leaf":256}`}
 	requireDeps := func(t *testing.T, got map[string]json.RawMessage, want map[string]string) {
 		t.Helper()
 		require.NotNil(t, got)
@@ -127,50 +109,18 @@ func TestClaimReturnsDependencyResults(t *testing.T) {
 			require.JSONEq(t, v, string(got[name]), name)
 		}
 	}
-
-	t.Run("LoadAndClaim", func(t *testing.T) {
-		task := newTask()
-		snap, claimed, err := store.LoadAndClaim(ctx, task.Steps["final"], task.TaskUUID, "dr_ns", "w")
-		require.NoError(t, err)
-		require.True(t, claimed)
-		requireDeps(t, snap.DependencyResults, want)
-		separate, err := store.DependencyResults(ctx, task.Steps["final"])
-		require.NoError(t, err)
-		require.Equal(t, separate, snap.DependencyResults, "same as the separate query")
-
-		again, claimed, err := store.LoadAndClaim(ctx, task.Steps["final"], task.TaskUUID, "dr_ns", "w")
-		require.NoError(t, err)
-		require.False(t, claimed)
-		require.Nil(t, again.DependencyResults, "a claim not won carries none")
-	})
-	t.Run("ClaimStep", func(t *testing.T) {
-		task := newTask()
-		testdb.SetStepState(t, db, task.Steps["final"], domain.StepEnqueued)
-		snap, err := store.ClaimStep(ctx, task.Steps["final"], "w")
-		require.NoError(t, err)
-		requireDeps(t, snap.DependencyResults, want)
-	})
-	t.Run("root step", func(t *testing.T) {
-		task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "dr_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
-		snap, claimed, err := store.LoadAndClaim(ctx, task.Steps["a"], task.TaskUUID, "dr_ns", "w")
-		require.NoError(t, err)
-		require.True(t, claimed)
-		requireDeps(t, snap.DependencyResults, map[string]string{})
-	})
-	t.Run("one batch, each claim its own", func(t *testing.T) {
-		t1, t2 := newTask(), newTask()
-		testdb.SetStepResults(t, db, t2.Steps["root"], json.RawMessage(`"second"`))
-		snaps, claimed, errs := store.ClaimBatchForTest(ctx, []postgres.BatchClaim{
-			{Step: t1.Steps["final"]}, {Step: t2.Steps["final"]}, {Step: t2.Steps["left"]},
-		}, "w")
-		for i := range snaps {
-			require.NoError(t, errs[i])
-		}
-		require.True(t, claimed[0])
-		require.True(t, claimed[1])
-		requireDeps(t, snaps[0].DependencyResults, want)
-		requireDeps(t, snaps[1].DependencyResults, map[string]string{"root": `"second"`, "left": `{"v":16}`, "leaf": `{"result_of_leaf":256}`})
-		require.False(t, claimed[2], "left is complete")
-		require.Nil(t, snaps[2].DependencyResults)
-	})
+	t1, t2 := stepstoretest.DAGTask(t, db, "dr_ns"), stepstoretest.DAGTask(t, db, "dr_ns")
+	testdb.SetStepResults(t, db, t2.Steps["root"], json.RawMessage(`"second"`))
+	snaps, claimed, errs := store.ClaimBatchForTest(ctx, []postgres.BatchClaim{
+		{Step: t1.Steps["final"]}, {Step: t2.Steps["final"]}, {Step: t2.Steps["left"]},
+	}, "w")
+	for i := range snaps {
+		require.NoError(t, errs[i])
+	}
+	require.True(t, claimed[0])
+	require.True(t, claimed[1])
+	requireDeps(t, snaps[0].DependencyResults, stepstoretest.DAGWant)
+	requireDeps(t, snaps[1].DependencyResults, map[string]string{"root": `"second"`, "left": `{"v":16}`, "leaf": `{"result_of_leaf":256}`})
+	require.False(t, claimed[2], "left is complete")
+	require.Nil(t, snaps[2].DependencyResults)
 }

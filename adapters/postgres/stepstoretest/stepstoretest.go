@@ -372,12 +372,12 @@ func testLoadAndClaim(t *testing.T, f Factory) {
 	}
 }
 
-// dagTask is root → left, right; left → leaf; leaf, right → final; unrelated
+// DAGTask is root → left, right; left → leaf; leaf, right → final; unrelated
 // is no ancestor of final. root, left and leaf are complete with results
 // (leaf as a legacy row holding only the raw handler result, passed as
 // stored per D-r), right is complete without results, unrelated complete
 // with one.
-func dagTask(t *testing.T, db *sqlx.DB, ns string) testdb.CreatedTask {
+func DAGTask(t *testing.T, db *sqlx.DB, ns string) testdb.CreatedTask {
 	t.Helper()
 	task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: ns, Steps: []testdb.StepSpec{
 		{Name: "root"}, {Name: "left", Deps: []string{"root"}}, {Name: "right", Deps: []string{"root"}},
@@ -407,12 +407,13 @@ func requireDeps(t *testing.T, got map[string]json.RawMessage, want map[string]s
 	}
 }
 
-var dagWant = map[string]string{"root": `4`, "left": `{"v":16}`, "leaf": `{"result_of_leaf":256}`}
+// DAGWant is what the final step of a DAGTask gets as dependency results.
+var DAGWant = map[string]string{"root": `4`, "left": `{"v":16}`, "leaf": `{"result_of_leaf":256}`}
 
 func testDependencyResults(t *testing.T, f Factory) {
 	ctx, s := setup(t, f)
-	task := dagTask(t, s.DB, "dr_ns")
-	requireDeps(t, deps(t, ctx, s, task.Steps["final"]), dagWant)
+	task := DAGTask(t, s.DB, "dr_ns")
+	requireDeps(t, deps(t, ctx, s, task.Steps["final"]), DAGWant)
 	require.Empty(t, deps(t, ctx, s, task.Steps["root"]), "a root step has no dependency results")
 
 	// A parent with results but not processed (error) is left out, and so
@@ -437,17 +438,22 @@ func testClaimDeps(t *testing.T, f Factory) {
 		}
 	}
 	t.Run("LoadAndClaim", func(t *testing.T) {
-		task := dagTask(t, s.DB, "dr_ns")
+		task := DAGTask(t, s.DB, "dr_ns")
 		snap, claimed, err := s.Store.LoadAndClaim(ctx, task.Steps["final"], task.TaskUUID, "dr_ns", "w")
 		require.NoError(t, err)
 		require.True(t, claimed)
-		check(t, task.Steps["final"], snap.DependencyResults, dagWant)
+		check(t, task.Steps["final"], snap.DependencyResults, DAGWant)
+
+		again, claimed, err := s.Store.LoadAndClaim(ctx, task.Steps["final"], task.TaskUUID, "dr_ns", "w")
+		require.NoError(t, err)
+		require.False(t, claimed)
+		require.Nil(t, again.DependencyResults, "a claim not won carries none")
 	})
 	t.Run("ClaimStep", func(t *testing.T) {
-		task := dagTask(t, s.DB, "dr_ns")
+		task := DAGTask(t, s.DB, "dr_ns")
 		snap, err := s.Store.ClaimStep(ctx, task.Steps["final"], "w")
 		require.NoError(t, err)
-		check(t, task.Steps["final"], snap.DependencyResults, dagWant)
+		check(t, task.Steps["final"], snap.DependencyResults, DAGWant)
 	})
 	t.Run("root", func(t *testing.T) {
 		task := testdb.CreateTask(t, s.DB, testdb.TaskSpec{Namespace: "dr_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
