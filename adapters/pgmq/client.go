@@ -63,8 +63,28 @@ var readSQL = `SELECT msg_id, read_ct, enqueued_at, vt,
 		headers
 		FROM pgmq.read($1::text, $2::integer, $3::integer) ORDER BY msg_id`
 
-// preparedRead returns readSQL prepared on the pool when the Client runs on
-// a *sqlx.DB, else nil. Intake reads on every notification, and lib/pq
+// pooledReadSQL is readSQL for a read that is a transaction of its own (the
+// Client runs on a pool): it also sets synchronous_commit off for that
+// transaction, so the read's commit does not wait for a WAL flush. A read
+// only moves its messages' vt and read_ct. Should the server crash before
+// the WAL writer flushes that commit (within 3 × wal_writer_delay), the
+// messages come back visible with their old read_ct, as if the read had
+// never happened: a redelivery, which at-least-once delivery allows.
+// Whatever the reader then makes durable (a claim, an outcome, a result
+// batch) commits synchronously, and that flush covers the read's earlier WAL
+// too. Every step's message is read twice end to end (by a worker, and its
+// completion by the orchestration), so this takes two of its five waits for
+// a disk flush off the step's path. A Client on a *sqlx.Tx keeps readSQL: it
+// must not change the commit of its caller's transaction.
+var pooledReadSQL = `SELECT r.msg_id, r.read_ct, r.enqueued_at, r.vt,
+		CASE WHEN octet_length(r.message::text) > ` + strconv.Itoa(MaxReadMessageBytes) + `
+			THEN jsonb_build_object('` + OversizedKey + `', octet_length(r.message::text)) ELSE r.message END AS message,
+		r.headers
+		FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit,
+		     pgmq.read($1::text, $2::integer, $3::integer) AS r ORDER BY r.msg_id`
+
+// preparedRead returns pooledReadSQL prepared on the pool when the Client
+// runs on a *sqlx.DB, else nil. Intake reads on every notification, and lib/pq
 // sends an unprepared parameterised query in two round trips (parse, then
 // bind/execute) where a prepared one takes one. A failed preparation is
 // not kept, so the next read retries it; the caller then uses the plain query.
@@ -76,7 +96,7 @@ func (c *Client) preparedRead(ctx context.Context) *sqlx.Stmt {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if c.readStmt == nil {
-		if st, err := db.PreparexContext(context.WithoutCancel(ctx), readSQL); err == nil {
+		if st, err := db.PreparexContext(context.WithoutCancel(ctx), pooledReadSQL); err == nil {
 			c.readStmt = st
 		}
 	}
@@ -164,7 +184,11 @@ func (c *Client) Read(ctx context.Context, queue string, vtSeconds int, qty int)
 	if st := c.preparedRead(ctx); st != nil {
 		err = st.SelectContext(ctx, &rows, queue, vtSeconds, qty)
 	} else {
-		err = sqlx.SelectContext(ctx, c.q, &rows, readSQL, queue, vtSeconds, qty)
+		query := readSQL
+		if _, pooled := c.q.(*sqlx.DB); pooled {
+			query = pooledReadSQL
+		}
+		err = sqlx.SelectContext(ctx, c.q, &rows, query, queue, vtSeconds, qty)
 	}
 	if err != nil {
 		return nil, wrap("read", queue, err)

@@ -241,3 +241,47 @@ func TestReadReplacesOversizedMessages(t *testing.T) {
 	require.GreaterOrEqual(t, stub[pgmq.OversizedKey], len(big), "jsonb text of the body (it may add spaces)")
 	t.Logf("a %d-byte message reads as %s", len(big), msgs[0].Message)
 }
+
+// TestPooledReadCommitsWithoutWaitingForAFlush: a read on a pool is a
+// transaction of its own that commits with synchronous_commit off; the
+// session keeps its setting, and a Client on a caller's transaction leaves
+// that transaction's commit alone.
+func TestPooledReadCommitsWithoutWaitingForAFlush(t *testing.T) {
+	ctx, db, c, q := setup(t)
+	db.SetMaxOpenConns(1) // every statement below runs on the read's session
+	show := func(q sqlx.QueryerContext) string {
+		var v string
+		require.NoError(t, sqlx.GetContext(ctx, q, &v, `SHOW synchronous_commit`))
+		return v
+	}
+	for i := 0; i < 3; i++ {
+		_, err := c.Send(ctx, q, json.RawMessage(`{"n":1}`), 0)
+		require.NoError(t, err)
+	}
+	msgs, err := c.Read(ctx, q, 30, 1)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "on", show(db), "the read's setting must not outlive its transaction")
+
+	tx, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	rows, err := tx.QueryxContext(ctx, pgmq.PooledReadSQL, q, 30, 1)
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	require.Equal(t, 1, n)
+	require.Equal(t, "off", show(tx), "the pooled read switches its own transaction to asynchronous commit")
+	require.NoError(t, tx.Rollback())
+
+	tx, err = db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	msgs, err = pgmq.New(tx).Read(ctx, q, 30, 1)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "on", show(tx), "a read in the caller's transaction must not change how the caller commits")
+	require.NoError(t, tx.Rollback())
+}
