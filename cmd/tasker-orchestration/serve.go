@@ -27,6 +27,7 @@ import (
 	"github.com/tasker-systems/tasker-go/app/orchestration/service"
 	"github.com/tasker-systems/tasker-go/app/orchestration/staleness"
 	"github.com/tasker-systems/tasker-go/internal/buildinfo"
+	"github.com/tasker-systems/tasker-go/internal/servicecli"
 )
 
 // runServe starts the orchestration service: HTTP API, enqueue loop and
@@ -55,7 +56,7 @@ func runServe(ctx context.Context, f serveFlags, getenv func(string) string) err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	stopProfile, err := startCPUProfile(getenv)
+	stopProfile, err := servicecli.StartCPUProfile(getenv)
 	if err != nil {
 		return err
 	}

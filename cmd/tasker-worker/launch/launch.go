@@ -97,6 +97,11 @@ func serve(configDir, environment string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	stopProfile, err := servicecli.StartCPUProfile(os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	tracing, stopTracing, err := telemetry.StartTracing(ctx, "tasker-worker", nil)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package servicecli
 
 import (
 	"fmt"
@@ -10,13 +10,13 @@ import (
 )
 
 func TestCPUProfileIsWrittenOnlyWhenAsked(t *testing.T) {
-	stop, err := startCPUProfile(func(string) string { return "" })
+	stop, err := StartCPUProfile(func(string) string { return "" })
 	require.NoError(t, err)
 	stop()
 
 	dir := t.TempDir()
-	stop, err = startCPUProfile(func(k string) string {
-		if k == cpuProfileEnv {
+	stop, err = StartCPUProfile(func(k string) string {
+		if k == CPUProfileEnv {
 			return filepath.Join(dir, "orch-%p.pprof")
 		}
 		return ""
@@ -27,6 +27,6 @@ func TestCPUProfileIsWrittenOnlyWhenAsked(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, fi.Size(), "a stopped profile has its header written")
 
-	_, err = startCPUProfile(func(string) string { return filepath.Join(dir, "missing", "x.pprof") })
-	require.ErrorContains(t, err, cpuProfileEnv)
+	_, err = StartCPUProfile(func(string) string { return filepath.Join(dir, "missing", "x.pprof") })
+	require.ErrorContains(t, err, CPUProfileEnv)
 }
