@@ -41,6 +41,10 @@ type TaskCreationResponse struct {
 	// this is that request's stored response (no task was created). It is not
 	// part of the body: the API says so in the Idempotent-Replayed header.
 	Replayed bool `json:"-"`
+	// RootSteps names the steps without dependencies, in template order:
+	// ready as soon as the task exists, so the orchestration enqueues them
+	// without reading the task back. Not part of the body; empty on a replay.
+	RootSteps []string `json:"-"`
 }
 
 // Task request defaults and limits (contract §7.2, D-o). The 128-character

@@ -64,6 +64,26 @@ type StepEnqueuer interface {
 	// found is false when the task is locked by another instance, not
 	// active, or has no ready step.
 	EnqueueTask(ctx context.Context, taskUUID uuid.UUID) (rep EnqueueReport, found bool, err error)
+	// EnqueueNewTasks enqueues the root steps of tasks just created, in one
+	// statement with no transaction of its own: each task still pending and
+	// not locked by another transaction goes pending → in_progress and its
+	// root steps still pending go pending → enqueued and onto the queue, as
+	// the batch path would write them. It returns the reports of the tasks
+	// it enqueued and the tasks it left (locked elsewhere, no longer pending,
+	// or a root step no longer pending) for the batch path, which evaluates
+	// them in full. A queue missing from pgmq.meta is a *QueueMissingError,
+	// with nothing written. traceHeaders, when set, gives a task's messages
+	// their pgmq headers.
+	EnqueueNewTasks(ctx context.Context, tasks []NewTaskRoots, traceHeaders func(uuid.UUID) json.RawMessage) (enqueued []EnqueueReport, left []uuid.UUID, err error)
+}
+
+// NewTaskRoots names a task just created and its root steps (the steps
+// without dependencies), which are ready by construction.
+type NewTaskRoots struct {
+	TaskUUID  uuid.UUID
+	Namespace string
+	// Roots are the root steps, Attempts 0 and Retry false.
+	Roots []EnqueuedStep
 }
 
 // StepResultView is what result processing reads about a step (contract

@@ -118,12 +118,12 @@ func init() {
 // ensureQueueKnown returns *ports.QueueMissingError when queue is not in
 // pgmq.meta. Sending to a missing queue would abort the transaction, and
 // creating it is DDL that belongs outside the business transaction (§4.1).
-func (s *OrchestrationStore) ensureQueueKnown(ctx context.Context, tx *sqlx.Tx, queue string) error {
+func (s *OrchestrationStore) ensureQueueKnown(ctx context.Context, tx sqlx.QueryerContext, queue string) error {
 	if _, ok := s.knownQueues.Load(queue); ok {
 		return nil
 	}
 	var exists bool
-	if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM pgmq.meta WHERE queue_name = $1)`, queue); err != nil {
+	if err := sqlx.GetContext(ctx, tx, &exists, `SELECT EXISTS (SELECT 1 FROM pgmq.meta WHERE queue_name = $1)`, queue); err != nil {
 		return fmt.Errorf("check queue %s: %w", queue, err)
 	}
 	if !exists {

@@ -4,6 +4,7 @@ package mocks
 
 import (
 	context "context"
+	json "encoding/json"
 
 	uuid "github.com/google/uuid"
 	mock "github.com/stretchr/testify/mock"
@@ -79,6 +80,75 @@ func (_c *StepEnqueuer_CandidateTasks_Call) Return(_a0 []uuid.UUID, _a1 error) *
 }
 
 func (_c *StepEnqueuer_CandidateTasks_Call) RunAndReturn(run func(context.Context, string, int) ([]uuid.UUID, error)) *StepEnqueuer_CandidateTasks_Call {
+	_c.Call.Return(run)
+	return _c
+}
+
+// EnqueueNewTasks provides a mock function with given fields: ctx, tasks, traceHeaders
+func (_m *StepEnqueuer) EnqueueNewTasks(ctx context.Context, tasks []ports.NewTaskRoots, traceHeaders func(uuid.UUID) json.RawMessage) ([]ports.EnqueueReport, []uuid.UUID, error) {
+	ret := _m.Called(ctx, tasks, traceHeaders)
+
+	if len(ret) == 0 {
+		panic("no return value specified for EnqueueNewTasks")
+	}
+
+	var r0 []ports.EnqueueReport
+	var r1 []uuid.UUID
+	var r2 error
+	if rf, ok := ret.Get(0).(func(context.Context, []ports.NewTaskRoots, func(uuid.UUID) json.RawMessage) ([]ports.EnqueueReport, []uuid.UUID, error)); ok {
+		return rf(ctx, tasks, traceHeaders)
+	}
+	if rf, ok := ret.Get(0).(func(context.Context, []ports.NewTaskRoots, func(uuid.UUID) json.RawMessage) []ports.EnqueueReport); ok {
+		r0 = rf(ctx, tasks, traceHeaders)
+	} else {
+		if ret.Get(0) != nil {
+			r0 = ret.Get(0).([]ports.EnqueueReport)
+		}
+	}
+
+	if rf, ok := ret.Get(1).(func(context.Context, []ports.NewTaskRoots, func(uuid.UUID) json.RawMessage) []uuid.UUID); ok {
+		r1 = rf(ctx, tasks, traceHeaders)
+	} else {
+		if ret.Get(1) != nil {
+			r1 = ret.Get(1).([]uuid.UUID)
+		}
+	}
+
+	if rf, ok := ret.Get(2).(func(context.Context, []ports.NewTaskRoots, func(uuid.UUID) json.RawMessage) error); ok {
+		r2 = rf(ctx, tasks, traceHeaders)
+	} else {
+		r2 = ret.Error(2)
+	}
+
+	return r0, r1, r2
+}
+
+// StepEnqueuer_EnqueueNewTasks_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'EnqueueNewTasks'
+type StepEnqueuer_EnqueueNewTasks_Call struct {
+	*mock.Call
+}
+
+// EnqueueNewTasks is a helper method to define mock.On call
+//   - ctx context.Context
+//   - tasks []ports.NewTaskRoots
+//   - traceHeaders func(uuid.UUID) json.RawMessage
+func (_e *StepEnqueuer_Expecter) EnqueueNewTasks(ctx interface{}, tasks interface{}, traceHeaders interface{}) *StepEnqueuer_EnqueueNewTasks_Call {
+	return &StepEnqueuer_EnqueueNewTasks_Call{Call: _e.mock.On("EnqueueNewTasks", ctx, tasks, traceHeaders)}
+}
+
+func (_c *StepEnqueuer_EnqueueNewTasks_Call) Run(run func(ctx context.Context, tasks []ports.NewTaskRoots, traceHeaders func(uuid.UUID) json.RawMessage)) *StepEnqueuer_EnqueueNewTasks_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(context.Context), args[1].([]ports.NewTaskRoots), args[2].(func(uuid.UUID) json.RawMessage))
+	})
+	return _c
+}
+
+func (_c *StepEnqueuer_EnqueueNewTasks_Call) Return(enqueued []ports.EnqueueReport, left []uuid.UUID, err error) *StepEnqueuer_EnqueueNewTasks_Call {
+	_c.Call.Return(enqueued, left, err)
+	return _c
+}
+
+func (_c *StepEnqueuer_EnqueueNewTasks_Call) RunAndReturn(run func(context.Context, []ports.NewTaskRoots, func(uuid.UUID) json.RawMessage) ([]ports.EnqueueReport, []uuid.UUID, error)) *StepEnqueuer_EnqueueNewTasks_Call {
 	_c.Call.Return(run)
 	return _c
 }

@@ -106,7 +106,7 @@ type Enqueuer struct {
 	queues   QueueCreator
 	metrics  ports.OrchestrationMetrics
 	log      *zap.Logger
-	triggers chan uuid.UUID
+	triggers chan trigger
 
 	mu sync.Mutex
 	// retries maps a task to the earliest time one of its steps in error
@@ -125,14 +125,37 @@ func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor,
 		log = zap.NewNop()
 	}
 	return &Enqueuer{cfg: cfg, store: store, batches: batches, queues: queues, metrics: metrics, log: log,
-		triggers: make(chan uuid.UUID, cfg.TriggerBuffer), retries: map[uuid.UUID]time.Time{}}
+		triggers: make(chan trigger, cfg.TriggerBuffer), retries: map[uuid.UUID]time.Time{}}
+}
+
+// trigger is one on-demand enqueue: a task, and for a task just created
+// its root steps (new), which the one-statement path enqueues.
+type trigger struct {
+	task uuid.UUID
+	new  *ports.NewTaskRoots
 }
 
 // Trigger asks for taskUUID to be enqueued soon, without blocking. It
 // returns false when the trigger buffer is full (the cycle will catch up).
 func (s *Enqueuer) Trigger(taskUUID uuid.UUID) bool {
+	return s.push(trigger{task: taskUUID})
+}
+
+// TriggerNew is Trigger for a task just created, whose root steps are
+// known: it is enqueued by ports.StepEnqueuer.EnqueueNewTasks, one statement
+// for all the new tasks of a batch, instead of the batch transaction that
+// reads every step back to find what is ready. A task that statement leaves
+// (locked elsewhere, cancelled meanwhile) goes through the batch path.
+func (s *Enqueuer) TriggerNew(roots ports.NewTaskRoots) bool {
+	if len(roots.Roots) == 0 {
+		return s.push(trigger{task: roots.TaskUUID})
+	}
+	return s.push(trigger{task: roots.TaskUUID, new: &roots})
+}
+
+func (s *Enqueuer) push(t trigger) bool {
 	select {
-	case s.triggers <- taskUUID:
+	case s.triggers <- t:
 		return true
 	default:
 		return false
@@ -154,8 +177,8 @@ func (s *Enqueuer) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return
-				case id := <-s.triggers:
-					s.enqueueBatch(work, s.gather(id))
+				case t := <-s.triggers:
+					s.enqueueTriggered(work, s.gather(t))
 				}
 			}
 		}()
@@ -224,17 +247,77 @@ func (s *Enqueuer) schedule(retries []ports.ScheduledRetry) {
 }
 
 // gather returns first plus every trigger already waiting, up to MaxBatch.
-func (s *Enqueuer) gather(first uuid.UUID) []uuid.UUID {
-	ids := []uuid.UUID{first}
-	for len(ids) < s.cfg.MaxBatch {
+func (s *Enqueuer) gather(first trigger) []trigger {
+	ts := []trigger{first}
+	for len(ts) < s.cfg.MaxBatch {
 		select {
-		case id := <-s.triggers:
-			ids = append(ids, id)
+		case t := <-s.triggers:
+			ts = append(ts, t)
 		default:
-			return ids
+			return ts
 		}
 	}
-	return ids
+	return ts
+}
+
+// enqueueTriggered enqueues a gathered group of triggers: the new tasks in
+// one EnqueueNewTasks statement, then, in one batch, the other tasks and
+// the new ones that statement left.
+func (s *Enqueuer) enqueueTriggered(ctx context.Context, ts []trigger) {
+	var fresh []ports.NewTaskRoots
+	var ids []uuid.UUID
+	for _, t := range ts {
+		if t.new != nil {
+			fresh = append(fresh, *t.new)
+		} else {
+			ids = append(ids, t.task)
+		}
+	}
+	ids = append(ids, s.enqueueNew(ctx, fresh)...)
+	if len(ids) > 0 {
+		_, _ = s.enqueueBatch(ctx, ids)
+	}
+}
+
+// enqueueNew runs EnqueueNewTasks (creating a missing queue and trying
+// again once), records what it enqueued as ProcessBatch does, and returns
+// the tasks left for the batch path: those the statement left, or all of
+// them when it failed.
+func (s *Enqueuer) enqueueNew(ctx context.Context, fresh []ports.NewTaskRoots) []uuid.UUID {
+	if len(fresh) == 0 {
+		return nil
+	}
+	var spans map[uuid.UUID]trace.Span
+	var headers func(uuid.UUID) json.RawMessage
+	if lifecycle.TracingEnabled() {
+		spans = map[uuid.UUID]trace.Span{}
+		defer func() {
+			for _, sp := range spans {
+				sp.End()
+			}
+		}()
+		headers = s.traceHeaders(ctx, spans)
+	}
+	reps, left, err := s.store.EnqueueNewTasks(ctx, fresh, headers)
+	var missing *ports.QueueMissingError
+	if errors.As(err, &missing) {
+		if cerr := s.queues.CreateQueue(ctx, missing.Queue); cerr != nil {
+			err = fmt.Errorf("create queue %s: %w", missing.Queue, cerr)
+		} else {
+			s.log.Info("created namespace queue", zap.String("queue", missing.Queue))
+			reps, left, err = s.store.EnqueueNewTasks(ctx, fresh, headers)
+		}
+	}
+	if err != nil {
+		s.log.Warn("enqueue new tasks; trying the batch path", zap.Int("tasks", len(fresh)), zap.Error(err))
+		ids := make([]uuid.UUID, len(fresh))
+		for i, f := range fresh {
+			ids[i] = f.TaskUUID
+		}
+		return ids
+	}
+	s.reportEnqueued(ctx, reps, spans)
+	return left
 }
 
 // enqueueBatch finalizes and enqueues ids in one batch (SKIP LOCKED: a
@@ -309,7 +392,20 @@ func (s *Enqueuer) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.T
 		return rep, err
 	}
 	s.schedule(rep.Retries)
-	for _, e := range rep.Enqueued {
+	s.reportEnqueued(ctx, rep.Enqueued, spans)
+	for _, f := range rep.Finalized {
+		if f.To != f.From {
+			s.finalized(ctx, f)
+		}
+	}
+	return rep, nil
+}
+
+// reportEnqueued annotates each task's step.enqueue span (spans, nil when
+// not tracing), remembers it as the task's latest span, and records the
+// steps sent.
+func (s *Enqueuer) reportEnqueued(ctx context.Context, enqueued []ports.EnqueueReport, spans map[uuid.UUID]trace.Span) {
+	for _, e := range enqueued {
 		ectx := ctx
 		if sp, ok := spans[e.TaskUUID]; ok {
 			ectx = trace.ContextWithSpan(ctx, sp)
@@ -327,12 +423,6 @@ func (s *Enqueuer) ProcessBatch(ctx context.Context, b ports.TaskBatch) (ports.T
 		}
 		s.record(ectx, e)
 	}
-	for _, f := range rep.Finalized {
-		if f.To != f.From {
-			s.finalized(ctx, f)
-		}
-	}
-	return rep, nil
 }
 
 // traceHeaders starts one step.enqueue span per task that sends step

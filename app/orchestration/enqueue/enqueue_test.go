@@ -2,6 +2,7 @@ package enqueue_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -227,4 +228,63 @@ func TestRetriesReportedByBatchesRunWhenDue(t *testing.T) {
 	f.metrics.EXPECT().StepsEnqueued("ns", 1).Twice()
 	require.Equal(t, 2, f.svc.RunRetries(context.Background(), now.Add(2*time.Second)), "the earliest time of a task counts")
 	require.Equal(t, 1, f.svc.PendingRetries(), "the later one waits")
+}
+
+// TestNewTasksTakeTheOneStatementPath: triggers of new tasks that wait
+// together are enqueued by one EnqueueNewTasks call (after the missing
+// queue is created); what it leaves, and plain triggers of the same group,
+// go to one batch; when the statement fails, every new task of the group
+// goes to the batch instead.
+func TestNewTasksTakeTheOneStatementPath(t *testing.T) {
+	t.Parallel()
+	f := setup(t, enqueue.Config{CycleInterval: time.Hour, Concurrency: 1})
+	first, a, b, plain, failing := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	roots := func(id uuid.UUID) ports.NewTaskRoots {
+		return ports.NewTaskRoots{TaskUUID: id, Namespace: "ns", Roots: []ports.EnqueuedStep{{StepUUID: uuid.New(), Name: "root"}}}
+	}
+	started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	f.store.EXPECT().EnqueueNewTasks(mock.Anything, mock.MatchedBy(func(ts []ports.NewTaskRoots) bool {
+		return len(ts) == 1 && ts[0].TaskUUID == first
+	}), mock.Anything).RunAndReturn(func(context.Context, []ports.NewTaskRoots, func(uuid.UUID) json.RawMessage) ([]ports.EnqueueReport, []uuid.UUID, error) {
+		close(started)
+		<-release
+		return []ports.EnqueueReport{{TaskUUID: first, Namespace: "ns", StepsEnqueued: 1, TaskStarted: true,
+			Steps: []ports.EnqueuedStep{{Name: "root"}}}}, nil, nil
+	}).Once()
+	group := mock.MatchedBy(func(ts []ports.NewTaskRoots) bool {
+		return len(ts) == 2 && ts[0].TaskUUID == a && ts[1].TaskUUID == b
+	})
+	f.store.EXPECT().EnqueueNewTasks(mock.Anything, group, mock.Anything).
+		Return(nil, nil, &ports.QueueMissingError{Queue: "ns_queue"}).Once()
+	f.store.EXPECT().EnqueueNewTasks(mock.Anything, group, mock.Anything).
+		Return([]ports.EnqueueReport{{TaskUUID: a, Namespace: "ns", StepsEnqueued: 1, TaskStarted: true}}, []uuid.UUID{b}, nil).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(plain, b)).Return(ports.TaskBatchReport{}, nil).Once()
+	f.store.EXPECT().EnqueueNewTasks(mock.Anything, mock.MatchedBy(func(ts []ports.NewTaskRoots) bool {
+		return len(ts) == 1 && ts[0].TaskUUID == failing
+	}), mock.Anything).Return(nil, nil, errors.New("connection reset")).Once()
+	f.batches.EXPECT().ProcessTasks(mock.Anything, tasksBatch(failing)).RunAndReturn(func(context.Context, ports.TaskBatch) (ports.TaskBatchReport, error) {
+		close(done)
+		return ports.TaskBatchReport{}, nil
+	}).Once()
+	f.metrics.EXPECT().StepsEnqueued("ns", 1).Twice()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- f.svc.Run(ctx) }()
+	require.True(t, f.svc.TriggerNew(roots(first)))
+	<-started
+	require.True(t, f.svc.TriggerNew(roots(a)))
+	require.True(t, f.svc.Trigger(plain))
+	require.True(t, f.svc.TriggerNew(roots(b)))
+	close(release)
+	require.Eventually(t, func() bool {
+		f.queues.mu.Lock()
+		defer f.queues.mu.Unlock()
+		return len(f.queues.created) == 1
+	}, 5*time.Second, time.Millisecond)
+	require.True(t, f.svc.TriggerNew(roots(failing)))
+	<-done
+	cancel()
+	require.NoError(t, <-stopped)
+	require.Equal(t, []string{"ns_queue"}, f.queues.created)
 }

@@ -168,7 +168,13 @@ func (s *Service) CreateTaskIdempotent(ctx context.Context, req domain.TaskReque
 	s.deps.Metrics.TaskCreated(req.Namespace)
 	s.log.Info(lifecycle.TaskCreated, append(lifecycle.Task(ctx, resp.TaskUUID, req.Namespace),
 		zap.String("template", req.Name), zap.String("version", req.Version), zap.Int("steps", resp.StepCount))...)
-	s.enqueuer.Trigger(resp.TaskUUID)
+	roots := ports.NewTaskRoots{TaskUUID: resp.TaskUUID, Namespace: req.Namespace}
+	for _, name := range resp.RootSteps {
+		if id, ok := resp.StepMapping[name]; ok {
+			roots.Roots = append(roots.Roots, ports.EnqueuedStep{StepUUID: id, Name: name})
+		}
+	}
+	s.enqueuer.TriggerNew(roots)
 	return resp, nil
 }
 

@@ -113,7 +113,7 @@ func (s *Initializer) CreateTaskIdempotent(ctx context.Context, req domain.TaskR
 			return domain.TaskCreationResponse{}, err
 		}
 	}
-	return s.creator.CreateTask(ctx, ports.NewTask{
+	resp, err := s.creator.CreateTask(ctx, ports.NewTask{
 		IdempotencyKey: key,
 		RequestHash:    reqHash,
 		NamedTaskUUID:  reg.NamedTaskUUID,
@@ -123,6 +123,14 @@ func (s *Initializer) CreateTaskIdempotent(ctx context.Context, req domain.TaskR
 		IdentityHash:   hash,
 		Steps:          rt.steps,
 	})
+	if err == nil && !resp.Replayed {
+		for _, st := range rt.steps {
+			if len(st.Dependencies) == 0 {
+				resp.RootSteps = append(resp.RootSteps, st.Name)
+			}
+		}
+	}
+	return resp, err
 }
 
 // resolve returns reg's template parsed, resolved for the environment,
