@@ -29,6 +29,9 @@ type OrchestrationMetrics interface {
 	// TaskDuration observes the time from a task's creation to its
 	// finalization in state, by namespace and template (task) name.
 	TaskDuration(namespace, template string, state domain.TaskState, d time.Duration)
+	// Leader records whether this instance leads, i.e. consumes the
+	// orchestration queues (ports.Leadership), or stands by.
+	Leader(leading bool)
 }
 
 // NopOrchestrationMetrics discards every observation.
@@ -57,3 +60,6 @@ func (NopOrchestrationMetrics) StepRetried(string, string) {}
 
 // TaskDuration does nothing.
 func (NopOrchestrationMetrics) TaskDuration(string, string, domain.TaskState, time.Duration) {}
+
+// Leader does nothing.
+func (NopOrchestrationMetrics) Leader(bool) {}

@@ -24,8 +24,9 @@ import (
 // Pool defaults, the same as the services' configuration defaults
 // (database.pool.*, see adapters/config): 8 connections per service, all kept
 // idle. Ten services, each with its pool and its one LISTEN connection outside
-// the pool, then need 90 connections and fit PostgreSQL's default
-// max_connections of 100 with the superuser reserve to spare.
+// the pool (an orchestration one more, for its leader election: see
+// Elector), then need 90 connections and a few more, and fit PostgreSQL's
+// default max_connections of 100 with the superuser reserve to spare.
 //
 // 8 is enough because no code path holds more than one pool connection at a
 // time (statements in a transaction are prepared on its own connection, see

@@ -34,6 +34,7 @@ type OrchestrationMetrics struct {
 	dlqEntries     *prometheus.CounterVec
 	stepRetries    *prometheus.CounterVec
 	taskDuration   *prometheus.HistogramVec
+	leader         prometheus.Gauge
 	http           *HTTPMetrics
 	log            *zap.Logger
 }
@@ -76,11 +77,14 @@ func NewOrchestrationMetrics(depth QueueDepthFunc, queues func() []string, log *
 			Name: "tasker_orchestration_dlq_entries_total",
 			Help: "Dead-letter entries recorded, by reason (enqueued_timeout, message_archived, task_timeout, poison_message)"},
 			[]string{"reason"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tasker_orchestration_leader",
+			Help: "1 while this instance consumes the orchestration queues (leads), 0 while it stands by"}),
 		http: NewHTTPMetrics("tasker_orchestration"),
 		log:  log,
 	}
 	m.registry.MustRegister(m.tasksCreated, m.tasksFinalized, m.stepsEnqueued, m.resultsHandled, m.cycleDuration,
-		m.stepRetries, m.taskDuration, m.dlqEntries, m.http.Collector(),
+		m.stepRetries, m.taskDuration, m.dlqEntries, m.leader, m.http.Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil && queues != nil {
 		m.registry.MustRegister(&queueDepthCollector{depth: depth, queues: queues, log: log,
@@ -123,6 +127,15 @@ func (m *OrchestrationMetrics) StepRetried(ns, step string) {
 // TaskDuration implements ports.OrchestrationMetrics.
 func (m *OrchestrationMetrics) TaskDuration(ns, template string, state domain.TaskState, d time.Duration) {
 	m.taskDuration.WithLabelValues(ns, template, string(state)).Observe(d.Seconds())
+}
+
+// Leader implements ports.OrchestrationMetrics.
+func (m *OrchestrationMetrics) Leader(leading bool) {
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.leader.Set(v)
 }
 
 // HTTP is the per-route request duration histogram of the API, fed by

@@ -45,6 +45,7 @@ func TestOrchestrationMetricsExposition(t *testing.T) {
 	m.TaskDuration("examples", "diamond", domain.TaskComplete, 1500*time.Millisecond)
 	m.HTTP().Observe("GET", "/v1/tasks/:task_uuid", 200, 2*time.Millisecond)
 	m.HTTP().Observe("GET", "", 404, time.Millisecond)
+	m.Leader(true)
 	require.NotNil(t, m.Registry())
 
 	ct, body := scrape(t, m)
@@ -60,6 +61,7 @@ func TestOrchestrationMetricsExposition(t *testing.T) {
 		`tasker_orchestration_task_duration_seconds_bucket{namespace="examples",state="complete",template="diamond",le="2.5"} 1`,
 		`tasker_orchestration_http_request_duration_seconds_count{method="GET",route="/v1/tasks/:task_uuid",status="200"} 1`,
 		`tasker_orchestration_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1`,
+		"tasker_orchestration_leader 1",
 		"process_cpu_seconds_total", "go_goroutines",
 	} {
 		require.Contains(t, body, want)
@@ -74,7 +76,10 @@ func TestOrchestrationMetricsExposition(t *testing.T) {
 			tasker++
 		}
 	}
-	require.Equal(t, 9, tasker)
+	require.Equal(t, 10, tasker)
+	m.Leader(false)
+	_, body = scrape(t, m)
+	require.Contains(t, body, "tasker_orchestration_leader 0", "a standby")
 	for name := range families {
 		require.Equal(t, 1, strings.Count(body, "# TYPE "+name+" "), name)
 		require.Equal(t, 1, strings.Count(body, "# HELP "+name+" "), name)

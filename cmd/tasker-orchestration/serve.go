@@ -114,6 +114,17 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			CheckInterval: st.CheckInterval(), Action: staleness.Action(st.Action)}, dlq, metrics, log.Named("staleness"), nil)
 		deps.Background = append(deps.Background, detector.Run)
 	}
+	// The leader election holds its advisory lock on a connection of its own,
+	// from a pool of one outside the service's pool, so it never takes a
+	// connection the loops or the API need: each orchestration opens one
+	// connection more than database.pool.max_open_conns (+1 for LISTEN).
+	electorDB, err := postgres.Open(ctx, cfg.Database.URL, postgres.PoolConfig{MaxOpenConns: 1})
+	if err != nil {
+		log.Warn("leader election unavailable; this instance consumes the orchestration queues whatever the others do", zap.Error(err))
+	} else {
+		defer func() { _ = electorDB.Close() }()
+		deps.Leadership = postgres.NewElector(electorDB, postgres.OrchestrationLeaderLock)
+	}
 	if cfg.Pgmq.ListenEnabled {
 		// The global channel, filtered by queue name in the consumers (D-h).
 		listener, err := pgmq.NewListener(ctx, pgmq.ListenerConfig{DSN: cfg.Database.URL,
@@ -160,7 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		HTTP: webserver.Config{ReadHeaderTimeout: oc.HTTP.ReadHeaderTimeout(), ReadTimeout: oc.HTTP.ReadTimeout(),
 			WriteTimeout: oc.HTTP.WriteTimeout(), IdleTimeout: oc.HTTP.IdleTimeout(), MaxHeaderBytes: oc.HTTP.MaxHeaderBytes}, Version: buildinfo.Get(),
 		Environment: cfg.Environment, DBPoolSize: cfg.Database.Pool.MaxOpenConns, Tracer: tracer},
-		web.Deps{Tasks: svc, DLQ: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
+		web.Deps{Tasks: svc, DLQ: svc, Leader: svc, Query: query, Templates: templates, DB: dbBreaker, Breaker: dbBreaker, UI: ui,
 			Metrics: metrics.Handler(), ObserveRequest: metrics.HTTP().Observe, Log: log})
 
 	ln, err := net.Listen("tcp", oc.BindAddress)

@@ -88,6 +88,39 @@ func (_c *OrchestrationMetrics_EnqueueCycle_Call) RunAndReturn(run func(time.Dur
 	return _c
 }
 
+// Leader provides a mock function with given fields: leading
+func (_m *OrchestrationMetrics) Leader(leading bool) {
+	_m.Called(leading)
+}
+
+// OrchestrationMetrics_Leader_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'Leader'
+type OrchestrationMetrics_Leader_Call struct {
+	*mock.Call
+}
+
+// Leader is a helper method to define mock.On call
+//   - leading bool
+func (_e *OrchestrationMetrics_Expecter) Leader(leading interface{}) *OrchestrationMetrics_Leader_Call {
+	return &OrchestrationMetrics_Leader_Call{Call: _e.mock.On("Leader", leading)}
+}
+
+func (_c *OrchestrationMetrics_Leader_Call) Run(run func(leading bool)) *OrchestrationMetrics_Leader_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(bool))
+	})
+	return _c
+}
+
+func (_c *OrchestrationMetrics_Leader_Call) Return() *OrchestrationMetrics_Leader_Call {
+	_c.Call.Return()
+	return _c
+}
+
+func (_c *OrchestrationMetrics_Leader_Call) RunAndReturn(run func(bool)) *OrchestrationMetrics_Leader_Call {
+	_c.Run(run)
+	return _c
+}
+
 // ResultProcessed provides a mock function with given fields: queue, outcome
 func (_m *OrchestrationMetrics) ResultProcessed(queue string, outcome string) {
 	_m.Called(queue, outcome)

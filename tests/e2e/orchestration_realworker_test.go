@@ -156,6 +156,39 @@ func TestRealBinariesTwoOrchestratorsTwoWorkers500Diamonds(t *testing.T) {
 	t.Logf("real binaries, 500 diamond tasks, 2 orchestrators + 2 workers: %s, %.1f tasks/s, %.1f steps/s",
 		elapsed.Round(time.Millisecond), tasks/elapsed.Seconds(), 4*tasks/elapsed.Seconds())
 	requireNoDuplicateWork(t, db, tasks)
+
+	// Exactly one consumes the orchestration queues; when it stops, the
+	// other takes over.
+	var leaders []int
+	for i, o := range orchs {
+		if leading(t, o.URL) {
+			leaders = append(leaders, i)
+		}
+	}
+	require.Len(t, leaders, 1, "exactly one orchestration leads")
+	orchs[leaders[0]].Stop()
+	other := orchs[1-leaders[0]]
+	require.Eventually(t, func() bool { return leading(t, other.URL) }, 30*time.Second, 50*time.Millisecond,
+		"the standby takes over")
+}
+
+// leading reports whether the orchestration at base leads: its
+// tasker_orchestration_leader gauge is 1.
+func leading(t *testing.T, base string) bool {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "tasker_orchestration_leader "); ok {
+			return v == "1"
+		}
+	}
+	t.Fatalf("no tasker_orchestration_leader in %s/metrics", base)
+	return false
 }
 
 // TestOrchestrationBinaryGracefulShutdownAndRestart stops the orchestration

@@ -72,6 +72,9 @@ func (s *Server) detailed(c *gin.Context) {
 	if !s.deps.Tasks.Running() {
 		state = "shutdown"
 	}
+	if s.deps.Leader != nil {
+		checks["leadership"] = leadershipCheck(s.deps.Leader.Leading())
+	}
 	breaker := BreakerClosed // no breaker wired: every ping goes to the database
 	if s.deps.Breaker != nil {
 		breaker = s.deps.Breaker.BreakerState()
@@ -81,4 +84,16 @@ func (s *Server) detailed(c *gin.Context) {
 		"web_database_pool_size": s.cfg.DBPoolSize, "orchestration_database_pool_size": s.cfg.DBPoolSize,
 		"circuit_breaker_state": breaker,
 	}})
+}
+
+// leadershipCheck tells whether this instance consumes the orchestration
+// queues. Both answers are healthy: a standby serves the API and takes over
+// when the leader goes away. It is a check entry, not an info field, because
+// the checks map is open to new entries and the info object is not.
+func leadershipCheck(leading bool) healthCheck {
+	msg := "standby: another orchestration instance consumes the orchestration queues"
+	if leading {
+		msg = "leading: this instance consumes the orchestration queues"
+	}
+	return healthCheck{Status: "healthy", Message: &msg}
 }

@@ -121,6 +121,12 @@ type TemplateReader interface {
 	ListTemplates(ctx context.Context, namespace string) ([]ports.RegisteredTemplate, error)
 }
 
+// LeaderReporter reports whether this orchestration instance leads, i.e.
+// consumes the orchestration queues, or stands by while another one does.
+type LeaderReporter interface {
+	Leading() bool
+}
+
 // Pinger checks the database for readiness.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -142,6 +148,10 @@ type Deps struct {
 	Breaker BreakerReporter
 	// DLQ serves /v1/dlq; nil answers 503 (no DLQ table).
 	DLQ DLQService
+	// Leader, when set, reports whether this instance consumes the
+	// orchestration queues or stands by (/health/detailed check
+	// "leadership").
+	Leader LeaderReporter
 	// UI, when set, is mounted at UIPath (the dashboard). With auth on, all
 	// its routes need a token like the API.
 	UI  RouteRegistrar

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	web "github.com/tasker-systems/tasker-go/adapters/web/orchestrationapi"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -73,6 +75,55 @@ func TestReadinessFollowsDatabaseAndLoops(t *testing.T) {
 				require.Equal(t, tc.detailed, got.Status)
 				require.Equal(t, tc.mode, got.Info["operational_state"])
 			}
+		})
+	}
+}
+
+// leaderFlag is a fixed web.LeaderReporter.
+type leaderFlag bool
+
+func (l leaderFlag) Leading() bool { return bool(l) }
+
+// TestDetailedHealthReportsLeadership: /health/detailed says whether this
+// instance consumes the orchestration queues, as a healthy "leadership"
+// check either way (a standby is not degraded), in the document's shape
+// (serve checks every response against openapi.json); without a reporter
+// there is no such check.
+func TestDetailedHealthReportsLeadership(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		leader  web.LeaderReporter
+		message string
+	}{
+		{"leading", leaderFlag(true), "leading: this instance consumes the orchestration queues"},
+		{"standby", leaderFlag(false), "standby: another orchestration instance consumes the orchestration queues"},
+		{"no election", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := web.New(web.Config{}, web.Deps{Tasks: &fakeTasks{running: true}, Templates: fakeTemplates{},
+				DB: pingFunc(func(context.Context) error { return nil }), Leader: tc.leader, Log: zap.NewNop()})
+			w := httptest.NewRecorder()
+			serve(t, s.Handler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health/detailed", nil))
+			require.Equal(t, http.StatusOK, w.Code)
+			var got struct {
+				Status string `json:"status"`
+				Checks map[string]struct {
+					Status  string  `json:"status"`
+					Message *string `json:"message"`
+				} `json:"checks"`
+			}
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+			require.Equal(t, "healthy", got.Status)
+			check, ok := got.Checks["leadership"]
+			if tc.leader == nil {
+				require.False(t, ok)
+				return
+			}
+			require.True(t, ok)
+			require.Equal(t, "healthy", check.Status)
+			require.Equal(t, tc.message, *check.Message)
 		})
 	}
 }

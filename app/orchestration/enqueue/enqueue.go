@@ -52,7 +52,7 @@ type Config struct {
 	// the safety net for what no wake-up covers: triggers lost with a
 	// process, retries scheduled by an instance that stopped, steps made
 	// ready by other writers. Its cost grows with the tasks in flight, so it
-	// runs far less often than the cycle.
+	// runs far less often than the cycle. Only the leading instance sweeps.
 	SweepInterval time.Duration
 	// TasksPerCycle caps the tasks of one candidate scan; a sweep scans
 	// again while a scan comes back full.
@@ -97,6 +97,12 @@ type QueueCreator interface {
 	CreateQueue(ctx context.Context, queue string) error
 }
 
+// Leader tells the sweep whether this instance leads (the leader package's
+// Election): only the leader sweeps.
+type Leader interface {
+	Leading() bool
+}
+
 // Enqueuer puts ready steps on their namespace queues: triggered per task
 // (batched with concurrent triggers), for due retries, and by the sweep.
 type Enqueuer struct {
@@ -104,6 +110,7 @@ type Enqueuer struct {
 	store    ports.StepEnqueuer
 	batches  ports.TaskBatchProcessor
 	queues   QueueCreator
+	leader   Leader
 	metrics  ports.OrchestrationMetrics
 	log      *zap.Logger
 	triggers chan trigger
@@ -115,8 +122,10 @@ type Enqueuer struct {
 }
 
 // New returns an enqueuer. store serves the cycle's candidate scan, batches
-// runs the task batches; metrics and log may be nil.
-func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor, queues QueueCreator, metrics ports.OrchestrationMetrics, log *zap.Logger) *Enqueuer {
+// runs the task batches; leader gates the sweep (nil: always sweep); metrics
+// and log may be nil.
+func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor, queues QueueCreator, leader Leader,
+	metrics ports.OrchestrationMetrics, log *zap.Logger) *Enqueuer {
 	cfg = cfg.withDefaults()
 	if metrics == nil {
 		metrics = ports.NopOrchestrationMetrics{}
@@ -124,7 +133,7 @@ func New(cfg Config, store ports.StepEnqueuer, batches ports.TaskBatchProcessor,
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Enqueuer{cfg: cfg, store: store, batches: batches, queues: queues, metrics: metrics, log: log,
+	return &Enqueuer{cfg: cfg, store: store, batches: batches, queues: queues, leader: leader, metrics: metrics, log: log,
 		triggers: make(chan trigger, cfg.TriggerBuffer), retries: map[uuid.UUID]time.Time{}}
 }
 
@@ -166,6 +175,11 @@ func (s *Enqueuer) push(t trigger) bool {
 // periodic cycle until ctx ends. Each unit of work runs on a context
 // detached from ctx, so shutdown never aborts a transaction half way: Run
 // returns after the current units commit.
+//
+// Every instance serves its triggers (the tasks its API created) and the
+// retries its own batches scheduled (known to it alone, and free when there
+// are none); only the leader sweeps, since the sweep scans the whole
+// database and instances sweeping together find and lock the same tasks.
 func (s *Enqueuer) Run(ctx context.Context) error {
 	work := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
@@ -195,6 +209,9 @@ func (s *Enqueuer) Run(ctx context.Context) error {
 		case <-ticker.C:
 			s.RunRetries(work, time.Now())
 		case <-sweep.C:
+			if s.leader != nil && !s.leader.Leading() {
+				continue
+			}
 			if _, err := s.RunCycle(work); err != nil {
 				s.log.Warn("enqueue sweep", zap.Error(err))
 			}

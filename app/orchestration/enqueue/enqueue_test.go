@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ type fixture struct {
 func setup(t *testing.T, cfg enqueue.Config) fixture {
 	f := fixture{store: mocks.NewStepEnqueuer(t), batches: mocks.NewTaskBatchProcessor(t), queues: &queues{},
 		metrics: mocks.NewOrchestrationMetrics(t)}
-	f.svc = enqueue.New(cfg, f.store, f.batches, f.queues, f.metrics, nil)
+	f.svc = enqueue.New(cfg, f.store, f.batches, f.queues, nil, f.metrics, nil)
 	return f
 }
 
@@ -287,4 +288,43 @@ func TestNewTasksTakeTheOneStatementPath(t *testing.T) {
 	cancel()
 	require.NoError(t, <-stopped)
 	require.Equal(t, []string{"ns_queue"}, f.queues.created)
+}
+
+// leaderFlag is a Leader switched by the test; it counts the questions.
+type leaderFlag struct {
+	leading atomic.Bool
+	asked   atomic.Int64
+}
+
+func (l *leaderFlag) Leading() bool {
+	l.asked.Add(1)
+	return l.leading.Load()
+}
+
+// TestOnlyTheLeaderSweeps: a standby's sweep ticks scan nothing (its
+// CandidateTasks mock has no expectation: a call fails the test); once it
+// leads, the next tick sweeps.
+func TestOnlyTheLeaderSweeps(t *testing.T) {
+	t.Parallel()
+	f := setup(t, enqueue.Config{})
+	lead := &leaderFlag{}
+	svc := enqueue.New(enqueue.Config{CycleInterval: time.Hour, SweepInterval: time.Millisecond}, f.store, f.batches, f.queues,
+		lead, f.metrics, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- svc.Run(ctx) }()
+	require.Eventually(t, func() bool { return lead.asked.Load() >= 5 }, 5*time.Second, time.Millisecond, "sweep ticks pass")
+
+	swept := make(chan struct{})
+	var once sync.Once
+	f.store.EXPECT().CandidateTasks(mock.Anything, mock.Anything, mock.Anything).
+		RunAndReturn(func(context.Context, string, int) ([]uuid.UUID, error) {
+			once.Do(func() { close(swept) })
+			return nil, nil
+		})
+	f.metrics.EXPECT().EnqueueCycle(mock.Anything)
+	lead.leading.Store(true)
+	<-swept
+	cancel()
+	require.NoError(t, <-done)
 }

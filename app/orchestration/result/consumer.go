@@ -124,6 +124,10 @@ func (p *Processor) consumeLoop(router *consume.Router, queue string, poll bool,
 	qty := p.cfg.BatchSize
 	l := consume.Loop{Name: "consumer:" + queue, Wake: router.Wakeups(queue),
 		Step: func(ctx context.Context) bool {
+			if !p.leading() {
+				qty = p.cfg.BatchSize
+				return false // a standby's loop goes on waking and polling, and reads nothing
+			}
 			full := p.readOnce(context.WithoutCancel(ctx), router, queue, qty, h)
 			if full {
 				qty = min(qty*2, p.cfg.MaxBatchSize)
@@ -136,6 +140,25 @@ func (p *Processor) consumeLoop(router *consume.Router, queue string, poll bool,
 		l.PollInterval = p.cfg.PollInterval
 	}
 	return l
+}
+
+// leading reports whether this instance's consumers read now.
+func (p *Processor) leading() bool { return p.leader == nil || p.leader.Leading() }
+
+// wakeOnGain wakes every consumer of queues each time this instance becomes
+// the leader, so that a new leader reads at once rather than at its next
+// poll, until ctx ends.
+func (p *Processor) wakeOnGain(ctx context.Context, router *consume.Router, queues []string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.leader.Gained():
+			for _, q := range queues {
+				router.Wake(q)
+			}
+		}
+	}
 }
 
 // readOnce reads up to qty messages of queue and handles them; it reports
@@ -321,7 +344,8 @@ func (p *Processor) settle(ctx context.Context, queue string, m ports.QueueMessa
 	}
 }
 
-// Run consumes the three orchestration queues until ctx ends. Wake-ups from
+// Run consumes the three orchestration queues until ctx ends, reading only
+// while this instance leads (Deps.Leader). Wake-ups from
 // notifier (may be nil: polling only) are routed by queue name; names of
 // other queues are ignored (D-h: the global channel carries every queue's
 // notifications).
@@ -339,6 +363,9 @@ func (p *Processor) Run(ctx context.Context, notifier ports.MessageNotifier) err
 	var wg sync.WaitGroup
 	if notifier != nil {
 		wg.Go(func() { router.Route(ctx, notifier, p.log, nil) })
+	}
+	if p.leader != nil {
+		wg.Go(func() { p.wakeOnGain(ctx, router, queues) })
 	}
 	for q, h := range handlers {
 		for i := range p.cfg.Concurrency {

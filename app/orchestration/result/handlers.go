@@ -29,9 +29,19 @@ type TaskCreator interface {
 	CreateTask(ctx context.Context, req domain.TaskRequest) (domain.TaskCreationResponse, error)
 }
 
+// Leader tells the consumers whether this instance consumes the
+// orchestration queues now (the leader package's Election).
+type Leader interface {
+	// Leading reports whether the consumers read: a standby's do not.
+	Leading() bool
+	// Gained is closed when this instance next becomes the leader.
+	Gained() <-chan struct{}
+}
+
 // Processor handles the orchestration's queues.
 type Processor struct {
 	cfg     Config
+	leader  Leader
 	queue   ports.Queue
 	batches Batches
 	creator TaskCreator
@@ -52,11 +62,13 @@ type Deps struct {
 	Log         *zap.Logger
 	// Clock supplies "now" for HTTP-date retry-after headers; nil = system clock.
 	Clock ports.Clock
+	// Leader gates reading: nil means always read (one instance, tests).
+	Leader Leader
 }
 
 // New returns a Processor.
 func New(cfg Config, d Deps) *Processor {
-	p := &Processor{cfg: cfg.withDefaults(), queue: d.Queue, batches: d.Batches, creator: d.Creator,
+	p := &Processor{cfg: cfg.withDefaults(), leader: d.Leader, queue: d.Queue, batches: d.Batches, creator: d.Creator,
 		dlq: d.DeadLetters, metrics: d.Metrics, log: d.Log, now: time.Now}
 	if p.metrics == nil {
 		p.metrics = ports.NopOrchestrationMetrics{}

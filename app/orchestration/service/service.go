@@ -18,6 +18,7 @@ import (
 
 	"github.com/tasker-systems/tasker-go/app/lifecycle"
 	"github.com/tasker-systems/tasker-go/app/orchestration/enqueue"
+	"github.com/tasker-systems/tasker-go/app/orchestration/leader"
 	"github.com/tasker-systems/tasker-go/app/orchestration/result"
 	"github.com/tasker-systems/tasker-go/app/orchestration/taskinit"
 	"github.com/tasker-systems/tasker-go/domain"
@@ -77,6 +78,9 @@ type Deps struct {
 	DLQ ports.DLQStore
 	// Keys purges expired Idempotency-Keys; nil disables the purge.
 	Keys KeyPurger
+	// Leadership elects the one instance that consumes the orchestration
+	// queues and sweeps (ports.Leadership); nil: this instance always does.
+	Leadership ports.Leadership
 	// Background are extra loops (the staleness detector) run beside the
 	// others and stopped with them.
 	Background []func(ctx context.Context) error
@@ -88,6 +92,7 @@ type Service struct {
 	cfg      Config
 	deps     Deps
 	init     *taskinit.Initializer
+	election *leader.Election
 	enqueuer *enqueue.Enqueuer
 	results  *result.Processor
 	log      *zap.Logger
@@ -121,10 +126,13 @@ func New(cfg Config, d Deps) *Service {
 	cfg.Enqueue.ClaimerID = cfg.ID
 	s := &Service{cfg: cfg, deps: d, log: d.Log}
 	s.init = taskinit.New(d.Templates, d.Creator, cfg.Environment)
-	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Batches, d.Queue, d.Metrics, d.Log.Named("enqueue"))
+	// A standby tries to take over as often as a consumer polls.
+	s.election = leader.New(leader.Config{Interval: cfg.Results.PollInterval},
+		leader.Deps{Leadership: d.Leadership, Metrics: d.Metrics, Log: d.Log.Named("leader")})
+	s.enqueuer = enqueue.New(cfg.Enqueue, d.Enqueuer, d.Batches, d.Queue, s.election, d.Metrics, d.Log.Named("enqueue"))
 	s.results = result.New(cfg.Results, result.Deps{
 		Queue: d.Queue, Batches: s.enqueuer, Creator: s.init, DeadLetters: d.DeadLetters, Metrics: d.Metrics,
-		Log: d.Log.Named("results"),
+		Log: d.Log.Named("results"), Leader: s.election,
 	})
 	return s
 }
@@ -137,6 +145,10 @@ func (s *Service) Environment() string { return s.cfg.Environment }
 
 // Running reports whether the loops are running and not shutting down (readiness).
 func (s *Service) Running() bool { return s.running.Load() && !s.stopping.Load() }
+
+// Leading reports whether this instance consumes the orchestration queues
+// and sweeps now, or stands by while another instance does.
+func (s *Service) Leading() bool { return s.election.Leading() }
 
 // Stopping reports whether shutdown has begun.
 func (s *Service) Stopping() bool { return s.stopping.Load() }
@@ -212,6 +224,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { s.election.Run(ctx) })
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -242,6 +255,10 @@ func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
+		// After the consumers stopped: a standby takes over at its next attempt.
+		if err := s.election.Release(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("releasing leadership failed; it goes with the session", zap.Error(err))
+		}
 		close(done)
 	}()
 	select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,19 +39,26 @@ type fixture struct {
 }
 
 func setup(t *testing.T) fixture {
+	return setupWith(t, nil, time.Hour)
+}
+
+// setupWith is setup with a leader election (nil: none) and a poll interval,
+// which is also the election's.
+func setupWith(t *testing.T, lead ports.Leadership, poll time.Duration) fixture {
 	tmpl, err := domain.ParseTemplateYAML([]byte("name: t\nnamespace_name: ns\nversion: \"1.0.0\"\nsteps:\n  - name: a\n    handler: {callable: x}\n"))
 	require.NoError(t, err)
 	cfg, err := tmpl.ConfigurationJSON()
 	require.NoError(t, err)
 	f := fixture{creator: mocks.NewTaskCreator(t), enqueuer: mocks.NewStepEnqueuer(t), canceller: mocks.NewTaskCanceller(t),
 		queue: mocks.NewQueue(t), metrics: mocks.NewOrchestrationMetrics(t)}
+	f.metrics.EXPECT().Leader(mock.Anything).Maybe()
 	f.svc = service.New(service.Config{
 		Enqueue:       enqueue.Config{CycleInterval: time.Hour},
-		Results:       result.Config{PollInterval: time.Hour},
+		Results:       result.Config{PollInterval: poll},
 		ShutdownGrace: time.Second,
 	}, service.Deps{Templates: finder{cfg: cfg}, Creator: f.creator, Enqueuer: f.enqueuer,
 		Batches: mocks.NewTaskBatchProcessor(t), Canceller: f.canceller,
-		Queue: f.queue, Metrics: f.metrics})
+		Queue: f.queue, Metrics: f.metrics, Leadership: lead})
 	return f
 }
 
@@ -127,4 +135,30 @@ func TestRunFailsWhenAQueueCannotBeCreated(t *testing.T) {
 	boom := errors.New("permission denied for schema pgmq")
 	f.queue.EXPECT().CreateQueue(mock.Anything, mock.Anything).Return(boom).Once()
 	require.ErrorIs(t, f.svc.Run(context.Background()), boom)
+}
+
+// TestRunElectsAndReleasesAtShutdown: with a Leadership the service stands
+// by until it wins an election, reads no queue meanwhile (the Queue mock
+// has no Read expectation until it leads), and releases leadership when it
+// stops.
+func TestRunElectsAndReleasesAtShutdown(t *testing.T) {
+	t.Parallel()
+	lead := mocks.NewLeadership(t)
+	var win atomic.Bool
+	lead.EXPECT().TryLead(mock.Anything).RunAndReturn(func(context.Context) (bool, error) { return win.Load(), nil })
+	lead.EXPECT().Release(mock.Anything).Return(nil).Once()
+	f := setupWith(t, lead, time.Millisecond)
+	f.queue.EXPECT().CreateQueue(mock.Anything, mock.Anything).Return(nil).Times(3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.svc.Run(ctx) }()
+	require.Eventually(t, f.svc.Running, time.Second, time.Millisecond)
+	require.False(t, f.svc.Leading())
+
+	f.queue.EXPECT().Read(mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
+	win.Store(true)
+	require.Eventually(t, f.svc.Leading, 5*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.False(t, f.svc.Leading(), "released")
 }
