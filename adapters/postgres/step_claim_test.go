@@ -10,7 +10,6 @@ import (
 
 	"github.com/tasker-systems/tasker-go/adapters/postgres"
 	"github.com/tasker-systems/tasker-go/adapters/postgres/stepstoretest"
-	"github.com/tasker-systems/tasker-go/domain"
 	"github.com/tasker-systems/tasker-go/internal/testdb"
 	"github.com/tasker-systems/tasker-go/ports"
 )
@@ -22,43 +21,29 @@ func TestLoadAndClaim(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
 	store := postgres.NewStepStore(db)
-	cases := []struct {
-		name        string
-		state       domain.StepState // "" = no transition row (pending)
-		otherTask   bool
-		namespace   string
-		wantClaimed bool
-		wantState   domain.StepState
-	}{
-		{name: "pending root", namespace: "lc_ns", wantClaimed: true, wantState: domain.StepInProgress},
-		{name: "enqueued", state: domain.StepEnqueued, namespace: "lc_ns", wantClaimed: true, wantState: domain.StepInProgress},
-		{name: "enqueued, other task", state: domain.StepEnqueued, otherTask: true, namespace: "lc_ns", wantState: domain.StepEnqueued},
-		{name: "enqueued, other namespace", state: domain.StepEnqueued, namespace: "other_ns", wantState: domain.StepEnqueued},
-		{name: "complete", state: domain.StepComplete, namespace: "lc_ns", wantState: domain.StepComplete},
-		{name: "in_progress", state: domain.StepInProgress, namespace: "lc_ns", wantState: domain.StepInProgress},
-	}
+	cases := stepstoretest.LoadAndClaimCases
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.Name, func(t *testing.T) {
 			task := testdb.CreateTask(t, db, testdb.TaskSpec{Namespace: "lc_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
 			id := task.Steps["a"]
-			if tc.state != "" {
-				testdb.SetStepState(t, db, id, tc.state)
+			if tc.State != "" {
+				testdb.SetStepState(t, db, id, tc.State)
 			}
 			owner := task.TaskUUID
-			if tc.otherTask {
+			if tc.OtherTask {
 				owner = uuid.Must(uuid.NewV7())
 			}
 			rowsBefore := stepTransitionRows(t, db, id)
 			colsBefore := readStepColumns(t, db, id)
 
-			snap, claimed, err := store.LoadAndClaim(context.Background(), id, owner, tc.namespace, "worker-9")
+			snap, claimed, err := store.LoadAndClaim(context.Background(), id, owner, tc.Namespace, "worker-9")
 			require.NoError(t, err)
-			require.Equal(t, tc.wantClaimed, claimed)
-			require.Equal(t, tc.wantState, snap.State)
+			require.Equal(t, tc.WantClaimed, claimed)
+			require.Equal(t, tc.WantState, snap.State)
 			require.Equal(t, task.TaskUUID, snap.Step.TaskUUID, "snapshot shows the step's real task")
 			require.Equal(t, "lc_ns", snap.Task.NamespaceName)
 			require.NotEmpty(t, snap.Configuration)
-			if !tc.wantClaimed {
+			if !tc.WantClaimed {
 				require.Equal(t, rowsBefore, stepTransitionRows(t, db, id), "nothing written")
 				require.Equal(t, colsBefore, readStepColumns(t, db, id), "nothing written")
 				return
@@ -71,8 +56,8 @@ func TestLoadAndClaim(t *testing.T) {
 			last := rows[len(rows)-1]
 			require.Equal(t, "in_progress", last.ToState)
 			wantFrom := "pending"
-			if tc.state != "" {
-				wantFrom = string(tc.state)
+			if tc.State != "" {
+				wantFrom = string(tc.State)
 			}
 			require.Equal(t, wantFrom, last.FromState.String)
 			meta := decodeEventMetadata(t, last.Metadata)

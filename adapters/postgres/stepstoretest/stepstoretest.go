@@ -323,45 +323,54 @@ func testConcurrentClaims(t *testing.T, f Factory) {
 	}
 }
 
+// LoadAndClaimCase is one case of LoadAndClaimCases: a step of a one-step
+// task in namespace "lc_ns", in State ("" = pending, as created), asked for
+// by a message naming its task (or another, OtherTask) and Namespace.
+type LoadAndClaimCase struct {
+	Name        string
+	State       domain.StepState
+	OtherTask   bool
+	Namespace   string
+	WantClaimed bool
+	WantState   domain.StepState
+}
+
+// LoadAndClaimCases are the cases of the LoadAndClaim subtest, shared with
+// adapter tests that check the rows behind them.
+var LoadAndClaimCases = []LoadAndClaimCase{
+	{Name: "pending root", Namespace: "lc_ns", WantClaimed: true, WantState: domain.StepInProgress},
+	{Name: "enqueued", State: domain.StepEnqueued, Namespace: "lc_ns", WantClaimed: true, WantState: domain.StepInProgress},
+	{Name: "enqueued, other task", State: domain.StepEnqueued, OtherTask: true, Namespace: "lc_ns", WantState: domain.StepEnqueued},
+	{Name: "enqueued, other namespace", State: domain.StepEnqueued, Namespace: "other_ns", WantState: domain.StepEnqueued},
+	{Name: "complete", State: domain.StepComplete, Namespace: "lc_ns", WantState: domain.StepComplete},
+	{Name: "in_progress", State: domain.StepInProgress, Namespace: "lc_ns", WantState: domain.StepInProgress},
+	{Name: "error", State: domain.StepError, Namespace: "lc_ns", WantState: domain.StepError},
+}
+
 func testLoadAndClaim(t *testing.T, f Factory) {
 	ctx, s := setup(t, f)
-	cases := []struct {
-		name        string
-		state       domain.StepState // "" = pending, as created
-		otherTask   bool
-		namespace   string
-		wantClaimed bool
-		wantState   domain.StepState
-	}{
-		{name: "pending root", namespace: "lc_ns", wantClaimed: true, wantState: domain.StepInProgress},
-		{name: "enqueued", state: domain.StepEnqueued, namespace: "lc_ns", wantClaimed: true, wantState: domain.StepInProgress},
-		{name: "enqueued, other task", state: domain.StepEnqueued, otherTask: true, namespace: "lc_ns", wantState: domain.StepEnqueued},
-		{name: "enqueued, other namespace", state: domain.StepEnqueued, namespace: "other_ns", wantState: domain.StepEnqueued},
-		{name: "complete", state: domain.StepComplete, namespace: "lc_ns", wantState: domain.StepComplete},
-		{name: "in_progress", state: domain.StepInProgress, namespace: "lc_ns", wantState: domain.StepInProgress},
-		{name: "error", state: domain.StepError, namespace: "lc_ns", wantState: domain.StepError},
-	}
+	cases := LoadAndClaimCases
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.Name, func(t *testing.T) {
 			task := testdb.CreateTask(t, s.DB, testdb.TaskSpec{Namespace: "lc_ns", Steps: []testdb.StepSpec{{Name: "a"}}})
 			id := task.Steps["a"]
-			if tc.state != "" {
-				testdb.SetStepState(t, s.DB, id, tc.state)
+			if tc.State != "" {
+				testdb.SetStepState(t, s.DB, id, tc.State)
 			}
 			owner := task.TaskUUID
-			if tc.otherTask {
+			if tc.OtherTask {
 				owner = uuid.Must(uuid.NewV7())
 			}
 			before := load(t, ctx, s, id)
 
-			snap, claimed, err := s.Store.LoadAndClaim(ctx, id, owner, tc.namespace, "worker-9")
+			snap, claimed, err := s.Store.LoadAndClaim(ctx, id, owner, tc.Namespace, "worker-9")
 			require.NoError(t, err)
-			require.Equal(t, tc.wantClaimed, claimed)
-			require.Equal(t, tc.wantState, snap.State)
+			require.Equal(t, tc.WantClaimed, claimed)
+			require.Equal(t, tc.WantState, snap.State)
 			require.Equal(t, task.TaskUUID, snap.Step.TaskUUID, "the snapshot shows the step's real task")
 			require.Equal(t, "lc_ns", snap.Task.NamespaceName)
 			require.NotEmpty(t, snap.Configuration)
-			if !tc.wantClaimed {
+			if !tc.WantClaimed {
 				require.Equal(t, before, load(t, ctx, s, id), "nothing written")
 				return
 			}
