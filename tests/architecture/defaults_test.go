@@ -27,10 +27,13 @@ import (
 // for the keys its environment files raise on purpose (productionOverrides).
 func TestAppDefaultsEqualTheConfiguration(t *testing.T) {
 	// environments/production/worker.toml holds more steps per worker than
-	// the contract's default, for larger claim and outcome batches.
+	// the contract's default, for larger claim and outcome batches, and
+	// environments/production/pgmq.toml reads as many messages at a time.
 	productionOverrides := map[string]any{
 		"worker.max_concurrent_steps (intake)":     50,
 		"worker.max_concurrent_steps (dispatcher)": 50,
+		"pgmq.batch_size (worker intake)":          50,
+		"pgmq.batch_size (result consumers)":       50,
 	}
 	t.Parallel()
 	loaded, err := config.Load(config.LoadOptions{ConfigDir: "../../configs/tasker", Environment: config.EnvProduction,
